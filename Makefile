@@ -1,0 +1,53 @@
+# Letterbox: POP3 and IMAP from one mailbox store.
+#
+#   make run    the server on its embedded defaults, with a demo account (demo@localhost / demo)
+#   make test   vet, the Go tests with the race detector, then the black-box acceptance suite
+
+GO        ?= go
+BIN       := bin/letterbox
+# The sqlite3 driver is cgo; FTS5 and friends are selected by build tags everywhere (CI too).
+TAGS      ?=
+GOFLAGS_B := -tags '$(TAGS)'
+ACCEPTANCE := ../shared/acceptance/run
+
+# Acceptance checks of features not built yet. This list only ever shrinks: never add a check
+# of something that is called done.
+ACCEPTANCE_SKIP :=
+
+.PHONY: all build run test vet unit acceptance bench fmt lint clean
+
+all: build
+
+build:
+	$(GO) build $(GOFLAGS_B) -o $(BIN) ./cmd/letterbox
+
+run: build
+	./$(BIN) serve --demo
+
+test: vet unit acceptance
+
+vet:
+	$(GO) vet $(GOFLAGS_B) ./...
+
+unit:
+	$(GO) test $(GOFLAGS_B) -race -count=1 ./...
+
+acceptance: build
+	@if [ -x $(ACCEPTANCE) ]; then \
+		LETTERBOX_BIN=$(BIN) $(ACCEPTANCE) $(foreach c,$(ACCEPTANCE_SKIP),--skip $(c)); \
+	else \
+		echo "acceptance suite not found at $(ACCEPTANCE); skipped"; \
+	fi
+
+bench:
+	$(GO) test $(GOFLAGS_B) -run '^$$' -bench . -benchmem ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(GOFLAGS_B) ./...
+
+clean:
+	rm -rf bin

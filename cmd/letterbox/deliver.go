@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/letterbox-mail/letterbox/pkg/config"
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+func newDeliverCmd() *cobra.Command {
+	var to, mailbox, from string
+	cmd := &cobra.Command{
+		Use:   "deliver --to ADDRESS [--mailbox NAME] [--from SENDER] < message",
+		Short: "Store one message from standard input (a local delivery agent)",
+		Long: `Store one RFC 5322 message, read from standard input, for one user. This works
+while 'serve' runs on the same data directory; IMAP clients in IDLE see the message
+at once.
+
+--mailbox names the folder; if it does not exist the message goes to INBOX (as
+Dovecot's LDA does) and a warning says so. --from adds a Return-Path header.
+
+Exit status (sysexits):
+  0   stored
+  65  not a message (empty input, no header) or larger than limits.message_size
+  67  no such user
+  75  temporary failure: the store is busy, the user is over quota, or another problem
+      worth retrying; the message was not stored`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := requireFlags(cmd, "to"); err != nil {
+				return err
+			}
+			cfg, st, log, err := setup(cmd)
+			if err != nil {
+				if ee := (*exitError)(nil); errors.As(err, &ee) && ee.code == exitConfig {
+					return err
+				}
+				return withCode(exitTempFail, err)
+			}
+			defer st.Close()
+			return deliver(cmd.Context(), cfg, st, log, cmd.InOrStdin(), to, mailbox, from, cmd.ErrOrStderr())
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "the recipient: an address or bare user name (required)")
+	cmd.Flags().StringVar(&mailbox, "mailbox", "", "the folder to store into (default INBOX)")
+	cmd.Flags().StringVar(&from, "from", "", "the envelope sender, recorded as Return-Path")
+	return cmd
+}
+
+func deliver(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger, in io.Reader,
+	to, mailbox, from string, stderr io.Writer) error {
+	acct, err := st.LookupAccount(ctx, to)
+	if err != nil {
+		if errors.Is(err, store.ErrNoSuchAccount) {
+			return withCode(exitNoUser, fmt.Errorf("no such user: %s", to))
+		}
+		return withCode(exitTempFail, err)
+	}
+	if mailbox != "" {
+		if _, err := st.MailboxByName(ctx, acct.ID, mailbox); errors.Is(err, store.ErrNoSuchMailbox) {
+			fmt.Fprintf(stderr, "letterbox: warning: %s has no mailbox %q; delivering to INBOX\n", acct.Address, mailbox)
+			mailbox = ""
+		} else if err != nil {
+			return withCode(exitTempFail, err)
+		}
+	}
+	br := bufio.NewReader(in)
+	if _, err := br.Peek(1); err == io.EOF {
+		return withCode(exitDataErr, errors.New("not a message: the input is empty"))
+	} else if err != nil {
+		return withCode(exitTempFail, fmt.Errorf("reading the message: %w", err))
+	}
+	opts := store.DeliverOptions{Mailbox: mailbox}
+	if from != "" {
+		opts.Prepend = []byte("Return-Path: <" + from + ">\r\n")
+	}
+	d, err := st.Deliver(ctx, acct.ID, br, opts)
+	switch {
+	case err == nil:
+		log.Info("delivered", "to", acct.Address, "mailbox", mailboxName(mailbox), "uid", d.UID, "size", d.Size)
+		return nil
+	case errors.Is(err, store.ErrNotMessage):
+		return withCode(exitDataErr, fmt.Errorf("not a message: %w", err))
+	case errors.Is(err, store.ErrTooBig):
+		return withCode(exitDataErr, fmt.Errorf("message larger than limits.message_size (%s)", config.FormatSize(cfg.Limits.MessageSize)))
+	case errors.Is(err, store.ErrNoSuchAccount):
+		return withCode(exitNoUser, fmt.Errorf("no such user: %s", to))
+	case errors.Is(err, store.ErrOverQuota):
+		return withCode(exitTempFail, fmt.Errorf("%s is over quota", acct.Address))
+	default: // store.ErrTemporary, and anything unforeseen: the sender should retry
+		return withCode(exitTempFail, err)
+	}
+}
+
+func mailboxName(name string) string {
+	if name == "" {
+		return "INBOX"
+	}
+	return name
+}

@@ -1,0 +1,554 @@
+// Package config holds every Letterbox setting in one struct and loads it from, in rising
+// priority: the defaults in this file, a YAML file (--config FILE, else ./letterbox.yaml if
+// present), the environment (LETTERBOX_<KEY>, dots become underscores: imap.addr ->
+// LETTERBOX_IMAP_ADDR) and command-line flags.
+//
+// Implementation notes:
+//
+//   - Every key is listed once, in the keys table below, with its default. Each is bound to its
+//     environment variable explicitly, so nested keys and keys the file never mentions still
+//     come from the environment (viper's AutomaticEnv alone misses those when unmarshalling).
+//   - A flag only counts when it was given on the command line; its default is documentation.
+//   - An environment variable set to the empty string counts ("LETTERBOX_IMAP_ADDR=" disables
+//     the IMAP listener), as an empty flag value does.
+//   - Unknown keys in the YAML file are reported in Config.Warnings, never an error, so that
+//     a file written for a newer version still starts an older one.
+//   - Load validates everything it can (sizes, durations, enums, networks) and reports every
+//     problem at once.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cast"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// EnvPrefix is the prefix of every environment variable Letterbox reads.
+const EnvPrefix = "LETTERBOX"
+
+// DefaultFile is the configuration file read when --config is not given, if it exists.
+const DefaultFile = "letterbox.yaml"
+
+// Config is every Letterbox setting, resolved and validated.
+type Config struct {
+	// Data is the directory of the store and the generated certificate.
+	Data string
+	// Hostname names this server in greetings and in the self-signed certificate.
+	Hostname string
+
+	IMAP  IMAP
+	IMAPS Listener
+	POP3  POP3
+	POP3S Listener
+	LMTP  Listener
+	HTTP  Listener
+
+	TLS     TLS
+	Auth    Auth
+	Limits  Limits
+	Folders Folders
+	Log     Log
+
+	// File is the configuration file that was read, "" if none.
+	File string
+	// Warnings are problems that do not stop Letterbox (unknown keys in the file).
+	Warnings []string
+}
+
+// Listener is one listening address; "" disables the listener. LMTP also takes unix:/path.
+type Listener struct {
+	Addr string
+}
+
+// IMAP configures the IMAP listener (STARTTLS when TLS is configured).
+type IMAP struct {
+	Addr string
+	// IdleTimeout closes a session idle (outside IDLE's own refresh) for this long.
+	IdleTimeout time.Duration
+}
+
+// POP3 configures the POP3 listener and POP3's view of INBOX.
+type POP3 struct {
+	Addr string
+	// UIDLFormat expands like Dovecot's pop3_uidl_format: %v UIDVALIDITY, %u UID.
+	UIDLFormat string
+	// MarkSeen makes RETR set \Seen.
+	MarkSeen bool
+	// Delete is what a committed DELE does: DeleteExpunge, DeleteKeepFlagged or DeleteHide.
+	Delete string
+	// Expire is the raw pop3.expire setting ("NEVER", "30d", "720h"); ExpireAfter is it parsed
+	// (0: never).
+	Expire      string
+	ExpireAfter time.Duration
+	// LoginDelay is the minimum time between two logins of one user (0: none).
+	LoginDelay  time.Duration
+	IdleTimeout time.Duration
+}
+
+// Values of pop3.delete.
+const (
+	DeleteExpunge     = "expunge"
+	DeleteKeepFlagged = "keep-flagged"
+	DeleteHide        = "hide"
+)
+
+// TLS says where the certificate comes from.
+type TLS struct {
+	Cert, Key  string // PEM files
+	SelfSigned bool   // generate (once) and reuse a certificate under Data
+}
+
+// Enabled reports whether any TLS certificate is configured.
+func (t TLS) Enabled() bool { return t.Cert != "" || t.Key != "" || t.SelfSigned }
+
+// Auth configures logins.
+type Auth struct {
+	// AllowPlaintext: nil allows plaintext credentials on loopback (and TrustedNetworks) only;
+	// true everywhere; false nowhere without TLS.
+	AllowPlaintext  *bool
+	TrustedNetworks []netip.Prefix
+	FailureDelay    time.Duration
+}
+
+// Limits bounds what clients may send.
+type Limits struct {
+	MessageSize int64 // bytes
+}
+
+// Folders names the special-use folders every new account gets; "" leaves one out.
+type Folders struct {
+	Sent, Drafts, Trash, Junk, Archive string
+}
+
+// Store returns the folders as store.Options.Folders wants them: name -> special-use
+// attribute (RFC 6154, the values of the store.Special* constants; spelled out here so that
+// this package does not depend on the store).
+func (f Folders) Store() map[string]string {
+	m := map[string]string{}
+	for _, e := range []struct{ name, use string }{
+		{f.Sent, `\Sent`}, {f.Drafts, `\Drafts`}, {f.Trash, `\Trash`},
+		{f.Junk, `\Junk`}, {f.Archive, `\Archive`},
+	} {
+		if e.name != "" {
+			m[e.name] = e.use
+		}
+	}
+	return m
+}
+
+// Log configures the process log.
+type Log struct {
+	Level  slog.Level
+	Format string // "text" or "json"
+}
+
+// NewLogger returns a logger writing to w at the configured level and format.
+func (l Log) NewLogger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: l.Level}
+	if l.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// key is one setting: its dotted name and its default.
+type key struct {
+	name string
+	def  any
+}
+
+// keys is every setting Letterbox knows, with its default (CONTRACT.md).
+var keys = []key{
+	{"data", "./letterbox-data"},
+	{"hostname", ""}, // "" means os.Hostname(), else "localhost"
+	{"imap.addr", "127.0.0.1:1143"},
+	{"imap.idle_timeout", "30m"},
+	{"imaps.addr", ""},
+	{"pop3.addr", "127.0.0.1:1110"},
+	{"pop3.uidl_format", "%08Xu%08Xv"},
+	{"pop3.mark_seen", true},
+	{"pop3.delete", DeleteExpunge},
+	{"pop3.expire", "NEVER"},
+	{"pop3.login_delay", "0s"},
+	{"pop3.idle_timeout", "10m"},
+	{"pop3s.addr", ""},
+	{"lmtp.addr", "127.0.0.1:2424"},
+	{"http.addr", "127.0.0.1:8080"},
+	{"tls.cert", ""},
+	{"tls.key", ""},
+	{"tls.self_signed", false},
+	{"auth.allow_plaintext", ""}, // "": loopback and trusted networks only
+	{"auth.trusted_networks", []string{}},
+	{"auth.failure_delay", "2s"},
+	{"limits.message_size", "50M"},
+	{"folders.sent", "Sent"},
+	{"folders.drafts", "Drafts"},
+	{"folders.trash", "Trash"},
+	{"folders.junk", "Junk"},
+	{"folders.archive", ""}, // no Archive by default, as with Dovecot's stock special_use set
+	{"log.level", "info"},
+	{"log.format", "text"},
+}
+
+// Keys lists every setting's dotted name, in table order.
+func Keys() []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = k.name
+	}
+	return out
+}
+
+// EnvVar is the environment variable of a key: imap.addr -> LETTERBOX_IMAP_ADDR.
+func EnvVar(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// Flag names bound to keys. Flags are defined by AddGlobalFlags and AddServeFlags.
+const (
+	FlagConfig        = "config"
+	FlagData          = "data"
+	FlagIMAPAddr      = "imap-addr"
+	FlagIMAPSAddr     = "imaps-addr"
+	FlagPOP3Addr      = "pop3-addr"
+	FlagPOP3SAddr     = "pop3s-addr"
+	FlagLMTPAddr      = "lmtp-addr"
+	FlagHTTPAddr      = "http-addr"
+	FlagTLSSelfSigned = "tls-self-signed"
+	FlagLogLevel      = "log-level"
+)
+
+// flagKeys maps a flag to the key it sets.
+var flagKeys = map[string]string{
+	FlagData:          "data",
+	FlagIMAPAddr:      "imap.addr",
+	FlagIMAPSAddr:     "imaps.addr",
+	FlagPOP3Addr:      "pop3.addr",
+	FlagPOP3SAddr:     "pop3s.addr",
+	FlagLMTPAddr:      "lmtp.addr",
+	FlagHTTPAddr:      "http.addr",
+	FlagTLSSelfSigned: "tls.self_signed",
+	FlagLogLevel:      "log.level",
+}
+
+func defaultOf(name string) any {
+	for _, k := range keys {
+		if k.name == name {
+			return k.def
+		}
+	}
+	panic("config: unknown key " + name)
+}
+
+// AddGlobalFlags defines the flags every subcommand takes: --config, --data, --log-level.
+func AddGlobalFlags(fs *pflag.FlagSet) {
+	fs.String(FlagConfig, "", "YAML configuration file (default ./"+DefaultFile+" if present)")
+	fs.String(FlagData, defaultOf("data").(string), "data directory (store and generated certificate); created if missing")
+	fs.String(FlagLogLevel, defaultOf("log.level").(string), "log level: debug, info, warn or error")
+}
+
+// AddServeFlags defines the listener flags of `serve`.
+func AddServeFlags(fs *pflag.FlagSet) {
+	fs.String(FlagIMAPAddr, defaultOf("imap.addr").(string), "IMAP address (STARTTLS when TLS is configured); empty disables")
+	fs.String(FlagIMAPSAddr, "", "IMAP over implicit TLS address; empty disables")
+	fs.String(FlagPOP3Addr, defaultOf("pop3.addr").(string), "POP3 address (STLS when TLS is configured); empty disables")
+	fs.String(FlagPOP3SAddr, "", "POP3 over implicit TLS address; empty disables")
+	fs.String(FlagLMTPAddr, defaultOf("lmtp.addr").(string), "LMTP address, host:port or unix:/path; empty disables")
+	fs.String(FlagHTTPAddr, defaultOf("http.addr").(string), "HTTP address (health, metrics); empty disables")
+	fs.Bool(FlagTLSSelfSigned, false, "generate and reuse a self-signed certificate under the data directory")
+}
+
+// LoadOptions says where Load looks besides the defaults and the environment.
+type LoadOptions struct {
+	// File is the YAML file to read (an error if it cannot be read). "" means the --config
+	// flag in Flags, else LETTERBOX_CONFIG, else ./letterbox.yaml if it exists.
+	File string
+	// Flags are the parsed command-line flags; those named in this package and changed on
+	// the command line override everything else. nil means none.
+	Flags *pflag.FlagSet
+}
+
+// Load resolves the configuration.
+func Load(opts LoadOptions) (*Config, error) {
+	v := viper.New()
+	for _, k := range keys {
+		v.SetDefault(k.name, k.def)
+	}
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AllowEmptyEnv(true)
+	v.AutomaticEnv()
+	for _, k := range keys {
+		if err := v.BindEnv(k.name, EnvVar(k.name)); err != nil {
+			return nil, fmt.Errorf("config: bind %s: %w", k.name, err)
+		}
+	}
+
+	file, explicit := opts.File, opts.File != ""
+	if !explicit && opts.Flags != nil {
+		if f := opts.Flags.Lookup(FlagConfig); f != nil && f.Changed {
+			file, explicit = f.Value.String(), true
+		}
+	}
+	if !explicit {
+		if env, ok := os.LookupEnv(EnvPrefix + "_CONFIG"); ok && env != "" {
+			file, explicit = env, true
+		}
+	}
+	if !explicit {
+		if _, err := os.Stat(DefaultFile); err == nil {
+			file = DefaultFile
+		}
+	}
+
+	cfg := &Config{}
+	if file != "" {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		v.SetConfigType("yaml")
+		if err := v.ReadConfig(bytes.NewReader(raw)); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", file, err)
+		}
+		cfg.File = file
+		cfg.Warnings = unknownKeys(file, raw)
+	}
+
+	if opts.Flags != nil {
+		for flag, k := range flagKeys {
+			if f := opts.Flags.Lookup(flag); f != nil {
+				if err := v.BindPFlag(k, f); err != nil {
+					return nil, fmt.Errorf("config: bind --%s: %w", flag, err)
+				}
+			}
+		}
+	}
+
+	if err := cfg.fill(v); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// unknownKeys lists the keys of a YAML file that Letterbox does not know.
+func unknownKeys(file string, raw []byte) []string {
+	fv := viper.New()
+	fv.SetConfigType("yaml")
+	if err := fv.ReadConfig(bytes.NewReader(raw)); err != nil {
+		return nil
+	}
+	known := map[string]bool{}
+	for _, k := range keys {
+		known[k.name] = true
+	}
+	var warnings []string
+	all := fv.AllKeys()
+	sort.Strings(all)
+	for _, k := range all {
+		if !known[k] {
+			warnings = append(warnings, fmt.Sprintf("%s: unknown setting %q ignored", file, k))
+		}
+	}
+	return warnings
+}
+
+// fill reads every key from v into cfg and validates it, reporting all problems at once.
+func (cfg *Config) fill(v *viper.Viper) error {
+	var errs []error
+	str := func(k string) string {
+		s, err := cast.ToStringE(v.Get(k))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", k, err))
+		}
+		return strings.TrimSpace(s)
+	}
+	boolean := func(k string) bool {
+		b, err := cast.ToBoolE(v.Get(k))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: want true or false: %w", k, err))
+		}
+		return b
+	}
+	duration := func(k string) time.Duration {
+		d, err := cast.ToDurationE(v.Get(k))
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s: want a duration such as 2s, 10m or 1h: %q", k, str(k)))
+		}
+		return d
+	}
+
+	cfg.Data = str("data")
+	if cfg.Data == "" {
+		errs = append(errs, errors.New("data: the data directory must not be empty"))
+	}
+	cfg.Hostname = str("hostname")
+	if cfg.Hostname == "" {
+		if h, err := os.Hostname(); err == nil && h != "" {
+			cfg.Hostname = h
+		} else {
+			cfg.Hostname = "localhost"
+		}
+	}
+
+	cfg.IMAP = IMAP{Addr: str("imap.addr"), IdleTimeout: duration("imap.idle_timeout")}
+	cfg.IMAPS = Listener{Addr: str("imaps.addr")}
+	cfg.POP3 = POP3{
+		Addr:        str("pop3.addr"),
+		UIDLFormat:  str("pop3.uidl_format"),
+		MarkSeen:    boolean("pop3.mark_seen"),
+		Delete:      strings.ToLower(str("pop3.delete")),
+		Expire:      str("pop3.expire"),
+		LoginDelay:  duration("pop3.login_delay"),
+		IdleTimeout: duration("pop3.idle_timeout"),
+	}
+	switch cfg.POP3.Delete {
+	case DeleteExpunge, DeleteKeepFlagged, DeleteHide:
+	default:
+		errs = append(errs, fmt.Errorf("pop3.delete: %q is not one of expunge, keep-flagged, hide", cfg.POP3.Delete))
+	}
+	if cfg.POP3.UIDLFormat == "" {
+		errs = append(errs, errors.New("pop3.uidl_format: must not be empty"))
+	}
+	if d, err := parseExpire(cfg.POP3.Expire); err != nil {
+		errs = append(errs, err)
+	} else {
+		cfg.POP3.ExpireAfter = d
+	}
+	cfg.POP3S = Listener{Addr: str("pop3s.addr")}
+	cfg.LMTP = Listener{Addr: str("lmtp.addr")}
+	cfg.HTTP = Listener{Addr: str("http.addr")}
+
+	cfg.TLS = TLS{Cert: str("tls.cert"), Key: str("tls.key"), SelfSigned: boolean("tls.self_signed")}
+	if (cfg.TLS.Cert == "") != (cfg.TLS.Key == "") {
+		errs = append(errs, errors.New("tls.cert and tls.key: give both or neither"))
+	}
+	if !cfg.TLS.Enabled() {
+		if cfg.IMAPS.Addr != "" {
+			errs = append(errs, errors.New("imaps.addr: implicit TLS needs tls.cert and tls.key, or tls.self_signed"))
+		}
+		if cfg.POP3S.Addr != "" {
+			errs = append(errs, errors.New("pop3s.addr: implicit TLS needs tls.cert and tls.key, or tls.self_signed"))
+		}
+	}
+
+	switch ap := strings.ToLower(str("auth.allow_plaintext")); ap {
+	case "", "loopback":
+		cfg.Auth.AllowPlaintext = nil
+	default:
+		b, err := strconv.ParseBool(ap)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("auth.allow_plaintext: want true, false or unset (loopback only), got %q", ap))
+		}
+		cfg.Auth.AllowPlaintext = &b
+	}
+	nets, err := parseNetworks(v.Get("auth.trusted_networks"))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.Auth.TrustedNetworks = nets
+	cfg.Auth.FailureDelay = duration("auth.failure_delay")
+
+	if size, err := ParseSize(str("limits.message_size")); err != nil {
+		errs = append(errs, fmt.Errorf("limits.message_size: %w", err))
+	} else if size <= 0 {
+		errs = append(errs, errors.New("limits.message_size: must be more than 0"))
+	} else {
+		cfg.Limits.MessageSize = size
+	}
+
+	cfg.Folders = Folders{
+		Sent: str("folders.sent"), Drafts: str("folders.drafts"), Trash: str("folders.trash"),
+		Junk: str("folders.junk"), Archive: str("folders.archive"),
+	}
+	seen := map[string]bool{}
+	for _, name := range []string{cfg.Folders.Sent, cfg.Folders.Drafts, cfg.Folders.Trash, cfg.Folders.Junk, cfg.Folders.Archive} {
+		if name == "" {
+			continue
+		}
+		if strings.EqualFold(name, "INBOX") || seen[strings.ToLower(name)] {
+			errs = append(errs, fmt.Errorf("folders: %q is used twice or names INBOX", name))
+		}
+		seen[strings.ToLower(name)] = true
+	}
+
+	if err := cfg.Log.Level.UnmarshalText([]byte(str("log.level"))); err != nil {
+		errs = append(errs, fmt.Errorf("log.level: want debug, info, warn or error, got %q", str("log.level")))
+	}
+	cfg.Log.Format = strings.ToLower(str("log.format"))
+	if cfg.Log.Format != "text" && cfg.Log.Format != "json" {
+		errs = append(errs, fmt.Errorf("log.format: want text or json, got %q", cfg.Log.Format))
+	}
+
+	if len(errs) > 0 {
+		return fmt.Errorf("config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// parseExpire reads pop3.expire: NEVER (or 0, or empty), a number of days ("30d"), or a Go
+// duration ("720h").
+func parseExpire(s string) (time.Duration, error) {
+	switch strings.ToLower(s) {
+	case "", "never", "0":
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(strings.ToLower(s), "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err == nil && n > 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("pop3.expire: want NEVER, a number of days (30d) or a duration (720h), got %q", s)
+	}
+	return d, nil
+}
+
+// parseNetworks reads auth.trusted_networks: a YAML list, or a string of prefixes separated
+// by commas or spaces (from the environment). A bare address means that one host.
+func parseNetworks(raw any) ([]netip.Prefix, error) {
+	var items []string
+	switch x := raw.(type) {
+	case nil:
+	case string:
+		items = strings.FieldsFunc(x, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' })
+	default:
+		list, err := cast.ToStringSliceE(x)
+		if err != nil {
+			return nil, fmt.Errorf("auth.trusted_networks: want a list of networks: %w", err)
+		}
+		items = list
+	}
+	var out []netip.Prefix
+	var errs []error
+	for _, item := range items {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		if a, err := netip.ParseAddr(item); err == nil {
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("auth.trusted_networks: %q is not a network (192.0.2.0/24) or address", item))
+	}
+	return out, errors.Join(errs...)
+}

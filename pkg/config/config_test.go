@@ -1,0 +1,250 @@
+package config
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+// clearEnv unsets every LETTERBOX_* variable for the test, so the developer's environment
+// cannot leak into the results.
+func clearEnv(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, EnvPrefix+"_") {
+			t.Setenv(name, "")
+			os.Unsetenv(name)
+		}
+	}
+}
+
+func writeFile(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "letterbox.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func flags(t *testing.T, args ...string) *pflag.FlagSet {
+	t.Helper()
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	AddGlobalFlags(fs)
+	AddServeFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+func TestDefaults(t *testing.T) {
+	clearEnv(t)
+	t.Chdir(t.TempDir()) // no ./letterbox.yaml
+	cfg, err := Load(LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"data", cfg.Data, "./letterbox-data"},
+		{"imap.addr", cfg.IMAP.Addr, "127.0.0.1:1143"},
+		{"imaps.addr", cfg.IMAPS.Addr, ""},
+		{"pop3.addr", cfg.POP3.Addr, "127.0.0.1:1110"},
+		{"pop3s.addr", cfg.POP3S.Addr, ""},
+		{"lmtp.addr", cfg.LMTP.Addr, "127.0.0.1:2424"},
+		{"http.addr", cfg.HTTP.Addr, "127.0.0.1:8080"},
+		{"tls.self_signed", cfg.TLS.SelfSigned, false},
+		{"auth.allow_plaintext unset", cfg.Auth.AllowPlaintext == nil, true},
+		{"auth.failure_delay", cfg.Auth.FailureDelay, 2 * time.Second},
+		{"pop3.uidl_format", cfg.POP3.UIDLFormat, "%08Xu%08Xv"},
+		{"pop3.mark_seen", cfg.POP3.MarkSeen, true},
+		{"pop3.delete", cfg.POP3.Delete, DeleteExpunge},
+		{"pop3.expire", cfg.POP3.ExpireAfter, time.Duration(0)},
+		{"pop3.idle_timeout", cfg.POP3.IdleTimeout, 10 * time.Minute},
+		{"imap.idle_timeout", cfg.IMAP.IdleTimeout, 30 * time.Minute},
+		{"limits.message_size", cfg.Limits.MessageSize, 50 * MiB},
+		{"folders.trash", cfg.Folders.Trash, "Trash"},
+		{"log.format", cfg.Log.Format, "text"},
+		{"file", cfg.File, ""},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if cfg.Hostname == "" {
+		t.Error("hostname is empty")
+	}
+	if got := cfg.Folders.Store(); len(got) != 4 || got["Sent"] != `\Sent` || got["Archive"] != "" {
+		t.Errorf("Folders.Store() = %v", got)
+	}
+}
+
+// TestPrecedence checks default < file < environment < flag for a top-level key (data) and
+// nested ones (imap.addr, limits.message_size, pop3.mark_seen).
+func TestPrecedence(t *testing.T) {
+	file := `
+data: /from/file
+imap:
+  addr: 127.0.0.1:1001
+pop3:
+  mark_seen: false
+limits:
+  message_size: 10M
+`
+	tests := []struct {
+		name     string
+		file     bool
+		env      map[string]string
+		args     []string
+		data     string
+		imap     string
+		size     int64
+		markSeen bool
+	}{
+		{name: "defaults", data: "./letterbox-data", imap: "127.0.0.1:1143", size: 50 * MiB, markSeen: true},
+		{name: "file", file: true, data: "/from/file", imap: "127.0.0.1:1001", size: 10 * MiB, markSeen: false},
+		{name: "env without file (keys never in a file)", env: map[string]string{
+			"LETTERBOX_DATA": "/from/env", "LETTERBOX_IMAP_ADDR": "127.0.0.1:2002",
+			"LETTERBOX_LIMITS_MESSAGE_SIZE": "1G", "LETTERBOX_POP3_MARK_SEEN": "false",
+		}, data: "/from/env", imap: "127.0.0.1:2002", size: GiB, markSeen: false},
+		{name: "env over file", file: true, env: map[string]string{
+			"LETTERBOX_DATA": "/from/env", "LETTERBOX_IMAP_ADDR": "127.0.0.1:2002",
+			"LETTERBOX_LIMITS_MESSAGE_SIZE": "20MiB", "LETTERBOX_POP3_MARK_SEEN": "true",
+		}, data: "/from/env", imap: "127.0.0.1:2002", size: 20 * MiB, markSeen: true},
+		{name: "flag over env over file", file: true,
+			env:  map[string]string{"LETTERBOX_DATA": "/from/env", "LETTERBOX_IMAP_ADDR": "127.0.0.1:2002"},
+			args: []string{"--data", "/from/flag", "--imap-addr", "127.0.0.1:3003"},
+			data: "/from/flag", imap: "127.0.0.1:3003", size: 10 * MiB, markSeen: false},
+		{name: "empty env disables a listener", env: map[string]string{"LETTERBOX_IMAP_ADDR": ""},
+			data: "./letterbox-data", imap: "", size: 50 * MiB, markSeen: true},
+		{name: "empty flag disables a listener", env: map[string]string{"LETTERBOX_IMAP_ADDR": "127.0.0.1:2002"},
+			args: []string{"--imap-addr="}, data: "./letterbox-data", imap: "", size: 50 * MiB, markSeen: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clearEnv(t)
+			t.Chdir(t.TempDir())
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			args := tc.args
+			if tc.file {
+				args = append(args, "--config", writeFile(t, file))
+			}
+			cfg, err := Load(LoadOptions{Flags: flags(t, args...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Data != tc.data || cfg.IMAP.Addr != tc.imap || cfg.Limits.MessageSize != tc.size || cfg.POP3.MarkSeen != tc.markSeen {
+				t.Errorf("got data=%q imap=%q size=%d mark_seen=%v; want %q %q %d %v",
+					cfg.Data, cfg.IMAP.Addr, cfg.Limits.MessageSize, cfg.POP3.MarkSeen,
+					tc.data, tc.imap, tc.size, tc.markSeen)
+			}
+		})
+	}
+}
+
+func TestDefaultFileInWorkingDirectory(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile(filepath.Join(dir, DefaultFile), []byte("data: /from/cwd\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Data != "/from/cwd" || cfg.File != DefaultFile {
+		t.Errorf("data = %q from %q; want /from/cwd from %s", cfg.Data, cfg.File, DefaultFile)
+	}
+}
+
+func TestMissingExplicitFileIsAnError(t *testing.T) {
+	clearEnv(t)
+	if _, err := Load(LoadOptions{File: filepath.Join(t.TempDir(), "nope.yaml")}); err == nil {
+		t.Fatal("Load with a missing --config file succeeded")
+	}
+}
+
+func TestUnknownKeysWarn(t *testing.T) {
+	clearEnv(t)
+	path := writeFile(t, "data: /x\nimap:\n  adr: typo\nfrobnicate: 1\n")
+	cfg, err := Load(LoadOptions{File: path})
+	if err != nil {
+		t.Fatalf("unknown keys must not fail: %v", err)
+	}
+	joined := strings.Join(cfg.Warnings, "\n")
+	if len(cfg.Warnings) != 2 || !strings.Contains(joined, "imap.adr") || !strings.Contains(joined, "frobnicate") {
+		t.Errorf("warnings = %q, want imap.adr and frobnicate", cfg.Warnings)
+	}
+}
+
+func TestValidationErrors(t *testing.T) {
+	tests := []struct {
+		name, file, want string
+	}{
+		{"pop3.delete", "pop3:\n  delete: shred\n", "pop3.delete"},
+		{"message size", "limits:\n  message_size: lots\n", "limits.message_size"},
+		{"duration", "auth:\n  failure_delay: soon\n", "auth.failure_delay"},
+		{"allow_plaintext", "auth:\n  allow_plaintext: maybe\n", "auth.allow_plaintext"},
+		{"trusted network", "auth:\n  trusted_networks: [10.0.0.0/8, bogus]\n", "bogus"},
+		{"imaps without tls", "imaps:\n  addr: 127.0.0.1:993\n", "imaps.addr"},
+		{"cert without key", "tls:\n  cert: /c.pem\n", "tls.cert"},
+		{"log format", "log:\n  format: xml\n", "log.format"},
+		{"log level", "log:\n  level: chatty\n", "log.level"},
+		{"expire", "pop3:\n  expire: sometimes\n", "pop3.expire"},
+		{"empty data", "data: \"\"\n", "data"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clearEnv(t)
+			_, err := Load(LoadOptions{File: writeFile(t, tc.file)})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestAuthSettings(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("LETTERBOX_AUTH_TRUSTED_NETWORKS", "10.0.0.0/8, 192.0.2.7")
+	t.Setenv("LETTERBOX_AUTH_ALLOW_PLAINTEXT", "false")
+	cfg, err := Load(LoadOptions{File: writeFile(t, "pop3:\n  expire: 30d\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}
+	if len(cfg.Auth.TrustedNetworks) != 2 || cfg.Auth.TrustedNetworks[0] != want[0] || cfg.Auth.TrustedNetworks[1] != want[1] {
+		t.Errorf("trusted networks = %v, want %v", cfg.Auth.TrustedNetworks, want)
+	}
+	if cfg.Auth.AllowPlaintext == nil || *cfg.Auth.AllowPlaintext {
+		t.Errorf("allow_plaintext = %v, want false", cfg.Auth.AllowPlaintext)
+	}
+	if cfg.POP3.ExpireAfter != 30*24*time.Hour {
+		t.Errorf("pop3.expire 30d = %v", cfg.POP3.ExpireAfter)
+	}
+}
+
+func TestFlagBoolOverridesFile(t *testing.T) {
+	clearEnv(t)
+	path := writeFile(t, "tls:\n  self_signed: false\n")
+	cfg, err := Load(LoadOptions{Flags: flags(t, "--config", path, "--tls-self-signed")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.TLS.SelfSigned {
+		t.Error("--tls-self-signed did not override the file")
+	}
+}

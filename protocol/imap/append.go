@@ -1,0 +1,44 @@
+package imap
+
+import (
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+// Append answers APPEND (RFC 3501 §6.3.11) with APPENDUID (RFC 4315 §3). The literal is
+// streamed into the store as it arrives and stored exactly as given, with the flags and
+// INTERNALDATE the client named. Literals above the append limit never get here:
+// imapserver refuses them with NO [TOOBIG] before inviting the data. If the target is the
+// selected mailbox, the poll that follows announces the message with EXISTS.
+func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
+	acct, err := s.lockAuthenticated()
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	if r.Size() > s.srv.opts.AppendLimit {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too big"}
+	}
+	flags, err := canonicalFlags(options.Flags)
+	if err != nil {
+		return nil, err
+	}
+	mbox, err := s.st.MailboxByName(s.ctx, acct.ID, mailbox)
+	if err != nil {
+		if isNoSuchMailbox(err) {
+			return nil, errTryCreate // RFC 3501 §6.3.11
+		}
+		return nil, s.storeError(err, "finding the mailbox")
+	}
+	d, err := s.st.Deliver(s.ctx, acct.ID, r, store.DeliverOptions{
+		Mailbox:      mbox.Name,
+		Flags:        flags,
+		InternalDate: options.Time,
+	})
+	if err != nil {
+		return nil, s.storeError(err, "appending")
+	}
+	s.log.Debug("appended", "mailbox", mbox.Name, "uid", d.UID, "size", d.Size)
+	return &imap.AppendData{UID: imap.UID(d.UID), UIDValidity: d.UIDValidity}, nil
+}

@@ -1,0 +1,69 @@
+package imap
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+func TestAppend(t *testing.T) {
+	e := newEnv(t)
+	msg := plainMessage("Appended draft", "Exactly\r\nthese bytes\r\n")
+	c := e.rawLogin()
+	inbox := e.mailbox("INBOX")
+	c.send("A1 APPEND INBOX (\\flagged $Todo) \"15-Mar-2023 10:20:30 +0100\" {%d}", len(msg))
+	if l := c.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("APPEND continuation: %q", l)
+	}
+	c.send("%s", msg)
+	if l := c.line(); l != "A1 OK [APPENDUID "+itoa(inbox.UIDValidity)+" 1] APPEND completed" {
+		t.Fatalf("APPEND: %q", l)
+	}
+	c.ok("SELECT INBOX")
+	got := grep(c.ok("FETCH 1 (FLAGS INTERNALDATE BODY.PEEK[])"), "FETCH")
+	want := `* 1 FETCH (FLAGS (\Flagged $Todo) INTERNALDATE "15-Mar-2023 10:20:30 +0100" BODY[] {` + itoa(uint32(len(msg))) + "}\r\n" + msg + ")"
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("appended message:\n%q\nwant\n%q", got, want)
+	}
+	if _, status := c.cmd("APPEND Nowhere {1+}\r\nx"); !strings.HasPrefix(status, "NO [TRYCREATE]") {
+		t.Errorf("APPEND to a missing mailbox: %s", status)
+	}
+	if _, status := c.cmd("APPEND INBOX {10+}\r\nno header"); !strings.HasPrefix(status, "NO") {
+		t.Errorf("APPEND of something that is not a message: %s", status)
+	}
+}
+
+func TestAppendSelectedAnnouncesExists(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msg := plainMessage("Hello", "x\r\n")
+	cmd := c.Append("INBOX", int64(len(msg)), &imap.AppendOptions{Time: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)})
+	cmd.Write([]byte(msg))
+	cmd.Close()
+	data, err := cmd.Wait()
+	if err != nil || data.UID != 1 {
+		t.Fatalf("APPEND: %+v %v", data, err)
+	}
+	if n := c.Mailbox().NumMessages; n != 1 {
+		t.Errorf("EXISTS after APPEND to the selected mailbox: %d", n)
+	}
+}
+
+func TestAppendLimit(t *testing.T) {
+	e := newEnv(t, func(o *Options, _ *mailStore) { o.AppendLimit = 1000 })
+	c := e.rawLogin()
+	if caps := c.ok("CAPABILITY")[0]; !strings.Contains(caps, "APPENDLIMIT=1000") {
+		t.Errorf("CAPABILITY %q", caps)
+	}
+	c.send("A1 APPEND INBOX {1001}")
+	if l := c.line(); !strings.HasPrefix(l, "A1 NO [TOOBIG]") {
+		t.Errorf("APPEND above the limit: %q", l)
+	}
+	msg := plainMessage("Small", "x\r\n")
+	c.ok("APPEND INBOX {%d+}\r\n%s", len(msg), msg)
+}

@@ -1,0 +1,112 @@
+package imap
+
+import (
+	"errors"
+	"sort"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+var errTryCreate = &imap.Error{
+	Type: imap.StatusResponseTypeNo,
+	Code: imap.ResponseCodeTryCreate,
+	Text: "No such mailbox",
+}
+
+// copyTarget resolves the messages and the destination of COPY and MOVE.
+func (s *session) copyTarget(v *selected, numSet imap.NumSet, dest string) ([]uint32, store.Mailbox, error) {
+	dst, err := s.st.MailboxByName(s.ctx, s.acct.ID, dest)
+	if err != nil {
+		if isNoSuchMailbox(err) {
+			// RFC 3501 §6.4.7: TRYCREATE when the destination does not exist.
+			return nil, store.Mailbox{}, errTryCreate
+		}
+		return nil, store.Mailbox{}, s.storeError(err, "finding the destination")
+	}
+	refs := v.resolve(numSet)
+	uids := make([]uint32, len(refs))
+	for i, r := range refs {
+		uids[i] = r.uid
+	}
+	return uids, dst, nil
+}
+
+// copyData is the COPYUID response code (RFC 4315 §3): both sets list the UIDs in the
+// same order, so the pairs are sorted by source UID (their copies are created in that
+// order and so ascend too).
+func copyData(dst store.Mailbox, pairs []store.UIDPair) *imap.CopyData {
+	if len(pairs) == 0 {
+		return nil
+	}
+	sort.Slice(pairs, func(i, j int) bool { return pairs[i].Src < pairs[j].Src })
+	data := &imap.CopyData{UIDValidity: dst.UIDValidity}
+	for _, p := range pairs {
+		data.SourceUIDs.AddNum(imap.UID(p.Src))
+		data.DestUIDs.AddNum(imap.UID(p.Dst))
+	}
+	return data
+}
+
+// Copy answers COPY and UID COPY (RFC 3501 §6.4.7) with COPYUID (RFC 4315). Flags and
+// INTERNALDATE go with the copies; the stored message is shared, not duplicated. A copy
+// into the selected mailbox itself reaches the client as EXISTS through the poll.
+func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	v, err := s.lockSelected()
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	uids, dst, err := s.copyTarget(v, numSet, dest)
+	if err != nil || len(uids) == 0 {
+		return nil, err
+	}
+	pairs, err := s.st.Copy(s.ctx, v.mbox.ID, uids, dst.ID)
+	if err != nil {
+		return nil, s.storeError(err, "copying")
+	}
+	return copyData(dst, pairs), nil
+}
+
+// Move answers MOVE and UID MOVE (RFC 6851): one store transaction copies and expunges;
+// the client gets COPYUID first, then an EXPUNGE for each moved message (RFC 6851 §4.3).
+func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	v, err := s.lockSelected()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if v.readOnly {
+		return errReadOnly
+	}
+	uids, dst, err := s.copyTarget(v, numSet, dest)
+	if err != nil || len(uids) == 0 {
+		return err
+	}
+	if dst.ID == v.mbox.ID {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
+			Text: "Source and destination are the same mailbox"}
+	}
+	pairs, err := s.st.Move(s.ctx, v.mbox.ID, uids, dst.ID)
+	if err != nil {
+		return s.storeError(err, "moving")
+	}
+	if data := copyData(dst, pairs); data != nil {
+		if err := w.WriteCopyData(data); err != nil {
+			return err
+		}
+	}
+	moved := make(map[uint32]struct{}, len(pairs))
+	for _, p := range pairs {
+		if _, ok := v.index(p.Src); ok {
+			moved[p.Src] = struct{}{}
+		}
+	}
+	return v.remove(moved, w.WriteExpunge)
+}
+
+func isNoSuchMailbox(err error) bool {
+	return errors.Is(err, store.ErrNoSuchMailbox)
+}

@@ -1,0 +1,68 @@
+package imap
+
+import (
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+// Expunge answers EXPUNGE (RFC 3501 §6.4.3), UID EXPUNGE (RFC 4315 §2.1) and the silent
+// expunge of CLOSE (RFC 3501 §6.4.2), which imapserver signals with a writer that writes
+// nothing. Only messages flagged \Deleted are removed. The EXPUNGE responses are written
+// here, from the UIDs the store actually removed; the change log later repeats them, but
+// they are no longer in the view then, so nothing is sent twice.
+func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	v, err := s.lockSelected()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	closing := w == nil || *w == (imapserver.ExpungeWriter{})
+	if v.readOnly {
+		if closing {
+			return nil // RFC 3501 §6.4.2: CLOSE of a read-only mailbox removes nothing
+		}
+		return errReadOnly
+	}
+
+	var removed []uint32
+	if uids == nil {
+		removed, err = s.st.Expunge(s.ctx, v.mbox.ID, nil)
+		if err != nil {
+			return s.storeError(err, "expunging")
+		}
+	} else {
+		// UID EXPUNGE: only those of the named messages that are \Deleted now.
+		var deleted []uint32
+		err := s.eachMessage(v, v.resolve(*uids), false, func(batch []msgRef, metas map[uint32]*store.Metadata) error {
+			for _, r := range batch {
+				if m := metas[r.uid]; m != nil && hasFlag(m.Flags, store.FlagDeleted) {
+					deleted = append(deleted, r.uid)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if len(deleted) == 0 {
+			return nil
+		}
+		removed, err = s.st.Expunge(s.ctx, v.mbox.ID, deleted)
+		if err != nil {
+			return s.storeError(err, "expunging")
+		}
+	}
+
+	set := make(map[uint32]struct{}, len(removed))
+	for _, uid := range removed {
+		if _, ok := v.index(uid); ok {
+			set[uid] = struct{}{}
+		}
+	}
+	if closing {
+		return v.remove(set, nil)
+	}
+	return v.remove(set, w.WriteExpunge)
+}

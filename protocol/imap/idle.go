@@ -1,0 +1,58 @@
+package imap
+
+import (
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapserver"
+)
+
+// Idle runs IDLE (RFC 2177) until DONE closes stop. It registers with store.Watch first,
+// then synchronises once (so that changes made just before IDLE are not held back), then
+// again on every wake-up: in-process commits and commits of other processes on the same
+// data directory arrive the same way. An IDLE that lasts longer than IdleTimeout ends the
+// session with BYE (RFC 3501 §5.4).
+func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	var wake <-chan struct{}
+	if s.acct != nil {
+		ch, cancel := s.st.Watch(s.acct.ID)
+		defer cancel()
+		wake = ch
+	}
+	err := s.idleSync(w)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+
+	timeout := time.NewTimer(s.srv.opts.IdleTimeout)
+	defer timeout.Stop()
+	for {
+		select {
+		case <-stop:
+			return nil
+		case <-timeout.C:
+			s.log.Info("IDLE timed out")
+			return s.conn.Bye("IDLE timed out")
+		case <-wake:
+			if err := s.lock(); err != nil {
+				return nil // shutting down: BYE is on its way
+			}
+			err := s.idleSync(w)
+			s.mu.Unlock()
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// idleSync synchronises the selected mailbox, if any; s.mu is held.
+func (s *session) idleSync(w *imapserver.UpdateWriter) error {
+	if s.sel == nil {
+		return nil
+	}
+	return s.sync(s.ctx, w, true)
+}

@@ -1,0 +1,176 @@
+package imap
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/protocol/pop3"
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+func TestIdleWithoutMailbox(t *testing.T) {
+	e := newEnv(t)
+	c := e.rawLogin()
+	c.send("I1 IDLE")
+	if l := c.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	c.send("DONE")
+	if l := c.line(); !strings.HasPrefix(l, "I1 OK") {
+		t.Fatalf("DONE: %q", l)
+	}
+}
+
+func TestIdleTimeout(t *testing.T) {
+	e := newEnv(t, func(o *Options, _ *mailStore) { o.IdleTimeout = 50 * time.Millisecond })
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	c.send("I1 IDLE")
+	c.waitFor(`^\* BYE`)
+}
+
+// A message stored by another process (`letterbox deliver` beside `serve`): another Store
+// on the same directory. It reaches IDLE through the store's cross-process watcher.
+func TestIdleHearsOtherProcess(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	acct, err := st.CreateAccount(context.Background(), store.NewAccount{Address: testUser, Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(st, Options{Auth: &auth.Authenticator{Store: st}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	defer srv.Shutdown(context.Background())
+	e := &testEnv{t: t, st: st, srv: srv, addr: ln.Addr().String(), acct: acct}
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	c.send("I1 IDLE")
+	if l := c.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+
+	other, err := store.Open(filepath.Clean(dir), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Deliver(context.Background(), acct.ID, strings.NewReader(plainMessage("From afar", "x\r\n")), store.DeliverOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(`^\* 1 EXISTS$`)
+	c.send("DONE")
+	c.waitFor(`^I1 OK`)
+}
+
+// pop3Client is just enough POP3 for the cross-protocol test.
+type pop3Client struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func (p *pop3Client) cmd(line string) string {
+	p.t.Helper()
+	p.c.SetDeadline(time.Now().Add(ioGuard))
+	fmt.Fprintf(p.c, "%s\r\n", line)
+	l, err := p.br.ReadString('\n')
+	if err != nil || !strings.HasPrefix(l, "+OK") {
+		p.t.Fatalf("POP3 %s: %q %v", line, l, err)
+	}
+	return l
+}
+
+func (p *pop3Client) multiline(line string) {
+	p.t.Helper()
+	p.cmd(line)
+	for {
+		l, err := p.br.ReadString('\n')
+		if err != nil {
+			p.t.Fatal(err)
+		}
+		if l == ".\r\n" {
+			return
+		}
+	}
+}
+
+// Two IMAP sessions and one POP3 session on one mailbox: POP3 RETR shows up as \Seen,
+// POP3 DELE and QUIT as EXPUNGE (IDLE included), an IMAP expunge as a smaller POP3 drop
+// at the next login.
+func TestIMAPAndPOP3OnOneMailbox(t *testing.T) {
+	e := newEnv(t)
+	for i := range 3 {
+		e.deliver("INBOX", plainMessage(fmt.Sprintf("Message %d", i), "x\r\n"))
+	}
+	ps := pop3.NewServer(e.st, pop3.Options{Auth: &auth.Authenticator{Store: e.st}, MarkSeen: true})
+	pln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ps.Serve(pln)
+	defer ps.Shutdown(context.Background())
+	dialPOP3 := func() *pop3Client {
+		conn, err := net.Dial("tcp", pln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &pop3Client{t: t, c: conn, br: bufio.NewReader(conn)}
+		if l, _ := p.br.ReadString('\n'); !strings.HasPrefix(l, "+OK") {
+			t.Fatalf("POP3 greeting %q", l)
+		}
+		p.cmd("USER " + testUser)
+		p.cmd("PASS " + testPassword)
+		return p
+	}
+
+	idle, other := e.rawLogin(), e.rawLogin()
+	idle.ok("SELECT INBOX")
+	other.ok("SELECT INBOX")
+	idle.send("I1 IDLE")
+	if l := idle.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+
+	p := dialPOP3()
+	p.multiline("RETR 3")
+	p.cmd("DELE 2")
+	p.cmd("QUIT")
+	p.c.Close()
+
+	idle.waitFor(`^\* 2 EXPUNGE$`)
+	idle.waitFor(`^\* 2 FETCH \(UID 3 FLAGS \(\\Seen\)\)$`)
+	idle.send("DONE")
+	idle.waitFor(`^I1 OK`)
+
+	got := other.ok("NOOP")
+	if len(grep(got, `^\* 2 EXPUNGE$`)) != 1 || len(grep(got, `^\* 2 FETCH \(UID 3 FLAGS \(\\Seen\)\)$`)) != 1 {
+		t.Errorf("second IMAP session after POP3 QUIT: %q", got)
+	}
+
+	// An IMAP expunge: the next POP3 session has one message fewer.
+	other.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	other.ok("EXPUNGE")
+	if got := grep(idle.ok("NOOP"), "EXPUNGE"); len(got) != 1 || got[0] != "* 1 EXPUNGE" {
+		t.Errorf("IDLE session after the other's EXPUNGE: %q", got)
+	}
+	p = dialPOP3()
+	if stat := p.cmd("STAT"); !strings.HasPrefix(stat, "+OK 1 ") {
+		t.Errorf("POP3 STAT after IMAP EXPUNGE: %q", stat)
+	}
+	p.cmd("QUIT")
+}

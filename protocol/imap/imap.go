@@ -1,0 +1,417 @@
+// Package imap serves IMAP4rev1 (RFC 3501) and its common extensions over the Letterbox
+// store, on top of github.com/emersion/go-imap/v2/imapserver, which parses commands and
+// writes responses; this package is the backend behind its Session interface.
+//
+// Commands, the file that implements each and the states it is allowed in (imapserver
+// dispatches them and enforces the states; N = not authenticated, A = authenticated,
+// S = selected):
+//
+//	CAPABILITY NOOP LOGOUT         N A S   (imapserver)
+//	STARTTLS                       N       (imapserver; offered only with TLSConfig and not yet TLS)
+//	LOGIN AUTHENTICATE             N       session.go (AUTH=PLAIN, AUTH=LOGIN)
+//	ENABLE NAMESPACE               A S     imapserver, session.go
+//	CREATE DELETE RENAME           A S     mailbox.go
+//	SUBSCRIBE UNSUBSCRIBE LIST LSUB A S    mailbox.go
+//	STATUS                         A S     mailbox.go
+//	APPEND                         A S     append.go
+//	IDLE                           A S     idle.go
+//	SELECT EXAMINE                 A S     select.go
+//	CLOSE UNSELECT                 S       select.go, expunge.go
+//	CHECK                          S       (a NOOP: every write is durable when answered)
+//	FETCH UID FETCH                S       fetch.go
+//	STORE UID STORE                S       store_flags.go
+//	COPY UID COPY MOVE UID MOVE    S       copy_move.go
+//	EXPUNGE UID EXPUNGE            S       expunge.go
+//	SEARCH UID SEARCH              S       search.go
+//
+// Implementation notes:
+//
+//   - The store is the only truth. A selected session keeps a view: the UIDs it has
+//     announced, in sequence-number order, the flags it last reported for each, and the
+//     modseq up to which it has read the store's change log. Every unilateral update
+//     (EXISTS, EXPUNGE, FETCH FLAGS) comes from comparing that view with store.Changes, so
+//     changes made by POP3, LMTP, `letterbox deliver` in another process and other IMAP
+//     sessions all arrive the same way, and a session can never drift from the store: a
+//     sequence number is always an index into the view, which is exactly what the client
+//     was told. The library's in-process MailboxTracker is not used for that reason.
+//   - Expunges that arrive while they may not be announced (during FETCH, STORE and SEARCH,
+//     RFC 3501 §7.4.1) stay in the view as "gone" entries until the next command that may
+//     announce them; such messages are skipped by FETCH, STORE, COPY and SEARCH.
+//   - The session's own changes (STORE, FETCH setting \Seen, EXPUNGE, MOVE) update the view
+//     as they are answered; when the same change later comes back through the change log it
+//     matches the view and produces nothing, so no response is ever sent twice.
+//   - IDLE registers with store.Watch, synchronises once before waiting (so nothing that
+//     happened just before IDLE is held back) and again on every wake-up.
+//   - ENVELOPE, BODYSTRUCTURE, sizes and dates come from the metadata the store computed at
+//     delivery; body sections are streamed from the stored message using the MIME part
+//     offsets in that metadata, never re-parsed. SEARCH HEADER/BODY/TEXT use the raw
+//     header and decoded text the store also keeps since delivery.
+//   - EXAMINE is read-only, enforced here: STORE, EXPUNGE and MOVE answer NO, FETCH BODY[]
+//     does not set \Seen, and CLOSE expunges nothing.
+//   - Plaintext credentials follow auth.PlaintextPolicy per connection: where they are not
+//     allowed the connection is served by an imapserver instance that announces
+//     LOGINDISABLED and no AUTH= mechanism until STARTTLS.
+//   - APPEND literals larger than the append limit are refused with NO [TOOBIG] before the
+//     continuation request, so nothing is read (imapserver checks SessionAppendLimit).
+//   - Before login on a plaintext connection, unknown commands are answered BAD by a small
+//     filter in front of imapserver (preauth.go), which would otherwise close the
+//     connection at the first one.
+//   - A panic in a command is recovered by imapserver for that connection only (logged with
+//     its stack, the connection is closed); the process and other sessions go on.
+//   - Shutdown stops accepting, lets every session finish the command it is running (each
+//     command holds the session's mutex), then says BYE and closes it, IDLE included.
+package imap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+// DefaultIdleTimeout is how long an IDLE command may last before the server ends the
+// session (RFC 3501 §5.4: an inactivity timer of at least 30 minutes).
+const DefaultIdleTimeout = 30 * time.Minute
+
+// DefaultAppendLimit is the largest message APPEND accepts when Options.AppendLimit is 0;
+// it matches the store's default message size limit.
+const DefaultAppendLimit = 50 << 20
+
+// Options configures a Server.
+type Options struct {
+	Logger *slog.Logger
+	// Auth checks every login (required for anyone to log in) and decides where plaintext
+	// credentials are allowed.
+	Auth *auth.Authenticator
+	// TLSConfig enables STARTTLS; nil offers no STARTTLS. Connections that are TLS already
+	// (implicit TLS, a tls.Listener given to Serve) never offer it.
+	TLSConfig *tls.Config
+	// Hostname names the server in greetings and BYE responses.
+	Hostname string
+	// IdleTimeout ends an IDLE that lasted this long with BYE; 0 means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// AppendLimit is the largest message APPEND accepts, announced as APPENDLIMIT
+	// (RFC 7889); 0 means DefaultAppendLimit. Keep it at or below the store's limit.
+	AppendLimit int64
+	// Debug, if set, receives a copy of every byte sent and received (credentials included).
+	Debug io.Writer
+}
+
+// mailStore is what the IMAP backend needs of the store; *store.Store implements it.
+type mailStore interface {
+	Mailboxes(ctx context.Context, accountID int64) ([]store.Mailbox, error)
+	MailboxByName(ctx context.Context, accountID int64, name string) (store.Mailbox, error)
+	MailboxByID(ctx context.Context, mailboxID int64) (store.Mailbox, error)
+	CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (store.Mailbox, error)
+	RenameMailbox(ctx context.Context, accountID int64, from, to string) error
+	DeleteMailbox(ctx context.Context, accountID int64, name string) error
+	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
+	Status(ctx context.Context, mailboxID int64) (store.MailboxStatus, error)
+
+	Messages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.Message, error)
+	Metadata(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.Metadata, error)
+	SearchData(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.SearchData, error)
+	OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (store.Body, error)
+	Deliver(ctx context.Context, accountID int64, r io.Reader, opts store.DeliverOptions) (store.Delivered, error)
+	SetFlags(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string) ([]store.FlagUpdate, error)
+	Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]uint32, error)
+	Copy(ctx context.Context, srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]store.UIDPair, error)
+	Move(ctx context.Context, srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]store.UIDPair, error)
+
+	Changes(ctx context.Context, accountID int64, since int64) ([]store.Change, error)
+	HighestModSeq(ctx context.Context, accountID int64) (int64, error)
+	Watch(accountID int64) (ch <-chan struct{}, cancel func())
+}
+
+var _ mailStore = (*store.Store)(nil)
+
+// Server serves IMAP over the store. Serve may be called for several listeners (plain and
+// implicit TLS); Shutdown stops them all.
+type Server struct {
+	st   mailStore
+	opts Options
+	log  *slog.Logger
+
+	// plain serves connections where plaintext credentials are allowed; secure those where
+	// they are not (LOGINDISABLED until STARTTLS). Both are fed through in-memory listeners.
+	plain, secure     *imapserver.Server
+	plainLn, secureLn *chanListener
+	innerDone         sync.WaitGroup
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	sessions  map[*session]struct{}
+	closing   bool
+	drained   chan struct{} // closed when closing and no session is left
+}
+
+// NewServer returns a server over st. It does not listen; call Serve.
+func NewServer(st *store.Store, opts Options) *Server {
+	return newServer(st, opts)
+}
+
+func newServer(st mailStore, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = DefaultIdleTimeout
+	}
+	if opts.AppendLimit <= 0 || opts.AppendLimit > 1<<32-1 {
+		opts.AppendLimit = DefaultAppendLimit
+	}
+	if opts.Hostname == "" {
+		opts.Hostname = "letterbox"
+	}
+	s := &Server{
+		st:        st,
+		opts:      opts,
+		log:       opts.Logger.With("proto", "imap"),
+		listeners: make(map[net.Listener]struct{}),
+		sessions:  make(map[*session]struct{}),
+		drained:   make(chan struct{}),
+	}
+	s.plain, s.plainLn = s.newInner(true)
+	s.secure, s.secureLn = s.newInner(false)
+	return s
+}
+
+// capabilities are the extensions announced besides those imapserver adds by itself
+// (SASL-IR, LITERAL-, UNSELECT, ENABLE, IDLE, UTF8=ACCEPT, STARTTLS, AUTH=, APPENDLIMIT=).
+// Each one is implemented by this package; see docs/imap.md for those not announced.
+var capabilities = imap.CapSet{
+	imap.CapIMAP4rev1:        {},
+	imap.CapNamespace:        {},
+	imap.CapUIDPlus:          {},
+	imap.CapMove:             {},
+	imap.CapESearch:          {},
+	imap.CapSearchRes:        {},
+	imap.CapListExtended:     {},
+	imap.CapListStatus:       {},
+	imap.CapStatusSize:       {},
+	imap.CapBinary:           {},
+	imap.CapChildren:         {},
+	imap.CapSpecialUse:       {},
+	imap.CapCreateSpecialUse: {},
+	imap.CapLiteralPlus:      {},
+}
+
+func (s *Server) newInner(insecureAuth bool) (*imapserver.Server, *chanListener) {
+	ln := newChanListener()
+	srv := imapserver.New(&imapserver.Options{
+		NewSession:   s.newSession,
+		Caps:         capabilities,
+		Logger:       libLogger{s.log},
+		TLSConfig:    s.opts.TLSConfig,
+		InsecureAuth: insecureAuth,
+		DebugWriter:  s.opts.Debug,
+	})
+	s.innerDone.Add(1)
+	go func() {
+		defer s.innerDone.Done()
+		if err := srv.Serve(ln); err != nil {
+			s.log.Error("imap server stopped", "err", err)
+		}
+	}()
+	return srv, ln
+}
+
+// Serve accepts connections on l until Shutdown, and returns nil then. A connection that
+// is a *tls.Conn (a tls.Listener) is treated as protected and is not offered STARTTLS.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return nil
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+
+	var delay time.Duration
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed, retrying", "err", err, "delay", delay)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("imap: accept: %w", err)
+		}
+		delay = 0
+		_, isTLS := conn.(*tls.Conn)
+		target := s.secureLn
+		if s.opts.Auth != nil && s.opts.Auth.Plaintext.Allowed(conn, isTLS) {
+			target = s.plainLn
+		}
+		if !isTLS {
+			conn = newPreauthConn(conn) // see preauth.go
+		}
+		if !target.push(conn) {
+			conn.Close()
+			return nil
+		}
+	}
+}
+
+// Shutdown stops accepting connections, lets every session finish the command it is
+// running, says BYE to it (IDLE included) and closes it. It returns when all sessions are
+// gone, or closes the rest at once when ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	first := !s.closing
+	s.closing = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	sessions := make([]*session, 0, len(s.sessions))
+	for sess := range s.sessions {
+		sessions = append(sessions, sess)
+	}
+	if first && len(s.sessions) == 0 {
+		close(s.drained)
+	}
+	s.mu.Unlock()
+
+	bye := "Server shutting down"
+	if s.opts.Hostname != "" {
+		bye = s.opts.Hostname + " shutting down"
+	}
+	for _, sess := range sessions {
+		go sess.shutdown(bye)
+	}
+
+	var err error
+	select {
+	case <-s.drained:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	// Close whatever is left (nothing, unless ctx ended first) and stop the inner servers.
+	// imapserver's Serve must have begun (it calls Accept once it is ready) before Close,
+	// whose WaitGroup must not race with Serve's.
+	<-s.plainLn.accepting
+	<-s.secureLn.accepting
+	s.plain.Close()
+	s.secure.Close()
+	s.innerDone.Wait()
+	return err
+}
+
+// register adds a new session, or refuses it when shutting down.
+func (s *Server) register(sess *session) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.sessions[sess] = struct{}{}
+	return true
+}
+
+func (s *Server) unregister(sess *session) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.sessions[sess]; !ok {
+		return
+	}
+	delete(s.sessions, sess)
+	if s.closing && len(s.sessions) == 0 {
+		close(s.drained)
+	}
+}
+
+// chanListener hands connections accepted by Server.Serve to an imapserver.Server.
+type chanListener struct {
+	conns         chan net.Conn
+	closed        chan struct{}
+	closeOnce     sync.Once
+	accepting     chan struct{} // closed at the first Accept
+	acceptingOnce sync.Once
+}
+
+func newChanListener() *chanListener {
+	return &chanListener{conns: make(chan net.Conn), closed: make(chan struct{}), accepting: make(chan struct{})}
+}
+
+func (l *chanListener) push(c net.Conn) bool {
+	select {
+	case l.conns <- c:
+		return true
+	case <-l.closed:
+		return false
+	}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	l.acceptingOnce.Do(func() { close(l.accepting) })
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return chanAddr{} }
+
+type chanAddr struct{}
+
+func (chanAddr) Network() string { return "letterbox" }
+func (chanAddr) String() string  { return "imap" }
+
+// libLogger routes imapserver's messages to slog: panics as errors, connections that went
+// away as debug noise, anything else as a warning.
+type libLogger struct{ log *slog.Logger }
+
+func (l libLogger) Printf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	switch {
+	case strings.HasPrefix(msg, "panic"):
+		l.log.Error("recovered from a panic; connection closed", "detail", msg)
+	case isDisconnect(msg):
+		l.log.Debug(msg)
+	default:
+		l.log.Warn(msg)
+	}
+}
+
+func isDisconnect(msg string) bool {
+	for _, s := range []string{"use of closed network connection", "EOF", "i/o timeout",
+		"connection reset", "broken pipe"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}

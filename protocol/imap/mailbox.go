@@ -1,0 +1,326 @@
+package imap
+
+import (
+	"errors"
+	"sort"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+// specialUses are the special-use attributes a client may give CREATE (RFC 6154 §3).
+var specialUses = []string{store.SpecialSent, store.SpecialDrafts, store.SpecialTrash, store.SpecialJunk, store.SpecialArchive}
+
+// checkName refuses names that could not be listed or selected again: empty levels,
+// wildcards (RFC 3501 §5.1) and control characters.
+func checkName(name string) error {
+	bad := name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "//") ||
+		strings.ContainsAny(name, "*%") || strings.IndexFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0
+	if bad {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Invalid mailbox name"}
+	}
+	return nil
+}
+
+func isInbox(name string) bool { return strings.EqualFold(name, "INBOX") }
+
+// parents lists the superior names of a hierarchical name: "a/b/c" -> "a", "a/b".
+func parents(name string) []string {
+	var out []string
+	for i := 0; i < len(name); i++ {
+		if name[i] == delimiter {
+			out = append(out, name[:i])
+		}
+	}
+	return out
+}
+
+// createParents creates the superior names a new name needs (RFC 3501 §6.3.3).
+func (s *session) createParents(acct *store.Account, name string) error {
+	for _, p := range parents(name) {
+		if isInbox(p) {
+			continue
+		}
+		if _, err := s.st.CreateMailbox(s.ctx, acct.ID, p, ""); err != nil && !errors.Is(err, store.ErrMailboxExists) {
+			return s.storeError(err, "creating a parent mailbox")
+		}
+	}
+	return nil
+}
+
+// Create answers CREATE (RFC 3501 §6.3.3), with USE (RFC 6154 §3, CREATE-SPECIAL-USE).
+func (s *session) Create(name string, options *imap.CreateOptions) error {
+	acct, err := s.lockAuthenticated()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	name = strings.TrimSuffix(name, string(delimiter))
+	if isInbox(name) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists, Text: "INBOX always exists"}
+	}
+	if err := checkName(name); err != nil {
+		return err
+	}
+	use := ""
+	if options != nil && len(options.SpecialUse) > 0 {
+		if len(options.SpecialUse) > 1 {
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: "USEATTR", Text: "Only one special use per mailbox"}
+		}
+		for _, u := range specialUses {
+			if strings.EqualFold(string(options.SpecialUse[0]), u) {
+				use = u
+			}
+		}
+		if use == "" {
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: "USEATTR", Text: "Unsupported special use"}
+		}
+	}
+	if err := s.createParents(acct, name); err != nil {
+		return err
+	}
+	if _, err := s.st.CreateMailbox(s.ctx, acct.ID, name, use); err != nil {
+		return s.storeError(err, "creating the mailbox")
+	}
+	return nil
+}
+
+// Delete answers DELETE (RFC 3501 §6.3.4). INBOX cannot be deleted. Sessions that have
+// the mailbox selected see all its messages expunged.
+func (s *session) Delete(name string) error {
+	acct, err := s.lockAuthenticated()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if isInbox(name) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "INBOX cannot be deleted"}
+	}
+	if err := s.st.DeleteMailbox(s.ctx, acct.ID, name); err != nil {
+		return s.storeError(err, "deleting the mailbox")
+	}
+	return nil
+}
+
+// Rename answers RENAME (RFC 3501 §6.3.5): children move along; renaming INBOX moves its
+// messages into the new mailbox and leaves INBOX empty (done by the store).
+func (s *session) Rename(mailbox, newName string, options *imap.RenameOptions) error {
+	acct, err := s.lockAuthenticated()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	newName = strings.TrimSuffix(newName, string(delimiter))
+	if isInbox(newName) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists, Text: "INBOX always exists"}
+	}
+	if err := checkName(newName); err != nil {
+		return err
+	}
+	if _, err := s.st.MailboxByName(s.ctx, acct.ID, mailbox); err != nil {
+		return s.storeError(err, "renaming the mailbox")
+	}
+	if err := s.createParents(acct, newName); err != nil {
+		return err
+	}
+	if err := s.st.RenameMailbox(s.ctx, acct.ID, mailbox, newName); err != nil {
+		return s.storeError(err, "renaming the mailbox")
+	}
+	return nil
+}
+
+// Subscribe answers SUBSCRIBE (RFC 3501 §6.3.6).
+func (s *session) Subscribe(name string) error {
+	return s.setSubscribed(name, true)
+}
+
+// Unsubscribe answers UNSUBSCRIBE (RFC 3501 §6.3.7).
+func (s *session) Unsubscribe(name string) error {
+	return s.setSubscribed(name, false)
+}
+
+func (s *session) setSubscribed(name string, on bool) error {
+	acct, err := s.lockAuthenticated()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if err := s.st.SetSubscribed(s.ctx, acct.ID, name, on); err != nil {
+		return s.storeError(err, "changing the subscription")
+	}
+	return nil
+}
+
+// Status answers STATUS (RFC 3501 §6.3.10), with SIZE (RFC 8438), DELETED (RFC 9051)
+// and APPENDLIMIT (RFC 7889).
+func (s *session) Status(name string, options *imap.StatusOptions) (*imap.StatusData, error) {
+	acct, err := s.lockAuthenticated()
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	mbox, err := s.st.MailboxByName(s.ctx, acct.ID, name)
+	if err != nil {
+		return nil, s.storeError(err, "reading the status")
+	}
+	return s.status(mbox, options)
+}
+
+func (s *session) status(mbox store.Mailbox, options *imap.StatusOptions) (*imap.StatusData, error) {
+	st, err := s.st.Status(s.ctx, mbox.ID)
+	if err != nil {
+		return nil, s.storeError(err, "reading the status")
+	}
+	u32 := func(n int64) *uint32 { v := uint32(min(max(n, 0), 1<<32-1)); return &v }
+	data := &imap.StatusData{Mailbox: mbox.Name, UIDNext: imap.UID(st.UIDNext), UIDValidity: st.UIDValidity}
+	if options.NumMessages {
+		data.NumMessages = u32(st.Messages)
+	}
+	if options.NumUnseen {
+		data.NumUnseen = u32(st.Unseen)
+	}
+	if options.NumDeleted {
+		data.NumDeleted = u32(st.Deleted)
+	}
+	if options.NumRecent {
+		data.NumRecent = u32(0) // \Recent is never set
+	}
+	if options.Size {
+		size := st.Size
+		data.Size = &size
+	}
+	if options.AppendLimit {
+		data.AppendLimit = u32(s.srv.opts.AppendLimit)
+	}
+	if options.DeletedStorage {
+		zero := int64(0)
+		data.DeletedStorage = &zero
+	}
+	return data, nil
+}
+
+// listNode is a name LIST may show: a mailbox, or a superior name implied by one.
+type listNode struct {
+	mbox           *store.Mailbox // nil: no such mailbox, only children
+	children       bool
+	subscribedKids bool
+}
+
+// canonInbox spells a leading INBOX level in capitals, so that patterns match INBOX in any
+// case (RFC 3501 §5.1).
+func canonInbox(s string) string {
+	if len(s) >= 5 && strings.EqualFold(s[:5], "INBOX") && (len(s) == 5 || s[5] == delimiter) {
+		return "INBOX" + s[5:]
+	}
+	return s
+}
+
+// List answers LIST (RFC 3501 §6.3.8, LIST-EXTENDED RFC 5258, LIST-STATUS RFC 5819) and
+// LSUB (RFC 3501 §6.3.9). Every mailbox carries \HasChildren or \HasNoChildren
+// (RFC 3348) and its special-use attribute (RFC 6154); superior names without a mailbox
+// are shown \Noselect.
+func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+	acct, err := s.lockAuthenticated()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if len(patterns) == 0 {
+		// RFC 3501 §6.3.8: an empty pattern asks for the delimiter and the root.
+		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delimiter})
+	}
+	mboxes, err := s.st.Mailboxes(s.ctx, acct.ID)
+	if err != nil {
+		return s.storeError(err, "listing mailboxes")
+	}
+	nodes := make(map[string]*listNode, len(mboxes))
+	node := func(name string) *listNode {
+		n := nodes[name]
+		if n == nil {
+			n = &listNode{}
+			nodes[name] = n
+		}
+		return n
+	}
+	for i := range mboxes {
+		m := &mboxes[i]
+		node(m.Name).mbox = m
+		for _, p := range parents(m.Name) {
+			pn := node(p)
+			pn.children = true
+			pn.subscribedKids = pn.subscribedKids || m.Subscribed
+		}
+	}
+	names := make([]string, 0, len(nodes))
+	for name := range nodes {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if isInbox(names[i]) != isInbox(names[j]) {
+			return isInbox(names[i])
+		}
+		return names[i] < names[j]
+	})
+
+	if ref != "" {
+		ref = canonInbox(ref)
+	} else {
+		for i := range patterns {
+			patterns[i] = canonInbox(patterns[i])
+		}
+	}
+	for _, name := range names {
+		n := nodes[name]
+		match := false
+		for _, p := range patterns {
+			if imapserver.MatchList(name, delimiter, ref, p) {
+				match = true
+				break
+			}
+		}
+		if !match {
+			continue
+		}
+		data := imap.ListData{Delim: delimiter, Mailbox: name}
+		subscribed := n.mbox != nil && n.mbox.Subscribed
+		switch {
+		case options.SelectSubscribed && !subscribed:
+			// RFC 5258 §3.5: with RECURSIVEMATCH, a parent of subscribed mailboxes is
+			// returned with CHILDINFO even though it is not subscribed itself.
+			if !options.SelectRecursiveMatch || !n.subscribedKids {
+				continue
+			}
+			data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
+		case options.SelectSpecialUse && (n.mbox == nil || n.mbox.SpecialUse == ""):
+			continue
+		}
+		if n.mbox == nil {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect)
+		}
+		if n.children {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
+		} else {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
+		}
+		if subscribed && (options.SelectSubscribed || options.ReturnSubscribed) {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
+		}
+		if n.mbox != nil && n.mbox.SpecialUse != "" {
+			data.Attrs = append(data.Attrs, imap.MailboxAttr(n.mbox.SpecialUse))
+		}
+		if options.ReturnStatus != nil && n.mbox != nil {
+			st, err := s.status(*n.mbox, options.ReturnStatus)
+			if err != nil {
+				return err
+			}
+			data.Status = st
+		}
+		if err := w.WriteList(&data); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,181 @@
+package imap
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-imap/v2"
+)
+
+func TestListSpecialUseAndChildren(t *testing.T) {
+	e := newEnv(t)
+	c := e.rawLogin()
+	c.ok(`CREATE "Projects/2024/"`) // trailing delimiter: a name meant to get children
+	got := c.ok(`LIST "" "*"`)
+	want := []string{
+		`* LIST (\HasNoChildren) "/" INBOX`,
+		`* LIST (\HasNoChildren \Archive) "/" "Archive"`,
+		`* LIST (\HasNoChildren \Drafts) "/" "Drafts"`,
+		`* LIST (\HasNoChildren \Junk) "/" "Junk"`,
+		`* LIST (\HasChildren) "/" "Projects"`,
+		`* LIST (\HasNoChildren) "/" "Projects/2024"`,
+		`* LIST (\HasNoChildren \Sent) "/" "Sent"`,
+		`* LIST (\HasNoChildren \Trash) "/" "Trash"`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("LIST \"\" *:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if got := c.ok(`LIST "" ""`); len(got) != 1 || got[0] != `* LIST (\Noselect) "/" ""` {
+		t.Errorf(`LIST "" "": %q`, got)
+	}
+	if got := c.ok(`LIST "" "%%"`); len(grep(got, `Projects/2024`)) != 0 || len(grep(got, `"Projects"`)) != 1 {
+		t.Errorf(`LIST "" %%: %q`, got)
+	}
+	if got := c.ok(`LIST "Projects/" "%%"`); len(got) != 1 || !strings.HasSuffix(got[0], `"Projects/2024"`) {
+		t.Errorf(`LIST "Projects/" %%: %q`, got)
+	}
+	if got := c.ok(`LIST "" "inbox"`); len(got) != 1 || !strings.HasSuffix(got[0], " INBOX") {
+		t.Errorf(`LIST "" inbox: %q`, got)
+	}
+	if got := c.ok(`LIST (SPECIAL-USE) "" "*"`); len(got) != 5 {
+		t.Errorf("LIST (SPECIAL-USE): %q", got)
+	}
+	// A superior name without a mailbox shows as \Noselect.
+	c.ok(`DELETE "Projects"`)
+	if got := grep(c.ok(`LIST "" "Projects*"`), `"Projects"$`); len(got) != 1 || !strings.Contains(got[0], `\Noselect`) {
+		t.Errorf("implied parent: %q", got)
+	}
+}
+
+func TestFoldersCreateRenameDelete(t *testing.T) {
+	e := newEnv(t)
+	c := e.rawLogin()
+	c.ok(`CREATE "Reports"`)
+	if _, status := c.cmd(`CREATE "Reports"`); !strings.HasPrefix(status, "NO [ALREADYEXISTS]") {
+		t.Errorf("CREATE of an existing mailbox: %s", status)
+	}
+	if _, status := c.cmd(`CREATE "inbox"`); !strings.HasPrefix(status, "NO") {
+		t.Errorf("CREATE INBOX: %s", status)
+	}
+	if _, status := c.cmd(`CREATE "a*b"`); !strings.HasPrefix(status, "NO") {
+		t.Errorf("CREATE with a wildcard: %s", status)
+	}
+	msg := plainMessage("Filed", "x\r\n")
+	c.ok("APPEND Reports {%d+}\r\n%s", len(msg), msg)
+	c.ok(`RENAME "Reports" "Archive/Reports 2024"`)
+	got := c.ok(`LIST "" "*Reports*"`)
+	if len(got) != 1 || !strings.HasSuffix(got[0], `"Archive/Reports 2024"`) {
+		t.Errorf("LIST after RENAME: %q", got)
+	}
+	if got := grep(c.ok(`SELECT "Archive/Reports 2024"`), `EXISTS`); len(got) != 1 || got[0] != "* 1 EXISTS" {
+		t.Errorf("renamed mailbox: %q", got)
+	}
+	c.ok("UNSELECT")
+	if _, status := c.cmd(`RENAME "Nope" "Other"`); !strings.HasPrefix(status, "NO [NONEXISTENT]") {
+		t.Errorf("RENAME of a missing mailbox: %s", status)
+	}
+	c.ok(`DELETE "Archive/Reports 2024"`)
+	if _, status := c.cmd(`DELETE "Archive/Reports 2024"`); !strings.HasPrefix(status, "NO [NONEXISTENT]") {
+		t.Errorf("DELETE twice: %s", status)
+	}
+	if _, status := c.cmd(`DELETE INBOX`); !strings.HasPrefix(status, "NO") {
+		t.Errorf("DELETE INBOX: %s", status)
+	}
+	c.ok(`CREATE "Spam" (USE (\Junk))`)
+	// \All and \Flagged would be virtual mailboxes, which Letterbox does not have.
+	for _, use := range []string{`\Bogus`, `\Flagged`, `\Sent \Trash`} {
+		if _, status := c.cmd(`CREATE "Mine" (USE (%s))`, use); !strings.HasPrefix(status, "NO [USEATTR]") {
+			t.Errorf("CREATE with special use %s: %s", use, status)
+		}
+	}
+}
+
+func TestCreateSpecialUse(t *testing.T) {
+	e := newEnv(t)
+	c := e.client()
+	if err := c.Create("Outbox", &imap.CreateOptions{SpecialUse: []imap.MailboxAttr{imap.MailboxAttrSent}}).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	list, err := c.List("", "Outbox", nil).Collect()
+	if err != nil || len(list) != 1 || !slices.Contains(list[0].Attrs, imap.MailboxAttrSent) {
+		t.Errorf("LIST Outbox: %+v %v", list, err)
+	}
+}
+
+func TestModifiedUTF7Names(t *testing.T) {
+	e := newEnv(t)
+	c := e.rawLogin()
+	c.ok(`CREATE "Entw&APw-rfe"`)
+	if got := grep(c.ok(`LIST "" "*"`), `Entw`); len(got) != 1 || !strings.HasSuffix(got[0], `"Entw&APw-rfe"`) {
+		t.Errorf("LIST: %q", got)
+	}
+	if _, err := e.st.MailboxByName(t.Context(), e.acct.ID, "Entwürfe"); err != nil {
+		t.Errorf("the store does not hold the UTF-8 name: %v", err)
+	}
+	msg := plainMessage("Draft", "x\r\n")
+	c.ok("APPEND \"Entw&APw-rfe\" {%d+}\r\n%s", len(msg), msg)
+	if got := grep(c.ok(`SELECT "Entw&APw-rfe"`), `EXISTS`); len(got) != 1 || got[0] != "* 1 EXISTS" {
+		t.Errorf("SELECT: %q", got)
+	}
+	// With UTF8=ACCEPT (RFC 6855) names travel in UTF-8.
+	c.ok("ENABLE UTF8=ACCEPT")
+	if got := grep(c.ok(`LIST "" "Entw*"`), `Entw`); len(got) != 1 || !strings.HasSuffix(got[0], `"Entwürfe"`) {
+		t.Errorf("LIST with UTF8=ACCEPT: %q", got)
+	}
+}
+
+func TestSubscriptions(t *testing.T) {
+	e := newEnv(t)
+	c := e.rawLogin()
+	c.ok(`CREATE "Lists"`)
+	c.ok(`UNSUBSCRIBE "Lists"`)
+	if got := c.ok(`LSUB "" "*"`); len(grep(got, `"Lists"`)) != 0 || len(grep(got, `INBOX`)) != 1 {
+		t.Errorf("LSUB after UNSUBSCRIBE: %q", got)
+	}
+	c.ok(`SUBSCRIBE "Lists"`)
+	if got := grep(c.ok(`LIST (SUBSCRIBED) "" "L*"`), `Lists`); len(got) != 1 || !strings.Contains(got[0], `\Subscribed`) {
+		t.Errorf("LIST (SUBSCRIBED): %q", got)
+	}
+	if _, status := c.cmd(`SUBSCRIBE "Nope"`); !strings.HasPrefix(status, "NO") {
+		t.Errorf("SUBSCRIBE to a missing mailbox: %s", status)
+	}
+}
+
+func TestStatus(t *testing.T) {
+	e := newEnv(t)
+	msgs := []string{plainMessage("A", "a\r\n"), plainMessage("B", "bb\r\n"), plainMessage("C", "ccc\r\n")}
+	var last uint32
+	for i, m := range msgs {
+		flags := []string{}
+		if i == 0 {
+			flags = append(flags, `\Seen`)
+		}
+		if i == 2 {
+			flags = append(flags, `\Deleted`)
+		}
+		last = e.deliver("INBOX", m, flags...).UID
+	}
+	inbox := e.mailbox("INBOX")
+	c := e.rawLogin()
+	got := c.ok("STATUS INBOX (MESSAGES UNSEEN UIDNEXT UIDVALIDITY SIZE DELETED RECENT APPENDLIMIT)")
+	size := len(msgs[0]) + len(msgs[1]) + len(msgs[2])
+	want := []string{"MESSAGES 3", "UNSEEN 2", "UIDNEXT " + itoa(last+1), "UIDVALIDITY " + itoa(inbox.UIDValidity),
+		"SIZE " + itoa(uint32(size)), "DELETED 1", "RECENT 0", "APPENDLIMIT 52428800"}
+	for _, w := range want {
+		if len(got) != 1 || !strings.Contains(got[0], w) {
+			t.Errorf("STATUS lacks %s: %q", w, got)
+		}
+	}
+	if _, status := c.cmd("STATUS Nope (MESSAGES)"); !strings.HasPrefix(status, "NO [NONEXISTENT]") {
+		t.Errorf("STATUS of a missing mailbox: %s", status)
+	}
+	// LIST-STATUS (RFC 5819).
+	got = c.ok(`LIST "" "INBOX" RETURN (STATUS (MESSAGES UNSEEN))`)
+	if len(got) != 2 || got[1] != "* STATUS INBOX (MESSAGES 3 UNSEEN 2)" {
+		t.Errorf("LIST RETURN (STATUS): %q", got)
+	}
+}
+
+func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }

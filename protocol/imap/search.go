@@ -1,0 +1,417 @@
+package imap
+
+import (
+	"bufio"
+	"fmt"
+	"mime"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-message/charset"
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+// Search answers SEARCH and UID SEARCH (RFC 3501 §6.4.4) with every RFC 3501 key, the
+// ESEARCH return options (RFC 4731) and SAVE with "$" (RFC 5182).
+//
+// Flags, dates, sizes and numbers come from the message rows; FROM, TO, CC, BCC, SUBJECT
+// and the SENT* dates from the delivery-time envelope (RFC 3501 says FROM etc. search
+// the envelope); HEADER, BODY and TEXT use the text the store keeps since delivery: the
+// raw header, whose RFC 2047 words are decoded here (charsets through go-message), and the
+// decoded text of the text parts (the first MiB of each message). Matching is
+// case-insensitive substring matching, as RFC 3501 requires. Cheap keys are checked
+// first, so the message is read only when they match.
+func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+	v, err := s.lockSelected()
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+
+	m, err := compileSearch(v, criteria)
+	if err != nil {
+		return nil, err
+	}
+	refs := make([]msgRef, 0, len(v.uids))
+	for i, uid := range v.uids {
+		if !v.isGone(uid) {
+			refs = append(refs, msgRef{seq: uint32(i + 1), uid: uid})
+		}
+	}
+
+	var seqs imap.SeqSet
+	var uids imap.UIDSet
+	var matched []uint32
+	data := &imap.SearchData{}
+	err = s.eachMessage(v, refs, m.needs&needMeta != 0, func(batch []msgRef, metas map[uint32]*store.Metadata) error {
+		for _, ref := range batch {
+			meta := metas[ref.uid]
+			if meta == nil {
+				continue
+			}
+			msg := &searchMsg{s: s, mbox: v.mbox.ID, ref: ref, meta: meta}
+			ok, err := m.match(msg)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			matched = append(matched, ref.uid)
+			num := ref.seq
+			if kind == imapserver.NumKindUID {
+				num = ref.uid
+				uids.AddNum(imap.UID(ref.uid))
+			} else {
+				seqs.AddNum(ref.seq)
+			}
+			if data.Min == 0 || num < data.Min {
+				data.Min = num
+			}
+			data.Max = max(data.Max, num)
+			data.Count++
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if kind == imapserver.NumKindUID {
+		data.All = uids
+	} else {
+		data.All = seqs
+	}
+	if options.ReturnSave {
+		v.searchRes = matched
+	}
+	return data, nil
+}
+
+// What a search needs beyond the message rows.
+const (
+	needMeta = 1 << iota // the envelope
+	needText             // the header and the decoded text (store.SearchData)
+)
+
+// ranges is a static number set: inclusive [lo, hi] pairs.
+type ranges [][2]uint32
+
+func (r ranges) contains(n uint32) bool {
+	for _, x := range r {
+		if x[0] <= n && n <= x[1] {
+			return true
+		}
+	}
+	return false
+}
+
+func staticRange(start, stop, star uint32) [2]uint32 {
+	if start == 0 {
+		start = star
+	}
+	if stop == 0 {
+		stop = star
+	}
+	if start > stop {
+		start, stop = stop, start
+	}
+	return [2]uint32{start, stop}
+}
+
+// matcher is a compiled search key: all its fields must match (RFC 3501 §6.4.4).
+type matcher struct {
+	seqs, uids                           []ranges
+	since, before, sentSince, sentBefore time.Time
+	envelope                             []imap.SearchCriteriaHeaderField // FROM TO CC BCC SUBJECT
+	headers                              []imap.SearchCriteriaHeaderField // HEADER
+	body, text                           []string                         // lower case
+	flags, notFlags                      []string
+	larger, smaller                      int64
+	not                                  []*matcher
+	or                                   [][2]*matcher
+	needs                                int // needMeta | needText, including sub-keys
+}
+
+func compileSearch(v *selected, c *imap.SearchCriteria) (*matcher, error) {
+	if c.ModSeq != nil {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "MODSEQ needs CONDSTORE, which is not supported"}
+	}
+	m := &matcher{
+		since: c.Since, before: c.Before, sentSince: c.SentSince, sentBefore: c.SentBefore,
+		larger: c.Larger, smaller: c.Smaller,
+	}
+	for _, set := range c.SeqNum {
+		var r ranges
+		for _, x := range set {
+			r = append(r, staticRange(x.Start, x.Stop, uint32(len(v.uids))))
+		}
+		m.seqs = append(m.seqs, r)
+	}
+	for _, set := range c.UID {
+		var r ranges
+		if imap.IsSearchRes(set) {
+			for _, uid := range v.searchRes {
+				r = append(r, [2]uint32{uid, uid})
+			}
+		} else {
+			for _, x := range set {
+				r = append(r, staticRange(uint32(x.Start), uint32(x.Stop), v.maxUID()))
+			}
+		}
+		m.uids = append(m.uids, r)
+	}
+	if !m.sentSince.IsZero() || !m.sentBefore.IsZero() {
+		m.needs |= needMeta
+	}
+	for _, h := range c.Header {
+		switch strings.ToLower(h.Key) {
+		case "from", "to", "cc", "bcc", "subject":
+			m.envelope = append(m.envelope, h)
+			m.needs |= needMeta
+		default:
+			m.headers = append(m.headers, h)
+			m.needs |= needText
+		}
+	}
+	for _, b := range c.Body {
+		m.body = append(m.body, strings.ToLower(b))
+		m.needs |= needText
+	}
+	for _, t := range c.Text {
+		m.text = append(m.text, strings.ToLower(t))
+		m.needs |= needText
+	}
+	for _, f := range c.Flag {
+		m.flags = append(m.flags, string(f))
+	}
+	for _, f := range c.NotFlag {
+		m.notFlags = append(m.notFlags, string(f))
+	}
+	for i := range c.Not {
+		sub, err := compileSearch(v, &c.Not[i])
+		if err != nil {
+			return nil, err
+		}
+		m.not = append(m.not, sub)
+		m.needs |= sub.needs
+	}
+	for i := range c.Or {
+		a, err := compileSearch(v, &c.Or[i][0])
+		if err != nil {
+			return nil, err
+		}
+		b, err := compileSearch(v, &c.Or[i][1])
+		if err != nil {
+			return nil, err
+		}
+		m.or = append(m.or, [2]*matcher{a, b})
+		m.needs |= a.needs | b.needs
+	}
+	return m, nil
+}
+
+// searchMsg is one message under test; header and body text are loaded when first needed.
+type searchMsg struct {
+	s    *session
+	mbox int64
+	ref  msgRef
+	meta *store.Metadata
+
+	loaded     bool
+	header     []headerField
+	headerText string // all fields, decoded, lower case
+	bodyText   string // decoded text parts, lower case
+}
+
+type headerField struct{ key, value string } // value decoded, lower case
+
+// day is the date of t in its own time zone, as a comparable midnight UTC.
+func day(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+}
+
+func (m *matcher) match(msg *searchMsg) (bool, error) {
+	meta := msg.meta
+	for _, r := range m.seqs {
+		if !r.contains(msg.ref.seq) {
+			return false, nil
+		}
+	}
+	for _, r := range m.uids {
+		if !r.contains(msg.ref.uid) {
+			return false, nil
+		}
+	}
+	for _, f := range m.flags {
+		if !hasFlag(meta.Flags, f) {
+			return false, nil // \Recent is never set, so RECENT and NEW match nothing
+		}
+	}
+	for _, f := range m.notFlags {
+		if hasFlag(meta.Flags, f) {
+			return false, nil
+		}
+	}
+	if m.larger > 0 && meta.Size <= m.larger {
+		return false, nil
+	}
+	if m.smaller > 0 && meta.Size >= m.smaller {
+		return false, nil
+	}
+	internal := day(meta.InternalDate)
+	if !m.since.IsZero() && internal.Before(day(m.since)) {
+		return false, nil
+	}
+	if !m.before.IsZero() && !internal.Before(day(m.before)) {
+		return false, nil
+	}
+	if !m.sentSince.IsZero() || !m.sentBefore.IsZero() {
+		sent := meta.Envelope.Date
+		if sent.IsZero() {
+			return false, nil
+		}
+		if !m.sentSince.IsZero() && day(sent).Before(day(m.sentSince)) {
+			return false, nil
+		}
+		if !m.sentBefore.IsZero() && !day(sent).Before(day(m.sentBefore)) {
+			return false, nil
+		}
+	}
+	for _, h := range m.envelope {
+		if !envelopeContains(&meta.Envelope, strings.ToLower(h.Key), strings.ToLower(h.Value)) {
+			return false, nil
+		}
+	}
+	for _, h := range m.headers {
+		ok, err := msg.headerContains(h.Key, strings.ToLower(h.Value))
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	if len(m.body) > 0 || len(m.text) > 0 {
+		if err := msg.load(); err != nil {
+			return false, err
+		}
+	}
+	for _, b := range m.body {
+		if !strings.Contains(msg.bodyText, b) {
+			return false, nil
+		}
+	}
+	for _, t := range m.text {
+		if !strings.Contains(msg.headerText, t) && !strings.Contains(msg.bodyText, t) {
+			return false, nil
+		}
+	}
+	for _, sub := range m.not {
+		ok, err := sub.match(msg)
+		if err != nil || ok {
+			return false, err
+		}
+	}
+	for _, pair := range m.or {
+		ok, err := pair[0].match(msg)
+		if err != nil {
+			return false, err
+		}
+		if !ok {
+			if ok, err = pair[1].match(msg); err != nil || !ok {
+				return false, err
+			}
+		}
+	}
+	return true, nil
+}
+
+// envelopeContains searches an envelope field: a subject, or an address list shown as
+// `Name <mailbox@host>` for each address.
+func envelopeContains(env *store.Envelope, field, value string) bool {
+	var addrs []store.Address
+	switch field {
+	case "subject":
+		return strings.Contains(strings.ToLower(env.Subject), value)
+	case "from":
+		addrs = env.From
+	case "to":
+		addrs = env.To
+	case "cc":
+		addrs = env.Cc
+	case "bcc":
+		addrs = env.Bcc
+	}
+	if value == "" {
+		return len(addrs) > 0
+	}
+	for _, a := range addrs {
+		s := a.Name + " <" + a.Mailbox
+		if a.Host != "" {
+			s += "@" + a.Host
+		}
+		if strings.Contains(strings.ToLower(s+">"), value) {
+			return true
+		}
+	}
+	return false
+}
+
+var wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
+
+func decodeHeaderValue(v string) string {
+	if d, err := wordDecoder.DecodeHeader(v); err == nil {
+		return d
+	}
+	return v
+}
+
+// headerContains reports whether a header field named key contains value; an empty
+// value matches any message that has the field (RFC 3501 §6.4.4 HEADER).
+func (msg *searchMsg) headerContains(key, value string) (bool, error) {
+	if err := msg.load(); err != nil {
+		return false, err
+	}
+	for _, f := range msg.header {
+		if strings.EqualFold(f.key, key) && strings.Contains(f.value, value) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// load reads the message's searchable text, kept by the store since delivery: the raw
+// top-level header (decoded here) and the decoded text of its text parts.
+func (msg *searchMsg) load() error {
+	if msg.loaded {
+		return nil
+	}
+	msg.loaded = true
+	uid := msg.ref.uid
+	list, err := msg.s.st.SearchData(msg.s.ctx, msg.mbox, store.UIDRange{Start: uid, Stop: uid})
+	if err != nil {
+		return msg.s.storeError(err, "searching")
+	}
+	if len(list) == 0 {
+		return nil // expunged meanwhile: nothing matches
+	}
+	msg.bodyText = strings.ToLower(list[0].Text)
+	raw := list[0].Header
+	if !strings.HasSuffix(raw, "\r\n\r\n") {
+		raw = strings.TrimRight(raw, "\r\n") + "\r\n\r\n"
+	}
+	h, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(raw)))
+	if err != nil && h.Len() == 0 {
+		return nil // not a readable header: no header key matches
+	}
+	var all strings.Builder
+	fields := h.Fields()
+	for fields.Next() {
+		value := strings.ToLower(decodeHeaderValue(fields.Value()))
+		msg.header = append(msg.header, headerField{key: fields.Key(), value: value})
+		fmt.Fprintf(&all, "%s: %s\n", strings.ToLower(fields.Key()), value)
+	}
+	msg.headerText = all.String()
+	return nil
+}

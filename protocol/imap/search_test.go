@@ -1,0 +1,162 @@
+package imap
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+// searchEnv holds three messages as the acceptance suite's SEARCH check has them, and a
+// fourth with a quoted-printable, ISO-8859-1 body and a custom header.
+func searchEnv(t *testing.T) (*testEnv, *rawClient) {
+	e := newEnv(t)
+	ctx := context.Background()
+	msgs := []struct {
+		raw   string
+		date  time.Time
+		flags []string
+	}{
+		{"From: Carol Jones <carol@example.net>\r\nTo: alice@example.com\r\nCc: Bob <bob@example.org>\r\n" +
+			"Subject: Quarterly numbers\r\nDate: Fri, 10 Jan 2020 08:00:00 +0000\r\n\r\nThe pineapple harvest doubled.\r\n",
+			time.Date(2020, 1, 10, 12, 0, 0, 0, time.UTC), []string{store.FlagSeen}},
+		{"From: Dave <dave@example.com>\r\nTo: alice@example.com\r\nSubject: Lunch on Friday?\r\n" +
+			"Date: Sat, 15 Jun 2024 08:00:00 +0000\r\n\r\nShall we try the new place?\r\n",
+			time.Date(2024, 6, 15, 12, 0, 0, 0, time.UTC), nil},
+		{"From: Carol Jones <carol@example.net>\r\nTo: alice@example.com\r\nSubject: Re: lunch plans\r\n" +
+			"Date: Thu, 20 Jun 2024 08:00:00 +0000\r\nX-Priority: 1 (Highest)\r\n\r\nPineapple pizza it is.\r\n",
+			time.Date(2024, 6, 20, 12, 0, 0, 0, time.UTC), []string{store.FlagSeen, store.FlagFlagged, "$Work"}},
+		{"From: =?ISO-8859-1?Q?J=F6rg?= <joerg@example.de>\r\nTo: alice@example.com\r\n" +
+			"Subject: =?ISO-8859-1?Q?Gr=FC=DFe_aus_K=F6ln?=\r\nMIME-Version: 1.0\r\n" +
+			"Content-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+			"Sch=F6ne Gr=FC=DFe vom Dom.\r\n",
+			time.Date(2024, 7, 1, 12, 0, 0, 0, time.UTC), []string{store.FlagDeleted}},
+	}
+	for _, m := range msgs {
+		if _, err := e.st.Deliver(ctx, e.acct.ID, strings.NewReader(m.raw),
+			store.DeliverOptions{Flags: m.flags, InternalDate: m.date}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	return e, c
+}
+
+func TestSearchKeys(t *testing.T) {
+	_, c := searchEnv(t)
+	for _, tt := range []struct{ criteria, want string }{
+		{"ALL", "1 2 3 4"},
+		{"UNSEEN", "2 4"},
+		{"SEEN", "1 3"},
+		{`FROM "carol"`, "1 3"},
+		{`FROM "CAROL JONES"`, "1 3"},
+		{`FROM "jörg"`, "4"},
+		{`TO "alice@example.com"`, "1 2 3 4"},
+		{`CC "bob"`, "1"},
+		{`BCC "bob"`, ""},
+		{`SUBJECT "quarterly"`, "1"},
+		{`SUBJECT "grüße"`, "4"},
+		{`TEXT "pineapple"`, "1 3"},
+		{`TEXT "Quarterly"`, "1"},
+		{`BODY "pineapple"`, "1 3"},
+		{`BODY "quarterly"`, ""},
+		{`BODY "schöne grüße"`, "4"},
+		{`HEADER "X-Priority" "highest"`, "3"},
+		{`HEADER "X-Priority" ""`, "3"},
+		{`HEADER "Subject" "köln"`, "4"},
+		{"SINCE 1-Jan-2024", "2 3 4"},
+		{"BEFORE 15-Jun-2024", "1"},
+		{"ON 15-Jun-2024", "2"},
+		{"SENTSINCE 16-Jun-2024", "3"},
+		{"SENTBEFORE 1-Jan-2021", "1"},
+		{"SENTON 20-Jun-2024", "3"},
+		{"UNSEEN SINCE 1-Jun-2024", "2 4"},
+		{`NOT FROM "carol"`, "2 4"},
+		{`OR SUBJECT "quarterly" FROM "dave"`, "1 2"},
+		{`FLAGGED`, "3"},
+		{`UNFLAGGED`, "1 2 4"},
+		{`DELETED`, "4"},
+		{`UNDELETED`, "1 2 3"},
+		{`ANSWERED`, ""},
+		{`UNANSWERED`, "1 2 3 4"},
+		{`DRAFT`, ""},
+		{`UNDRAFT`, "1 2 3 4"},
+		{`KEYWORD $work`, "3"},
+		{`UNKEYWORD $Work`, "1 2 4"},
+		{`RECENT`, ""},
+		{`NEW`, ""},
+		{`OLD`, "1 2 3 4"},
+		{`LARGER 10000`, ""},
+		{`SMALLER 10000`, "1 2 3 4"},
+		{`2:3`, "2 3"},
+		{`3:*`, "3 4"},
+		{`UID 1,4`, "1 4"},
+		{`(FROM "carol" SEEN) NOT FLAGGED`, "1"},
+		{`CHARSET UTF-8 SUBJECT "grüße"`, "4"},
+	} {
+		got := grep(c.ok("SEARCH %s", tt.criteria), `^\* SEARCH`)
+		if len(got) != 1 || strings.TrimSpace(strings.TrimPrefix(got[0], "* SEARCH")) != tt.want {
+			t.Errorf("SEARCH %s = %q, want %q", tt.criteria, got, tt.want)
+		}
+	}
+	if _, status := c.cmd(`SEARCH CHARSET KOI8-R ALL`); !strings.HasPrefix(status, "NO [BADCHARSET]") {
+		t.Errorf("unknown charset: %s", status)
+	}
+	// imapserver answers an unknown key NO [SERVERBUG] rather than BAD (a library limit).
+	if _, status := c.cmd(`SEARCH FROBNICATE`); !strings.HasPrefix(status, "BAD") && !strings.HasPrefix(status, "NO") {
+		t.Errorf("unknown key: %s", status)
+	}
+}
+
+func TestSearchSize(t *testing.T) {
+	e, c := searchEnv(t)
+	msgs, err := e.st.Messages(t.Context(), e.mailbox("INBOX").ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := msgs[1].Size // the second message's size: LARGER and SMALLER are strict
+	var larger, smaller []string
+	for i, m := range msgs {
+		if m.Size > n {
+			larger = append(larger, itoa(uint32(i+1)))
+		}
+		if m.Size < n {
+			smaller = append(smaller, itoa(uint32(i+1)))
+		}
+	}
+	for key, want := range map[string][]string{"LARGER": larger, "SMALLER": smaller} {
+		got := grep(c.ok("SEARCH %s %d", key, n), `^\* SEARCH`)
+		if len(got) != 1 || strings.TrimSpace(strings.TrimPrefix(got[0], "* SEARCH")) != strings.Join(want, " ") {
+			t.Errorf("SEARCH %s %d = %q, want %q", key, n, got, want)
+		}
+	}
+}
+
+func TestSearchUIDAndExtensions(t *testing.T) {
+	_, c := searchEnv(t)
+	c.ok(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	c.ok("UID EXPUNGE 1") // UIDs 2 3 4 are left, as sequence numbers 1 2 3
+	if got := grep(c.ok(`UID SEARCH FROM "carol"`), `^\* SEARCH`); len(got) != 1 || got[0] != "* SEARCH 3" {
+		t.Errorf("UID SEARCH: %q", got)
+	}
+	if got := grep(c.ok(`SEARCH FROM "carol"`), `^\* SEARCH`); len(got) != 1 || got[0] != "* SEARCH 2" {
+		t.Errorf("SEARCH after EXPUNGE: %q", got)
+	}
+	// ESEARCH (RFC 4731).
+	got := c.ok(`UID SEARCH RETURN (MIN MAX COUNT ALL) UNSEEN`)
+	if len(got) != 1 || !strings.Contains(got[0], "UID ALL 2,4 MIN 2 MAX 4 COUNT 2") {
+		t.Errorf("ESEARCH: %q", got)
+	}
+	// SEARCHRES (RFC 5182): save, then use "$".
+	c.ok(`SEARCH RETURN (SAVE) FLAGGED`)
+	got = grep(c.ok(`FETCH $ (UID)`), `FETCH`)
+	if len(got) != 1 || got[0] != "* 2 FETCH (UID 3)" {
+		t.Errorf("FETCH $: %q", got)
+	}
+	if got := grep(c.ok(`UID SEARCH $`), `SEARCH`); len(got) != 1 || got[0] != "* SEARCH 3" {
+		t.Errorf("SEARCH $: %q", got)
+	}
+}

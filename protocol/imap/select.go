@@ -1,0 +1,380 @@
+package imap
+
+import (
+	"context"
+	"sort"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+// selected is a session's view of its selected mailbox: exactly what the client has been
+// told. Sequence number n is uids[n-1]; the view changes only when the client is told
+// (EXISTS, EXPUNGE, FETCH FLAGS, FLAGS), so sequence numbers never disagree with it.
+type selected struct {
+	mbox     store.Mailbox
+	readOnly bool
+
+	uids  []uint32            // ascending; sequence number = index + 1
+	gone  map[uint32]struct{} // expunged in the store, EXPUNGE not yet sent
+	flags map[uint32][]string // flags as last reported for each message
+
+	keywords        map[string]string // keywords announced in FLAGS: lower case -> spelling
+	keywordsChanged bool              // a new keyword was reported; FLAGS is due
+
+	modseq    int64    // the change log has been read up to here
+	deleted   bool     // the mailbox itself was deleted
+	searchRes []uint32 // the saved SEARCH result (RFC 5182), as UIDs
+}
+
+// msgRef is a message of the view: its sequence number and UID.
+type msgRef struct {
+	seq uint32
+	uid uint32
+}
+
+func (v *selected) maxUID() uint32 {
+	if len(v.uids) == 0 {
+		return 0
+	}
+	return v.uids[len(v.uids)-1]
+}
+
+// index returns the position of uid in the view.
+func (v *selected) index(uid uint32) (int, bool) {
+	i := sort.Search(len(v.uids), func(i int) bool { return v.uids[i] >= uid })
+	return i, i < len(v.uids) && v.uids[i] == uid
+}
+
+func (v *selected) isGone(uid uint32) bool {
+	_, ok := v.gone[uid]
+	return ok
+}
+
+// noteKeywords records keywords the client is being shown, so that FLAGS lists them.
+func (v *selected) noteKeywords(flags []string) {
+	for _, f := range flags {
+		if !isKeyword(f) {
+			continue
+		}
+		key := strings.ToLower(f)
+		if _, ok := v.keywords[key]; !ok {
+			v.keywords[key] = f
+			v.keywordsChanged = true
+		}
+	}
+}
+
+// resolve turns a sequence set or UID set from the client into messages of the view, in
+// ascending order, without duplicates and without messages already expunged ("*" is the
+// last message, RFC 3501 §9 seq-number; "$" the saved search result, RFC 5182).
+func (v *selected) resolve(numSet imap.NumSet) []msgRef {
+	type span struct{ lo, hi int } // indices into uids, inclusive
+	var spans []span
+	n := len(v.uids)
+	if imap.IsSearchRes(numSet) {
+		for _, uid := range v.searchRes {
+			if i, ok := v.index(uid); ok {
+				spans = append(spans, span{i, i})
+			}
+		}
+	} else {
+		switch set := numSet.(type) {
+		case imap.SeqSet:
+			for _, r := range set {
+				start, stop := r.Start, r.Stop
+				if start == 0 {
+					start = uint32(n)
+				}
+				if stop == 0 {
+					stop = uint32(n)
+				}
+				if start > stop {
+					start, stop = stop, start
+				}
+				if start == 0 {
+					start = 1
+				}
+				if int(start) > n {
+					continue
+				}
+				spans = append(spans, span{int(start) - 1, min(int(stop), n) - 1})
+			}
+		case imap.UIDSet:
+			maxUID := v.maxUID()
+			for _, r := range set {
+				start, stop := uint32(r.Start), uint32(r.Stop)
+				if start == 0 {
+					start = maxUID
+				}
+				if stop == 0 {
+					stop = maxUID
+				}
+				if start > stop {
+					start, stop = stop, start
+				}
+				lo, _ := v.index(start)
+				hi, found := v.index(stop)
+				if !found {
+					hi--
+				}
+				if lo <= hi && hi < n {
+					spans = append(spans, span{lo, hi})
+				}
+			}
+		}
+	}
+	if len(spans) == 0 {
+		return nil
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].lo < spans[j].lo })
+	var out []msgRef
+	next := 0 // first index not yet emitted
+	for _, sp := range spans {
+		for i := max(sp.lo, next); i <= sp.hi; i++ {
+			if uid := v.uids[i]; !v.isGone(uid) {
+				out = append(out, msgRef{seq: uint32(i + 1), uid: uid})
+			}
+		}
+		next = max(next, sp.hi+1)
+	}
+	return out
+}
+
+// remove takes expunged messages out of the view, telling the client with one EXPUNGE
+// each, in ascending order, each number counted after the previous removals (RFC 3501
+// §7.4.1). A nil write removes silently (CLOSE).
+func (v *selected) remove(uids map[uint32]struct{}, write func(seq uint32) error) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	kept := make([]uint32, 0, len(v.uids))
+	removed := 0
+	var err error
+	for i, uid := range v.uids {
+		if _, ok := uids[uid]; !ok || err != nil {
+			kept = append(kept, uid)
+			continue
+		}
+		if write != nil {
+			err = write(uint32(i + 1 - removed))
+			if err != nil {
+				kept = append(kept, uid)
+				continue
+			}
+		}
+		removed++
+		delete(v.gone, uid)
+		delete(v.flags, uid)
+	}
+	v.uids = kept
+	return err
+}
+
+// Select opens a mailbox (RFC 3501 §6.3.1, §6.3.2): the view starts as the store has it.
+func (s *session) Select(name string, options *imap.SelectOptions) (*imap.SelectData, error) {
+	acct, err := s.lockAuthenticated()
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	s.sel = nil
+
+	mbox, err := s.st.MailboxByName(s.ctx, acct.ID, name)
+	if err != nil {
+		return nil, s.storeError(err, "selecting the mailbox")
+	}
+	// The change log position is read before the messages: whatever changes in between is
+	// seen again by the first poll, which tolerates repeats.
+	modseq, err := s.st.HighestModSeq(s.ctx, acct.ID)
+	if err != nil {
+		return nil, s.storeError(err, "selecting the mailbox")
+	}
+	msgs, err := s.st.Messages(s.ctx, mbox.ID)
+	if err != nil {
+		return nil, s.storeError(err, "selecting the mailbox")
+	}
+	v := &selected{
+		mbox:     mbox,
+		readOnly: options.ReadOnly,
+		uids:     make([]uint32, len(msgs)),
+		gone:     make(map[uint32]struct{}),
+		flags:    make(map[uint32][]string, len(msgs)),
+		keywords: make(map[string]string),
+		modseq:   modseq,
+	}
+	var firstUnseen uint32
+	for i, m := range msgs {
+		v.uids[i] = m.UID
+		v.flags[m.UID] = m.Flags
+		v.noteKeywords(m.Flags)
+		if firstUnseen == 0 && !hasFlag(m.Flags, store.FlagSeen) {
+			firstUnseen = uint32(i + 1)
+		}
+	}
+	v.keywordsChanged = false
+	uidNext := mbox.UIDNext
+	if uidNext <= v.maxUID() {
+		uidNext = v.maxUID() + 1
+	}
+	flags := mailboxFlags(v.keywords)
+	// RFC 3501 §6.3.2: a read-only mailbox has no permanent flags.
+	permanent := []imap.Flag{}
+	if !options.ReadOnly {
+		permanent = append(append(permanent, flags...), imap.FlagWildcard)
+	}
+	data := &imap.SelectData{
+		Flags:             flags,
+		PermanentFlags:    permanent,
+		NumMessages:       uint32(len(v.uids)),
+		FirstUnseenSeqNum: firstUnseen,
+		UIDNext:           imap.UID(uidNext),
+		UIDValidity:       mbox.UIDValidity,
+	}
+	if s.conn.EnabledCaps().Has(imap.CapIMAP4rev2) {
+		// RFC 9051 §6.3.2: the response includes the mailbox's LIST data.
+		data.List = &imap.ListData{Delim: delimiter, Mailbox: mbox.Name}
+	}
+	s.sel = v
+	s.log.Debug("selected", "mailbox", mbox.Name, "messages", len(v.uids), "read_only", options.ReadOnly)
+	return data, nil
+}
+
+// Unselect leaves the selected state (UNSELECT, RFC 3691; CLOSE after its expunge).
+func (s *session) Unselect() error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	s.sel = nil
+	return nil
+}
+
+// Poll runs after every command and tells the client what changed in its mailbox since
+// it was last told; expunges only where allowed (not after FETCH, STORE, SEARCH).
+func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if err := s.lock(); err != nil {
+		return nil // the session is going away; there is nothing to report
+	}
+	defer s.mu.Unlock()
+	if s.sel == nil {
+		return nil
+	}
+	return s.sync(s.ctx, w, allowExpunge)
+}
+
+// sync brings the view up to date with the store through the change log, writing the
+// responses that tell the client: EXPUNGE (if allowed), EXISTS, FLAGS, FETCH FLAGS.
+// Reading a change twice is harmless: appends below the view's highest UID, expunges of
+// UIDs not in the view and flag changes equal to the view produce nothing.
+func (s *session) sync(ctx context.Context, w *imapserver.UpdateWriter, allowExpunge bool) error {
+	v := s.sel
+	changes, err := s.st.Changes(ctx, s.acct.ID, v.modseq)
+	if err != nil {
+		return s.storeError(err, "reading changes")
+	}
+	maxUID := v.maxUID()
+	appended := false
+	var flagged []uint32
+	seenFlagged := make(map[uint32]struct{})
+	newModseq := v.modseq
+	for _, c := range changes {
+		newModseq = max(newModseq, c.ModSeq)
+		if c.MailboxID != v.mbox.ID {
+			continue
+		}
+		switch c.Kind {
+		case store.ChangeAppend:
+			if c.UID > maxUID {
+				appended = true
+			}
+		case store.ChangeFlags:
+			if _, ok := v.index(c.UID); ok && !v.isGone(c.UID) {
+				if _, dup := seenFlagged[c.UID]; !dup {
+					seenFlagged[c.UID] = struct{}{}
+					flagged = append(flagged, c.UID)
+				}
+			}
+		case store.ChangeExpunge:
+			if _, ok := v.index(c.UID); ok {
+				v.gone[c.UID] = struct{}{}
+			}
+		case store.ChangeMailboxDelete:
+			v.deleted = true
+			for _, uid := range v.uids {
+				v.gone[uid] = struct{}{}
+			}
+		}
+	}
+
+	var added []store.Message
+	if appended && !v.deleted {
+		added, err = s.st.Messages(ctx, v.mbox.ID, store.UIDRange{Start: maxUID + 1, Stop: 0})
+		if err != nil {
+			return s.storeError(err, "reading new messages")
+		}
+	}
+	var current []store.Message
+	if len(flagged) > 0 {
+		sort.Slice(flagged, func(i, j int) bool { return flagged[i] < flagged[j] })
+		current, err = s.st.Messages(ctx, v.mbox.ID, uidRanges(flagged)...)
+		if err != nil {
+			return s.storeError(err, "reading flags")
+		}
+	}
+	v.modseq = newModseq
+
+	// 1. Expunges, when the protocol allows them now.
+	if allowExpunge && len(v.gone) > 0 {
+		if err := v.remove(v.gone, w.WriteExpunge); err != nil {
+			return err
+		}
+	}
+	// 2. New messages: appended to the view, announced by one EXISTS.
+	grew := false
+	for _, m := range added {
+		if m.UID <= v.maxUID() {
+			continue
+		}
+		v.uids = append(v.uids, m.UID)
+		v.flags[m.UID] = m.Flags
+		v.noteKeywords(m.Flags)
+		grew = true
+	}
+	if grew {
+		if err := w.WriteNumMessages(uint32(len(v.uids))); err != nil {
+			return err
+		}
+	}
+	// 3. Flag changes of messages the client knows.
+	type flagUpdate struct {
+		ref   msgRef
+		flags []string
+	}
+	var updates []flagUpdate
+	for _, m := range current {
+		i, ok := v.index(m.UID)
+		if !ok || v.isGone(m.UID) || sameFlags(v.flags[m.UID], m.Flags) {
+			continue
+		}
+		v.flags[m.UID] = m.Flags
+		v.noteKeywords(m.Flags)
+		updates = append(updates, flagUpdate{msgRef{uint32(i + 1), m.UID}, m.Flags})
+	}
+	// A keyword the client has not seen in FLAGS comes first (RFC 3501 §7.2.6).
+	if v.keywordsChanged {
+		v.keywordsChanged = false
+		if err := w.WriteMailboxFlags(mailboxFlags(v.keywords)); err != nil {
+			return err
+		}
+	}
+	for _, u := range updates {
+		if err := w.WriteMessageFlags(u.ref.seq, imap.UID(u.ref.uid), imapFlags(u.flags)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

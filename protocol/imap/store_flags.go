@@ -1,0 +1,79 @@
+package imap
+
+import (
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+var errReadOnly = &imap.Error{
+	Type: imap.StatusResponseTypeNo,
+	Code: "READ-ONLY",
+	Text: "The mailbox is open read-only (EXAMINE)",
+}
+
+// Store answers STORE and UID STORE (RFC 3501 §6.4.6). Unless .SILENT, every message of
+// the set is answered with its flags as the store now has them, with its UID (as UID
+// STORE requires, RFC 3501 §6.4.8). With .SILENT the view records what the client expects,
+// so a concurrent change by someone else still reaches it through the next poll.
+func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+	v, err := s.lockSelected()
+	if err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if v.readOnly {
+		return errReadOnly
+	}
+	list, err := canonicalFlags(flags.Flags)
+	if err != nil {
+		return err
+	}
+	var op store.FlagOp
+	switch flags.Op {
+	case imap.StoreFlagsAdd:
+		op = store.FlagsAdd
+	case imap.StoreFlagsDel:
+		op = store.FlagsRemove
+	default:
+		op = store.FlagsReplace
+	}
+	refs := v.resolve(numSet)
+	if len(refs) == 0 {
+		return nil
+	}
+	uids := make([]uint32, len(refs))
+	for i, r := range refs {
+		uids[i] = r.uid
+	}
+	if len(list) > 0 || op == store.FlagsReplace {
+		if _, err := s.st.SetFlags(s.ctx, v.mbox.ID, uids, op, list); err != nil {
+			return s.storeError(err, "storing flags")
+		}
+	}
+	if flags.Silent {
+		for _, r := range refs {
+			v.flags[r.uid] = applyFlagOp(v.flags[r.uid], op, list)
+			v.noteKeywords(list)
+		}
+		return nil
+	}
+	return s.eachMessage(v, refs, false, func(batch []msgRef, metas map[uint32]*store.Metadata) error {
+		for _, r := range batch {
+			m := metas[r.uid]
+			if m == nil {
+				continue
+			}
+			v.flags[r.uid] = m.Flags
+			v.noteKeywords(m.Flags)
+			rw := w.CreateMessage(r.seq)
+			rw.WriteUID(imap.UID(r.uid))
+			rw.WriteFlags(imapFlags(m.Flags))
+			if err := rw.Close(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

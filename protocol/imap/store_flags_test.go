@@ -1,0 +1,67 @@
+package imap
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+func TestStoreFlags(t *testing.T) {
+	e := newEnv(t)
+	first := e.deliver("INBOX", plainMessage("Flag me", "x\r\n"))
+	second := e.deliver("INBOX", plainMessage("Read me", "x\r\n"))
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+
+	got := c.ok(`UID STORE %d +FLAGS (\flagged \ANSWERED $Work Project7)`, first.UID)
+	want := []string{"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work Project7)",
+		`* 1 FETCH (UID 1 FLAGS (\Answered \Flagged $Work Project7))`}
+	if len(grep(got, `^\* 1 FETCH \(UID 1 FLAGS \(\\Answered \\Flagged \$Work Project7\)\)$`)) != 1 {
+		t.Errorf("STORE +FLAGS answered %q, want (in canonical case) %q", got, want[1])
+	}
+	if len(grep(got, `^\* FLAGS \(.*\$Work Project7\)$`)) != 1 {
+		t.Errorf("STORE of new keywords sent no FLAGS: %q", got)
+	}
+	if got := c.ok(`STORE 2 +FLAGS.SILENT (\Seen \Draft)`); len(got) != 0 {
+		t.Errorf(".SILENT answered %q", got)
+	}
+	c.ok(`STORE 2 -FLAGS.SILENT (\Draft)`)
+	got = c.ok(`STORE 1:2 FLAGS ($Work)`)
+	if len(grep(got, `^\* [12] FETCH \(UID [12] FLAGS \(\$Work\)\)$`)) != 2 {
+		t.Errorf("STORE FLAGS answered %q", got)
+	}
+	if got := c.ok("NOOP"); len(got) != 0 {
+		t.Errorf("NOOP after own STOREs repeated them: %q", got)
+	}
+	msgs, err := e.st.Messages(t.Context(), first.MailboxID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(msgs[0].Flags, []string{"$Work"}) || !slices.Equal(msgs[1].Flags, []string{"$Work"}) {
+		t.Errorf("stored flags %v %v", msgs[0].Flags, msgs[1].Flags)
+	}
+	_ = second
+	// \Recent cannot be stored; it is ignored.
+	c.ok(`STORE 1 +FLAGS.SILENT (\Recent)`)
+}
+
+// With .SILENT the client is not told its own change, but is told what someone else
+// changed at the same time.
+func TestStoreSilentSeesOthers(t *testing.T) {
+	e := newEnv(t)
+	d := e.deliver("INBOX", plainMessage("Shared", "x\r\n"))
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	if _, err := e.st.SetFlags(t.Context(), d.MailboxID, []uint32{d.UID}, store.FlagsAdd, []string{store.FlagFlagged}); err != nil {
+		t.Fatal(err)
+	}
+	got := c.ok(`STORE 1 +FLAGS.SILENT (\Seen)`)
+	if len(got) != 1 || got[0] != `* 1 FETCH (UID 1 FLAGS (\Flagged \Seen))` && got[0] != `* 1 FETCH (UID 1 FLAGS (\Seen \Flagged))` {
+		t.Errorf("STORE .SILENT after a concurrent change: %q", got)
+	}
+	if !strings.Contains(e.logs.String(), "login") {
+		t.Error("no login logged")
+	}
+}

@@ -1,0 +1,72 @@
+package lmtp
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+// Replies, with enhanced status codes from RFC 3463.
+var (
+	errNoSuchUser  = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "No such user here"}
+	errOverQuota   = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox is full"}
+	errTooBig      = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
+	errNotMessage  = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Not an RFC 5322 message"}
+	errLineTooLong = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message line too long"}
+	errSystemFull  = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Mail system full, try again later"}
+	errTemporary   = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, try again later"}
+	errDataLost    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection lost during DATA"}
+	// replySaved is the DATA reply for a recipient whose copy is committed. (go-smtp writes
+	// a non-nil *SMTPError's code and text as they are, so a 2xx "error" is a success reply
+	// worded for final delivery rather than go-smtp's "queued".)
+	replySaved = &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0}, Message: "Saved"}
+)
+
+// deliveryStatus maps the store's verdict on one recipient's copy to its DATA reply.
+func deliveryStatus(err error) *smtp.SMTPError {
+	switch {
+	case err == nil:
+		return replySaved
+	case errors.Is(err, store.ErrNoSuchAccount):
+		return errNoSuchUser // deleted between RCPT and DATA
+	case errors.Is(err, store.ErrOverQuota):
+		return errOverQuota
+	case errors.Is(err, store.ErrTooBig):
+		return errTooBig
+	case errors.Is(err, store.ErrNotMessage):
+		return errNotMessage
+	case diskFull(err):
+		return errSystemFull
+	default: // store.ErrTemporary and anything unexpected: let the MTA retry
+		return errTemporary
+	}
+}
+
+// spoolStatus maps a failure to read and spool the message; clientErr is the first error of
+// the client's data stream, if any.
+func spoolStatus(err, clientErr error) *smtp.SMTPError {
+	var se *smtp.SMTPError
+	switch {
+	case errors.As(clientErr, &se) && se.Code == smtp.ErrDataTooLarge.Code:
+		return errTooBig
+	case errors.Is(clientErr, smtp.ErrTooLongLine):
+		return errLineTooLong
+	case clientErr != nil:
+		return errDataLost // nobody is left to read this reply; the MTA retries
+	}
+	return deliveryStatus(err)
+}
+
+// diskFull reports whether err comes from a full disk (ENOSPC, or SQLite's SQLITE_FULL).
+func diskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "database or disk is full")
+}
+
+func replyText(r *smtp.SMTPError) string {
+	return fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message)
+}

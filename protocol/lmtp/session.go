@@ -1,0 +1,228 @@
+package lmtp
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+// maxPathLength bounds a reverse- or forward-path (RFC 5321 §4.5.3.1.3: 256 octets).
+const maxPathLength = 256
+
+// deliveryTimeout bounds the store work for one transaction, so a wedged store cannot hold
+// a connection (and Shutdown) forever; the MTA then gets a 4xx and retries.
+const deliveryTimeout = 5 * time.Minute
+
+// session is one LMTP connection's transaction state. go-smtp enforces the command order
+// (LHLO, then MAIL, then RCPT, then DATA: RFC 2033 §4.1) before calling it, except for a
+// second MAIL inside a transaction, which Mail refuses.
+type session struct {
+	s      *Server
+	conn   *trackedConn
+	remote string
+
+	hasFrom bool
+	from    string      // reverse-path; "" is the null sender <>
+	rcpts   []recipient // accepted recipients, in RCPT order (as go-smtp lists them)
+}
+
+// recipient is an accepted RCPT.
+type recipient struct {
+	addr    string // as the client gave it: the key of its DATA status
+	account store.Account
+	// mailbox is where the message should go; "" is INBOX. (+detail folder delivery is
+	// not enabled yet, so this is always INBOX for now.)
+	mailbox string
+}
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	if s.closed.Load() {
+		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Shutting down"}
+	}
+	sess := &session{s: s, conn: tracked(c.Conn())}
+	if ra := c.Conn().RemoteAddr(); ra != nil {
+		sess.remote = ra.String()
+	}
+	return sess, nil
+}
+
+// Mail starts a transaction (RFC 5321 §4.1.1.2). The null reverse-path <> (bounces) is
+// accepted.
+func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	if ss.hasFrom {
+		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command"}
+	}
+	if len(from) > maxPathLength {
+		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 7}, Message: "Sender address too long"}
+	}
+	ss.hasFrom, ss.from = true, from
+	return nil
+}
+
+// Rcpt accepts a recipient if it names an account (RFC 2033 §4.2: the verdict is given
+// here, so DATA answers only for accepted recipients).
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	if len(to) > maxPathLength {
+		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Recipient address too long"}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deliveryTimeout)
+	defer cancel()
+	acct, err := ss.s.resolve(ctx, to)
+	switch {
+	case err == nil:
+	case errors.Is(err, store.ErrNoSuchAccount):
+		ss.s.log.Info("recipient refused", "remote", ss.remote, "from", ss.from, "rcpt", to, "reason", "no such user")
+		return errNoSuchUser
+	default:
+		ss.s.log.Warn("recipient lookup failed", "remote", ss.remote, "rcpt", to, "err", err)
+		return errTemporary
+	}
+	if acct.QuotaBytes > 0 && acct.UsedBytes >= acct.QuotaBytes {
+		ss.s.log.Info("recipient refused", "remote", ss.remote, "from", ss.from, "rcpt", to, "reason", "over quota")
+		return errOverQuota
+	}
+	ss.rcpts = append(ss.rcpts, recipient{addr: to, account: acct})
+	return nil
+}
+
+// resolve finds the account of a recipient address. An address with a +detail whose exact
+// form is unknown goes to the base address's account (user+lists@example.com ->
+// user@example.com). The store itself falls back from a full address to a bare name.
+func (s *Server) resolve(ctx context.Context, addr string) (store.Account, error) {
+	acct, err := s.st.LookupAccount(ctx, addr)
+	if err == nil || !errors.Is(err, store.ErrNoSuchAccount) {
+		return acct, err
+	}
+	local, domain := addr, "" // domain keeps its "@"
+	if i := strings.LastIndex(addr, "@"); i >= 0 {
+		local, domain = addr[:i], addr[i:]
+	}
+	base, _, hasDetail := strings.Cut(local, "+")
+	if !hasDetail || base == "" {
+		return acct, err
+	}
+	return s.st.LookupAccount(ctx, base+domain)
+}
+
+// Data is never used: go-smtp calls LMTPData in LMTP mode.
+func (ss *session) Data(r io.Reader) error {
+	return ss.LMTPData(r, discardStatus{})
+}
+
+type discardStatus struct{}
+
+func (discardStatus) SetStatus(string, error) {}
+
+// LMTPData reads the message once and stores it for each accepted recipient, giving each
+// its own status (RFC 2033 §4.2) as soon as its copy is committed.
+func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	if ss.conn != nil {
+		ss.conn.busy.Store(true) // until Reset, after go-smtp has written the replies
+	}
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), deliveryTimeout)
+	defer cancel()
+
+	src := &errReader{r: r}
+	sp, err := ss.s.st.Spool(src)
+	if err != nil {
+		reply := spoolStatus(err, src.err)
+		ss.s.log.Warn("message refused", "remote", ss.remote, "from", ss.from,
+			"rcpts", len(ss.rcpts), "reply", replyText(reply), "err", err)
+		for _, rc := range ss.rcpts {
+			status.SetStatus(rc.addr, reply)
+		}
+		return nil
+	}
+	defer sp.Close()
+
+	done := map[string]*smtp.SMTPError{} // a recipient given twice is stored once
+	for _, rc := range ss.rcpts {
+		key := strings.ToLower(rc.addr)
+		reply, ok := done[key]
+		if !ok {
+			reply = ss.deliver(ctx, rc, sp, start)
+			done[key] = reply
+		}
+		status.SetStatus(rc.addr, reply)
+	}
+	return nil
+}
+
+// deliver stores the spooled message for one recipient and returns its DATA reply.
+func (ss *session) deliver(ctx context.Context, rc recipient, sp *store.Spooled, start time.Time) *smtp.SMTPError {
+	opts := store.DeliverOptions{Mailbox: rc.mailbox, Prepend: traceFields(ss.from, rc.addr)}
+	d, err := ss.s.st.DeliverSpooled(ctx, rc.account.ID, sp, opts)
+	if errors.Is(err, store.ErrNoSuchMailbox) && opts.Mailbox != "" {
+		opts.Mailbox = "" // the folder is gone: INBOX rather than a bounce
+		d, err = ss.s.st.DeliverSpooled(ctx, rc.account.ID, sp, opts)
+	}
+	reply := deliveryStatus(err)
+	attrs := []any{
+		"remote", ss.remote, "from", ss.from, "rcpt", rc.addr, "account", rc.account.Address,
+		"size", sp.Size(), "reply", replyText(reply), "duration", time.Since(start).Round(time.Millisecond),
+	}
+	if err != nil {
+		ss.s.log.Log(ctx, levelFor(reply), "delivery failed", append(attrs, "err", err)...)
+	} else {
+		ss.s.log.Info("delivered", append(attrs, "mailbox", mailboxName(opts.Mailbox), "uid", d.UID)...)
+	}
+	return reply
+}
+
+// traceFields are the header lines prepended to each copy: the envelope sender (RFC 5321
+// §4.4) and the envelope recipient (RFC 9228).
+func traceFields(from, rcpt string) []byte {
+	return []byte("Return-Path: <" + from + ">\r\nDelivered-To: " + rcpt + "\r\n")
+}
+
+func mailboxName(name string) string {
+	if name == "" {
+		return "INBOX"
+	}
+	return name
+}
+
+func levelFor(reply *smtp.SMTPError) slog.Level {
+	if reply.Code >= 500 {
+		return slog.LevelInfo // a verdict about the message or recipient, not our trouble
+	}
+	return slog.LevelWarn
+}
+
+// Reset ends the transaction (RSET, a new LHLO, or the end of DATA).
+func (ss *session) Reset() {
+	ss.hasFrom, ss.from, ss.rcpts = false, "", nil
+	if ss.conn != nil {
+		ss.conn.busy.Store(false)
+	}
+}
+
+// Logout is called when the connection closes.
+func (ss *session) Logout() error {
+	ss.Reset()
+	return nil
+}
+
+// errReader remembers the first error of the client's data stream, so that a refusal can
+// tell a client's fault (message too large, line too long, connection lost) from the
+// store's, however the store wraps it.
+type errReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF && e.err == nil {
+		e.err = err
+	}
+	return n, err
+}

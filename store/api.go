@@ -1,0 +1,324 @@
+// Package store is Letterbox's single source of truth: accounts, mailboxes, messages and
+// a change log, kept in one SQLite database under the data directory.
+//
+// Every protocol (POP3, IMAP, LMTP) and every CLI command reads and writes mail only
+// through this package; none of them sees SQL. The store knows no protocol.
+//
+// Implementation notes:
+//
+//   - SQLite in WAL mode through mattn/go-sqlite3, in <dir>/letterbox.db. One writer
+//     connection runs every write in a short BEGIN IMMEDIATE transaction; a pool of
+//     read-only (query_only) connections serves reads and never blocks the writer.
+//     synchronous=FULL: a write that returned nil is durable, so a protocol may acknowledge
+//     it (LMTP 250, APPEND OK, POP3 QUIT +OK) and survive kill -9. busy_timeout (10 s) makes
+//     a second process (`letterbox deliver` beside `serve`) wait for the lock rather than
+//     fail; SQLite's busy, locked, full and I/O errors come back wrapped in ErrTemporary.
+//   - The schema is versioned (PRAGMA user_version); migrations (migrate.go) run at Open,
+//     each in its own transaction.
+//   - A raw message is stored once, CRLF-normalised, in 64 KiB chunks (so it is streamed,
+//     never held whole in memory), and shared by every message row that refers to it (LMTP
+//     to several recipients through Spool, IMAP COPY). A trigger removes it when the last
+//     row referring to it goes, in the same transaction; other triggers keep each account's
+//     message and byte counters. Delivery spools the input to <dir>/tmp first (unlinked at
+//     once, so a crash leaves nothing), enforcing the size limit as it reads.
+//   - What listing, sizing, FETCH and SEARCH need (exact size, line counts, header fields,
+//     ENVELOPE, BODYSTRUCTURE with byte offsets, decoded text) is computed once, at delivery,
+//     by one streaming pass over the spooled message (plus go-message decoding of its text
+//     parts), and stored beside the message. Nobody re-parses to list. Malformed MIME never
+//     fails a delivery: what cannot be understood is described as text/plain.
+//   - UIDs strictly increase within a mailbox and are never reused: they come from the
+//     mailbox's uid_next, which only grows. UIDVALIDITY changes only when a mailbox of the
+//     same name is created anew (it is always above any the account has had).
+//   - Every change (append, flags, expunge, mailbox create/rename/delete) writes a change-log
+//     row with a new, store-wide, strictly increasing modification sequence (modseq) in the
+//     same transaction. An expunge leaves such a row behind as its tombstone, so any session
+//     can ask what changed since the modseq it last saw (Changes). The log is not pruned yet.
+//   - After a commit, waiters registered with Watch for that account are woken (coalesced,
+//     never blocking the writer). Commits made by another process on the same data
+//     directory are noticed by watching the database files with fsnotify (and a slow timer
+//     as a fallback), confirmed with PRAGMA data_version, and reach the same waiters the
+//     same way, within a second. The hub behind Watch is an interface, so that another
+//     backend could feed it (PostgreSQL LISTEN/NOTIFY).
+package store
+
+import (
+	"errors"
+	"io"
+	"time"
+)
+
+// Errors returned by the store. Callers test them with errors.Is.
+var (
+	ErrNoSuchAccount    = errors.New("store: no such account")
+	ErrAccountExists    = errors.New("store: account already exists")
+	ErrAuthFailed       = errors.New("store: authentication failed")
+	ErrAccountDisabled  = errors.New("store: account disabled")
+	ErrNoSuchMailbox    = errors.New("store: no such mailbox")
+	ErrMailboxExists    = errors.New("store: mailbox already exists")
+	ErrMailboxProtected = errors.New("store: mailbox cannot be deleted or renamed away")
+	ErrNoSuchMessage    = errors.New("store: no such message") // expunged, or never existed
+	ErrOverQuota        = errors.New("store: over quota")
+	ErrTooBig           = errors.New("store: message too big")
+	ErrNotMessage       = errors.New("store: not an RFC 5322 message")
+	// ErrTemporary wraps trouble worth retrying (database busy or locked, disk full).
+	ErrTemporary = errors.New("store: temporary failure")
+)
+
+// System flags, in their canonical case. Keywords are any other atom ("$Label1", "Work").
+const (
+	FlagSeen     = `\Seen`
+	FlagAnswered = `\Answered`
+	FlagFlagged  = `\Flagged`
+	FlagDeleted  = `\Deleted`
+	FlagDraft    = `\Draft`
+)
+
+// Special-use attributes (RFC 6154) the store gives the folders it creates for new accounts.
+const (
+	SpecialSent    = `\Sent`
+	SpecialDrafts  = `\Drafts`
+	SpecialTrash   = `\Trash`
+	SpecialJunk    = `\Junk`
+	SpecialArchive = `\Archive`
+)
+
+// Protocols an account may use. An account allows all of them unless restricted.
+const (
+	ProtocolIMAP = "imap"
+	ProtocolPOP3 = "pop3"
+)
+
+// Account is one user: an address (or a bare name) with a password hash and a mailbox tree.
+type Account struct {
+	ID         int64
+	Address    string   // normalised: lower case
+	QuotaBytes int64    // 0: unlimited
+	Protocols  []string // allowed protocols; empty means all
+	Disabled   bool
+	Created    time.Time
+	UsedBytes  int64 // sum of the sizes of all its messages
+	Messages   int64 // number of messages in all its mailboxes
+}
+
+// Allows reports whether the account may log in with protocol (ProtocolIMAP, ProtocolPOP3).
+func (a Account) Allows(protocol string) bool {
+	if len(a.Protocols) == 0 {
+		return true
+	}
+	for _, p := range a.Protocols {
+		if p == protocol {
+			return true
+		}
+	}
+	return false
+}
+
+// NewAccount describes an account to create.
+type NewAccount struct {
+	Address    string
+	Password   string // plaintext; only its argon2id hash is stored
+	QuotaBytes int64  // 0: unlimited
+	Protocols  []string
+}
+
+// Mailbox is one folder of an account. Names use "/" as the hierarchy delimiter and are
+// stored in UTF-8; "INBOX" is matched case-insensitively and always spelled "INBOX".
+type Mailbox struct {
+	ID          int64
+	AccountID   int64
+	Name        string
+	SpecialUse  string // one of the Special* constants, or ""
+	UIDValidity uint32
+	UIDNext     uint32
+	Subscribed  bool
+	ModSeq      int64 // highest modseq of any change in this mailbox
+}
+
+// MailboxStatus counts a mailbox's messages (IMAP STATUS, POP3 STAT).
+type MailboxStatus struct {
+	Mailbox
+	Messages int64
+	Unseen   int64
+	Deleted  int64 // messages flagged \Deleted
+	Size     int64 // sum of message sizes
+}
+
+// Message is one message row in a mailbox: what every listing needs, nothing parsed.
+type Message struct {
+	ID           int64 // row id, unique in the store
+	MailboxID    int64
+	UID          uint32
+	Flags        []string // system flags in canonical case, then keywords; sorted
+	InternalDate time.Time
+	Size         int64 // exact octets of the CRLF-normalised message
+	ModSeq       int64 // modseq of the last change to this message
+	BodyID       int64 // the stored raw message this row refers to
+}
+
+// HasFlag reports whether m carries flag (case-insensitive, as IMAP compares flags).
+func (m Message) HasFlag(flag string) bool {
+	for _, f := range m.Flags {
+		if equalFold(f, flag) {
+			return true
+		}
+	}
+	return false
+}
+
+// Address is one mailbox of an address list, as IMAP ENVELOPE carries it (RFC 3501 §7.4.2).
+type Address struct {
+	Name    string // display name, decoded from RFC 2047
+	Mailbox string // local part
+	Host    string // domain
+}
+
+// Envelope is the IMAP ENVELOPE of a message, computed at delivery (RFC 3501 §7.4.2).
+// Text fields are decoded to UTF-8; IMAP encodes them again on the wire.
+type Envelope struct {
+	Date      time.Time // zero if missing or unparseable
+	Subject   string
+	From      []Address
+	Sender    []Address // defaults to From when absent, as RFC 3501 requires
+	ReplyTo   []Address // defaults to From when absent
+	To        []Address
+	Cc        []Address
+	Bcc       []Address
+	InReplyTo []string // message ids, with angle brackets
+	MessageID string   // with angle brackets
+}
+
+// Part is one node of a message's MIME tree: what IMAP BODYSTRUCTURE is built from, plus
+// the byte offsets of the part inside the stored message so that BODY[n], BODY[n.HEADER],
+// BODY[n.TEXT] and BODY[n.MIME] can be streamed without parsing again.
+type Part struct {
+	Type, Subtype     string            // lower case, e.g. "text", "plain"
+	Params            map[string]string // Content-Type parameters, keys lower case
+	ID                string            // Content-ID
+	Description       string            // Content-Description
+	Encoding          string            // Content-Transfer-Encoding, upper case; "7BIT" if absent
+	Size              int64             // octets of the part's body
+	Lines             int64             // lines of the body, for text/* and message/rfc822
+	MD5               string            // Content-MD5
+	Disposition       string            // lower case; "" if absent
+	DispositionParams map[string]string // keys lower case
+	Language          []string
+	Location          string
+
+	Children []Part // for multipart/*: the parts, in order
+
+	// For message/rfc822: the enclosed message's envelope and structure.
+	Envelope *Envelope
+	Message  *Part
+
+	// Offsets in the stored (CRLF) message: the part's header starts at HeaderStart, its body
+	// at BodyStart, and the part ends at End (exclusive). For the top-level part HeaderStart
+	// is 0 and End is the message size.
+	HeaderStart, BodyStart, End int64
+}
+
+// Metadata is what FETCH ENVELOPE / BODYSTRUCTURE and SEARCH need of a message, computed
+// once at delivery.
+type Metadata struct {
+	Message
+	Envelope  Envelope
+	Structure Part
+	// HeaderSize is the number of octets of the top-level header, including the blank line
+	// that ends it (BODY[HEADER] length).
+	HeaderSize int64
+	// Lines is the number of lines of the whole message.
+	Lines int64
+}
+
+// UIDRange is an inclusive range of UIDs; Stop 0 means "to the last message" (IMAP's *).
+type UIDRange struct {
+	Start, Stop uint32
+}
+
+// FlagOp says how SetFlags changes a message's flags.
+type FlagOp int
+
+const (
+	FlagsAdd     FlagOp = iota // +FLAGS
+	FlagsRemove                // -FLAGS
+	FlagsReplace               // FLAGS
+)
+
+// FlagUpdate reports the flags a message has after SetFlags changed it.
+type FlagUpdate struct {
+	UID    uint32
+	Flags  []string
+	ModSeq int64
+}
+
+// UIDPair maps a source UID to the UID its copy got in the target mailbox (COPYUID).
+type UIDPair struct {
+	Src, Dst uint32
+}
+
+// DeliverOptions says where and how Deliver stores a message.
+type DeliverOptions struct {
+	Mailbox      string    // "" means INBOX
+	Flags        []string  // initial flags and keywords
+	InternalDate time.Time // zero means now
+	// Prepend is header text (each line ending in CRLF) stored before the message, such as
+	// Return-Path and Delivered-To from LMTP. IMAP APPEND leaves it empty: the message is
+	// stored exactly as given.
+	Prepend []byte
+}
+
+// Delivered reports where Deliver stored a message.
+type Delivered struct {
+	MailboxID   int64
+	UIDValidity uint32
+	UID         uint32
+	Size        int64
+	ModSeq      int64
+}
+
+// ChangeKind is what a change-log row records.
+type ChangeKind uint8
+
+const (
+	ChangeAppend        ChangeKind = iota + 1 // a message arrived (Deliver, Copy, Move)
+	ChangeFlags                               // a message's flags changed
+	ChangeExpunge                             // a message was removed (the tombstone)
+	ChangeMailboxCreate                       // a mailbox was created
+	ChangeMailboxRename                       // a mailbox was renamed
+	ChangeMailboxDelete                       // a mailbox was deleted
+)
+
+// Change is one change-log row.
+type Change struct {
+	ModSeq    int64
+	AccountID int64
+	MailboxID int64
+	UID       uint32 // 0 for mailbox changes
+	Kind      ChangeKind
+}
+
+// Body is a stored raw message (or part of one), streamed from the store.
+type Body interface {
+	io.Reader
+	io.ReaderAt
+	io.Closer
+	Size() int64
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		ca, cb := a[i], b[i]
+		if 'A' <= ca && ca <= 'Z' {
+			ca += 'a' - 'A'
+		}
+		if 'A' <= cb && cb <= 'Z' {
+			cb += 'a' - 'A'
+		}
+		if ca != cb {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+)
+
+func BenchmarkDeliver(b *testing.B) {
+	s := newStore(b)
+	a := newAccount(b, s, "alice")
+	msg := mixedMessage()
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Deliver(ctx, a.ID, strings.NewReader(msg), DeliverOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDeliverParallel(b *testing.B) {
+	s := newStore(b)
+	a := newAccount(b, s, "alice")
+	msg := simpleMessage("parallel")
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := s.Deliver(ctx, a.ID, strings.NewReader(msg), DeliverOptions{}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+// fill gives a mailbox n messages, fast (one transaction), for the read benchmarks.
+func fill(b *testing.B, s *Store, accountID int64, n int) Mailbox {
+	b.Helper()
+	sp, err := s.Spool(strings.NewReader(mixedMessage()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sp.Close()
+	for i := 0; i < n; i++ {
+		if _, err := s.DeliverSpooled(ctx, accountID, sp, DeliverOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return inbox(b, s, accountID)
+}
+
+func BenchmarkMessages(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			s := newStore(b)
+			a := newAccount(b, s, "alice")
+			in := fill(b, s, a.ID, n)
+			b.ReportAllocs()
+			for b.Loop() {
+				msgs, err := s.Messages(ctx, in.ID)
+				if err != nil || len(msgs) != n {
+					b.Fatal(err, len(msgs))
+				}
+			}
+		})
+	}
+}
+
+func BenchmarkMetadata(b *testing.B) {
+	s := newStore(b)
+	a := newAccount(b, s, "alice")
+	in := fill(b, s, a.ID, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		if md, err := s.Metadata(ctx, in.ID); err != nil || len(md) != 100 {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkOpenMessage(b *testing.B) {
+	s := newStore(b)
+	a := newAccount(b, s, "alice")
+	raw, _ := bigMessage(1 << 20)
+	d := deliver(b, s, a.ID, raw, DeliverOptions{})
+	b.SetBytes(d.Size)
+	for b.Loop() {
+		body, err := s.OpenMessage(ctx, d.MailboxID, d.UID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			b.Fatal(err)
+		}
+		body.Close()
+	}
+}
+
+func BenchmarkSetFlags(b *testing.B) {
+	s := newStore(b)
+	a := newAccount(b, s, "alice")
+	in := fill(b, s, a.ID, 100)
+	ops := []FlagOp{FlagsAdd, FlagsRemove}
+	i := 0
+	for b.Loop() {
+		// Each call really changes ten messages.
+		uids := make([]uint32, 10)
+		for j := range uids {
+			uids[j] = uint32(1 + (i*10+j)%100)
+		}
+		if up, err := s.SetFlags(ctx, in.ID, uids, ops[(i/10)%2], []string{FlagSeen}); err != nil || len(up) != 10 {
+			b.Fatal(err, len(up))
+		}
+		i++
+	}
+}
+
+func BenchmarkChanges(b *testing.B) {
+	s := newStore(b)
+	a := newAccount(b, s, "alice")
+	in := fill(b, s, a.ID, 200)
+	var all []uint32
+	for u := uint32(1); u <= 200; u++ {
+		all = append(all, u)
+	}
+	s.SetFlags(ctx, in.ID, all, FlagsAdd, []string{FlagSeen})
+	hi, _ := s.HighestModSeq(ctx, a.ID)
+	b.ReportAllocs()
+	for b.Loop() {
+		// What an IDLE session does on wake-up: the last few changes.
+		changes, err := s.Changes(ctx, a.ID, hi-20)
+		if err != nil || len(changes) != 20 {
+			b.Fatal(err, len(changes))
+		}
+	}
+}

@@ -1,0 +1,305 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"unicode/utf8"
+)
+
+const mailboxColumns = `id, account_id, name, special_use, uidvalidity, uid_next, subscribed, modseq`
+
+func scanMailbox(row rowScanner) (Mailbox, error) {
+	var m Mailbox
+	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.SpecialUse, &m.UIDValidity, &m.UIDNext, &m.Subscribed, &m.ModSeq)
+	return m, err
+}
+
+// normalizeMailboxName spells INBOX in upper case (it is case-insensitive, RFC 3501 §5.1)
+// and drops a trailing delimiter ("Foo/" declares a parent, which is just "Foo" here).
+func normalizeMailboxName(name string) (string, error) {
+	name = strings.TrimSuffix(name, "/")
+	if equalFold(name, "INBOX") {
+		return "INBOX", nil
+	}
+	if name == "" || !utf8.ValidString(name) || strings.HasPrefix(name, "/") || strings.Contains(name, "//") ||
+		strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", fmt.Errorf("invalid mailbox name %q", name)
+	}
+	return name, nil
+}
+
+// Mailboxes lists an account's mailboxes, by name.
+func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account_id = ? ORDER BY name`, accountID)
+	if err != nil {
+		return nil, wrapErr("list mailboxes", err)
+	}
+	defer rows.Close()
+	var out []Mailbox
+	for rows.Next() {
+		m, err := scanMailbox(rows)
+		if err != nil {
+			return nil, wrapErr("list mailboxes", err)
+		}
+		out = append(out, m)
+	}
+	return out, wrapErr("list mailboxes", rows.Err())
+}
+
+// MailboxByName finds a mailbox; "inbox" in any case is INBOX.
+func (s *Store) MailboxByName(ctx context.Context, accountID int64, name string) (Mailbox, error) {
+	n, err := normalizeMailboxName(name)
+	if err != nil {
+		return Mailbox{}, fmt.Errorf("store: mailbox %q: %w", name, ErrNoSuchMailbox)
+	}
+	m, err := scanMailbox(s.r.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, n))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Mailbox{}, fmt.Errorf("store: mailbox %q: %w", name, ErrNoSuchMailbox)
+	}
+	if err != nil {
+		return Mailbox{}, wrapErr("read mailbox "+n, err)
+	}
+	return m, nil
+}
+
+// MailboxByID finds a mailbox by its id.
+func (s *Store) MailboxByID(ctx context.Context, mailboxID int64) (Mailbox, error) {
+	m, err := scanMailbox(s.r.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE id = ?`, mailboxID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Mailbox{}, fmt.Errorf("store: mailbox %d: %w", mailboxID, ErrNoSuchMailbox)
+	}
+	if err != nil {
+		return Mailbox{}, wrapErr("read mailbox", err)
+	}
+	return m, nil
+}
+
+func (wt *writeTx) mailboxByName(accountID int64, name string) (Mailbox, error) {
+	n, err := normalizeMailboxName(name)
+	if err != nil {
+		return Mailbox{}, fmt.Errorf("mailbox %q: %w", name, ErrNoSuchMailbox)
+	}
+	m, err := scanMailbox(wt.queryRow(`SELECT `+mailboxColumns+` FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, n))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Mailbox{}, fmt.Errorf("mailbox %q: %w", name, ErrNoSuchMailbox)
+	}
+	return m, err
+}
+
+func (wt *writeTx) mailboxByID(id int64) (Mailbox, error) {
+	m, err := scanMailbox(wt.queryRow(`SELECT `+mailboxColumns+` FROM mailboxes WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Mailbox{}, fmt.Errorf("mailbox %d: %w", id, ErrNoSuchMailbox)
+	}
+	return m, err
+}
+
+// createMailbox inserts a mailbox with a fresh UIDVALIDITY: the clock's seconds, but always
+// above every UIDVALIDITY the account has handed out, so that a mailbox deleted and created
+// again (even within the same second) gets a new one.
+func (wt *writeTx) createMailbox(accountID int64, name, specialUse string) (Mailbox, error) {
+	name, err := normalizeMailboxName(name)
+	if err != nil {
+		return Mailbox{}, err
+	}
+	var exists int
+	err = wt.queryRow(`SELECT 1 FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, name).Scan(&exists)
+	if err == nil {
+		return Mailbox{}, fmt.Errorf("mailbox %q: %w", name, ErrMailboxExists)
+	} else if !errors.Is(err, sql.ErrNoRows) {
+		return Mailbox{}, err
+	}
+	var last int64
+	err = wt.queryRow(`SELECT last_uidvalidity FROM accounts WHERE id = ?`, accountID).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Mailbox{}, ErrNoSuchAccount
+	} else if err != nil {
+		return Mailbox{}, err
+	}
+	uv := max(last+1, wt.s.now().Unix())
+	if uv > math.MaxUint32 {
+		return Mailbox{}, fmt.Errorf("account %d: UIDVALIDITY exhausted", accountID)
+	}
+	res, err := wt.exec(`INSERT INTO mailboxes (account_id, name, special_use, uidvalidity) VALUES (?, ?, ?, ?)`,
+		accountID, name, specialUse, uv)
+	if err != nil {
+		return Mailbox{}, err
+	}
+	id, err := res.LastInsertId()
+	if err != nil {
+		return Mailbox{}, err
+	}
+	if _, err := wt.exec(`UPDATE accounts SET last_uidvalidity = ? WHERE id = ?`, uv, accountID); err != nil {
+		return Mailbox{}, err
+	}
+	if _, err := wt.logChange(accountID, id, 0, ChangeMailboxCreate); err != nil {
+		return Mailbox{}, err
+	}
+	return Mailbox{ID: id, AccountID: accountID, Name: name, SpecialUse: specialUse,
+		UIDValidity: uint32(uv), UIDNext: 1, Subscribed: true, ModSeq: wt.mboxMod[id]}, nil
+}
+
+// CreateMailbox creates a mailbox with a fresh UIDVALIDITY (ErrMailboxExists if present).
+func (s *Store) CreateMailbox(ctx context.Context, accountID int64, name, specialUse string) (Mailbox, error) {
+	var m Mailbox
+	err := s.write(ctx, fmt.Sprintf("create mailbox %q", name), func(wt *writeTx) error {
+		var err error
+		m, err = wt.createMailbox(accountID, name, specialUse)
+		return err
+	})
+	return m, err
+}
+
+// RenameMailbox renames a mailbox and its children (name/...). Renaming INBOX moves its
+// messages into a new mailbox and leaves INBOX empty (RFC 3501 §6.3.5).
+func (s *Store) RenameMailbox(ctx context.Context, accountID int64, from, to string) error {
+	return s.write(ctx, fmt.Sprintf("rename mailbox %q to %q", from, to), func(wt *writeTx) error {
+		src, err := wt.mailboxByName(accountID, from)
+		if err != nil {
+			return err
+		}
+		to, err := normalizeMailboxName(to)
+		if err != nil {
+			return err
+		}
+		if to == "INBOX" || to == src.Name {
+			return fmt.Errorf("mailbox %q: %w", to, ErrMailboxExists)
+		}
+		if src.Name == "INBOX" {
+			return wt.renameInbox(src, to)
+		}
+		if strings.HasPrefix(to, src.Name+"/") {
+			return fmt.Errorf("cannot rename %q into itself: %w", src.Name, ErrMailboxProtected)
+		}
+		return wt.renameTree(src, to)
+	})
+}
+
+// renameInbox moves every INBOX message (new UIDs) into a new mailbox; INBOX stays, and so
+// do its children, as RFC 3501 asks.
+func (wt *writeTx) renameInbox(inbox Mailbox, to string) error {
+	dst, err := wt.createMailbox(inbox.AccountID, to, "")
+	if err != nil {
+		return err
+	}
+	rows, err := wt.selectMessages(inbox.ID, selectAll, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := wt.copyRows(inbox, rows, dst); err != nil {
+		return err
+	}
+	return wt.expungeRows(inbox, rows)
+}
+
+// renameTree renames src and every mailbox below it, keeping their UIDVALIDITY and messages.
+func (wt *writeTx) renameTree(src Mailbox, to string) error {
+	rows, err := wt.tx.QueryContext(wt.ctx, `SELECT id, name FROM mailboxes WHERE account_id = ?`, src.AccountID)
+	if err != nil {
+		return err
+	}
+	type rename struct {
+		id       int64
+		old, new string
+	}
+	var renames []rename
+	existing := map[string]bool{}
+	for rows.Next() {
+		var r rename
+		if err := rows.Scan(&r.id, &r.old); err != nil {
+			rows.Close()
+			return err
+		}
+		if r.old == src.Name || strings.HasPrefix(r.old, src.Name+"/") {
+			r.new = to + r.old[len(src.Name):]
+			renames = append(renames, r)
+		} else {
+			existing[r.old] = true
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range renames {
+		if existing[r.new] {
+			return fmt.Errorf("mailbox %q: %w", r.new, ErrMailboxExists)
+		}
+	}
+	for _, r := range renames {
+		if _, err := wt.exec(`UPDATE mailboxes SET name = ? WHERE id = ?`, r.new, r.id); err != nil {
+			return err
+		}
+		if _, err := wt.logChange(src.AccountID, r.id, 0, ChangeMailboxRename); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteMailbox deletes a mailbox and its messages. INBOX cannot be deleted.
+func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string) error {
+	return s.write(ctx, fmt.Sprintf("delete mailbox %q", name), func(wt *writeTx) error {
+		m, err := wt.mailboxByName(accountID, name)
+		if err != nil {
+			return err
+		}
+		if m.Name == "INBOX" {
+			return fmt.Errorf("mailbox INBOX: %w", ErrMailboxProtected)
+		}
+		// Expunge first, so that every message leaves its tombstone and unshared bodies go.
+		rows, err := wt.selectMessages(m.ID, selectAll, nil)
+		if err != nil {
+			return err
+		}
+		if err := wt.expungeRows(m, rows); err != nil {
+			return err
+		}
+		if _, err := wt.exec(`DELETE FROM mailboxes WHERE id = ?`, m.ID); err != nil {
+			return err
+		}
+		_, err = wt.logChange(accountID, m.ID, 0, ChangeMailboxDelete)
+		return err
+	})
+}
+
+// SetSubscribed sets a mailbox's subscription.
+func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error {
+	return s.write(ctx, fmt.Sprintf("subscribe mailbox %q", name), func(wt *writeTx) error {
+		m, err := wt.mailboxByName(accountID, name)
+		if err != nil {
+			return err
+		}
+		_, err = wt.exec(`UPDATE mailboxes SET subscribed = ? WHERE id = ?`, subscribed, m.ID)
+		return err
+	})
+}
+
+// Status counts a mailbox's messages.
+func (s *Store) Status(ctx context.Context, mailboxID int64) (MailboxStatus, error) {
+	// One read transaction: the mailbox row (UIDNEXT) and the counts are one snapshot.
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return MailboxStatus{}, wrapErr("mailbox status", err)
+	}
+	defer tx.Rollback()
+	m, err := scanMailbox(tx.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE id = ?`, mailboxID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return MailboxStatus{}, fmt.Errorf("store: mailbox %d: %w", mailboxID, ErrNoSuchMailbox)
+	} else if err != nil {
+		return MailboxStatus{}, wrapErr("mailbox status", err)
+	}
+	st := MailboxStatus{Mailbox: m}
+	err = tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0),
+		coalesce(sum(sysflags & ? = 0), 0), coalesce(sum(sysflags & ? != 0), 0)
+		FROM messages WHERE mailbox_id = ?`, bitSeen, bitDeleted, mailboxID).
+		Scan(&st.Messages, &st.Size, &st.Unseen, &st.Deleted)
+	if err != nil {
+		return MailboxStatus{}, wrapErr("mailbox status", err)
+	}
+	return st, nil
+}

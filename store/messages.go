@@ -1,0 +1,501 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+)
+
+// msgRow is a messages row as the write paths need it.
+type msgRow struct {
+	id, bodyID   int64
+	uid          uint32
+	flags        flagSet
+	date, tz     int64
+	size, modseq int64
+}
+
+const messageColumns = `id, mailbox_id, uid, sysflags, keywords, internal_date, internal_tz, size, modseq, body_id`
+
+func scanMessage(row rowScanner, extra ...any) (Message, error) {
+	var m Message
+	var sys int
+	var keywords string
+	var date, tz int64
+	dest := append([]any{&m.ID, &m.MailboxID, &m.UID, &sys, &keywords, &date, &tz, &m.Size, &m.ModSeq, &m.BodyID}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return Message{}, err
+	}
+	m.Flags = decodeFlags(sys, keywords).list()
+	m.InternalDate = internalDate(date, tz)
+	return m, nil
+}
+
+func internalDate(unix, tz int64) time.Time {
+	return time.Unix(unix, 0).In(time.FixedZone("", int(tz)))
+}
+
+func splitDate(t time.Time) (unix, tz int64) {
+	_, off := t.Zone()
+	return t.Unix(), int64(off)
+}
+
+// uidRangeClause turns ranges into an SQL condition on column uid with its arguments. Past a
+// few dozen ranges (a client's long sequence set) it asks for the covering range instead and
+// returns keep, the exact filter to apply to the rows it yields.
+func uidRangeClause(ranges []UIDRange) (cond string, args []any, keep func(uint32) bool) {
+	if len(ranges) == 0 {
+		return "1", nil, nil
+	}
+	norm := make([]UIDRange, len(ranges))
+	for i, r := range ranges {
+		if r.Stop == 0 {
+			r.Stop = math.MaxUint32
+		}
+		if r.Start > r.Stop {
+			r.Start, r.Stop = r.Stop, r.Start
+		}
+		norm[i] = r
+	}
+	if len(norm) <= 50 {
+		parts := make([]string, len(norm))
+		for i, r := range norm {
+			parts[i] = "uid BETWEEN ? AND ?"
+			args = append(args, r.Start, r.Stop)
+		}
+		return "(" + strings.Join(parts, " OR ") + ")", args, nil
+	}
+	lo, hi := norm[0].Start, norm[0].Stop
+	for _, r := range norm[1:] {
+		lo, hi = min(lo, r.Start), max(hi, r.Stop)
+	}
+	keep = func(uid uint32) bool {
+		return slices.ContainsFunc(norm, func(r UIDRange) bool { return r.Start <= uid && uid <= r.Stop })
+	}
+	return "uid BETWEEN ? AND ?", []any{lo, hi}, keep
+}
+
+// Messages lists the messages of a mailbox whose UIDs fall in ranges (all when ranges is
+// empty), in ascending UID order. An unknown mailbox has no messages.
+func (s *Store) Messages(ctx context.Context, mailboxID int64, ranges ...UIDRange) ([]Message, error) {
+	cond, args, keep := uidRangeClause(ranges)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE mailbox_id = ? AND `+cond+` ORDER BY uid`,
+		append([]any{mailboxID}, args...)...)
+	if err != nil {
+		return nil, wrapErr("list messages", err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, wrapErr("list messages", err)
+		}
+		if keep == nil || keep(m.UID) {
+			out = append(out, m)
+		}
+	}
+	return out, wrapErr("list messages", rows.Err())
+}
+
+// Metadata returns the delivery-time metadata of the messages in ranges (all when empty),
+// in ascending UID order.
+func (s *Store) Metadata(ctx context.Context, mailboxID int64, ranges ...UIDRange) ([]Metadata, error) {
+	cond, args, keep := uidRangeClause(ranges)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+prefixColumns("m.", messageColumns)+`, b.header_size, b.lines, b.envelope, b.structure
+		FROM messages m JOIN bodies b ON b.id = m.body_id
+		WHERE m.mailbox_id = ? AND `+strings.ReplaceAll(cond, "uid", "m.uid")+` ORDER BY m.uid`,
+		append([]any{mailboxID}, args...)...)
+	if err != nil {
+		return nil, wrapErr("read metadata", err)
+	}
+	defer rows.Close()
+	var out []Metadata
+	for rows.Next() {
+		var md Metadata
+		var env, structure []byte
+		md.Message, err = scanMessage(rows, &md.HeaderSize, &md.Lines, &env, &structure)
+		if err != nil {
+			return nil, wrapErr("read metadata", err)
+		}
+		if keep != nil && !keep(md.UID) {
+			continue
+		}
+		if err := json.Unmarshal(env, &md.Envelope); err != nil {
+			return nil, fmt.Errorf("store: read metadata of body %d: envelope: %w", md.BodyID, err)
+		}
+		if err := json.Unmarshal(structure, &md.Structure); err != nil {
+			return nil, fmt.Errorf("store: read metadata of body %d: structure: %w", md.BodyID, err)
+		}
+		out = append(out, md)
+	}
+	return out, wrapErr("read metadata", rows.Err())
+}
+
+// SearchData is what SEARCH needs beyond Metadata, kept since delivery: the raw top-level
+// header (unfolded by the caller as needed) and the decoded text of the message's text/*
+// parts (UTF-8, bounded to the first MiB).
+type SearchData struct {
+	UID    uint32
+	Header string
+	Text   string
+}
+
+// SearchData returns the searchable text of the messages in ranges (all when empty), in
+// ascending UID order.
+func (s *Store) SearchData(ctx context.Context, mailboxID int64, ranges ...UIDRange) ([]SearchData, error) {
+	cond, args, keep := uidRangeClause(ranges)
+	rows, err := s.r.QueryContext(ctx, `SELECT m.uid, b.header, b.body_text
+		FROM messages m JOIN bodies b ON b.id = m.body_id
+		WHERE m.mailbox_id = ? AND `+strings.ReplaceAll(cond, "uid", "m.uid")+` ORDER BY m.uid`,
+		append([]any{mailboxID}, args...)...)
+	if err != nil {
+		return nil, wrapErr("read search data", err)
+	}
+	defer rows.Close()
+	var out []SearchData
+	for rows.Next() {
+		var d SearchData
+		if err := rows.Scan(&d.UID, &d.Header, &d.Text); err != nil {
+			return nil, wrapErr("read search data", err)
+		}
+		if keep == nil || keep(d.UID) {
+			out = append(out, d)
+		}
+	}
+	return out, wrapErr("read search data", rows.Err())
+}
+
+func prefixColumns(prefix, cols string) string {
+	parts := strings.Split(cols, ", ")
+	for i, p := range parts {
+		parts[i] = prefix + p
+	}
+	return strings.Join(parts, ", ")
+}
+
+// --- writes ---
+
+type selection int
+
+const (
+	selectUIDs    selection = iota // the given UIDs
+	selectAll                      // every message
+	selectDeleted                  // the messages flagged \Deleted
+)
+
+// selectMessages reads the rows a write works on, in ascending UID order. UIDs that do not
+// exist are ignored.
+func (wt *writeTx) selectMessages(mailboxID int64, sel selection, uids []uint32) ([]msgRow, error) {
+	query := `SELECT id, uid, body_id, sysflags, keywords, internal_date, internal_tz, size, modseq FROM messages WHERE mailbox_id = ?`
+	args := []any{mailboxID}
+	var want map[uint32]bool
+	switch sel {
+	case selectDeleted:
+		query += ` AND sysflags & ? != 0`
+		args = append(args, bitDeleted)
+	case selectUIDs:
+		if len(uids) == 0 {
+			return nil, nil
+		}
+		// The rows between the lowest and highest UID asked for, filtered here: one indexed
+		// range scan instead of an IN list of unbounded length.
+		want = make(map[uint32]bool, len(uids))
+		lo, hi := uids[0], uids[0]
+		for _, u := range uids {
+			want[u] = true
+			lo, hi = min(lo, u), max(hi, u)
+		}
+		query += ` AND uid BETWEEN ? AND ?`
+		args = append(args, lo, hi)
+	}
+	rows, err := wt.tx.QueryContext(wt.ctx, query+` ORDER BY uid`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []msgRow
+	for rows.Next() {
+		var r msgRow
+		var sys int
+		var keywords string
+		if err := rows.Scan(&r.id, &r.uid, &r.bodyID, &sys, &keywords, &r.date, &r.tz, &r.size, &r.modseq); err != nil {
+			return nil, err
+		}
+		if want != nil && !want[r.uid] {
+			continue
+		}
+		r.flags = decodeFlags(sys, keywords)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// insertMessage adds a message row with the mailbox's next UID and its ChangeAppend row.
+// The caller stores the new uid_next (once, after all its inserts).
+func (wt *writeTx) insertMessage(m Mailbox, uid uint32, bodyID int64, flags flagSet, date, tz, size int64) (id, modseq int64, err error) {
+	modseq, err = wt.logChange(m.AccountID, m.ID, uid, ChangeAppend)
+	if err != nil {
+		return 0, 0, err
+	}
+	res, err := wt.exec(`INSERT INTO messages (mailbox_id, uid, body_id, sysflags, keywords, internal_date, internal_tz, size, modseq)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, uid, bodyID, flags.sys, flags.keywordsColumn(), date, tz, size, modseq)
+	if err != nil {
+		return 0, 0, fmt.Errorf("insert message: %w", err)
+	}
+	id, err = res.LastInsertId()
+	return id, modseq, err
+}
+
+func (wt *writeTx) setUIDNext(m Mailbox, next int64) error {
+	if next > math.MaxUint32 {
+		return fmt.Errorf("mailbox %q: UIDs exhausted", m.Name)
+	}
+	_, err := wt.exec(`UPDATE mailboxes SET uid_next = ? WHERE id = ?`, next, m.ID)
+	return err
+}
+
+// checkQuota refuses adding size octets to an account over its quota.
+func (wt *writeTx) checkQuota(accountID, size int64) error {
+	var quota, used int64
+	if err := wt.queryRow(`SELECT quota_bytes, used_bytes FROM accounts WHERE id = ?`, accountID).Scan(&quota, &used); err != nil {
+		return fmt.Errorf("account %d: %w", accountID, noRows(err, ErrNoSuchAccount))
+	}
+	if quota > 0 && used+size > quota {
+		return fmt.Errorf("account %d: %d of %d bytes used, %d more: %w", accountID, used, quota, size, ErrOverQuota)
+	}
+	return nil
+}
+
+func (wt *writeTx) setFlags(mailboxID int64, uids []uint32, op FlagOp, flags []string) ([]FlagUpdate, error) {
+	m, err := wt.mailboxByID(mailboxID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := wt.selectMessages(mailboxID, selectUIDs, uids)
+	if err != nil {
+		return nil, err
+	}
+	change := parseFlags(flags)
+	var out []FlagUpdate
+	for _, r := range rows {
+		nf := r.flags.apply(op, change)
+		if nf.equal(r.flags) {
+			if op == FlagsReplace {
+				out = append(out, FlagUpdate{UID: r.uid, Flags: nf.list(), ModSeq: r.modseq})
+			}
+			continue
+		}
+		modseq, err := wt.logChange(m.AccountID, m.ID, r.uid, ChangeFlags)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := wt.exec(`UPDATE messages SET sysflags = ?, keywords = ?, modseq = ? WHERE id = ?`,
+			nf.sys, nf.keywordsColumn(), modseq, r.id); err != nil {
+			return nil, err
+		}
+		out = append(out, FlagUpdate{UID: r.uid, Flags: nf.list(), ModSeq: modseq})
+	}
+	return out, nil
+}
+
+// expungeRows deletes messages, leaving a ChangeExpunge tombstone for each. The triggers
+// keep the account's counters and delete bodies nobody refers to any more.
+func (wt *writeTx) expungeRows(m Mailbox, rows []msgRow) error {
+	for _, r := range rows {
+		if _, err := wt.logChange(m.AccountID, m.ID, r.uid, ChangeExpunge); err != nil {
+			return err
+		}
+		if _, err := wt.exec(`DELETE FROM messages WHERE id = ?`, r.id); err != nil {
+			return fmt.Errorf("delete message: %w", err)
+		}
+	}
+	return nil
+}
+
+func (wt *writeTx) expunge(mailboxID int64, uids []uint32) ([]uint32, error) {
+	m, err := wt.mailboxByID(mailboxID)
+	if err != nil {
+		return nil, err
+	}
+	sel := selectUIDs
+	if uids == nil {
+		sel = selectDeleted
+	}
+	rows, err := wt.selectMessages(mailboxID, sel, uids)
+	if err != nil {
+		return nil, err
+	}
+	if err := wt.expungeRows(m, rows); err != nil {
+		return nil, err
+	}
+	out := make([]uint32, len(rows))
+	for i, r := range rows {
+		out[i] = r.uid
+	}
+	return out, nil
+}
+
+// copyRows adds rows (of src) to dst with consecutive new UIDs, sharing their bodies.
+func (wt *writeTx) copyRows(src Mailbox, rows []msgRow, dst Mailbox) ([]UIDPair, error) {
+	if src.AccountID != dst.AccountID {
+		return nil, fmt.Errorf("copy between accounts: %w", ErrNoSuchMailbox)
+	}
+	next := int64(dst.UIDNext)
+	pairs := make([]UIDPair, 0, len(rows))
+	for _, r := range rows {
+		if next > math.MaxUint32 {
+			return nil, fmt.Errorf("mailbox %q: UIDs exhausted", dst.Name)
+		}
+		if _, _, err := wt.insertMessage(dst, uint32(next), r.bodyID, r.flags, r.date, r.tz, r.size); err != nil {
+			return nil, err
+		}
+		pairs = append(pairs, UIDPair{Src: r.uid, Dst: uint32(next)})
+		next++
+	}
+	if len(rows) > 0 {
+		if err := wt.setUIDNext(dst, next); err != nil {
+			return nil, err
+		}
+	}
+	return pairs, nil
+}
+
+func (wt *writeTx) copyOrMove(srcID int64, uids []uint32, dstID int64, move bool) ([]UIDPair, error) {
+	src, err := wt.mailboxByID(srcID)
+	if err != nil {
+		return nil, err
+	}
+	dst, err := wt.mailboxByID(dstID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := wt.selectMessages(srcID, selectUIDs, uids)
+	if err != nil {
+		return nil, err
+	}
+	if !move {
+		var size int64
+		for _, r := range rows {
+			size += r.size
+		}
+		if err := wt.checkQuota(src.AccountID, size); err != nil {
+			return nil, err
+		}
+	}
+	pairs, err := wt.copyRows(src, rows, dst)
+	if err != nil {
+		return nil, err
+	}
+	if move {
+		if err := wt.expungeRows(src, rows); err != nil {
+			return nil, err
+		}
+	}
+	return pairs, nil
+}
+
+// SetFlags changes the flags of the messages with the given UIDs and returns their new
+// flags (only for messages whose flags actually changed, unless op is FlagsReplace).
+func (s *Store) SetFlags(ctx context.Context, mailboxID int64, uids []uint32, op FlagOp, flags []string) ([]FlagUpdate, error) {
+	var out []FlagUpdate
+	err := s.write(ctx, "set flags", func(wt *writeTx) error {
+		var err error
+		out, err = wt.setFlags(mailboxID, uids, op, flags)
+		return err
+	})
+	return out, err
+}
+
+// Expunge removes the messages with the given UIDs; a nil uids removes every message
+// flagged \Deleted. It returns the UIDs removed, ascending.
+func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]uint32, error) {
+	var out []uint32
+	err := s.write(ctx, "expunge", func(wt *writeTx) error {
+		var err error
+		out, err = wt.expunge(mailboxID, uids)
+		return err
+	})
+	return out, err
+}
+
+// Copy copies messages (flags and INTERNALDATE kept) into another mailbox of the same
+// account, sharing the stored raw message. The pairs are in ascending source UID order;
+// the new UIDs are consecutive. Errors: ErrNoSuchMailbox, ErrOverQuota.
+func (s *Store) Copy(ctx context.Context, srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]UIDPair, error) {
+	var out []UIDPair
+	err := s.write(ctx, "copy", func(wt *writeTx) error {
+		var err error
+		out, err = wt.copyOrMove(srcMailboxID, uids, dstMailboxID, false)
+		return err
+	})
+	return out, err
+}
+
+// Move moves messages into another mailbox in one transaction (copy, then expunge).
+func (s *Store) Move(ctx context.Context, srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]UIDPair, error) {
+	var out []UIDPair
+	err := s.write(ctx, "move", func(wt *writeTx) error {
+		var err error
+		out, err = wt.copyOrMove(srcMailboxID, uids, dstMailboxID, true)
+		return err
+	})
+	return out, err
+}
+
+// Update runs fn in one write transaction: several edits that commit together or not at
+// all (POP3 QUIT marks \Seen and expunges in one go). If fn returns an error, nothing is
+// changed and Update returns that error. fn must use only tx for writes: calling a Store
+// write method from fn would wait for the transaction fn itself holds. Keep fn short; it
+// holds the database's write lock.
+func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
+	return s.write(ctx, "update", func(wt *writeTx) error {
+		tx := &Tx{wt: wt}
+		defer func() { tx.wt = nil }() // a Tx kept past fn must not touch a finished transaction
+		return fn(tx)
+	})
+}
+
+// Tx is a write transaction handed to Update's fn. It is valid only during fn and is not
+// safe for concurrent use.
+type Tx struct {
+	wt *writeTx
+}
+
+var errTxDone = fmt.Errorf("store: transaction already finished")
+
+// SetFlags is Store.SetFlags inside a transaction.
+func (tx *Tx) SetFlags(mailboxID int64, uids []uint32, op FlagOp, flags []string) ([]FlagUpdate, error) {
+	if tx.wt == nil {
+		return nil, errTxDone
+	}
+	return tx.wt.setFlags(mailboxID, uids, op, flags)
+}
+
+// Expunge is Store.Expunge inside a transaction.
+func (tx *Tx) Expunge(mailboxID int64, uids []uint32) ([]uint32, error) {
+	if tx.wt == nil {
+		return nil, errTxDone
+	}
+	return tx.wt.expunge(mailboxID, uids)
+}
+
+// Copy is Store.Copy inside a transaction.
+func (tx *Tx) Copy(srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]UIDPair, error) {
+	if tx.wt == nil {
+		return nil, errTxDone
+	}
+	return tx.wt.copyOrMove(srcMailboxID, uids, dstMailboxID, false)
+}
+
+// Move is Store.Move inside a transaction.
+func (tx *Tx) Move(srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]UIDPair, error) {
+	if tx.wt == nil {
+		return nil, errTxDone
+	}
+	return tx.wt.copyOrMove(srcMailboxID, uids, dstMailboxID, true)
+}

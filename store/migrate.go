@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// migrations are the schema's versions, in order: migrations[i] brings the schema from
+// version i to version i+1 (PRAGMA user_version). Each one runs in its own transaction at
+// Open. Never edit a released migration; append a new one.
+var migrations = []string{
+	// 1: the initial schema.
+	`
+-- One user. The counters (used_bytes, message_count) are kept by the triggers below, in
+-- the same transaction that adds or removes a message. last_uidvalidity makes every new
+-- mailbox's UIDVALIDITY larger than any this account has had, so a mailbox deleted and
+-- created again never shows a client its old UIDVALIDITY.
+CREATE TABLE accounts (
+	id               INTEGER PRIMARY KEY AUTOINCREMENT,
+	address          TEXT    NOT NULL UNIQUE,           -- lower case
+	password_hash    TEXT    NOT NULL,                  -- PHC $argon2id$... (or bcrypt $2b$...)
+	quota_bytes      INTEGER NOT NULL DEFAULT 0,        -- 0: unlimited
+	protocols        TEXT    NOT NULL DEFAULT '',       -- comma-separated; '': all
+	disabled         INTEGER NOT NULL DEFAULT 0,
+	created          INTEGER NOT NULL,                  -- unix seconds
+	used_bytes       INTEGER NOT NULL DEFAULT 0,
+	message_count    INTEGER NOT NULL DEFAULT 0,
+	last_uidvalidity INTEGER NOT NULL DEFAULT 0
+);
+
+-- A folder. uid_next only grows; modseq is the highest modseq of any change in it.
+CREATE TABLE mailboxes (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	account_id  INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name        TEXT    NOT NULL,                       -- UTF-8, "/" delimited, "INBOX"
+	special_use TEXT    NOT NULL DEFAULT '',
+	uidvalidity INTEGER NOT NULL,
+	uid_next    INTEGER NOT NULL DEFAULT 1,
+	subscribed  INTEGER NOT NULL DEFAULT 1,
+	modseq      INTEGER NOT NULL DEFAULT 0,
+	UNIQUE (account_id, name)
+);
+
+-- A raw message, stored once (CRLF-normalised) and shared by every messages row that
+-- refers to it, with what FETCH and SEARCH need, computed at delivery. AUTOINCREMENT:
+-- an id is never reused, so a remembered body id (Spooled) cannot point at another body.
+CREATE TABLE bodies (
+	id          INTEGER PRIMARY KEY AUTOINCREMENT,
+	size        INTEGER NOT NULL,
+	header_size INTEGER NOT NULL,                       -- top-level header incl. blank line
+	lines       INTEGER NOT NULL,
+	envelope    TEXT    NOT NULL,                       -- JSON of Envelope
+	structure   TEXT    NOT NULL,                       -- JSON of Part, with offsets
+	header      TEXT    NOT NULL,                       -- raw top-level header, for SEARCH
+	body_text   TEXT    NOT NULL                        -- decoded text/* parts (bounded), for SEARCH
+);
+
+-- The bytes of a body, in chunks of 64 KiB (the last one shorter): streamed one short
+-- query at a time, never loaded whole.
+CREATE TABLE body_chunks (
+	body_id INTEGER NOT NULL REFERENCES bodies(id) ON DELETE CASCADE,
+	seq     INTEGER NOT NULL,                           -- 0, 1, 2, ...
+	data    BLOB    NOT NULL,
+	PRIMARY KEY (body_id, seq)
+);
+
+-- A message in a mailbox. System flags are a bitmask (\Seen 1, \Answered 2, \Flagged 4,
+-- \Deleted 8, \Draft 16) so that STATUS can count unseen messages in SQL; keywords are
+-- space-separated. internal_tz keeps INTERNALDATE's zone offset (seconds east of UTC).
+CREATE TABLE messages (
+	id            INTEGER PRIMARY KEY AUTOINCREMENT,
+	mailbox_id    INTEGER NOT NULL REFERENCES mailboxes(id) ON DELETE CASCADE,
+	uid           INTEGER NOT NULL,
+	body_id       INTEGER NOT NULL REFERENCES bodies(id),
+	sysflags      INTEGER NOT NULL DEFAULT 0,
+	keywords      TEXT    NOT NULL DEFAULT '',
+	internal_date INTEGER NOT NULL,                     -- unix seconds
+	internal_tz   INTEGER NOT NULL DEFAULT 0,
+	size          INTEGER NOT NULL,
+	modseq        INTEGER NOT NULL,
+	UNIQUE (mailbox_id, uid)
+);
+CREATE INDEX messages_body ON messages (body_id);
+
+-- The change log. modseq is the store-wide modification sequence; AUTOINCREMENT keeps it
+-- strictly increasing even when rows are deleted. mailbox_id has no foreign key on
+-- purpose: the tombstones of a deleted mailbox outlive it. Old rows are never pruned yet.
+CREATE TABLE changes (
+	modseq     INTEGER PRIMARY KEY AUTOINCREMENT,
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	mailbox_id INTEGER NOT NULL,
+	uid        INTEGER NOT NULL DEFAULT 0,
+	kind       INTEGER NOT NULL                         -- ChangeKind
+);
+CREATE INDEX changes_account ON changes (account_id, modseq);
+
+-- Keep the account's counters in step with its messages, whoever adds or removes them
+-- (deliver, copy, expunge, or a cascade from deleting a mailbox or the account).
+CREATE TRIGGER messages_count_insert AFTER INSERT ON messages BEGIN
+	UPDATE accounts SET used_bytes = used_bytes + NEW.size, message_count = message_count + 1
+	 WHERE id = (SELECT account_id FROM mailboxes WHERE id = NEW.mailbox_id);
+END;
+CREATE TRIGGER messages_count_delete AFTER DELETE ON messages BEGIN
+	UPDATE accounts SET used_bytes = used_bytes - OLD.size, message_count = message_count - 1
+	 WHERE id = (SELECT account_id FROM mailboxes WHERE id = OLD.mailbox_id);
+END;
+
+-- A body lives as long as a message refers to it: when the last such row goes, the body
+-- and (by cascade) its chunks go in the same transaction.
+CREATE TRIGGER messages_body_gc AFTER DELETE ON messages BEGIN
+	DELETE FROM bodies WHERE id = OLD.body_id
+	   AND NOT EXISTS (SELECT 1 FROM messages WHERE body_id = OLD.body_id);
+END;
+`,
+}
+
+// migrate brings the schema up to date, one migration per transaction. The version is read
+// inside the (BEGIN IMMEDIATE) transaction, so two processes opening a fresh directory at
+// once cannot both apply the same migration.
+func (s *Store) migrate(ctx context.Context) error {
+	for {
+		done, err := s.migrateOne(ctx)
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
+
+func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return false, wrapErr("migrate", err)
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return false, wrapErr("migrate: read schema version", err)
+	}
+	switch {
+	case version == len(migrations):
+		return true, nil
+	case version > len(migrations):
+		return false, fmt.Errorf("store: database schema version %d is newer than this program (%d)", version, len(migrations))
+	}
+	if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
+		return false, wrapErr(fmt.Sprintf("migrate to schema version %d", version+1), err)
+	}
+	// PRAGMA takes no bound parameters; version is an int we computed.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, version+1)); err != nil {
+		return false, wrapErr("migrate: set schema version", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return false, wrapErr("migrate: commit", err)
+	}
+	s.log.Info("store schema migrated", "version", version+1)
+	return false, nil
+}

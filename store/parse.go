@@ -1,0 +1,628 @@
+package store
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime"
+	netmail "net/mail"
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-message"
+	"github.com/emersion/go-message/charset"
+	gomail "github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
+)
+
+// Limits that keep a hostile or broken message from costing more than it is worth. A
+// message beyond them is still stored whole; only its description is cut short.
+const (
+	maxDepth       = 64      // MIME nesting: deeper multiparts are described as text/plain
+	maxParts       = 2000    // MIME parts described; further siblings are left out
+	maxHeaderBytes = 1 << 20 // header octets of one part kept for parsing
+	maxTextBytes   = 1 << 20 // decoded text kept for SEARCH
+)
+
+// parsed is what delivery computes once from a stored message (see Metadata).
+type parsed struct {
+	structure  Part
+	envelope   Envelope
+	headerSize int64
+	lines      int64
+	header     string // the raw top-level header
+	text       string // decoded text of the text/* parts, for SEARCH
+}
+
+func (md *parsed) encode() (env, structure []byte, err error) {
+	if env, err = json.Marshal(md.envelope); err != nil {
+		return nil, nil, fmt.Errorf("encode envelope: %w", err)
+	}
+	if structure, err = json.Marshal(md.structure); err != nil {
+		return nil, nil, fmt.Errorf("encode structure: %w", err)
+	}
+	return env, structure, nil
+}
+
+// withPrepend describes prepend (header lines, CRLF-terminated) followed by the message md
+// describes: offsets move by len(prepend), and the prepended lines join the top header.
+func (md *parsed) withPrepend(prepend []byte) *parsed {
+	n := int64(len(prepend))
+	out := *md
+	out.structure = shiftPart(md.structure, n)
+	out.structure.HeaderStart = 0
+	out.headerSize += n
+	out.lines += int64(bytes.Count(prepend, []byte("\n")))
+	out.header = string(prepend) + md.header
+	return &out
+}
+
+// shiftPart returns a deep copy of p with every offset moved by n.
+func shiftPart(p Part, n int64) Part {
+	p.HeaderStart += n
+	p.BodyStart += n
+	p.End += n
+	if p.Children != nil {
+		children := make([]Part, len(p.Children))
+		for i, c := range p.Children {
+			children[i] = shiftPart(c, n)
+		}
+		p.Children = children
+	}
+	if p.Message != nil {
+		m := shiftPart(*p.Message, n)
+		p.Message = &m
+	}
+	return p
+}
+
+// parseMessage describes the CRLF-normalised message of size octets in r: one streaming
+// pass over its lines for the MIME tree and its offsets, then a pass over the text parts
+// only to decode their text. Malformed MIME never fails: what cannot be understood is
+// described as text/plain. The only refusal is ErrNotMessage, for input without a header.
+func parseMessage(r io.ReaderAt, size int64) (*parsed, error) {
+	p := &parser{s: &lineScanner{r: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 64<<10), atStart: true}}
+	top, h, fields := p.entity(0, nil, false)
+	if p.s.err != nil {
+		return nil, fmt.Errorf("read spool: %w", p.s.err)
+	}
+	if fields == 0 {
+		return nil, ErrNotMessage
+	}
+	md := &parsed{
+		structure:  top,
+		envelope:   envelopeOf(h),
+		headerSize: top.BodyStart,
+		lines:      p.s.crlfs,
+		header:     string(p.topHeader),
+	}
+	if !p.s.atStart && p.s.off > 0 {
+		md.lines++
+	}
+	md.text = p.extractText(r)
+	return md, nil
+}
+
+// lineScanner reads a message line by line (a line longer than the buffer comes in
+// fragments), keeping the offsets and line counts that Part needs. A line is looked at
+// (peek) before it is taken (consume), so that a MIME part can stop at a boundary line and
+// leave it to the enclosing multipart.
+type lineScanner struct {
+	r        *bufio.Reader
+	err      error
+	off      int64 // offset of the first byte not consumed
+	crlfs    int64 // line ends consumed
+	atStart  bool  // off is at the start of a line
+	lineFrom int64 // where the line being consumed began
+	lastLine int64 // where the last complete line consumed began
+
+	line   []byte // peeked, valid until the next peek after consume
+	lineAt bool   // line starts a line (is not the continuation of a long one)
+	has    bool
+}
+
+// peek returns the next line (or fragment), empty at the end.
+func (s *lineScanner) peek() (line []byte, atStart bool) {
+	if !s.has {
+		l, err := s.r.ReadSlice('\n')
+		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
+			s.err, l = err, nil
+		}
+		s.line, s.lineAt, s.has = l, s.atStart, true
+	}
+	return s.line, s.lineAt
+}
+
+func (s *lineScanner) consume() {
+	l := s.line
+	s.has = false
+	if s.lineAt {
+		s.lineFrom = s.off
+	}
+	s.off += int64(len(l))
+	s.atStart = len(l) > 0 && l[len(l)-1] == '\n'
+	if s.atStart {
+		s.crlfs++
+		s.lastLine = s.lineFrom
+	}
+}
+
+// finish computes where a part's body that began at bodyStart (after crlfsAtStart line
+// ends) ends, and its line count. If the scanner stopped at a boundary line (cut), the CRLF
+// before it belongs to the delimiter, not to the part (RFC 2046 §5.1.1).
+func (s *lineScanner) finish(bodyStart, crlfsAtStart int64, cut bool) (end, lines int64) {
+	if !cut {
+		lines = s.crlfs - crlfsAtStart
+		if s.off > bodyStart && !s.atStart {
+			lines++
+		}
+		return s.off, lines
+	}
+	end = s.off - 2
+	if end < bodyStart { // the delimiter's CRLF was the one ending the header
+		return bodyStart, 0
+	}
+	lines = s.crlfs - crlfsAtStart - 1
+	if end > s.lastLine { // the last line has text before the CRLF given to the delimiter
+		lines++
+	}
+	return end, lines
+}
+
+// matchBoundary reports which of bounds (innermost last) line delimits, and whether it is
+// the closing delimiter; -1 if none.
+func matchBoundary(line []byte, bounds []string) (idx int, closing bool) {
+	if len(bounds) == 0 || len(line) < 3 || line[0] != '-' || line[1] != '-' {
+		return -1, false
+	}
+	l := bytes.TrimRight(line[2:], " \t\r\n")
+	for i := len(bounds) - 1; i >= 0; i-- {
+		b := bounds[i]
+		if len(l) < len(b) || string(l[:len(b)]) != b {
+			continue
+		}
+		switch string(l[len(b):]) {
+		case "":
+			return i, false
+		case "--":
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+type textPart struct {
+	header     textproto.Header
+	start, end int64
+}
+
+type parser struct {
+	s         *lineScanner
+	parts     int
+	topHeader []byte
+	texts     []textPart
+}
+
+// entity describes the MIME entity starting at the scanner's position and ending at one of
+// bounds (or the end). It returns the part, its parsed header and its number of fields.
+func (p *parser) entity(depth int, bounds []string, digest bool) (Part, textproto.Header, int) {
+	s := p.s
+	part := Part{HeaderStart: s.off}
+	raw, fields := p.header(bounds)
+	if depth == 0 {
+		p.topHeader = raw
+	}
+	part.BodyStart = s.off
+	h := parseHeader(raw)
+	describe(&part, h, digest)
+	p.parts++
+	crlfs := s.crlfs
+
+	var cut bool
+	switch {
+	case part.Type == "multipart":
+		boundary := part.Params["boundary"]
+		if boundary == "" || depth >= maxDepth || p.parts >= maxParts {
+			cut = p.skipTo(bounds) >= 0
+		} else {
+			cut = p.multipart(&part, depth, bounds, boundary)
+		}
+		if len(part.Children) == 0 {
+			asPlainText(&part)
+		}
+	case isEncapsulated(part) && depth < maxDepth && p.parts < maxParts:
+		child, ch, _ := p.entity(depth+1, bounds, false)
+		env := envelopeOf(ch)
+		part.Message, part.Envelope = &child, &env
+		cut = p.atBoundary(bounds)
+	default:
+		cut = p.skipTo(bounds) >= 0
+	}
+	part.End, part.Lines = s.finish(part.BodyStart, crlfs, cut)
+	part.Size = part.End - part.BodyStart
+	switch {
+	case part.Type == "text":
+		p.texts = append(p.texts, textPart{header: h, start: part.BodyStart, end: part.End})
+	case part.Message == nil:
+		part.Lines = 0 // IMAP gives line counts for text/* and message/rfc822 only
+	}
+	return part, h, fields
+}
+
+// header consumes a part's header, through the blank line that ends it. A header also ends,
+// without a blank line, at a boundary or at a line that is no header field (the body then
+// starts there).
+func (p *parser) header(bounds []string) (raw []byte, fields int) {
+	for {
+		line, atStart := p.s.peek()
+		if len(line) == 0 {
+			return raw, fields
+		}
+		if atStart {
+			if string(line) == "\r\n" {
+				p.s.consume()
+				return raw, fields
+			}
+			if idx, _ := matchBoundary(line, bounds); idx >= 0 {
+				return raw, fields
+			}
+			switch {
+			case line[0] == ' ' || line[0] == '\t':
+				if fields == 0 { // a header cannot begin with a continuation line
+					return raw, fields
+				}
+			case isHeaderField(line):
+				fields++
+			default:
+				return raw, fields
+			}
+		}
+		if len(raw)+len(line) <= maxHeaderBytes {
+			raw = append(raw, line...)
+		}
+		p.s.consume()
+	}
+}
+
+// isHeaderField reports whether line starts with a field name and a colon (tolerating
+// spaces before the colon, as old software wrote them).
+func isHeaderField(line []byte) bool {
+	i := bytes.IndexByte(line, ':')
+	if i <= 0 {
+		return false
+	}
+	name := bytes.TrimRight(line[:i], " \t")
+	if len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if c < 33 || c > 126 {
+			return false
+		}
+	}
+	return true
+}
+
+func parseHeader(raw []byte) textproto.Header {
+	// The header lines were checked already; a field go-message still rejects ends the
+	// header there, which is the best that can be done with it.
+	h, _ := textproto.ReadHeader(bufio.NewReader(io.MultiReader(bytes.NewReader(raw), strings.NewReader("\r\n"))))
+	return h
+}
+
+// multipart describes the body parts of a multipart entity and consumes it through its
+// epilogue. It reports whether it stopped at an enclosing boundary.
+func (p *parser) multipart(part *Part, depth int, bounds []string, boundary string) (cut bool) {
+	inner := append(slices.Clip(bounds), boundary)
+	me := len(inner) - 1
+	digest := part.Subtype == "digest"
+	idx, closing := p.skipToDelimiter(inner) // the preamble
+	for idx == me && !closing {
+		p.s.consume() // the delimiter line
+		if p.parts >= maxParts {
+			idx, closing = p.skipToDelimiter(inner)
+			continue
+		}
+		child, _, _ := p.entity(depth+1, inner, digest)
+		part.Children = append(part.Children, child)
+		idx, closing = p.peekDelimiter(inner)
+	}
+	if idx == me && closing {
+		p.s.consume()
+		return p.skipTo(bounds) >= 0 // the epilogue
+	}
+	// An enclosing delimiter or the end of the message: this multipart was not closed.
+	return idx >= 0
+}
+
+func (p *parser) skipTo(bounds []string) int {
+	idx, _ := p.skipToDelimiter(bounds)
+	return idx
+}
+
+func (p *parser) skipToDelimiter(bounds []string) (idx int, closing bool) {
+	for {
+		line, atStart := p.s.peek()
+		if len(line) == 0 {
+			return -1, false
+		}
+		if atStart {
+			if idx, closing := matchBoundary(line, bounds); idx >= 0 {
+				return idx, closing
+			}
+		}
+		p.s.consume()
+	}
+}
+
+func (p *parser) peekDelimiter(bounds []string) (idx int, closing bool) {
+	line, atStart := p.s.peek()
+	if len(line) == 0 || !atStart {
+		return -1, false
+	}
+	return matchBoundary(line, bounds)
+}
+
+func (p *parser) atBoundary(bounds []string) bool {
+	idx, _ := p.peekDelimiter(bounds)
+	return idx >= 0
+}
+
+// isEncapsulated reports whether part encloses a message that is described in turn. An
+// encoded message/rfc822 (not allowed, but seen) is left opaque.
+func isEncapsulated(part Part) bool {
+	return part.Type == "message" && part.Subtype == "rfc822" &&
+		(part.Encoding == "7BIT" || part.Encoding == "8BIT" || part.Encoding == "BINARY")
+}
+
+// describe fills part's MIME fields from its header. In a multipart/digest the default
+// type is message/rfc822 (RFC 2046 §5.1.5), elsewhere text/plain; us-ascii.
+func describe(part *Part, h textproto.Header, digest bool) {
+	part.Type, part.Subtype, part.Params = "text", "plain", map[string]string{"charset": "us-ascii"}
+	if digest {
+		part.Type, part.Subtype, part.Params = "message", "rfc822", nil
+	}
+	if v := h.Get("Content-Type"); v != "" {
+		if mt, params, ok := parseMediaType(v); ok {
+			if typ, sub, ok := strings.Cut(mt, "/"); ok && isToken(typ) && isToken(sub) {
+				part.Type, part.Subtype, part.Params = typ, sub, params
+			}
+		}
+	}
+	part.ID = h.Get("Content-Id")
+	part.Description = h.Get("Content-Description")
+	part.Encoding = strings.ToUpper(strings.TrimSpace(h.Get("Content-Transfer-Encoding")))
+	if part.Encoding == "" || !isToken(part.Encoding) {
+		part.Encoding = "7BIT"
+	}
+	part.MD5 = h.Get("Content-Md5")
+	if v := h.Get("Content-Disposition"); v != "" {
+		if d, params, ok := parseMediaType(v); ok && isToken(d) {
+			part.Disposition, part.DispositionParams = d, params
+		}
+	}
+	if v := h.Get("Content-Language"); v != "" {
+		for l := range strings.SplitSeq(v, ",") {
+			if l = strings.TrimSpace(l); l != "" {
+				part.Language = append(part.Language, l)
+			}
+		}
+	}
+	part.Location = h.Get("Content-Location")
+}
+
+// parseMediaType parses a Content-Type or Content-Disposition value leniently: when the
+// parameters are broken, the value before them is still used.
+func parseMediaType(v string) (string, map[string]string, bool) {
+	mt, params, err := mime.ParseMediaType(v)
+	if err == nil || mt != "" {
+		return mt, params, mt != ""
+	}
+	mt, _, _ = strings.Cut(v, ";")
+	mt = strings.ToLower(strings.TrimSpace(mt))
+	return mt, nil, mt != ""
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`()<>@,;:\"/[]?=`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// asPlainText turns a multipart that could not be split into parts into a text/plain leaf.
+func asPlainText(part *Part) {
+	part.Type, part.Subtype = "text", "plain"
+	part.Params = map[string]string{"charset": "us-ascii"}
+	part.Children = nil
+}
+
+// extractText decodes (transfer encoding, then charset to UTF-8) the text parts, up to
+// maxTextBytes in all. Undecodable input gives what could be decoded.
+func (p *parser) extractText(r io.ReaderAt) string {
+	var b strings.Builder
+	budget := int64(maxTextBytes)
+	for _, t := range p.texts {
+		if budget <= 0 {
+			break
+		}
+		ent, _ := message.New(message.Header{Header: t.header}, io.NewSectionReader(r, t.start, t.end-t.start))
+		if ent == nil {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte('\n')
+			budget--
+		}
+		n, _ := io.Copy(&b, io.LimitReader(ent.Body, budget))
+		budget -= n
+	}
+	return strings.ToValidUTF8(b.String(), "\uFFFD")
+}
+
+// --- envelope ---
+
+var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
+
+// decodeText decodes RFC 2047 encoded words; undecodable text is kept as it is.
+func decodeText(s string) string {
+	if d, err := wordDecoder.DecodeHeader(s); err == nil {
+		s = d
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func envelopeOf(h textproto.Header) Envelope {
+	var env Envelope
+	if d := h.Get("Date"); d != "" {
+		if t, err := netmail.ParseDate(d); err == nil {
+			env.Date = t
+		}
+	}
+	env.Subject = decodeText(h.Get("Subject"))
+	env.From = addressList(h.Get("From"))
+	env.Sender = addressList(h.Get("Sender"))
+	env.ReplyTo = addressList(h.Get("Reply-To"))
+	env.To = addressList(h.Get("To"))
+	env.Cc = addressList(h.Get("Cc"))
+	env.Bcc = addressList(h.Get("Bcc"))
+	// RFC 3501 §7.4.2: the server defaults Sender and Reply-To to From.
+	if len(env.Sender) == 0 {
+		env.Sender = env.From
+	}
+	if len(env.ReplyTo) == 0 {
+		env.ReplyTo = env.From
+	}
+	env.InReplyTo = messageIDs(h.Get("In-Reply-To"))
+	if ids := messageIDs(h.Get("Message-Id")); len(ids) > 0 {
+		env.MessageID = ids[0]
+	} else {
+		env.MessageID = strings.TrimSpace(h.Get("Message-Id"))
+	}
+	return env
+}
+
+// messageIDs returns the <...> tokens of a header value.
+func messageIDs(v string) []string {
+	var ids []string
+	for {
+		i := strings.IndexByte(v, '<')
+		if i < 0 {
+			return ids
+		}
+		j := strings.IndexByte(v[i:], '>')
+		if j < 0 {
+			return ids
+		}
+		ids = append(ids, v[i:i+j+1])
+		v = v[i+j+1:]
+	}
+}
+
+// Placeholders for what an unparseable address lacks, as Dovecot writes them: an address
+// without a host would read as group syntax in an IMAP ENVELOPE.
+const (
+	missingMailbox = "MISSING_MAILBOX"
+	missingDomain  = "MISSING_DOMAIN"
+)
+
+// addressList parses an address list leniently: the whole list as RFC 5322 says, else each
+// comma-separated item on its own, else a best guess from the raw text.
+func addressList(v string) []Address {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	if list, err := gomail.ParseAddressList(v); err == nil {
+		out := make([]Address, 0, len(list))
+		for _, a := range list {
+			out = append(out, splitAddress(a.Name, a.Address))
+		}
+		return out
+	}
+	var out []Address
+	for _, item := range splitAddressList(v) {
+		if a, err := gomail.ParseAddress(item); err == nil {
+			out = append(out, splitAddress(a.Name, a.Address))
+		} else {
+			out = append(out, guessAddress(item))
+		}
+	}
+	return out
+}
+
+func splitAddress(name, addr string) Address {
+	a := Address{Name: strings.ToValidUTF8(name, "\uFFFD")}
+	local, host, ok := cutLast(addr, "@")
+	if !ok || host == "" {
+		host = missingDomain
+	}
+	if local == "" {
+		local = missingMailbox
+	}
+	a.Mailbox, a.Host = local, host
+	return a
+}
+
+func cutLast(s, sep string) (before, after string, ok bool) {
+	i := strings.LastIndex(s, sep)
+	if i < 0 {
+		return s, "", false
+	}
+	return s[:i], s[i+len(sep):], true
+}
+
+// guessAddress makes the best of an item net/mail rejects: "Name <addr>" or a bare word.
+func guessAddress(item string) Address {
+	item = strings.TrimSpace(item)
+	if i := strings.LastIndexByte(item, '<'); i >= 0 {
+		if j := strings.IndexByte(item[i:], '>'); j > 0 {
+			name := strings.Trim(strings.TrimSpace(item[:i]), `"`)
+			return splitAddress(decodeText(name), strings.TrimSpace(item[i+1:i+j]))
+		}
+	}
+	return splitAddress("", strings.Trim(item, "<>\" "))
+}
+
+// splitAddressList splits at commas outside quotes, comments and angle brackets.
+func splitAddressList(v string) []string {
+	var out []string
+	var quoted, escaped bool
+	depth, angle, start := 0, 0, 0
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case escaped:
+			escaped = false
+		case c == '\\':
+			escaped = true
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			depth--
+		case c == '<':
+			angle++
+		case c == '>' && angle > 0:
+			angle--
+		case c == ',' && depth == 0 && angle == 0:
+			if item := strings.TrimSpace(v[start:i]); item != "" {
+				out = append(out, item)
+			}
+			start = i + 1
+		}
+	}
+	if item := strings.TrimSpace(v[start:]); item != "" {
+		out = append(out, item)
+	}
+	return out
+}
