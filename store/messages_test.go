@@ -199,12 +199,12 @@ func TestCopyMoveShareBodies(t *testing.T) {
 	s := newStore(t)
 	a := newAccount(t, s, "alice")
 	in := inbox(t, s, a.ID)
-	archive, _ := s.MailboxByName(ctx, a.ID, "Archive")
+	archive, _ := s.MailboxByName(ctx, a.ID, "Archives")
 	trash, _ := s.MailboxByName(ctx, a.ID, "Trash")
 	for i := 0; i < 3; i++ {
 		deliver(t, s, a.ID, simpleMessage(fmt.Sprint(i)), DeliverOptions{Flags: []string{"k" + fmt.Sprint(i)}})
 	}
-	deliver(t, s, a.ID, simpleMessage("to archive"), DeliverOptions{Mailbox: "Archive"})
+	deliver(t, s, a.ID, simpleMessage("to archive"), DeliverOptions{Mailbox: "Archives"})
 	src := mustMessages(t, s, in.ID)
 
 	pairs, err := s.Copy(ctx, in.ID, []uint32{3, 1, 42}, archive.ID)
@@ -234,12 +234,12 @@ func TestCopyMoveShareBodies(t *testing.T) {
 		t.Error("moved content differs")
 	}
 	acct, _ := s.LookupAccount(ctx, "alice")
-	if acct.Messages != 6 { // INBOX 1, Archive 3, Trash 2
+	if acct.Messages != 6 { // INBOX 1, Archives 3, Trash 2
 		t.Errorf("account messages %d, want 6", acct.Messages)
 	}
 
 	// Bodies go with their last reference, and only then.
-	s.Expunge(ctx, trash.ID, []uint32{1}) // message "0": still in Archive
+	s.Expunge(ctx, trash.ID, []uint32{1}) // message "0": still in Archives
 	if n := countRows(t, s, "bodies"); n != 4 {
 		t.Errorf("%d bodies, want 4", n)
 	}

@@ -26,7 +26,7 @@ type Options struct {
 	// MaxMessageSize refuses larger messages with ErrTooBig; 0 means 50 MiB.
 	MaxMessageSize int64
 	// Folders are the mailboxes every new account gets besides INBOX: name -> special use.
-	// nil means Sent, Drafts, Trash, Junk and Archive with their special-use attributes.
+	// nil means Sent, Drafts, Trash, Junk and Archives with their special-use attributes.
 	Folders map[string]string
 }
 
@@ -48,7 +48,7 @@ var defaultFolders = map[string]string{
 	"Drafts":  SpecialDrafts,
 	"Trash":   SpecialTrash,
 	"Junk":    SpecialJunk,
-	"Archive": SpecialArchive,
+	"Archives": SpecialArchive,
 }
 
 // Store is an open Letterbox store. It is safe for concurrent use.

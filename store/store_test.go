@@ -242,7 +242,7 @@ func TestAccounts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"INBOX": "", "Sent": SpecialSent, "Drafts": SpecialDrafts, "Trash": SpecialTrash, "Junk": SpecialJunk, "Archive": SpecialArchive}
+	want := map[string]string{"INBOX": "", "Sent": SpecialSent, "Drafts": SpecialDrafts, "Trash": SpecialTrash, "Junk": SpecialJunk, "Archives": SpecialArchive}
 	if len(boxes) != len(want) {
 		t.Errorf("mailboxes %+v", boxes)
 	}

@@ -197,7 +197,7 @@ var keys = []key{
 	{"folders.drafts", "Drafts"},
 	{"folders.trash", "Trash"},
 	{"folders.junk", "Junk"},
-	{"folders.archive", ""}, // no Archive by default, as with Dovecot's stock special_use set
+	{"folders.archive", "Archives"}, // Thunderbird's name for its archive folder
 	{"log.level", "info"},
 	{"log.format", "text"},
 }

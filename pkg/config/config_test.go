@@ -84,7 +84,7 @@ func TestDefaults(t *testing.T) {
 	if cfg.Hostname == "" {
 		t.Error("hostname is empty")
 	}
-	if got := cfg.Folders.Store(); len(got) != 4 || got["Sent"] != `\Sent` || got["Archive"] != "" {
+	if got := cfg.Folders.Store(); len(got) != 5 || got["Sent"] != `\Sent` || got["Archives"] != `\Archive` {
 		t.Errorf("Folders.Store() = %v", got)
 	}
 }

@@ -238,12 +238,3 @@ func uidRanges(uids []uint32) []store.UIDRange {
 	}
 	return out
 }
-
-// uidSet builds an imap.UIDSet of UIDs.
-func uidSet(uids []uint32) imap.UIDSet {
-	var set imap.UIDSet
-	for _, uid := range uids {
-		set.AddNum(imap.UID(uid))
-	}
-	return set
-}

@@ -13,8 +13,15 @@ import (
 // session with BYE (RFC 3501 §5.4).
 func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	if err := s.lock(); err != nil {
-		return err
+		s.byeIfShuttingDown()
+		return nil
 	}
+	s.idling = true
+	defer func() {
+		s.mu.Lock()
+		s.idling = false
+		s.mu.Unlock()
+	}()
 	var wake <-chan struct{}
 	if s.acct != nil {
 		ch, cancel := s.st.Watch(s.acct.ID)
@@ -33,12 +40,17 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		select {
 		case <-stop:
 			return nil
+		case <-s.shutdownCh:
+			s.bye(s.byeText)
+			return nil
 		case <-timeout.C:
 			s.log.Info("IDLE timed out")
-			return s.conn.Bye("IDLE timed out")
+			s.bye("IDLE timed out")
+			return nil
 		case <-wake:
 			if err := s.lock(); err != nil {
-				return nil // shutting down: BYE is on its way
+				s.byeIfShuttingDown()
+				return nil
 			}
 			err := s.idleSync(w)
 			s.mu.Unlock()
@@ -46,6 +58,15 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 				return err
 			}
 		}
+	}
+}
+
+// byeIfShuttingDown says BYE if the server is shutting down.
+func (s *session) byeIfShuttingDown() {
+	select {
+	case <-s.shutdownCh:
+		s.bye(s.byeText)
+	default:
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"path/filepath"
 	"strings"
@@ -40,7 +41,7 @@ func TestIdleTimeout(t *testing.T) {
 // on the same directory. It reaches IDLE through the store's cross-process watcher.
 func TestIdleHearsOtherProcess(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(dir, store.Options{})
+	st, err := store.Open(dir, store.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestIdleHearsOtherProcess(t *testing.T) {
 		t.Fatalf("IDLE: %q", l)
 	}
 
-	other, err := store.Open(filepath.Clean(dir), store.Options{})
+	other, err := store.Open(filepath.Clean(dir), store.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

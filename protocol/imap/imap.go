@@ -2,27 +2,32 @@
 // store, on top of github.com/emersion/go-imap/v2/imapserver, which parses commands and
 // writes responses; this package is the backend behind its Session interface.
 //
+// Announced: IMAP4rev1 and IMAP4rev2 (RFC 9051, after ENABLE), AUTH=PLAIN, AUTH=LOGIN,
+// SASL-IR, STARTTLS (with TLS configured), LITERAL+, LITERAL-, IDLE, UIDPLUS, MOVE,
+// NAMESPACE, UNSELECT, ENABLE, ESEARCH, SEARCHRES, LIST-EXTENDED, LIST-STATUS,
+// STATUS=SIZE, BINARY, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE, APPENDLIMIT=n and
+// UTF8=ACCEPT. Not (yet): CONDSTORE, QRESYNC, QUOTA, ID, COMPRESS, SORT, THREAD.
+//
 // Commands, the file that implements each and the states it is allowed in (imapserver
 // dispatches them and enforces the states; N = not authenticated, A = authenticated,
 // S = selected):
 //
-//	CAPABILITY NOOP LOGOUT         N A S   (imapserver)
-//	STARTTLS                       N       (imapserver; offered only with TLSConfig and not yet TLS)
-//	LOGIN AUTHENTICATE             N       session.go (AUTH=PLAIN, AUTH=LOGIN)
-//	ENABLE NAMESPACE               A S     imapserver, session.go
-//	CREATE DELETE RENAME           A S     mailbox.go
-//	SUBSCRIBE UNSUBSCRIBE LIST LSUB A S    mailbox.go
-//	STATUS                         A S     mailbox.go
-//	APPEND                         A S     append.go
-//	IDLE                           A S     idle.go
-//	SELECT EXAMINE                 A S     select.go
-//	CLOSE UNSELECT                 S       select.go, expunge.go
-//	CHECK                          S       (a NOOP: every write is durable when answered)
-//	FETCH UID FETCH                S       fetch.go
-//	STORE UID STORE                S       store_flags.go
-//	COPY UID COPY MOVE UID MOVE    S       copy_move.go
-//	EXPUNGE UID EXPUNGE            S       expunge.go
-//	SEARCH UID SEARCH              S       search.go
+//	CAPABILITY NOOP CHECK LOGOUT     N A S  imapserver (CHECK is a NOOP: every write is durable when answered)
+//	STARTTLS                         N      imapserver, offered only with TLSConfig and not yet TLS; preauth.go
+//	LOGIN AUTHENTICATE               N      session.go (AUTH=PLAIN, AUTH=LOGIN)
+//	ENABLE NAMESPACE                 A S    imapserver, session.go
+//	CREATE DELETE RENAME             A S    mailbox.go
+//	SUBSCRIBE UNSUBSCRIBE LIST LSUB  A S    mailbox.go
+//	STATUS                           A S    mailbox.go
+//	APPEND                           A S    append.go
+//	IDLE                             A S    idle.go
+//	SELECT EXAMINE                   A S    select.go
+//	CLOSE UNSELECT                   S      select.go, expunge.go
+//	FETCH UID FETCH                  S      fetch.go
+//	STORE UID STORE                  S      store_flags.go
+//	COPY UID COPY MOVE UID MOVE      S      copy_move.go
+//	EXPUNGE UID EXPUNGE              S      expunge.go
+//	SEARCH UID SEARCH                S      search.go
 //
 // Implementation notes:
 //
@@ -58,8 +63,9 @@
 //     connection at the first one.
 //   - A panic in a command is recovered by imapserver for that connection only (logged with
 //     its stack, the connection is closed); the process and other sessions go on.
-//   - Shutdown stops accepting, lets every session finish the command it is running (each
-//     command holds the session's mutex), then says BYE and closes it, IDLE included.
+//   - Shutdown stops accepting and lets every session finish the command it is running,
+//     tagged answer included; then the session says BYE and is closed. A session in IDLE
+//     says BYE at once; one waiting for its next command has that wait interrupted.
 package imap
 
 import (
@@ -192,7 +198,9 @@ func newServer(st mailStore, opts Options) *Server {
 // (SASL-IR, LITERAL-, UNSELECT, ENABLE, IDLE, UTF8=ACCEPT, STARTTLS, AUTH=, APPENDLIMIT=).
 // Each one is implemented by this package; see docs/imap.md for those not announced.
 var capabilities = imap.CapSet{
-	imap.CapIMAP4rev1:        {},
+	imap.CapIMAP4rev1: {},
+	imap.CapIMAP4rev2: {}, // RFC 9051, once the client ENABLEs it
+
 	imap.CapNamespace:        {},
 	imap.CapUIDPlus:          {},
 	imap.CapMove:             {},
@@ -391,7 +399,8 @@ func (chanAddr) Network() string { return "letterbox" }
 func (chanAddr) String() string  { return "imap" }
 
 // libLogger routes imapserver's messages to slog: panics as errors, connections that went
-// away as debug noise, anything else as a warning.
+// away as debug noise, malformed input (a client's fault) as info, anything else as a
+// warning.
 type libLogger struct{ log *slog.Logger }
 
 func (l libLogger) Printf(format string, args ...any) {
@@ -401,6 +410,8 @@ func (l libLogger) Printf(format string, args ...any) {
 		l.log.Error("recovered from a panic; connection closed", "detail", msg)
 	case isDisconnect(msg):
 		l.log.Debug(msg)
+	case strings.Contains(msg, "imapwire:"):
+		l.log.Info("malformed client input", "detail", msg)
 	default:
 		l.log.Warn(msg)
 	}

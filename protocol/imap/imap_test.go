@@ -356,3 +356,43 @@ func TestHugeLiteralRefused(t *testing.T) {
 		t.Errorf("after refused APPENDs: %q", got)
 	}
 }
+
+// slowStore holds Status until release is closed, so that a command is in progress when
+// the server shuts down.
+type slowStore struct {
+	mailStore
+	entered, release chan struct{}
+}
+
+func (s slowStore) Status(ctx context.Context, id int64) (store.MailboxStatus, error) {
+	close(s.entered)
+	<-s.release
+	return s.mailStore.Status(ctx, id)
+}
+
+func TestShutdownFinishesRunningCommand(t *testing.T) {
+	slow := slowStore{entered: make(chan struct{}), release: make(chan struct{})}
+	e := newEnv(t, func(_ *Options, ms *mailStore) { slow.mailStore = *ms; *ms = slow })
+	c := e.rawLogin()
+	c.send("S1 STATUS INBOX (MESSAGES)")
+	<-slow.entered
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ioGuard)
+		defer cancel()
+		done <- e.srv.Shutdown(ctx)
+	}()
+	close(slow.release)
+	want := []string{"* STATUS INBOX (MESSAGES 0)", "S1 OK STATUS completed"}
+	for _, w := range want {
+		if l := c.line(); l != w {
+			t.Fatalf("got %q, want %q", l, w)
+		}
+	}
+	if l := c.line(); !strings.HasPrefix(l, "* BYE") {
+		t.Errorf("after the command: %q, want BYE", l)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}

@@ -72,13 +72,13 @@ func (v *selected) noteKeywords(flags []string) {
 // ascending order, without duplicates and without messages already expunged ("*" is the
 // last message, RFC 3501 §9 seq-number; "$" the saved search result, RFC 5182).
 func (v *selected) resolve(numSet imap.NumSet) []msgRef {
-	type span struct{ lo, hi int } // indices into uids, inclusive
-	var spans []span
+	type idxSpan struct{ lo, hi int } // indices into uids, inclusive
+	var spans []idxSpan
 	n := len(v.uids)
 	if imap.IsSearchRes(numSet) {
 		for _, uid := range v.searchRes {
 			if i, ok := v.index(uid); ok {
-				spans = append(spans, span{i, i})
+				spans = append(spans, idxSpan{i, i})
 			}
 		}
 	} else {
@@ -101,7 +101,7 @@ func (v *selected) resolve(numSet imap.NumSet) []msgRef {
 				if int(start) > n {
 					continue
 				}
-				spans = append(spans, span{int(start) - 1, min(int(stop), n) - 1})
+				spans = append(spans, idxSpan{int(start) - 1, min(int(stop), n) - 1})
 			}
 		case imap.UIDSet:
 			maxUID := v.maxUID()
@@ -122,7 +122,7 @@ func (v *selected) resolve(numSet imap.NumSet) []msgRef {
 					hi--
 				}
 				if lo <= hi && hi < n {
-					spans = append(spans, span{lo, hi})
+					spans = append(spans, idxSpan{lo, hi})
 				}
 			}
 		}

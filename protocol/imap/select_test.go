@@ -135,7 +135,7 @@ func TestTwoSessionsSeeEachOther(t *testing.T) {
 	if len(grep(got, `EXPUNGE`)) != 0 {
 		t.Errorf("EXPUNGE sent during FETCH: %q", got)
 	}
-	if want := []string{"* 1 FETCH (FLAGS (\\Deleted))", "* 2 FETCH (UID 2)", "* 3 FETCH (UID 3)", "* 4 FETCH (UID 4)"}; strings.Join(grep(got, `FETCH \(UID`), "|") != strings.Join(want[1:], "|") {
+	if want := []string{"* 2 FETCH (UID 2)", "* 3 FETCH (UID 3)", "* 4 FETCH (UID 4)"}; strings.Join(grep(got, `FETCH \(UID`), "|") != strings.Join(want, "|") {
 		t.Errorf("B FETCH during pending expunge: %q", got)
 	}
 	got = b.ok("SEARCH ALL")

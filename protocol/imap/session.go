@@ -3,8 +3,12 @@ package imap
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
+	"os"
 	"sync"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -28,10 +32,16 @@ type session struct {
 
 	mu      sync.Mutex
 	closing bool           // Shutdown or Close began: no further command runs
+	idling  bool           // Idle is running; it says BYE itself on shutdown
 	acct    *store.Account // nil until logged in
 	sel     *selected      // nil unless a mailbox is selected
 
 	preauth *preauthConn // the pre-login filter of a plaintext connection, or nil
+
+	shutdownCh chan struct{} // closed when the server shuts down
+	byeText    string        // set before shutdownCh is closed; read after it is
+	byeOnce    sync.Once
+	done       chan struct{} // closed by Close
 }
 
 var (
@@ -55,7 +65,8 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 	if nc := conn.NetConn(); nc != nil && nc.RemoteAddr() != nil {
 		log = log.With("remote", nc.RemoteAddr().String())
 	}
-	sess := &session{srv: s, st: s.st, conn: conn, log: log, ctx: ctx, cancel: cancel}
+	sess := &session{srv: s, st: s.st, conn: conn, log: log, ctx: ctx, cancel: cancel,
+		shutdownCh: make(chan struct{}), done: make(chan struct{})}
 	if pc, ok := conn.NetConn().(*preauthConn); ok {
 		sess.preauth = pc
 	}
@@ -101,26 +112,59 @@ func (s *session) lockAuthenticated() (*store.Account, error) {
 	return s.acct, nil
 }
 
-// Close is called by imapserver when the connection ends, however it ends.
+// Close is called by imapserver when the connection ends, however it ends, before it
+// closes the connection: on shutdown this is where a session between commands says BYE.
 func (s *session) Close() error {
 	s.mu.Lock()
 	s.closing = true
 	s.sel = nil
 	s.mu.Unlock()
+	select {
+	case <-s.shutdownCh:
+		s.bye(s.byeText)
+	default:
+	}
 	s.cancel()
+	close(s.done)
 	s.srv.unregister(s)
 	s.log.Debug("connection closed")
 	return nil
 }
 
-// shutdown waits for the running command, then says BYE and closes the connection
-// (RFC 3501 §7.1.5). An IDLE session holds no lock while it waits, so it gets BYE at once.
+// bye says BYE (RFC 3501 §7.1.5) and closes the connection, once.
+func (s *session) bye(text string) {
+	s.byeOnce.Do(func() {
+		if err := s.conn.Bye(text); err != nil {
+			s.log.Debug("BYE", "err", err)
+		}
+	})
+}
+
+// shutdown ends the session gracefully. The command running in this package finishes
+// first (it holds mu). A session in IDLE says BYE from Idle. Any other is between
+// commands, or finishing one inside imapserver: the read that waits for its next command
+// is interrupted (again and again, since imapserver sets its own read deadline before
+// each command), the connection ends and Close says BYE. So a command that has begun
+// always gets its tagged answer before BYE.
 func (s *session) shutdown(text string) {
 	s.mu.Lock()
 	s.closing = true
+	s.byeText = text
+	close(s.shutdownCh)
 	s.mu.Unlock()
-	if err := s.conn.Bye(text); err != nil {
-		s.log.Debug("BYE on shutdown", "err", err)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		if !s.idling {
+			s.conn.NetConn().SetReadDeadline(time.Now())
+		}
+		s.mu.Unlock()
+		select {
+		case <-s.done:
+			return
+		case <-tick.C:
+		}
 	}
 }
 
@@ -222,6 +266,10 @@ func (s *session) storeError(err error, what string) error {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too big"}
 	case errors.Is(err, store.ErrNotMessage):
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeParse, Text: "Not an RFC 5322 message"}
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed), errors.Is(err, os.ErrDeadlineExceeded):
+		// The client went away in the middle (of an APPEND literal, say).
+		s.log.Debug(what+" interrupted", "err", err)
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Connection problem while " + what}
 	case errors.Is(err, store.ErrTemporary), errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.log.Warn(what+" failed", "err", err)
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Temporary failure, try again"}

@@ -155,3 +155,33 @@ func TestUnknownCommandsAndBadSyntax(t *testing.T) {
 	}
 	e.rawLogin().ok("SELECT INBOX")
 }
+
+// A client that ENABLEs IMAP4rev2 (RFC 9051) gets ESEARCH answers, UTF-8 names, STATUS
+// DELETED and the mailbox's LIST data on SELECT.
+func TestIMAP4rev2(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("INBOX", plainMessage("One", "x\r\n"), `\Deleted`)
+	e.deliver("INBOX", plainMessage("Two", "y\r\n"))
+	c := e.raw()
+	if caps := c.ok("CAPABILITY")[0]; !strings.Contains(caps, "IMAP4rev2") {
+		t.Fatalf("CAPABILITY %q", caps)
+	}
+	c.ok(`LOGIN %q %q`, testUser, testPassword)
+	if got := c.ok("ENABLE IMAP4rev2"); len(got) != 1 || got[0] != "* ENABLED IMAP4rev2" {
+		t.Fatalf("ENABLE: %q", got)
+	}
+	got := c.ok("SELECT INBOX")
+	if len(grep(got, `RECENT`)) != 0 || len(grep(got, `^\* LIST \(\) "/" INBOX$`)) != 1 {
+		t.Errorf("SELECT under IMAP4rev2: %q", got)
+	}
+	if got := c.ok("SEARCH UNDELETED"); len(got) != 1 || !strings.HasPrefix(got[0], "* ESEARCH") || !strings.HasSuffix(got[0], "ALL 2") {
+		t.Errorf("SEARCH under IMAP4rev2: %q", got)
+	}
+	if got := c.ok("STATUS INBOX (MESSAGES DELETED SIZE)"); len(got) != 1 || !strings.Contains(got[0], "DELETED 1") {
+		t.Errorf("STATUS under IMAP4rev2: %q", got)
+	}
+	c.ok(`CREATE "Entwürfe"`)
+	if got := grep(c.ok(`LIST "" "*"`), `Entw`); len(got) != 1 || !strings.HasSuffix(got[0], `"Entwürfe"`) {
+		t.Errorf("LIST under IMAP4rev2: %q", got)
+	}
+}

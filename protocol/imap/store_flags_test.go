@@ -2,7 +2,6 @@ package imap
 
 import (
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/letterbox-mail/letterbox/store"
@@ -11,15 +10,14 @@ import (
 func TestStoreFlags(t *testing.T) {
 	e := newEnv(t)
 	first := e.deliver("INBOX", plainMessage("Flag me", "x\r\n"))
-	second := e.deliver("INBOX", plainMessage("Read me", "x\r\n"))
+	e.deliver("INBOX", plainMessage("Read me", "x\r\n"))
 	c := e.rawLogin()
 	c.ok("SELECT INBOX")
 
+	// System flags are answered in their canonical case, whatever the client wrote.
 	got := c.ok(`UID STORE %d +FLAGS (\flagged \ANSWERED $Work Project7)`, first.UID)
-	want := []string{"* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work Project7)",
-		`* 1 FETCH (UID 1 FLAGS (\Answered \Flagged $Work Project7))`}
 	if len(grep(got, `^\* 1 FETCH \(UID 1 FLAGS \(\\Answered \\Flagged \$Work Project7\)\)$`)) != 1 {
-		t.Errorf("STORE +FLAGS answered %q, want (in canonical case) %q", got, want[1])
+		t.Errorf("STORE +FLAGS answered %q", got)
 	}
 	if len(grep(got, `^\* FLAGS \(.*\$Work Project7\)$`)) != 1 {
 		t.Errorf("STORE of new keywords sent no FLAGS: %q", got)
@@ -42,7 +40,6 @@ func TestStoreFlags(t *testing.T) {
 	if !slices.Equal(msgs[0].Flags, []string{"$Work"}) || !slices.Equal(msgs[1].Flags, []string{"$Work"}) {
 		t.Errorf("stored flags %v %v", msgs[0].Flags, msgs[1].Flags)
 	}
-	_ = second
 	// \Recent cannot be stored; it is ignored.
 	c.ok(`STORE 1 +FLAGS.SILENT (\Recent)`)
 }
@@ -60,8 +57,5 @@ func TestStoreSilentSeesOthers(t *testing.T) {
 	got := c.ok(`STORE 1 +FLAGS.SILENT (\Seen)`)
 	if len(got) != 1 || got[0] != `* 1 FETCH (UID 1 FLAGS (\Flagged \Seen))` && got[0] != `* 1 FETCH (UID 1 FLAGS (\Seen \Flagged))` {
 		t.Errorf("STORE .SILENT after a concurrent change: %q", got)
-	}
-	if !strings.Contains(e.logs.String(), "login") {
-		t.Error("no login logged")
 	}
 }

@@ -110,8 +110,11 @@ func TestSnapshotAtLogin(t *testing.T) {
 func TestInboxOnly(t *testing.T) {
 	e := newEnv(t)
 	e.deliver(plainMessage("inbox", "x\r\n"))
-	if _, err := e.st.Deliver(t.Context(), e.acct.ID, strings.NewReader(plainMessage("archived", "y\r\n")),
-		store.DeliverOptions{Mailbox: "Archive"}); err != nil {
+	if _, err := e.st.CreateMailbox(t.Context(), e.acct.ID, "Work", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.st.Deliver(t.Context(), e.acct.ID, strings.NewReader(plainMessage("filed", "y\r\n")),
+		store.DeliverOptions{Mailbox: "Work"}); err != nil {
 		t.Fatal(err)
 	}
 	c := e.login()

@@ -97,7 +97,7 @@ func openStore(t *testing.T) (st *store.Store) {
 			t.Skipf("store not usable yet: %v", v)
 		}
 	}()
-	st, err := store.Open(t.TempDir(), store.Options{})
+	st, err := store.Open(t.TempDir(), store.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}

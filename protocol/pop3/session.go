@@ -191,8 +191,8 @@ func (s *session) serve() {
 func (s *session) loop() string {
 	for {
 		// RFC 2449 §6.6 PIPELINING: answers to commands that are already buffered are
-		// sent together, when the client has nothing more waiting.
-		if s.r.Buffered() == 0 {
+		// sent together, once the client has no further complete command waiting.
+		if !s.commandWaiting() {
 			if err := s.w.Flush(); err != nil {
 				return "write failed"
 			}
@@ -201,7 +201,8 @@ func (s *session) loop() string {
 		switch {
 		case err == nil:
 		case errors.Is(err, errLineTooLong):
-			if s.badReply("-ERR line too long") {
+			s.badReply("-ERR line too long")
+			if s.tooManyBad() {
 				return "too many bad commands"
 			}
 			continue
@@ -247,11 +248,31 @@ func (s *session) execute(line []byte) error {
 			return err
 		}
 	}
-	if s.bad >= s.maxBad() {
-		s.reply("-ERR too many bad commands, closing connection")
+	if s.tooManyBad() {
 		return errQuit
 	}
 	return nil
+}
+
+// tooManyBad reports whether the client sent too many bad commands in a row; if so it
+// says goodbye, and the session is to end.
+func (s *session) tooManyBad() bool {
+	if s.bad < s.maxBad() {
+		return false
+	}
+	s.log.Info("pop3 too many bad commands", "count", s.bad)
+	s.sayGoodbye("-ERR too many bad commands, closing connection")
+	return true
+}
+
+// commandWaiting reports whether a whole command line is already buffered.
+func (s *session) commandWaiting() bool {
+	n := s.r.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, err := s.r.Peek(n)
+	return err == nil && bytes.IndexByte(b, '\n') >= 0
 }
 
 func (s *session) maxBad() int {
@@ -412,12 +433,11 @@ func (s *session) errReply(line string) {
 	s.reply(line)
 }
 
-// badReply answers -ERR for a bad command and reports whether the session has had
-// too many of them in a row.
-func (s *session) badReply(line string) bool {
+// badReply answers -ERR for a bad command (the client's fault), which counts towards
+// the limit of bad commands in a row.
+func (s *session) badReply(line string) {
 	s.bad++
 	s.reply(line)
-	return s.bad >= s.maxBad()
 }
 
 // sayGoodbye sends a last line to a client that may no longer listen.

@@ -396,6 +396,30 @@ func TestPipelining(t *testing.T) {
 	}
 }
 
+// TestReplyNotHeldForPartialLine: a reply is not held back behind a command the client
+// has only begun to send.
+func TestReplyNotHeldForPartialLine(t *testing.T) {
+	e := newEnv(t)
+	c := e.login()
+	if _, err := c.conn.Write([]byte("STAT\r\nNO")); err != nil {
+		t.Fatal(err)
+	}
+	if l := c.line(); l != "+OK 0 0" {
+		t.Errorf("STAT = %q", l)
+	}
+	if l := c.cmd("OP"); l != "+OK" {
+		t.Errorf("NOOP = %q", l)
+	}
+}
+
+func TestScriptTooManyLongLines(t *testing.T) {
+	out := replies(runScript(t, strings.Repeat(strings.Repeat("L", 2000)+"\r\n", 30)))
+	if len(out) != 1+maxBadBeforeLogin+1 || !strings.Contains(out[len(out)-1], "too many bad commands") {
+		t.Errorf("got %d lines ending %q, want the session closed after %d long lines",
+			len(out), out[len(out)-1], maxBadBeforeLogin)
+	}
+}
+
 func TestLongLineAndGarbageKeepSessionAndMail(t *testing.T) {
 	e := newEnv(t)
 	e.deliver(plainMessage("kept", "still here\r\n"))
@@ -550,6 +574,9 @@ func FuzzSession(f *testing.F) {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) > 64<<10 {
+			t.Skip("long enough to overflow every line limit; keeps minimizing fast")
+		}
 		out := runScript(t, string(in))
 		if out != "" && !strings.HasSuffix(out, "\r\n") {
 			t.Errorf("output does not end in CRLF: %q", out)
