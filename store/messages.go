@@ -183,9 +183,10 @@ func prefixColumns(prefix, cols string) string {
 type selection int
 
 const (
-	selectUIDs    selection = iota // the given UIDs
-	selectAll                      // every message
-	selectDeleted                  // the messages flagged \Deleted
+	selectUIDs        selection = iota // the given UIDs
+	selectAll                          // every message
+	selectDeleted                      // the messages flagged \Deleted
+	selectDeletedUIDs                  // those of the given UIDs that are flagged \Deleted
 )
 
 // selectMessages reads the rows a write works on, in ascending UID order. UIDs that do not
@@ -198,7 +199,11 @@ func (wt *writeTx) selectMessages(mailboxID int64, sel selection, uids []uint32)
 	case selectDeleted:
 		query += ` AND sysflags & ? != 0`
 		args = append(args, bitDeleted)
-	case selectUIDs:
+	case selectUIDs, selectDeletedUIDs:
+		if sel == selectDeletedUIDs {
+			query += ` AND sysflags & ? != 0`
+			args = append(args, bitDeleted)
+		}
 		if len(uids) == 0 {
 			return nil, nil
 		}
@@ -317,12 +322,11 @@ func (wt *writeTx) expungeRows(m Mailbox, rows []msgRow) error {
 	return nil
 }
 
-func (wt *writeTx) expunge(mailboxID int64, uids []uint32) ([]uint32, error) {
+func (wt *writeTx) expunge(mailboxID int64, uids []uint32, sel selection) ([]uint32, error) {
 	m, err := wt.mailboxByID(mailboxID)
 	if err != nil {
 		return nil, err
 	}
-	sel := selectUIDs
 	if uids == nil {
 		sel = selectDeleted
 	}
@@ -417,7 +421,21 @@ func (s *Store) Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]
 	var out []uint32
 	err := s.write(ctx, "expunge", func(wt *writeTx) error {
 		var err error
-		out, err = wt.expunge(mailboxID, uids)
+		out, err = wt.expunge(mailboxID, uids, selectUIDs)
+		return err
+	})
+	return out, err
+}
+
+// ExpungeDeleted removes those of the messages with the given UIDs that are flagged
+// \Deleted at the moment of the transaction (IMAP UID EXPUNGE, RFC 4315 §2.1): a message
+// whose \Deleted another session cleared meanwhile stays. A nil uids is Expunge(nil).
+// It returns the UIDs removed, ascending.
+func (s *Store) ExpungeDeleted(ctx context.Context, mailboxID int64, uids []uint32) ([]uint32, error) {
+	var out []uint32
+	err := s.write(ctx, "expunge", func(wt *writeTx) error {
+		var err error
+		out, err = wt.expunge(mailboxID, uids, selectDeletedUIDs)
 		return err
 	})
 	return out, err
@@ -481,7 +499,7 @@ func (tx *Tx) Expunge(mailboxID int64, uids []uint32) ([]uint32, error) {
 	if tx.wt == nil {
 		return nil, errTxDone
 	}
-	return tx.wt.expunge(mailboxID, uids)
+	return tx.wt.expunge(mailboxID, uids, selectUIDs)
 }
 
 // Copy is Store.Copy inside a transaction.

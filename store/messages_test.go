@@ -195,6 +195,38 @@ func TestExpungeTombstones(t *testing.T) {
 	}
 }
 
+// TestExpungeDeleted: of the UIDs named, only those flagged \Deleted go (UID EXPUNGE), and
+// Expunge with explicit UIDs removes them whatever their flags (POP3 QUIT).
+func TestExpungeDeleted(t *testing.T) {
+	s := newStore(t)
+	a := newAccount(t, s, "alice")
+	in := inbox(t, s, a.ID)
+	for i := 0; i < 5; i++ {
+		deliver(t, s, a.ID, simpleMessage(fmt.Sprint(i)), DeliverOptions{})
+	}
+	s.SetFlags(ctx, in.ID, []uint32{1, 2, 5}, FlagsAdd, []string{`\Deleted`})
+	got, err := s.ExpungeDeleted(ctx, in.ID, []uint32{1, 3, 4})
+	if err != nil || !slices.Equal(got, []uint32{1}) {
+		t.Fatalf("ExpungeDeleted(1,3,4) = %v, %v; want [1]", got, err)
+	}
+	if got, _ := s.ExpungeDeleted(ctx, in.ID, []uint32{}); len(got) != 0 {
+		t.Errorf("ExpungeDeleted(empty) removed %v", got)
+	}
+	if got, _ := s.Expunge(ctx, in.ID, []uint32{3}); !slices.Equal(got, []uint32{3}) {
+		t.Errorf("Expunge(3) of an unflagged message = %v", got)
+	}
+	if got, _ := s.ExpungeDeleted(ctx, in.ID, nil); !slices.Equal(got, []uint32{2, 5}) {
+		t.Errorf("ExpungeDeleted(nil) = %v, want [2 5]", got)
+	}
+	var left []uint32
+	for _, m := range mustMessages(t, s, in.ID) {
+		left = append(left, m.UID)
+	}
+	if !slices.Equal(left, []uint32{4}) {
+		t.Errorf("left %v, want [4]", left)
+	}
+}
+
 func TestCopyMoveShareBodies(t *testing.T) {
 	s := newStore(t)
 	a := newAccount(t, s, "alice")

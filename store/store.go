@@ -44,10 +44,10 @@ var busyTimeout = 10 * time.Second
 
 // defaultFolders are the mailboxes a new account gets besides INBOX.
 var defaultFolders = map[string]string{
-	"Sent":    SpecialSent,
-	"Drafts":  SpecialDrafts,
-	"Trash":   SpecialTrash,
-	"Junk":    SpecialJunk,
+	"Sent":     SpecialSent,
+	"Drafts":   SpecialDrafts,
+	"Trash":    SpecialTrash,
+	"Junk":     SpecialJunk,
 	"Archives": SpecialArchive,
 }
 
@@ -64,6 +64,7 @@ type Store struct {
 
 	hub     hub
 	watcher *dbWatcher
+	logins  *loginCache // recently verified passwords (authcache.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -81,6 +82,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		maxSize: opts.MaxMessageSize,
 		folders: opts.Folders,
 		hub:     newMemHub(),
+		logins:  newLoginCache(loginCacheTTL, loginCacheMax),
 	}
 	if s.log == nil {
 		s.log = slog.Default()

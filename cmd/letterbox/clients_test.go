@@ -21,20 +21,6 @@ import (
 	"time"
 )
 
-// e2eBinary builds the letterbox binary once per test run.
-var e2eBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "letterbox-e2e-bin-")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "letterbox")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
-
 // e2eServer is one `letterbox serve` process on free loopback ports.
 type e2eServer struct {
 	t     *testing.T
@@ -49,14 +35,10 @@ var listeningAddr = regexp.MustCompile(`127\.0\.0\.1:(\d+)`)
 
 func startE2E(t *testing.T, data string) *e2eServer {
 	t.Helper()
-	bin, err := e2eBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &e2eServer{t: t, bin: bin, data: data, log: new(bytes.Buffer), ports: map[string]string{}}
-	s.cmd = exec.Command(bin, "serve", "--data", data, "--imap-addr", "127.0.0.1:0",
+	s := &e2eServer{t: t, bin: binary, data: data, log: new(bytes.Buffer), ports: map[string]string{}}
+	s.cmd = exec.Command(binary, "serve", "--data", data, "--imap-addr", "127.0.0.1:0",
 		"--pop3-addr", "127.0.0.1:0", "--lmtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
-	s.cmd.Env = e2eEnv()
+	s.cmd.Env = cleanEnv()
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -100,16 +82,6 @@ func startE2E(t *testing.T, data string) *e2eServer {
 	return s
 }
 
-func e2eEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LETTERBOX_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
 func (s *e2eServer) kill() {
 	if s.cmd.Process != nil && s.cmd.ProcessState == nil {
 		_ = s.cmd.Process.Kill()
@@ -120,7 +92,7 @@ func (s *e2eServer) kill() {
 // cli runs a letterbox subcommand on the server's data directory.
 func (s *e2eServer) cli(stdin string, args ...string) (string, int) {
 	cmd := exec.Command(s.bin, append(args, "--data", s.data)...)
-	cmd.Env = e2eEnv()
+	cmd.Env = cleanEnv()
 	cmd.Stdin = strings.NewReader(stdin)
 	out, err := cmd.CombinedOutput()
 	if exit, ok := err.(*exec.ExitError); ok {

@@ -3,8 +3,6 @@ package imap
 import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-
-	"github.com/letterbox-mail/letterbox/store"
 )
 
 // Expunge answers EXPUNGE (RFC 3501 §6.4.3), UID EXPUNGE (RFC 4315 §2.1) and the silent
@@ -33,23 +31,17 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 			return s.storeError(err, "expunging")
 		}
 	} else {
-		// UID EXPUNGE: only those of the named messages that are \Deleted now.
-		var deleted []uint32
-		err := s.eachMessage(v, v.resolve(*uids), false, func(batch []msgRef, metas map[uint32]*store.Metadata) error {
-			for _, r := range batch {
-				if m := metas[r.uid]; m != nil && hasFlag(m.Flags, store.FlagDeleted) {
-					deleted = append(deleted, r.uid)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if len(deleted) == 0 {
+		// UID EXPUNGE: only those of the named messages that are \Deleted at the moment
+		// the store removes them, decided in the same transaction.
+		refs := v.resolve(*uids)
+		if len(refs) == 0 {
 			return nil
 		}
-		removed, err = s.st.Expunge(s.ctx, v.mbox.ID, deleted)
+		named := make([]uint32, len(refs))
+		for i, r := range refs {
+			named[i] = r.uid
+		}
+		removed, err = s.st.ExpungeDeleted(s.ctx, v.mbox.ID, named)
 		if err != nil {
 			return s.storeError(err, "expunging")
 		}

@@ -133,6 +133,7 @@ type mailStore interface {
 	Deliver(ctx context.Context, accountID int64, r io.Reader, opts store.DeliverOptions) (store.Delivered, error)
 	SetFlags(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string) ([]store.FlagUpdate, error)
 	Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]uint32, error)
+	ExpungeDeleted(ctx context.Context, mailboxID int64, uids []uint32) ([]uint32, error)
 	Copy(ctx context.Context, srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]store.UIDPair, error)
 	Move(ctx context.Context, srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]store.UIDPair, error)
 
