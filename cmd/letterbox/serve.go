@@ -155,6 +155,6 @@ func seedDemo(ctx context.Context, st *store.Store, log *slog.Logger) error {
 			return fmt.Errorf("sample %s: %w", e.Name(), err)
 		}
 	}
-	log.Info("demo account created", "address", demoAddress, "password", demoPassword, "messages", len(entries))
+	log.Info("demo account created", "address", demoAddress, "messages", len(entries))
 	return nil
 }

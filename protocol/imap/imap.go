@@ -71,7 +71,6 @@ package imap
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -83,6 +82,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/letterbox-mail/letterbox/pkg/accept"
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -253,39 +253,22 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 	}()
 
-	var delay time.Duration
-	for {
-		conn, err := l.Accept()
-		if err != nil {
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-				s.log.Warn("accept failed, retrying", "err", err, "delay", delay)
-				time.Sleep(delay)
-				continue
-			}
-			return fmt.Errorf("imap: accept: %w", err)
-		}
-		delay = 0
-		_, isTLS := conn.(*tls.Conn)
-		target := s.secureLn
-		if s.opts.Auth != nil && s.opts.Auth.Plaintext.Allowed(conn, isTLS) {
-			target = s.plainLn
-		}
-		if !isTLS {
-			conn = newPreauthConn(conn) // see preauth.go
-		}
-		if !target.push(conn) {
-			conn.Close()
-			return nil
-		}
+	return accept.Loop(l, "imap", s.log, s.route)
+}
+
+// route hands a new connection to the inner server that allows plaintext credentials, or
+// to the one that does not, as the policy says for this connection; false once shutting
+// down.
+func (s *Server) route(conn net.Conn) bool {
+	_, isTLS := conn.(*tls.Conn)
+	target := s.secureLn
+	if s.opts.Auth != nil && s.opts.Auth.Plaintext.Allowed(conn, isTLS) {
+		target = s.plainLn
 	}
+	if !isTLS {
+		conn = newPreauthConn(conn) // see preauth.go
+	}
+	return target.push(conn)
 }
 
 // Shutdown stops accepting connections, lets every session finish the command it is

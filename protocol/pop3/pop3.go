@@ -63,6 +63,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/pkg/accept"
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -244,29 +245,7 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 	}()
 
-	var backoff time.Duration
-	for {
-		conn, err := l.Accept()
-		if err != nil {
-			if s.closing.Load() {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Transient (e.g. too many open files): wait a little and go on.
-				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-				s.log.Warn("pop3 accept failed; retrying", "err", err, "retry_in", backoff)
-				time.Sleep(backoff)
-				continue
-			}
-			return fmt.Errorf("pop3: accept: %w", err)
-		}
-		backoff = 0
-		if !s.startSession(conn) {
-			conn.Close()
-			return nil
-		}
-	}
+	return accept.Loop(l, "pop3", s.log, s.startSession)
 }
 
 // startSession registers and starts a session for conn; false once shutting down.
