@@ -138,12 +138,15 @@ func (s *Store) Metadata(ctx context.Context, mailboxID int64, ranges ...UIDRang
 
 // SearchData is what SEARCH needs beyond Metadata, kept since delivery: the raw top-level
 // header (unfolded by the caller as needed) and the decoded text of the message's text/*
-// parts (UTF-8, bounded to the first MiB).
+// parts (UTF-8, bounded to SearchTextMax octets).
 type SearchData struct {
 	UID    uint32
 	Header string
 	Text   string
 }
+
+// SearchTextMax bounds SearchData's Header and Text, each: what SEARCH sees of a message.
+const SearchTextMax = maxTextBytes
 
 // SearchData returns the searchable text of the messages in ranges (all when empty), in
 // ascending UID order.

@@ -48,12 +48,16 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	var matched []uint32
 	data := &imap.SearchData{}
 	err = s.eachMessage(v, refs, m.needs&needMeta != 0, func(batch []msgRef, metas map[uint32]*store.Metadata) error {
+		text := &textBatch{refs: batch, sizes: make(map[uint32]int64, len(batch))}
+		for uid, meta := range metas {
+			text.sizes[uid] = meta.Size
+		}
 		for _, ref := range batch {
 			meta := metas[ref.uid]
 			if meta == nil {
 				continue
 			}
-			msg := &searchMsg{s: s, mbox: v.mbox.ID, ref: ref, meta: meta}
+			msg := &searchMsg{s: s, mbox: v.mbox.ID, ref: ref, meta: meta, batch: text}
 			ok, err := m.match(msg)
 			if err != nil {
 				return err
@@ -216,10 +220,11 @@ func compileSearch(v *selected, c *imap.SearchCriteria) (*matcher, error) {
 
 // searchMsg is one message under test; header and body text are loaded when first needed.
 type searchMsg struct {
-	s    *session
-	mbox int64
-	ref  msgRef
-	meta *store.Metadata
+	s     *session
+	mbox  int64
+	ref   msgRef
+	meta  *store.Metadata
+	batch *textBatch // the batch this message is searched in
 
 	loaded     bool
 	header     []headerField
@@ -381,6 +386,55 @@ func (msg *searchMsg) headerContains(key, value string) (bool, error) {
 	return false, nil
 }
 
+// textBatch loads the searchable text of a batch's messages a window at a time, when the
+// first of them needs it: keys that need no text (flags, dates, sizes) still rule a message
+// out without any text being read, and a text search costs one query per window instead
+// of one per message. A window holds messages whose sizes add up to textWindowBytes at
+// most (header and decoded text are no larger than the message, and the store keeps at
+// most store.SearchTextMax of each), so a search holds no more than that at once.
+type textBatch struct {
+	refs  []msgRef
+	sizes map[uint32]int64 // message sizes, from the batch's rows
+	data  map[uint32]*store.SearchData
+}
+
+var textWindowBytes int64 = 8 << 20 // a variable so that tests can make windows small
+
+func (b *textBatch) get(s *session, mailboxID int64, uid uint32) (*store.SearchData, error) {
+	if d, ok := b.data[uid]; ok {
+		return d, nil
+	}
+	start := 0
+	for start < len(b.refs) && b.refs[start].uid != uid {
+		start++
+	}
+	var uids []uint32
+	var total int64
+	for _, r := range b.refs[min(start, len(b.refs)):] {
+		size := min(b.sizes[r.uid], 2*store.SearchTextMax)
+		if len(uids) > 0 && total+size > textWindowBytes {
+			break
+		}
+		uids = append(uids, r.uid)
+		total += size
+	}
+	if len(uids) == 0 {
+		return nil, nil
+	}
+	list, err := s.st.SearchData(s.ctx, mailboxID, uidRanges(uids)...)
+	if err != nil {
+		return nil, err
+	}
+	b.data = make(map[uint32]*store.SearchData, len(uids)) // the previous window goes
+	for _, u := range uids {
+		b.data[u] = nil // expunged meanwhile unless found below
+	}
+	for i := range list {
+		b.data[list[i].UID] = &list[i]
+	}
+	return b.data[uid], nil
+}
+
 // load reads the message's searchable text, kept by the store since delivery: the raw
 // top-level header (decoded here) and the decoded text of its text parts.
 func (msg *searchMsg) load() error {
@@ -388,16 +442,15 @@ func (msg *searchMsg) load() error {
 		return nil
 	}
 	msg.loaded = true
-	uid := msg.ref.uid
-	list, err := msg.s.st.SearchData(msg.s.ctx, msg.mbox, store.UIDRange{Start: uid, Stop: uid})
+	data, err := msg.batch.get(msg.s, msg.mbox, msg.ref.uid)
 	if err != nil {
 		return msg.s.storeError(err, "searching")
 	}
-	if len(list) == 0 {
+	if data == nil {
 		return nil // expunged meanwhile: nothing matches
 	}
-	msg.bodyText = strings.ToLower(list[0].Text)
-	raw := list[0].Header
+	msg.bodyText = strings.ToLower(data.Text)
+	raw := data.Header
 	if !strings.HasSuffix(raw, "\r\n\r\n") {
 		raw = strings.TrimRight(raw, "\r\n") + "\r\n\r\n"
 	}

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +159,39 @@ func TestSearchUIDAndExtensions(t *testing.T) {
 	}
 	if got := grep(c.ok(`UID SEARCH $`), `SEARCH`); len(got) != 1 || got[0] != "* SEARCH 3" {
 		t.Errorf("SEARCH $: %q", got)
+	}
+}
+
+// TestSearchTextAcrossWindows: text is loaded a window of messages at a time; matches in
+// every window are found, and a message expunged by another session before its window
+// is loaded simply does not match.
+func TestSearchTextAcrossWindows(t *testing.T) {
+	defer func(old int64) { textWindowBytes = old }(textWindowBytes)
+	textWindowBytes = 400 // a couple of these messages per window
+	e := newEnv(t)
+	var want []string
+	for i := 1; i <= 12; i++ {
+		word := "haystack"
+		if i%4 == 1 {
+			word = "needle"
+			if i != 9 {
+				want = append(want, fmt.Sprint(i))
+			}
+		}
+		e.deliver("INBOX", fmt.Sprintf("From: a@example.com\r\nSubject: message %d\r\n\r\nA %s in message %d.\r\n", i, word, i))
+	}
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	// Another writer removes message 9 behind this session's back: its view still has it.
+	if _, err := e.st.Expunge(context.Background(), e.mailbox("INBOX").ID, []uint32{9}); err != nil {
+		t.Fatal(err)
+	}
+	got := grep(c.ok(`UID SEARCH TEXT "needle"`), `^\* SEARCH`)
+	if len(got) != 1 || strings.TrimSpace(strings.TrimPrefix(got[0], "* SEARCH")) != strings.Join(want, " ") {
+		t.Fatalf("UID SEARCH TEXT needle = %q, want %q", got, want)
+	}
+	if got := grep(c.ok(`UID SEARCH NOT BODY "haystack" SUBJECT "message 1"`), `^\* SEARCH`); len(got) != 1 ||
+		strings.TrimSpace(strings.TrimPrefix(got[0], "* SEARCH")) != "1" {
+		t.Fatalf("NOT BODY haystack SUBJECT \"message 1\" = %q, want 1", got)
 	}
 }
