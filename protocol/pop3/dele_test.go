@@ -201,3 +201,25 @@ func TestQuitInAuthorization(t *testing.T) {
 		t.Error("connection open after QUIT")
 	}
 }
+
+// TestRsetKeepsRetrieved: RSET undoes deletion marks only (RFC 1939 §5); a message that was
+// retrieved before it is still marked \Seen at QUIT.
+func TestRsetKeepsRetrieved(t *testing.T) {
+	e := newEnv(t)
+	e.deliver(plainMessage("read then reset", "1\r\n"))
+	e.deliver(plainMessage("deleted then reset", "2\r\n"))
+	c := e.login()
+	c.retr(1)
+	c.ok("DELE 2")
+	c.ok("RSET")
+	c.ok("QUIT")
+	c.closed()
+	inbox := e.inbox()
+	if len(inbox) != 2 {
+		t.Fatalf("INBOX holds %d messages, want 2 (RSET undid the DELE)", len(inbox))
+	}
+	if !inbox[0].HasFlag(store.FlagSeen) || inbox[1].HasFlag(store.FlagSeen) {
+		t.Errorf("flags after RETR 1, DELE 2, RSET, QUIT: %v %v; want \\Seen on message 1 only",
+			inbox[0].Flags, inbox[1].Flags)
+	}
+}
