@@ -14,7 +14,7 @@ ACCEPTANCE := ../shared/acceptance/run
 # of something that is called done.
 ACCEPTANCE_SKIP :=
 
-.PHONY: all build run test vet unit acceptance bench fmt lint clean
+.PHONY: all build run test vet unit acceptance bench fuzz fmt lint clean
 
 all: build
 
@@ -41,6 +41,19 @@ acceptance: build
 
 bench:
 	$(GO) test $(GOFLAGS_B) -run '^$$' -bench . -benchmem ./...
+
+# Fuzz targets, package:FuzzName; `make fuzz` runs each for FUZZTIME, one after the other.
+# Seed corpora live in each package's testdata/fuzz/ and run with every `make test`.
+FUZZTIME     ?= 30s
+FUZZ_TARGETS := ./protocol/pop3:FuzzCommandLine ./protocol/pop3:FuzzSession ./store:FuzzParse \
+                ./pkg/mailimport:FuzzMbox ./pkg/mailimport:FuzzMaildirName
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test $(GOFLAGS_B) -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -159,6 +159,28 @@ func (s *Store) SetQuota(ctx context.Context, address string, quotaBytes int64) 
 	})
 }
 
+// SetProtocols restricts the protocols an account may log in with (ProtocolIMAP,
+// ProtocolPOP3); none means all. Mail is delivered whatever they are.
+func (s *Store) SetProtocols(ctx context.Context, address string, protocols []string) error {
+	address = normalizeAddress(address)
+	list := normalizeProtocols(protocols)
+	for _, p := range strings.Split(list, ",") {
+		if p != "" && p != ProtocolIMAP && p != ProtocolPOP3 {
+			return fmt.Errorf("store: set protocols for %s: unknown protocol %q", address, p)
+		}
+	}
+	return s.write(ctx, "set protocols for "+address, func(wt *writeTx) error {
+		res, err := wt.exec(`UPDATE accounts SET protocols = ? WHERE address = ?`, list, address)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNoSuchAccount
+		}
+		return nil
+	})
+}
+
 // DeleteAccount removes an account with all its mailboxes and messages.
 func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 	address = normalizeAddress(address)

@@ -98,9 +98,10 @@ func (wt *writeTx) mailboxByID(id int64) (Mailbox, error) {
 	return m, err
 }
 
-// createMailbox inserts a mailbox with a fresh UIDVALIDITY: the clock's seconds, but always
-// above every UIDVALIDITY the account has handed out, so that a mailbox deleted and created
-// again (even within the same second) gets a new one.
+// createMailbox inserts a mailbox with a fresh UIDVALIDITY: the clock's seconds (or what
+// Options.UIDValidity proposes), but always above every UIDVALIDITY the account has handed
+// out, so that a mailbox deleted and created again (even within the same second) gets a new
+// one.
 func (wt *writeTx) createMailbox(accountID int64, name, specialUse string) (Mailbox, error) {
 	name, err := normalizeMailboxName(name)
 	if err != nil {
@@ -120,7 +121,12 @@ func (wt *writeTx) createMailbox(accountID int64, name, specialUse string) (Mail
 	} else if err != nil {
 		return Mailbox{}, err
 	}
-	uv := max(last+1, wt.s.now().Unix())
+	var uv int64
+	if wt.s.uidv != nil && last < math.MaxUint32 {
+		uv = max(last+1, int64(wt.s.uidv(uint32(last))))
+	} else {
+		uv = max(last+1, wt.s.now().Unix())
+	}
 	if uv > math.MaxUint32 {
 		return Mailbox{}, fmt.Errorf("account %d: UIDVALIDITY exhausted", accountID)
 	}

@@ -241,6 +241,15 @@ func (p *parser) entity(depth int, bounds []string, digest bool) (Part, textprot
 		cut = p.skipTo(bounds) >= 0
 	}
 	part.End, part.Lines = s.finish(part.BodyStart, crlfs, cut)
+	// A child cut by a delimiter right at the end of its header (or with no header at all)
+	// ends after the CRLF that finish gives the delimiter: the same CRLF ended the child's
+	// header. The enclosing part must not end before its child (found by FuzzParse).
+	if n := len(part.Children); n > 0 {
+		part.End = max(part.End, part.Children[n-1].End)
+	}
+	if part.Message != nil {
+		part.End = max(part.End, part.Message.End)
+	}
 	part.Size = part.End - part.BodyStart
 	switch {
 	case part.Type == "text":

@@ -23,6 +23,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for INTERNALDATE and account creation; nil means time.Now.
 	Now func() time.Time
+	// UIDValidity proposes the UIDVALIDITY of a new mailbox, given the highest one its
+	// account has handed out so far (0 for a new account). The store uses the proposal if it
+	// is above last, else last+1, so UIDVALIDITY still never repeats. nil means the clock's
+	// seconds (Now). Tests set it for repeatable transcripts (pkg/letterboxtest).
+	UIDValidity func(last uint32) uint32
 	// MaxMessageSize refuses larger messages with ErrTooBig; 0 means 50 MiB.
 	MaxMessageSize int64
 	// Folders are the mailboxes every new account gets besides INBOX: name -> special use.
@@ -58,6 +63,7 @@ type Store struct {
 	now     func() time.Time
 	maxSize int64
 	folders map[string]string
+	uidv    func(last uint32) uint32 // Options.UIDValidity; nil: the clock
 
 	w *sql.DB // the one writer connection: every write transaction, serialised
 	r *sql.DB // read-only connections (query_only) for everything else
@@ -65,6 +71,7 @@ type Store struct {
 	hub     hub
 	watcher *dbWatcher
 	logins  *loginCache // recently verified passwords (authcache.go)
+	observe observer    // timing of write transactions, for metrics (observe.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -81,6 +88,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		now:     opts.Now,
 		maxSize: opts.MaxMessageSize,
 		folders: opts.Folders,
+		uidv:    opts.UIDValidity,
 		hub:     newMemHub(),
 		logins:  newLoginCache(loginCacheTTL, loginCacheMax),
 	}
@@ -223,6 +231,7 @@ type writeTx struct {
 // write runs fn in one write transaction and wakes the touched accounts' watchers after
 // the commit (never before: a woken session must see the change).
 func (s *Store) write(ctx context.Context, op string, fn func(wt *writeTx) error) error {
+	defer s.observe.done(op, time.Now())
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return wrapErr(op, err)

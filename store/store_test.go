@@ -472,3 +472,50 @@ func TestBusyIsTemporary(t *testing.T) {
 		t.Errorf("gave up after %v, before the busy timeout", d)
 	}
 }
+
+func TestUIDValidityOption(t *testing.T) {
+	// A proposal at or below the account's last UIDVALIDITY is raised to last+1: a mailbox
+	// created again still gets a new one, whatever the option says.
+	var lasts []uint32
+	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), UIDValidity: func(last uint32) uint32 {
+		lasts = append(lasts, last)
+		return 1000
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := newAccount(t, s, "alice")
+	if m := inbox(t, s, a.ID); m.UIDValidity != 1000 {
+		t.Errorf("INBOX UIDVALIDITY %d, want the proposed 1000", m.UIDValidity)
+	}
+	mbs, err := s.Mailboxes(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// INBOX first, then the default folders in name order: 1000, 1001, ...
+	want := map[string]uint32{"INBOX": 1000, "Archives": 1001, "Drafts": 1002, "Junk": 1003, "Sent": 1004, "Trash": 1005}
+	for _, m := range mbs {
+		if m.UIDValidity != want[m.Name] {
+			t.Errorf("%s: UIDVALIDITY %d, want %d", m.Name, m.UIDValidity, want[m.Name])
+		}
+	}
+	if err := s.DeleteMailbox(ctx, a.ID, "Trash"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.CreateMailbox(ctx, a.ID, "Trash", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.UIDValidity != 1006 {
+		t.Errorf("recreated Trash: UIDVALIDITY %d, want 1006", m.UIDValidity)
+	}
+	if !slices.Equal(lasts, []uint32{0, 1000, 1001, 1002, 1003, 1004, 1005}) {
+		t.Errorf("option called with last = %v", lasts)
+	}
+	// Another account starts afresh.
+	b := newAccount(t, s, "bob")
+	if m := inbox(t, s, b.ID); m.UIDValidity != 1000 {
+		t.Errorf("bob's INBOX UIDVALIDITY %d, want 1000", m.UIDValidity)
+	}
+}

@@ -42,7 +42,7 @@ on one line with "listening", its protocol and its real address.`,
 	}
 	config.AddServeFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&demo, "demo", false, "create the user demo@localhost (password demo) with sample messages, if absent")
-	cmd.Flags().BoolVar(&testing, "testing", false, "mode for test suites: plaintext login on loopback, no demo data")
+	cmd.Flags().BoolVar(&testing, "testing", false, "mode for test suites: the JSON API on (no token needed from loopback unless api.token is set), plaintext login on loopback, no demo data")
 	return cmd
 }
 
@@ -59,6 +59,9 @@ func runServe(cmd *cobra.Command, demo, testing bool) error {
 			cfg.Auth.AllowPlaintext = nil
 		}
 		demo = false
+		// The JSON API on; without a token, open to loopback clients only.
+		cfg.API.Enabled = true
+		cfg.API.OpenOnLoopback = true
 	}
 	st, err := openStore(cfg, log)
 	if err != nil {

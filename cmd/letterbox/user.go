@@ -22,7 +22,8 @@ func newUserCmd() *cobra.Command {
 		Long: `Manage accounts. A user name is an address (alice@example.com) or a bare name
 (alice); a bare-name account also receives mail for that name at any domain.`,
 	}
-	cmd.AddCommand(newUserAddCmd(), newUserPasswdCmd(), newUserDelCmd(), newUserListCmd())
+	cmd.AddCommand(newUserAddCmd(), newUserPasswdCmd(), newUserDelCmd(), newUserListCmd(),
+		newUserShowCmd(), newUserModCmd())
 	return cmd
 }
 
@@ -62,9 +63,10 @@ func (p *passwordFlags) read(cmd *cobra.Command, in io.Reader) (string, error) {
 
 func newUserAddCmd() *cobra.Command {
 	var pf passwordFlags
-	var quota string
+	var quota, protocols string
+	var disable bool
 	cmd := &cobra.Command{
-		Use:   "add ADDRESS [--password-stdin | --password P] [--quota SIZE]",
+		Use:   "add ADDRESS [--password-stdin | --password P] [--quota SIZE] [--protocols imap,pop3] [--disable]",
 		Short: "Create a user with INBOX and the special-use folders",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -76,6 +78,10 @@ func newUserAddCmd() *cobra.Command {
 				}
 				quotaBytes = q
 			}
+			protos, err := parseProtocols(protocols)
+			if err != nil {
+				return err
+			}
 			pw, err := pf.read(cmd, cmd.InOrStdin())
 			if err != nil {
 				return err
@@ -85,12 +91,17 @@ func newUserAddCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			acct, err := st.CreateAccount(cmd.Context(), store.NewAccount{Address: args[0], Password: pw, QuotaBytes: quotaBytes})
+			acct, err := st.CreateAccount(cmd.Context(), store.NewAccount{Address: args[0], Password: pw, QuotaBytes: quotaBytes, Protocols: protos})
 			switch {
 			case errors.Is(err, store.ErrAccountExists):
 				return withCode(exitCantCrt, fmt.Errorf("user %s already exists", args[0]))
 			case err != nil:
 				return storeError(err)
+			}
+			if disable {
+				if err := st.SetAccountDisabled(cmd.Context(), acct.Address, true); err != nil {
+					return storeError(err, acct.Address)
+				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "user %s added\n", acct.Address)
 			return nil
@@ -98,6 +109,8 @@ func newUserAddCmd() *cobra.Command {
 	}
 	pf.add(cmd)
 	cmd.Flags().StringVar(&quota, "quota", "", "storage quota, e.g. 500M or 2GiB (powers of 1024); none by default")
+	cmd.Flags().StringVar(&protocols, "protocols", "", "protocols the user may log in with: imap, pop3, or both (the default)")
+	cmd.Flags().BoolVar(&disable, "disable", false, "create the user disabled: mail is delivered, logins are refused")
 	return cmd
 }
 

@@ -7,8 +7,10 @@
 //   - Plaintext mechanisms (IMAP LOGIN, POP3 USER/PASS, SASL PLAIN and LOGIN) are refused on
 //     a connection that is neither TLS nor from loopback or a trusted network, unless the
 //     configuration allows them everywhere (RFC 2595 §2.3, RFC 8314).
-//   - A failed login costs the client a delay before the answer, so guessing is slow; a
-//     correct login is never delayed.
+//   - A failed login costs the client a delay before the answer, growing with the failures
+//     from its address and against the account, and repeated failures block the address
+//     for a while (penalty.go); a correct login from an address that is not blocked is
+//     never delayed. Failures are logged (address, account, never the password).
 package auth
 
 import (
@@ -16,6 +18,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"time"
@@ -29,6 +32,9 @@ var (
 	ErrProtocolNotAllowed = errors.New("auth: protocol not allowed for this account")
 	ErrDisabled           = errors.New("auth: account disabled")
 	ErrTemporary          = errors.New("auth: temporary failure")
+	// ErrBlocked refuses every login from an address blocked after repeated failures,
+	// whatever the password; the protocols answer it as a temporary failure.
+	ErrBlocked = errors.New("auth: too many failed logins from this address, try again later")
 )
 
 // AccountStore is what Authenticator needs of the store.
@@ -36,46 +42,90 @@ type AccountStore interface {
 	Authenticate(ctx context.Context, address, password string) (store.Account, error)
 }
 
-// Authenticator checks credentials for one protocol family.
+// Authenticator checks credentials for one protocol family. It is safe for concurrent use;
+// its fields are set before the first login and not changed afterwards.
 type Authenticator struct {
 	Store AccountStore
-	// FailureDelay is how long a failed login waits before it is answered.
+	// FailureDelay is how long a failed login waits before it is answered; it doubles with
+	// every earlier failure from the same address or against the same account, up to 15 s.
 	FailureDelay time.Duration
-	// Plaintext says where plaintext mechanisms are allowed.
+	// Penalty says when an address is blocked after repeated failures.
+	Penalty Penalty
+	// Plaintext says where plaintext mechanisms are allowed. Its trusted networks are
+	// also exempt from per-address penalties.
 	Plaintext PlaintextPolicy
+	// Logger receives a warning for each failed login and each block; nil logs nothing.
+	Logger *slog.Logger
+
+	// Now and Sleep replace the clock and the delay in tests; nil means the real ones.
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration)
+
+	penalties penalties
 }
 
-// Login checks address and password for protocol (store.ProtocolIMAP, store.ProtocolPOP3).
+// Login checks address and password for protocol (store.ProtocolIMAP, store.ProtocolPOP3)
+// from an unknown client: only per-account penalties apply. Protocols use LoginFrom.
 func (a *Authenticator) Login(ctx context.Context, protocol, address, password string) (store.Account, error) {
+	return a.LoginFrom(ctx, protocol, nil, address, password)
+}
+
+// LoginFrom checks address and password for protocol from the client at remote (a
+// *net.TCPAddr, or nil/a unix address when unknown). A client whose address is blocked
+// gets ErrBlocked at once, without the password being checked; a failed login is answered
+// after the growing delay (see penalty.go).
+func (a *Authenticator) LoginFrom(ctx context.Context, protocol string, remote net.Addr, address, password string) (store.Account, error) {
+	ip, hasIP := a.penaltyKey(remote)
+	now := a.now()
+	if until := a.blocked(ip, hasIP, now); !until.IsZero() {
+		a.warn("login refused: address blocked", remote, address, protocol,
+			"blocked_for", until.Sub(now).Round(time.Second))
+		a.wait(ctx, a.FailureDelay)
+		return store.Account{}, ErrBlocked
+	}
 	acct, err := a.Store.Authenticate(ctx, address, password)
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrAccountDisabled):
-		a.fail(ctx)
+		a.fail(ctx, remote, ip, hasIP, address, protocol, "account disabled")
 		return store.Account{}, ErrDisabled
 	case errors.Is(err, store.ErrAuthFailed), errors.Is(err, store.ErrNoSuchAccount):
-		a.fail(ctx)
+		a.fail(ctx, remote, ip, hasIP, address, protocol, "bad credentials")
 		return store.Account{}, ErrFailed
 	default:
 		return store.Account{}, fmt.Errorf("%w: %w", ErrTemporary, err)
 	}
 	if !acct.Allows(protocol) {
-		a.fail(ctx)
+		a.fail(ctx, remote, ip, hasIP, address, protocol, "protocol not allowed")
 		return store.Account{}, ErrProtocolNotAllowed
 	}
 	return acct, nil
 }
 
-func (a *Authenticator) fail(ctx context.Context) {
-	if a.FailureDelay <= 0 {
+// fail counts a failed login, logs it (and the block it may start), and waits its delay.
+func (a *Authenticator) fail(ctx context.Context, remote net.Addr, ip netip.Addr, hasIP bool, account, protocol, reason string) {
+	delay, count, blockedUntil := a.recordFailure(ip, hasIP, account, a.now())
+	a.warn("login failed", remote, account, protocol, "reason", reason, "failures", count, "delay", delay)
+	if !blockedUntil.IsZero() {
+		a.warn("address blocked after repeated login failures", remote, account, protocol,
+			"until", blockedUntil.UTC().Format(time.RFC3339))
+	}
+	a.wait(ctx, delay)
+}
+
+// warn logs a login problem; never with the password.
+func (a *Authenticator) warn(msg string, remote net.Addr, account, protocol string, args ...any) {
+	if a.Logger == nil {
 		return
 	}
-	t := time.NewTimer(a.FailureDelay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
+	ip := ""
+	if remote != nil {
+		ip = remote.String()
+		if ap, err := netip.ParseAddrPort(ip); err == nil {
+			ip = ap.Addr().Unmap().String()
+		}
 	}
+	a.Logger.Warn("auth: "+msg, append([]any{"ip", ip, "account", account, "protocol", protocol}, args...)...)
 }
 
 // PlaintextPolicy says whether plaintext credentials may cross a connection.

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"sort"
@@ -55,11 +56,14 @@ type Config struct {
 	LMTP  Listener
 	HTTP  Listener
 
+	API     API
 	TLS     TLS
 	Auth    Auth
 	Limits  Limits
 	Folders Folders
 	Log     Log
+	// Public is how clients reach this server from outside, for client autoconfiguration.
+	Public Public
 
 	// File is the configuration file that was read, "" if none.
 	File string
@@ -104,6 +108,18 @@ const (
 	DeleteHide        = "hide"
 )
 
+// API configures the JSON test API on the HTTP listener (pkg/api).
+type API struct {
+	// Enabled mounts the API under /api/v1/; `serve --testing` turns it on.
+	Enabled bool
+	// Token is the bearer token every request must carry. "" refuses every request, except
+	// from loopback when OpenOnLoopback is set.
+	Token string
+	// OpenOnLoopback lets loopback clients in without a token when Token is "". It is no
+	// setting: `serve --testing` sets it.
+	OpenOnLoopback bool
+}
+
 // TLS says where the certificate comes from.
 type TLS struct {
 	Cert, Key  string // PEM files
@@ -120,11 +136,23 @@ type Auth struct {
 	AllowPlaintext  *bool
 	TrustedNetworks []netip.Prefix
 	FailureDelay    time.Duration
+	// MaxFailures failed logins from one address within FailureWindow block it for
+	// BlockDuration (0: never block).
+	MaxFailures   int
+	FailureWindow time.Duration
+	BlockDuration time.Duration
 }
 
 // Limits bounds what clients may send.
 type Limits struct {
 	MessageSize int64 // bytes
+	// MaxConnections caps the IMAP, POP3 and LMTP connections open at once, in total and
+	// from one address (0: no limit).
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	// MaxUserIPConnections caps the sessions of one account from one address, per protocol
+	// (Dovecot's mail_max_userip_connections; 0: no limit).
+	MaxUserIPConnections int
 }
 
 // Folders names the special-use folders every new account gets; "" leaves one out.
@@ -147,6 +175,28 @@ func (f Folders) Store() map[string]string {
 	}
 	return m
 }
+
+// Public says how mail clients reach the server (public.*): what client autoconfiguration
+// (Mozilla autoconfig, Autodiscover, Apple profiles) hands out. Each endpoint is resolved
+// by Load: a key left unset is derived from hostname and the listeners.
+type Public struct {
+	IMAP, POP3, SMTP Endpoint
+}
+
+// Endpoint is one server a client connects to. Host "" means not offered.
+type Endpoint struct {
+	Host string
+	Port int
+	// TLS is TLSImplicit, TLSStartTLS or TLSNone.
+	TLS string
+}
+
+// Values of public.*.tls.
+const (
+	TLSImplicit = "ssl"
+	TLSStartTLS = "starttls"
+	TLSNone     = "none"
+)
 
 // Log configures the process log.
 type Log struct {
@@ -186,13 +236,21 @@ var keys = []key{
 	{"pop3s.addr", ""},
 	{"lmtp.addr", "127.0.0.1:2424"},
 	{"http.addr", "127.0.0.1:8080"},
+	{"api.enabled", false},
+	{"api.token", ""},
 	{"tls.cert", ""},
 	{"tls.key", ""},
 	{"tls.self_signed", false},
 	{"auth.allow_plaintext", ""}, // "": loopback and trusted networks only
 	{"auth.trusted_networks", []string{}},
 	{"auth.failure_delay", "2s"},
+	{"auth.max_failures", 10},
+	{"auth.failure_window", "10m"},
+	{"auth.block_duration", "15m"},
 	{"limits.message_size", "50M"},
+	{"limits.max_connections", 1000},
+	{"limits.max_connections_per_ip", 50},
+	{"limits.max_userip_connections", 10},
 	{"folders.sent", "Sent"},
 	{"folders.drafts", "Drafts"},
 	{"folders.trash", "Trash"},
@@ -200,6 +258,16 @@ var keys = []key{
 	{"folders.archive", "Archives"}, // Thunderbird's name for its archive folder
 	{"log.level", "info"},
 	{"log.format", "text"},
+	// public.*: "" and 0 mean derived from hostname and the listeners (resolvePublic).
+	{"public.imap.host", ""},
+	{"public.imap.port", 0},
+	{"public.imap.tls", ""},
+	{"public.pop3.host", ""},
+	{"public.pop3.port", 0},
+	{"public.pop3.tls", ""},
+	{"public.smtp.host", ""}, // Letterbox has no submission server: unset offers none
+	{"public.smtp.port", 0},
+	{"public.smtp.tls", ""},
 }
 
 // Keys lists every setting's dotted name, in table order.
@@ -343,6 +411,20 @@ func Load(opts LoadOptions) (*Config, error) {
 	return cfg, nil
 }
 
+// Defaults is the configuration from the built-in defaults alone: no file, no environment,
+// no flags (the in-process test server, pkg/letterboxtest, starts from it).
+func Defaults() (*Config, error) {
+	v := viper.New()
+	for _, k := range keys {
+		v.SetDefault(k.name, k.def)
+	}
+	cfg := &Config{}
+	if err := cfg.fill(v); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
 // unknownKeys lists the keys of a YAML file that Letterbox does not know.
 func unknownKeys(file string, raw []byte) []string {
 	fv := viper.New()
@@ -430,6 +512,7 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	cfg.POP3S = Listener{Addr: str("pop3s.addr")}
 	cfg.LMTP = Listener{Addr: str("lmtp.addr")}
 	cfg.HTTP = Listener{Addr: str("http.addr")}
+	cfg.API = API{Enabled: boolean("api.enabled"), Token: str("api.token")}
 
 	cfg.TLS = TLS{Cert: str("tls.cert"), Key: str("tls.key"), SelfSigned: boolean("tls.self_signed")}
 	if (cfg.TLS.Cert == "") != (cfg.TLS.Key == "") {
@@ -460,6 +543,23 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	}
 	cfg.Auth.TrustedNetworks = nets
 	cfg.Auth.FailureDelay = duration("auth.failure_delay")
+	// count reads a non-negative number (0 meaning no limit).
+	count := func(k string) int {
+		n, err := cast.ToIntE(v.Get(k))
+		if err != nil || n < 0 {
+			errs = append(errs, fmt.Errorf("%s: want a number, 0 or more, got %q", k, str(k)))
+		}
+		return n
+	}
+	cfg.Auth.MaxFailures = count("auth.max_failures")
+	cfg.Auth.FailureWindow = duration("auth.failure_window")
+	cfg.Auth.BlockDuration = duration("auth.block_duration")
+	if cfg.Auth.MaxFailures > 0 && (cfg.Auth.FailureWindow <= 0 || cfg.Auth.BlockDuration <= 0) {
+		errs = append(errs, errors.New("auth.failure_window and auth.block_duration: must be more than 0 when auth.max_failures is set"))
+	}
+	cfg.Limits.MaxConnections = count("limits.max_connections")
+	cfg.Limits.MaxConnectionsPerIP = count("limits.max_connections_per_ip")
+	cfg.Limits.MaxUserIPConnections = count("limits.max_userip_connections")
 
 	if size, err := ParseSize(str("limits.message_size")); err != nil {
 		errs = append(errs, fmt.Errorf("limits.message_size: %w", err))
@@ -492,10 +592,117 @@ func (cfg *Config) fill(v *viper.Viper) error {
 		errs = append(errs, fmt.Errorf("log.format: want text or json, got %q", cfg.Log.Format))
 	}
 
+	integer := func(k string) int {
+		n, err := cast.ToIntE(v.Get(k))
+		if err != nil || n < 0 || n > 65535 {
+			errs = append(errs, fmt.Errorf("%s: want a port number 1-65535, got %q", k, str(k)))
+		}
+		return n
+	}
+	endpoint := func(proto string) Endpoint {
+		p := "public." + proto + "."
+		return Endpoint{Host: str(p + "host"), Port: integer(p + "port"), TLS: strings.ToLower(str(p + "tls"))}
+	}
+	cfg.Public = Public{IMAP: endpoint("imap"), POP3: endpoint("pop3"), SMTP: endpoint("smtp")}
+	errs = append(errs, cfg.resolvePublic()...)
+
 	if len(errs) > 0 {
 		return fmt.Errorf("config: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// resolvePublic fills what public.* leaves unset. IMAP and POP3 default to hostname and the
+// implicit-TLS listener when one is configured (its port, or 993/995), else the plain
+// listener (its port, or 143/110) with STARTTLS if TLS is configured, else no TLS. A
+// protocol whose listeners are both disabled is not offered unless public.*.host names a
+// server. SMTP is offered only when public.smtp.host is set (default port 587 with
+// STARTTLS; 465 means implicit TLS).
+func (cfg *Config) resolvePublic() []error {
+	var errs []error
+	resolve := func(name string, e *Endpoint, implicitAddr, plainAddr string, implicitPort, plainPort int) {
+		switch e.TLS {
+		case "", TLSImplicit, TLSStartTLS, TLSNone:
+		case "tls":
+			e.TLS = TLSImplicit
+		default:
+			errs = append(errs, fmt.Errorf("public.%s.tls: want ssl, starttls or none, got %q", name, e.TLS))
+		}
+		derived := Endpoint{}
+		switch {
+		case implicitAddr != "":
+			derived = Endpoint{Port: listenerPort(implicitAddr, implicitPort), TLS: TLSImplicit}
+		case plainAddr != "" && !strings.HasPrefix(plainAddr, "unix:"):
+			derived = Endpoint{Port: listenerPort(plainAddr, plainPort), TLS: TLSNone}
+			if cfg.TLS.Enabled() {
+				derived.TLS = TLSStartTLS
+			}
+		case e.Host == "":
+			*e = Endpoint{} // not offered
+			return
+		default:
+			derived = Endpoint{Port: implicitPort, TLS: TLSImplicit}
+		}
+		if e.Host == "" {
+			e.Host = cfg.Hostname
+		}
+		if e.TLS == "" {
+			e.TLS = derived.TLS
+			if e.Port != 0 && e.Port != derived.Port && e.Port == implicitPort {
+				e.TLS = TLSImplicit // a port given alone: 993 and 995 are implicit TLS
+			}
+		}
+		if e.Port == 0 {
+			e.Port = derived.Port
+			if e.TLS != derived.TLS {
+				e.Port = plainPort
+				if e.TLS == TLSImplicit {
+					e.Port = implicitPort
+				}
+			}
+		}
+	}
+	resolve("imap", &cfg.Public.IMAP, cfg.IMAPS.Addr, cfg.IMAP.Addr, 993, 143)
+	resolve("pop3", &cfg.Public.POP3, cfg.POP3S.Addr, cfg.POP3.Addr, 995, 110)
+	// SMTP: no listener of ours (Letterbox has no submission server), so only what is set.
+	smtp := &cfg.Public.SMTP
+	if smtp.Host == "" {
+		*smtp = Endpoint{}
+		return errs
+	}
+	switch smtp.TLS {
+	case TLSImplicit, TLSStartTLS, TLSNone:
+	case "tls":
+		smtp.TLS = TLSImplicit
+	case "":
+		smtp.TLS = TLSStartTLS // submission, RFC 6409, with STARTTLS
+		if smtp.Port == 465 {
+			smtp.TLS = TLSImplicit // submissions, RFC 8314 §3.3
+		}
+	default:
+		errs = append(errs, fmt.Errorf("public.smtp.tls: want ssl, starttls or none, got %q", smtp.TLS))
+	}
+	if smtp.Port == 0 {
+		smtp.Port = 587
+		if smtp.TLS == TLSImplicit {
+			smtp.Port = 465
+		}
+	}
+	return errs
+}
+
+// listenerPort is the port of a listening address, or def when it has none or binds a
+// free port (0).
+func listenerPort(addr string, def int) int {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return def
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n <= 0 {
+		return def
+	}
+	return n
 }
 
 // parseExpire reads pop3.expire: NEVER (or 0, or empty), a number of days ("30d"), or a Go

@@ -74,6 +74,8 @@ func TestDefaults(t *testing.T) {
 		{"limits.message_size", cfg.Limits.MessageSize, 50 * MiB},
 		{"folders.trash", cfg.Folders.Trash, "Trash"},
 		{"log.format", cfg.Log.Format, "text"},
+		{"api.enabled", cfg.API.Enabled, false},
+		{"api.token", cfg.API.Token, ""},
 		{"file", cfg.File, ""},
 	}
 	for _, c := range checks {
@@ -246,5 +248,40 @@ func TestFlagBoolOverridesFile(t *testing.T) {
 	}
 	if !cfg.TLS.SelfSigned {
 		t.Error("--tls-self-signed did not override the file")
+	}
+}
+
+func TestAPISettings(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("LETTERBOX_API_TOKEN", " s3cret ")
+	cfg, err := Load(LoadOptions{File: writeFile(t, "api:\n  enabled: true\n  token: from-file\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.API.Enabled || cfg.API.Token != "s3cret" {
+		t.Errorf("api = %+v, want enabled with the environment's token", cfg.API)
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("warnings %v", cfg.Warnings)
+	}
+	if _, err := Load(LoadOptions{File: writeFile(t, "api:\n  enabled: maybe\n")}); err == nil || !strings.Contains(err.Error(), "api.enabled") {
+		t.Errorf("api.enabled: maybe gave %v", err)
+	}
+}
+
+func TestDefaultsIgnoreFileAndEnvironment(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("LETTERBOX_IMAP_ADDR", "127.0.0.1:9999")
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.WriteFile(filepath.Join(dir, DefaultFile), []byte("pop3:\n  addr: 127.0.0.1:9998\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Defaults()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.IMAP.Addr != "127.0.0.1:1143" || cfg.POP3.Addr != "127.0.0.1:1110" || cfg.File != "" || cfg.API.Enabled {
+		t.Errorf("Defaults() = imap %s, pop3 %s, file %q, api %v", cfg.IMAP.Addr, cfg.POP3.Addr, cfg.File, cfg.API.Enabled)
 	}
 }

@@ -147,10 +147,27 @@ func dovecotKeywords(path string) map[byte]string {
 	for sc.Scan() {
 		idx, name, ok := strings.Cut(strings.TrimSpace(sc.Text()), " ")
 		n, err := strconv.Atoi(idx)
-		if !ok || err != nil || n < 0 || n >= 26 || strings.TrimSpace(name) == "" {
-			continue
+		name = strings.TrimSpace(name)
+		if !ok || err != nil || n < 0 || n >= 26 || !isKeyword(name) {
+			continue // a keyword must be an IMAP atom (RFC 3501 flag-keyword)
 		}
-		m[byte('a'+n)] = strings.TrimSpace(name)
+		m[byte('a'+n)] = name
 	}
 	return m
+}
+
+// isKeyword reports whether name can be an IMAP keyword: an RFC 3501 atom, that is no
+// space, control or non-ASCII character, and none of ( ) { % * " \ ] (so no backslash,
+// which system flags own).
+func isKeyword(name string) bool {
+	if name == "" {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`(){%*"\]`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -159,11 +159,14 @@ func (b *mboxBody) fill() {
 			b.buf, b.scratch = out, out
 			return // still at the start of a line
 		case b.held != nil && bytes.HasPrefix(line, []byte("From ")):
-			rest := []byte(nil)
+			// Copy the line before reading on: ReadSlice's result is overwritten by the
+			// next read (a separator longer than the buffer lost its "From ").
+			sep := string(line)
 			if !complete {
-				rest, _ = readFullLine(b.br)
+				rest, _ := readFullLine(b.br)
+				sep += string(rest)
 			}
-			b.nextSeparator = trimEOL(string(line) + string(rest))
+			b.nextSeparator = trimEOL(sep)
 			b.done, b.err = true, io.EOF
 			return
 		case isQuotedFrom(line):

@@ -32,6 +32,7 @@ func (s *Server) pop3Options() pop3.Options {
 		Expire:      expire,
 		LoginDelay:  s.cfg.POP3.LoginDelay,
 		IdleTimeout: s.cfg.POP3.IdleTimeout,
+		Metrics:     s.metrics,
 	}
 }
 
@@ -58,6 +59,7 @@ func (s *Server) newLMTP() Protocol {
 		MaxRecipients:   lmtpMaxRecipients,
 		ReadTimeout:     lmtpReadTimeout,
 		WriteTimeout:    lmtpWriteTimeout,
+		Metrics:         s.metrics,
 	})
 }
 
@@ -69,5 +71,7 @@ func (s *Server) newIMAP() Protocol {
 		Hostname:    s.cfg.Hostname,
 		IdleTimeout: s.cfg.IMAP.IdleTimeout,
 		AppendLimit: s.cfg.Limits.MessageSize,
+		Metrics:     s.metrics,
+		Sessions:    s.limiter,
 	})
 }

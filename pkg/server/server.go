@@ -30,6 +30,8 @@ import (
 
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/pkg/config"
+	"github.com/letterbox-mail/letterbox/pkg/connlimit"
+	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -57,7 +59,9 @@ type Server struct {
 	log       *slog.Logger
 	tlsConfig *tls.Config
 	auth      *auth.Authenticator
+	limiter   *connlimit.Limiter
 	mux       *http.ServeMux
+	metrics   *metrics.Recorder // private registry, served on /metrics (hosting.go)
 
 	mu        sync.Mutex
 	started   bool
@@ -95,8 +99,14 @@ func New(cfg *config.Config, st *store.Store, logger *slog.Logger) (*Server, err
 		auth: &auth.Authenticator{
 			Store:        st,
 			FailureDelay: cfg.Auth.FailureDelay,
-			Plaintext:    plaintextPolicy(cfg.Auth),
+			Penalty: auth.Penalty{MaxFailures: cfg.Auth.MaxFailures,
+				Window: cfg.Auth.FailureWindow, BlockDuration: cfg.Auth.BlockDuration},
+			Plaintext: plaintextPolicy(cfg.Auth),
+			Logger:    logger,
 		},
+		limiter: &connlimit.Limiter{MaxTotal: cfg.Limits.MaxConnections,
+			MaxPerIP: cfg.Limits.MaxConnectionsPerIP, MaxUserIP: cfg.Limits.MaxUserIPConnections,
+			Exempt: cfg.Auth.TrustedNetworks},
 		mux:  http.NewServeMux(),
 		errc: make(chan error, 8),
 	}
@@ -104,6 +114,10 @@ func New(cfg *config.Config, st *store.Store, logger *slog.Logger) (*Server, err
 		return nil, err
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mountHosting()
+	if err := s.mountAPI(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -114,6 +128,14 @@ func plaintextPolicy(a config.Auth) auth.PlaintextPolicy {
 		p.Never = !*a.AllowPlaintext
 	}
 	return p
+}
+
+// connRefusals answers a connection over limits.max_connections(_per_ip) in its
+// protocol's words; HTTP is not limited here.
+var connRefusals = map[string][]byte{
+	IMAP: connlimit.RefuseIMAP, IMAPS: connlimit.RefuseIMAP,
+	POP3: connlimit.RefusePOP3, POP3S: connlimit.RefusePOP3,
+	LMTP: connlimit.RefuseLMTP,
 }
 
 // Mux is the HTTP listener's request router; later features (metrics, autoconfiguration,
@@ -181,6 +203,15 @@ func (s *Server) Start(ctx context.Context) error {
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("server: %s: %w", sp.name, err)
+		}
+		if refusal, ok := connRefusals[sp.name]; ok {
+			if sp.implicitTLS {
+				refusal = nil // no TLS session to answer in yet: just close
+			}
+			l = connlimit.NewListener(l, s.limiter, refusal, sp.name, s.log)
+		}
+		if sp.name != HTTP {
+			l = s.metrics.Listener(l, metricsProtocol[sp.name])
 		}
 		if sp.implicitTLS {
 			l = tls.NewListener(l, s.tlsConfig)

@@ -3,6 +3,7 @@ package imap
 import (
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -36,6 +37,7 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 		Flags:        flags,
 		InternalDate: options.Time,
 	})
+	s.srv.opts.Metrics.Delivery(metrics.ViaAppend, metrics.DeliveryOutcome(err))
 	if err != nil {
 		return nil, s.storeError(err, "appending")
 	}

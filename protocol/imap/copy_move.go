@@ -7,6 +7,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
+	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -65,6 +66,9 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 	}
 	pairs, err := s.st.Copy(s.ctx, v.mbox.ID, uids, dst.ID)
 	if err != nil {
+		if errors.Is(err, store.ErrOverQuota) {
+			s.srv.opts.Metrics.QuotaRejected(metrics.ViaCopy)
+		}
 		return nil, s.storeError(err, "copying")
 	}
 	return copyData(dst, pairs), nil

@@ -84,6 +84,7 @@ import (
 
 	"github.com/letterbox-mail/letterbox/pkg/accept"
 	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -113,6 +114,18 @@ type Options struct {
 	AppendLimit int64
 	// Debug, if set, receives a copy of every byte sent and received (credentials included).
 	Debug io.Writer
+	// Metrics counts login failures, APPENDs and quota refusals; nil counts nothing.
+	Metrics *metrics.Recorder
+	// Sessions, if set, caps one account's sessions from one address
+	// (limits.max_userip_connections); a login over the cap gets NO [LIMIT].
+	Sessions SessionLimiter
+}
+
+// SessionLimiter counts an account's sessions per address; *connlimit.Limiter is one.
+type SessionLimiter interface {
+	// AcquireUser takes a slot, or fails if the account has too many sessions of protocol
+	// from remote; release (safe to call more than once) gives it back.
+	AcquireUser(protocol, account string, remote net.Addr) (release func(), err error)
 }
 
 // mailStore is what the IMAP backend needs of the store; *store.Store implements it.

@@ -15,6 +15,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -35,6 +36,7 @@ type session struct {
 	idling  bool           // Idle is running; it says BYE itself on shutdown
 	acct    *store.Account // nil until logged in
 	sel     *selected      // nil unless a mailbox is selected
+	release func()         // gives back the Options.Sessions slot taken at login, or nil
 
 	preauth *preauthConn // the pre-login filter of a plaintext connection, or nil
 
@@ -118,6 +120,9 @@ func (s *session) Close() error {
 	s.mu.Lock()
 	s.closing = true
 	s.sel = nil
+	if s.release != nil {
+		s.release()
+	}
 	s.mu.Unlock()
 	select {
 	case <-s.shutdownCh:
@@ -184,12 +189,21 @@ func (s *session) Login(username, password string) error {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
 			Text: "Authentication is not configured"}
 	}
-	acct, err := s.srv.opts.Auth.Login(s.ctx, store.ProtocolIMAP, username, password)
+	var remote net.Addr
+	if nc := s.conn.NetConn(); nc != nil {
+		remote = nc.RemoteAddr()
+	}
+	acct, err := s.srv.opts.Auth.LoginFrom(s.ctx, store.ProtocolIMAP, remote, username, password)
 	if err != nil {
 		s.log.Info("login failed", "user", username, "err", err)
+		s.srv.opts.Metrics.LoginFailed(metrics.IMAP, metrics.LoginFailureReason(err))
 		switch {
 		case errors.Is(err, auth.ErrFailed):
 			return imapserver.ErrAuthFailed
+		case errors.Is(err, auth.ErrBlocked):
+			// RFC 5530 UNAVAILABLE: a temporary refusal, not a verdict on the password.
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
+				Text: "Too many failed logins from your address, try again later"}
 		case errors.Is(err, auth.ErrProtocolNotAllowed), errors.Is(err, auth.ErrDisabled):
 			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthorizationFailed,
 				Text: "This account may not use IMAP"}
@@ -197,6 +211,15 @@ func (s *session) Login(username, password string) error {
 			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
 				Text: "Temporary authentication failure, try again later"}
 		}
+	}
+	if lim := s.srv.opts.Sessions; lim != nil {
+		release, err := lim.AcquireUser(store.ProtocolIMAP, acct.Address, remote)
+		if err != nil {
+			s.log.Warn("login refused: too many sessions from this address", "user", acct.Address)
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit,
+				Text: "Too many sessions of this account from your address"}
+		}
+		s.release = release
 	}
 	s.acct = &acct
 	if s.preauth != nil {

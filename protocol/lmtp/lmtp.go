@@ -35,6 +35,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -66,6 +67,8 @@ type Options struct {
 	MaxLineLength int
 	// ReadTimeout and WriteTimeout bound each read and write of a connection.
 	ReadTimeout, WriteTimeout time.Duration
+	// Metrics counts each recipient's delivery outcome; nil counts nothing.
+	Metrics *metrics.Recorder
 }
 
 // Store is what the LMTP server needs of the store.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -138,6 +139,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			"rcpts", len(ss.rcpts), "reply", replyText(reply), "err", err)
 		for _, rc := range ss.rcpts {
 			status.SetStatus(rc.addr, reply)
+			ss.s.opts.Metrics.Delivery(metrics.ViaLMTP, metrics.DeliveryOutcome(err))
 		}
 		return nil
 	}
@@ -165,6 +167,7 @@ func (ss *session) deliver(ctx context.Context, rc recipient, sp *store.Spooled,
 		d, err = ss.s.st.DeliverSpooled(ctx, rc.account.ID, sp, opts)
 	}
 	reply := deliveryStatus(err)
+	ss.s.opts.Metrics.Delivery(metrics.ViaLMTP, metrics.DeliveryOutcome(err))
 	attrs := []any{
 		"remote", ss.remote, "from", ss.from, "rcpt", rc.addr, "account", rc.account.Address,
 		"size", sp.Size(), "reply", replyText(reply), "duration", time.Since(start).Round(time.Millisecond),

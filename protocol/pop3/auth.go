@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -242,9 +243,17 @@ func (s *session) cmdUTF8(arg string) error {
 // login checks credentials, takes the maildrop lock and the snapshot, and moves the
 // session to the TRANSACTION state (RFC 1939 §4). It returns the refusal otherwise.
 func (s *session) login(user, password string) *loginError {
-	acct, err := s.srv.opts.Auth.Login(s.ctx, store.ProtocolPOP3, user, password)
+	acct, err := s.srv.opts.Auth.LoginFrom(s.ctx, store.ProtocolPOP3, s.conn.RemoteAddr(), user, password)
+	if err != nil {
+		s.srv.opts.Metrics.LoginFailed(metrics.POP3, metrics.LoginFailureReason(err))
+	}
 	switch {
 	case err == nil:
+	case errors.Is(err, auth.ErrBlocked):
+		// RFC 3206 §4: SYS/TEMP, not AUTH: the credentials may well be right, the client
+		// must not prompt for another password, only try again later.
+		s.log.Info("pop3 login failed", "user", user, "reason", "address blocked")
+		return &loginError{"SYS/TEMP", "too many failed logins from your address, try again later"}
 	case errors.Is(err, auth.ErrFailed):
 		s.log.Info("pop3 login failed", "user", user, "reason", "bad credentials")
 		return &loginError{"AUTH", "invalid user name or password"}

@@ -28,16 +28,22 @@ func (s *session) loadMaildrop() error {
 	if err != nil {
 		return fmt.Errorf("list INBOX: %w", err)
 	}
-	keepFlagged := s.srv.opts.DeleteMode == DeleteKeepFlagged
 	drop := make([]message, 0, len(msgs))
 	for _, m := range msgs {
-		if m.HasFlag(HiddenKeyword) || (keepFlagged && m.HasFlag(store.FlagDeleted)) {
+		if !InMaildrop(m, s.srv.opts.DeleteMode) {
 			continue
 		}
 		drop = append(drop, message{uid: m.UID, size: m.Size})
 	}
 	s.mbox, s.drop = mbox, drop
 	return nil
+}
+
+// InMaildrop reports whether a POP3 session lists the INBOX message m, with the delete mode
+// deleteMode: not if a committed DELE hid it ($POP3Deleted, any mode) or, in the
+// "keep-flagged" mode, left it \Deleted.
+func InMaildrop(m store.Message, deleteMode string) bool {
+	return !m.HasFlag(HiddenKeyword) && !(deleteMode == DeleteKeepFlagged && m.HasFlag(store.FlagDeleted))
 }
 
 // dropStat counts the messages not marked deleted and their octets (RFC 1939 §5 STAT).

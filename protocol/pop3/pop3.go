@@ -65,6 +65,7 @@ import (
 
 	"github.com/letterbox-mail/letterbox/pkg/accept"
 	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -124,6 +125,8 @@ type Options struct {
 	LoginDelay time.Duration
 	// IdleTimeout is the autologout timer; 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// Metrics counts commands and login failures; nil counts nothing.
+	Metrics *metrics.Recorder
 }
 
 // DefaultOptions returns the options Letterbox uses unless configured otherwise

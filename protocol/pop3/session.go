@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -236,6 +237,11 @@ func (s *session) loop() string {
 func (s *session) execute(line []byte) error {
 	name, arg := splitCommand(line)
 	cmd, ok := commands[name]
+	if ok {
+		s.srv.opts.Metrics.Command(metrics.POP3, name)
+	} else {
+		s.srv.opts.Metrics.Command(metrics.POP3, "unknown")
+	}
 	switch {
 	case name == "":
 		s.badReply("-ERR empty command")

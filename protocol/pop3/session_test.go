@@ -553,33 +553,13 @@ func TestPanicIsRecoveredPerConnection(t *testing.T) {
 	if !strings.Contains(e.logs.String(), "pop3 session panic") {
 		t.Error("the panic was not logged")
 	}
-	// The cleanup checks for panics in the log; this one was intended.
+	// The cleanup checks for panics in the log; this one was intended. Its "disconnect
+	// reason=panic" line comes just after the connection closes: wait for it, or it would
+	// land after the reset.
+	for i := 0; i < 1000 && !strings.Contains(e.logs.String(), "reason=panic"); i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
 	e.logs.mu.Lock()
 	e.logs.b.Reset()
 	e.logs.mu.Unlock()
-}
-
-// FuzzSession feeds arbitrary input to a session on the in-memory store: whatever comes,
-// no panic, and every reply line ends in CRLF.
-func FuzzSession(f *testing.F) {
-	for _, seed := range []string{
-		"CAPA\r\nQUIT\r\n",
-		"USER u\r\nPASS p\r\nSTAT\r\nLIST\r\nUIDL 1\r\nRETR 1\r\nTOP 2 0\r\nDELE 1\r\nRSET\r\nQUIT\r\n",
-		"AUTH PLAIN AHUAcA==\r\nLIST 2\r\nDELE 2\r\nQUIT\r\n",
-		"AUTH LOGIN\r\ndQ==\r\ncA==\r\nRETR 3\r\n",
-		"AUTH PLAIN\r\n*\r\nAUTH\r\nUTF8\r\nUSER \xc3\xa9\r\n",
-		"RETR 0\r\n\x00\xff\r\nTOP 1 99999999999999999999999\r\n",
-		"USER u\nPASS p\nTOP 1 1\n",
-	} {
-		f.Add([]byte(seed))
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		if len(in) > 64<<10 {
-			t.Skip("long enough to overflow every line limit; keeps minimizing fast")
-		}
-		out := runScript(t, string(in))
-		if out != "" && !strings.HasSuffix(out, "\r\n") {
-			t.Errorf("output does not end in CRLF: %q", out)
-		}
-	})
 }

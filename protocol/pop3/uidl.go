@@ -36,6 +36,17 @@ func (s *session) cmdUidl(arg string) error {
 	return nil
 }
 
+// FormatUIDL is the unique-id a POP3 server with the given pop3.uidl_format ("" means
+// DefaultUIDLFormat) shows for the INBOX message uid of a mailbox with uidValidity. It lets
+// other views of the store (the test API) show the UIDL without a POP3 session.
+func FormatUIDL(format string, uid, uidValidity uint32) (string, error) {
+	f, err := parseUIDLFormat(orDefault(format, DefaultUIDLFormat))
+	if err != nil {
+		return "", fmt.Errorf("pop3: pop3.uidl_format: %w", err)
+	}
+	return f.expand(uid, uidValidity), nil
+}
+
 // uidlFormat is a parsed pop3.uidl_format.
 type uidlFormat []uidlToken
 

@@ -109,3 +109,21 @@ func TestUIDLCustomFormat(t *testing.T) {
 		t.Errorf("UIDL 1 = %q, want %q", got, want)
 	}
 }
+
+func TestFormatUIDL(t *testing.T) {
+	for _, tc := range []struct {
+		format string
+		want   string
+	}{
+		{"", "000000836b025f75"}, // DefaultUIDLFormat
+		{"%v.%u", "1795317621.131"},
+	} {
+		got, err := FormatUIDL(tc.format, 0x83, 0x6b025f75)
+		if err != nil || got != tc.want {
+			t.Errorf("FormatUIDL(%q) = %q, %v; want %q", tc.format, got, err, tc.want)
+		}
+	}
+	if _, err := FormatUIDL("%v", 1, 2); err == nil {
+		t.Error("FormatUIDL accepted a format without %u")
+	}
+}

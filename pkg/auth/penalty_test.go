@@ -1,0 +1,238 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+// penaltyEnv is an Authenticator on a fake clock whose delays are recorded, not slept.
+type penaltyEnv struct {
+	a      *Authenticator
+	now    time.Time
+	mu     sync.Mutex
+	delays []time.Duration
+	calls  int // password checks that reached the store
+	logs   bytes.Buffer
+}
+
+type countingStore struct {
+	e     *penaltyEnv
+	inner fakeStore
+}
+
+func (c countingStore) Authenticate(ctx context.Context, address, password string) (store.Account, error) {
+	c.e.calls++
+	return c.inner.Authenticate(ctx, address, password)
+}
+
+func newPenaltyEnv(p Penalty, trusted ...netip.Prefix) *penaltyEnv {
+	e := &penaltyEnv{now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	e.a = &Authenticator{
+		Store:        countingStore{e, fakeStore{"alice@x": {ID: 1}, "victim@x": {ID: 2}}},
+		FailureDelay: time.Second,
+		Penalty:      p,
+		Plaintext:    PlaintextPolicy{Trusted: trusted},
+		Logger:       slog.New(slog.NewTextHandler(&e.logs, nil)),
+		Now:          func() time.Time { return e.now },
+		Sleep: func(_ context.Context, d time.Duration) {
+			e.mu.Lock()
+			e.delays = append(e.delays, d)
+			e.mu.Unlock()
+		},
+	}
+	return e
+}
+
+// login logs in from ip and returns the error and the delay it waited (0 if none).
+func (e *penaltyEnv) login(ip, user, pass string) (error, time.Duration) {
+	e.delays = nil
+	var remote net.Addr
+	if ip != "" {
+		remote = net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(ip), 40000))
+	}
+	_, err := e.a.LoginFrom(context.Background(), store.ProtocolIMAP, remote, user, pass)
+	var d time.Duration
+	for _, x := range e.delays {
+		d += x
+	}
+	return err, d
+}
+
+func TestFailureDelayGrowsPerAddress(t *testing.T) {
+	e := newPenaltyEnv(Penalty{}) // no blocking
+	want := []time.Duration{1, 2, 4, 8, 15, 15}
+	for i, w := range want {
+		// Different accounts: only the address links these failures.
+		err, d := e.login("198.51.100.7", fmt.Sprintf("user%d@x", i), "wrong")
+		if !errors.Is(err, ErrFailed) || d != w*time.Second {
+			t.Fatalf("failure %d: %v after %v, want ErrFailed after %v", i+1, err, d, w*time.Second)
+		}
+	}
+	// A correct login is never delayed, even from that address.
+	if err, d := e.login("198.51.100.7", "alice@x", "right"); err != nil || d != 0 {
+		t.Fatalf("correct login: %v after %v, want success without delay", err, d)
+	}
+	// Another address starts from the base delay.
+	if _, d := e.login("198.51.100.8", "someone@x", "wrong"); d != time.Second {
+		t.Fatalf("fresh address waited %v, want 1s", d)
+	}
+	// Once the window is over the address starts again from the base delay.
+	e.now = e.now.Add(DefaultFailureWindow)
+	if _, d := e.login("198.51.100.7", "again@x", "wrong"); d != time.Second {
+		t.Fatalf("after the window: waited %v, want 1s", d)
+	}
+}
+
+func TestBlockAfterRepeatedFailures(t *testing.T) {
+	e := newPenaltyEnv(Penalty{MaxFailures: 3, Window: time.Minute, BlockDuration: 10 * time.Minute})
+	const attacker = "203.0.113.5"
+	for i := range 3 {
+		if err, _ := e.login(attacker, "alice@x", "guess"+fmt.Sprint(i)); !errors.Is(err, ErrFailed) {
+			t.Fatalf("failure %d: %v", i+1, err)
+		}
+	}
+	// Blocked: even the right password is refused, and the store is not asked.
+	calls := e.calls
+	if err, _ := e.login(attacker, "alice@x", "right"); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("blocked address with the right password: %v, want ErrBlocked", err)
+	}
+	if e.calls != calls {
+		t.Fatal("a blocked address still had its password checked")
+	}
+	// The account itself is not blocked: its owner logs in from elsewhere without delay.
+	if err, d := e.login("192.0.2.44", "alice@x", "right"); err != nil || d != 0 {
+		t.Fatalf("owner from a clean address: %v after %v", err, d)
+	}
+	// Still blocked just before the end, free after it.
+	e.now = e.now.Add(10*time.Minute - time.Second)
+	if err, _ := e.login(attacker, "alice@x", "right"); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("before the block ends: %v", err)
+	}
+	e.now = e.now.Add(time.Second)
+	if err, _ := e.login(attacker, "alice@x", "right"); err != nil {
+		t.Fatalf("after the block: %v", err)
+	}
+
+	logs := e.logs.String()
+	for _, want := range []string{"address blocked", "ip=" + attacker, "account=alice@x"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	for _, secret := range []string{"guess0", "guess1", "guess2", "right"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("a password (%q) reached the log:\n%s", secret, logs)
+		}
+	}
+}
+
+func TestAccountUnderDistributedAttack(t *testing.T) {
+	e := newPenaltyEnv(Penalty{MaxFailures: 3})
+	var last time.Duration
+	for i := range 20 {
+		// Each address fails once: none is blocked, but the account's failures add up.
+		ip := fmt.Sprintf("198.51.100.%d", i+1)
+		err, d := e.login(ip, "victim@x", "guess")
+		if !errors.Is(err, ErrFailed) {
+			t.Fatalf("attempt %d: %v", i+1, err)
+		}
+		last = d
+	}
+	if last != maxFailureDelay {
+		t.Fatalf("20th failure against one account waited %v, want %v", last, maxFailureDelay)
+	}
+	// The owner, from a clean address, with the right password: at once.
+	if err, d := e.login("192.0.2.1", "victim@x", "right"); err != nil || d != 0 {
+		t.Fatalf("owner: %v after %v, want success without delay", err, d)
+	}
+	// A mistyped password of the owner does wait: the account is under attack.
+	if _, d := e.login("192.0.2.1", "VICTIM@x", "typo"); d != maxFailureDelay {
+		t.Fatalf("owner's typo waited %v, want %v (names are counted case-insensitively)", d, maxFailureDelay)
+	}
+}
+
+func TestTrustedAddressesAreNotPenalised(t *testing.T) {
+	trusted := netip.MustParsePrefix("10.0.0.0/8")
+	e := newPenaltyEnv(Penalty{MaxFailures: 2}, trusted)
+	for _, ip := range []string{"127.0.0.1", "::1", "10.1.2.3", ""} {
+		for i := range 5 {
+			err, d := e.login(ip, fmt.Sprintf("u%d-%s@x", i, ip), "wrong")
+			if !errors.Is(err, ErrFailed) || d != time.Second {
+				t.Fatalf("%q failure %d: %v after %v, want ErrFailed after the base delay", ip, i+1, err, d)
+			}
+		}
+		if err, _ := e.login(ip, "alice@x", "right"); err != nil {
+			t.Fatalf("%q was blocked: %v", ip, err)
+		}
+	}
+}
+
+func TestIPv6CountedPerSlash64(t *testing.T) {
+	e := newPenaltyEnv(Penalty{MaxFailures: 2})
+	e.login("2001:db8::1", "a@x", "wrong")
+	e.login("2001:db8::2", "b@x", "wrong") // same /64: blocks it
+	if err, _ := e.login("2001:db8::ffff", "alice@x", "right"); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("same /64: %v, want ErrBlocked", err)
+	}
+	if err, _ := e.login("2001:db8:0:1::1", "alice@x", "right"); err != nil {
+		t.Fatalf("next /64: %v", err)
+	}
+	// An IPv4-mapped address is the IPv4 address.
+	e.login("::ffff:198.51.100.9", "a@x", "wrong")
+	e.login("198.51.100.9", "b@x", "wrong")
+	if err, _ := e.login("198.51.100.9", "alice@x", "right"); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("mapped and plain IPv4: %v, want ErrBlocked", err)
+	}
+}
+
+func TestPenaltyMemoryIsBounded(t *testing.T) {
+	e := newPenaltyEnv(Penalty{MaxFailures: 2})
+	// One address blocked first (so seen longest ago), then a flood of new ones that
+	// fail once each.
+	blocked := netip.MustParseAddr("192.0.2.1")
+	e.a.recordFailure(blocked, true, "a@x", e.now)
+	e.a.recordFailure(blocked, true, "a@x", e.now)
+	for i := range maxPenaltyEntries + 5000 {
+		e.now = e.now.Add(time.Millisecond)
+		addr := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		e.a.recordFailure(addr, true, fmt.Sprintf("user%d", i), e.now)
+	}
+	p := &e.a.penalties
+	if len(p.addrs) > maxPenaltyEntries || len(p.accounts) > maxPenaltyEntries {
+		t.Fatalf("tables grew to %d addresses, %d accounts; cap %d", len(p.addrs), len(p.accounts), maxPenaltyEntries)
+	}
+	if until := e.a.blocked(blocked, true, e.now); until.IsZero() {
+		t.Fatal("the flood evicted a blocked address")
+	}
+}
+
+func TestFailureDelayTable(t *testing.T) {
+	for _, tt := range []struct {
+		base time.Duration
+		n    int
+		want time.Duration
+	}{
+		{0, 5, 0},
+		{2 * time.Second, 0, 2 * time.Second},
+		{2 * time.Second, 1, 2 * time.Second},
+		{2 * time.Second, 3, 8 * time.Second},
+		{2 * time.Second, 4, 15 * time.Second},
+		{2 * time.Second, 1000, 15 * time.Second},
+		{20 * time.Second, 3, 20 * time.Second},
+	} {
+		if got := failureDelay(tt.base, tt.n); got != tt.want {
+			t.Errorf("failureDelay(%v, %d) = %v, want %v", tt.base, tt.n, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,233 @@
+// Package connlimit caps how many connections Letterbox serves at once: in total, from one
+// address, and per account from one address (Dovecot's mail_max_userip_connections).
+//
+// Implementation notes:
+//
+//   - Limiter counts; Listener applies the total and per-address caps at accept time,
+//     before a protocol server sees the connection. A connection over a cap is answered
+//     with the protocol's own refusal (POP3 "-ERR [SYS/TEMP]", IMAP "* BYE", LMTP "421
+//     4.7.0") and closed; nothing of what the client sent is read. Behind implicit TLS
+//     there is no session to answer in yet, so there the connection is only closed.
+//   - A slot is held from Accept until the connection is closed, however often Close is
+//     called, so the counts cannot drift: every protocol closes its connections when the
+//     session ends (a STARTTLS session closes the TLS connection, which closes this one).
+//   - Loopback and the trusted networks (where proxies, webmail and the MTA connect from,
+//     on behalf of many users) are exempt from the per-address cap, not from the total.
+//     IPv6 addresses are counted per /64, the block a single host usually controls.
+//   - The per-account cap is asked for at login by the protocols through AcquireUser, and
+//     released when the session ends; it counts per protocol, as Dovecot does.
+//   - Refusals are logged at most once every 10 s with the number refused since, so a
+//     flood does not flood the log.
+package connlimit
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The refusals, each a complete reply line in its protocol's words.
+var (
+	// RefusePOP3 is RFC 2449 §8.1's SYS/TEMP response code (RFC 3206): try again later.
+	RefusePOP3 = []byte("-ERR [SYS/TEMP] too many connections, try again later\r\n")
+	// RefuseIMAP is an untagged BYE in place of the greeting (RFC 3501 §7.1.5).
+	RefuseIMAP = []byte("* BYE Too many connections, try again later\r\n")
+	// RefuseLMTP is a 421 greeting (RFC 5321 §3.1, §4.2.5; RFC 3463 4.7.0: temporary
+	// security or policy refusal): the MTA keeps the message queued and retries.
+	RefuseLMTP = []byte("421 4.7.0 Too many connections, try again later\r\n")
+)
+
+// ErrTooMany is AcquireUser's refusal.
+var ErrTooMany = errors.New("connlimit: too many connections")
+
+// Limiter counts connections. Zero caps mean no limit; the zero Limiter limits nothing.
+// It is safe for concurrent use.
+type Limiter struct {
+	// MaxTotal caps all connections (limits.max_connections).
+	MaxTotal int
+	// MaxPerIP caps connections from one address (limits.max_connections_per_ip).
+	MaxPerIP int
+	// MaxUserIP caps one account's sessions from one address, per protocol
+	// (limits.max_userip_connections).
+	MaxUserIP int
+	// Exempt are networks free of the per-address caps besides loopback
+	// (auth.trusted_networks).
+	Exempt []netip.Prefix
+
+	mu     sync.Mutex
+	total  int
+	perIP  map[netip.Addr]int
+	userIP map[userIPKey]int
+}
+
+type userIPKey struct {
+	protocol, account string
+	addr              netip.Addr
+}
+
+// key is the address a connection from remote is counted against, and whether the
+// per-address caps apply to it at all.
+func (l *Limiter) key(remote net.Addr) (netip.Addr, bool) {
+	if remote == nil {
+		return netip.Addr{}, false
+	}
+	ap, err := netip.ParseAddrPort(remote.String())
+	if err != nil {
+		return netip.Addr{}, false // a unix socket: the local MTA
+	}
+	addr := ap.Addr().Unmap()
+	if addr.IsLoopback() {
+		return netip.Addr{}, false
+	}
+	for _, p := range l.Exempt {
+		if p.Contains(addr) {
+			return netip.Addr{}, false
+		}
+	}
+	if addr.Is6() {
+		addr = netip.PrefixFrom(addr, 64).Masked().Addr()
+	}
+	return addr, true
+}
+
+// Acquire takes a connection slot for a client at remote; ok is false if a cap is reached.
+// release gives the slot back; it may be called any number of times.
+func (l *Limiter) Acquire(remote net.Addr) (release func(), ok bool) {
+	addr, perIP := l.key(remote)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.MaxTotal > 0 && l.total >= l.MaxTotal {
+		return nil, false
+	}
+	if perIP && l.MaxPerIP > 0 && l.perIP[addr] >= l.MaxPerIP {
+		return nil, false
+	}
+	l.total++
+	if perIP {
+		if l.perIP == nil {
+			l.perIP = make(map[netip.Addr]int)
+		}
+		l.perIP[addr]++
+	}
+	return sync.OnceFunc(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.total--
+		if perIP {
+			if l.perIP[addr]--; l.perIP[addr] <= 0 {
+				delete(l.perIP, addr)
+			}
+		}
+	}), true
+}
+
+// AcquireUser takes a session slot for account (compared case-insensitively) logged in
+// over protocol from remote; ErrTooMany if the account already has MaxUserIP sessions of
+// that protocol from that address. release gives the slot back; it may be called any
+// number of times. Addresses exempt from the per-address cap are exempt here too.
+func (l *Limiter) AcquireUser(protocol, account string, remote net.Addr) (release func(), err error) {
+	if l == nil || l.MaxUserIP <= 0 {
+		return func() {}, nil
+	}
+	addr, limited := l.key(remote)
+	if !limited {
+		return func() {}, nil
+	}
+	k := userIPKey{protocol, strings.ToLower(account), addr}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.userIP[k] >= l.MaxUserIP {
+		return nil, ErrTooMany
+	}
+	if l.userIP == nil {
+		l.userIP = make(map[userIPKey]int)
+	}
+	l.userIP[k]++
+	return sync.OnceFunc(func() {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.userIP[k]--; l.userIP[k] <= 0 {
+			delete(l.userIP, k)
+		}
+	}), nil
+}
+
+// Listener applies a Limiter's total and per-address caps to the connections it accepts.
+type Listener struct {
+	net.Listener
+	lim     *Limiter
+	refusal []byte // written to a refused connection; nil closes it silently
+	log     *slog.Logger
+	name    string
+
+	logMu   sync.Mutex
+	lastLog time.Time
+	refused int // since lastLog
+}
+
+// NewListener wraps inner: connections over lim's caps are answered with refusal (nil
+// for none: implicit TLS) and closed, and Accept goes on to the next. protocol names the
+// listener in the log.
+func NewListener(inner net.Listener, lim *Limiter, refusal []byte, protocol string, log *slog.Logger) *Listener {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Listener{Listener: inner, lim: lim, refusal: refusal, log: log, name: protocol}
+}
+
+// refuseWriteTimeout bounds the write of a refusal; it fits in any socket buffer, so it
+// only matters for a peer that is gone.
+const refuseWriteTimeout = time.Second
+
+// Accept returns the next connection within the caps.
+func (l *Listener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		release, ok := l.lim.Acquire(c.RemoteAddr())
+		if ok {
+			return &conn{Conn: c, release: release}, nil
+		}
+		if l.refusal != nil {
+			c.SetWriteDeadline(time.Now().Add(refuseWriteTimeout))
+			c.Write(l.refusal)
+		}
+		c.Close()
+		l.logRefusal(c.RemoteAddr())
+	}
+}
+
+func (l *Listener) logRefusal(remote net.Addr) {
+	l.logMu.Lock()
+	defer l.logMu.Unlock()
+	l.refused++
+	now := time.Now()
+	if now.Sub(l.lastLog) < 10*time.Second {
+		return
+	}
+	ip := ""
+	if remote != nil {
+		ip = remote.String()
+	}
+	l.log.Warn("connection refused: too many connections", "protocol", l.name, "ip", ip,
+		"refused", l.refused, "max_total", l.lim.MaxTotal, "max_per_ip", l.lim.MaxPerIP)
+	l.lastLog, l.refused = now, 0
+}
+
+// conn gives its slot back when it is closed.
+type conn struct {
+	net.Conn
+	release func()
+}
+
+func (c *conn) Close() error {
+	err := c.Conn.Close()
+	c.release()
+	return err
+}

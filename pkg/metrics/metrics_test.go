@@ -1,0 +1,149 @@
+package metrics
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+// A nil Recorder records nothing and never panics: protocols call it unchecked.
+func TestNilRecorder(t *testing.T) {
+	var r *Recorder
+	r.ConnOpened(POP3)
+	r.ConnClosed(POP3)
+	r.Command(POP3, "USER")
+	r.LoginFailed(IMAP, ReasonCredentials)
+	r.Delivery(ViaLMTP, OutcomeDelivered)
+	r.QuotaRejected(ViaCopy)
+	r.BytesSent(POP3, 10)
+	r.StoreOp("deliver", time.Millisecond)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if r.Listener(l, POP3) != l {
+		t.Error("a nil Recorder wraps listeners")
+	}
+}
+
+func scrape(t *testing.T, r *Recorder) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	r.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	return rec.Body.String()
+}
+
+func TestListenerCountsConnectionsAndBytes(t *testing.T) {
+	r := New()
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := r.Listener(raw, POP3)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("+OK hello\r\n"))
+			c.Close()
+			c.Close() // a second Close must not count twice
+		}
+	}()
+	for range 3 {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := io.ReadAll(c); string(b) != "+OK hello\r\n" {
+			t.Fatalf("read %q", b)
+		}
+		c.Close()
+	}
+	out := scrape(t, r)
+	for _, want := range []string{
+		`letterbox_connections_total{protocol="pop3"} 3`,
+		`letterbox_connections{protocol="pop3"} 0`,
+		fmt.Sprintf(`letterbox_bytes_sent_total{protocol="pop3"} %d`, 3*len("+OK hello\r\n")),
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("missing %s in\n%s", want, grepLetterbox(out))
+		}
+	}
+}
+
+func TestCountersAndLabels(t *testing.T) {
+	r := New()
+	r.Command(POP3, "RETR")
+	r.Command(POP3, strings.Repeat("X", 100))
+	r.Delivery(ViaLMTP, OutcomeOverQuota)
+	r.Delivery(ViaAppend, OutcomeDelivered)
+	r.StoreOp("deliver", 3*time.Millisecond)
+	out := scrape(t, r)
+	for _, want := range []string{
+		`letterbox_commands_total{command="retr",protocol="pop3"} 1`,
+		`letterbox_commands_total{command="` + strings.Repeat("x", maxLabel) + `",protocol="pop3"} 1`,
+		`letterbox_deliveries_total{outcome="over_quota",via="lmtp"} 1`,
+		`letterbox_quota_rejections_total{via="lmtp"} 1`,
+		`letterbox_deliveries_total{outcome="delivered",via="append"} 1`,
+		`letterbox_store_operation_seconds_bucket{op="deliver",le="0.005"} 1`,
+		`letterbox_store_operation_seconds_bucket{op="deliver",le="0.0025"} 0`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("missing %s in\n%s", want, grepLetterbox(out))
+		}
+	}
+	if strings.Contains(out, `quota_rejections_total{via="append"}`) {
+		t.Error("a delivered APPEND counted as a quota rejection")
+	}
+}
+
+func TestOutcomesAndReasons(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("store: deliver: %w", err) }
+	for err, want := range map[error]string{
+		nil:                          OutcomeDelivered,
+		wrap(store.ErrNoSuchAccount): OutcomeNoSuchUser,
+		wrap(store.ErrOverQuota):     OutcomeOverQuota,
+		wrap(store.ErrTooBig):        OutcomeTooBig,
+		wrap(store.ErrNotMessage):    OutcomeNotMessage,
+		wrap(store.ErrNoSuchMailbox): OutcomeNoSuchMbox,
+		wrap(store.ErrTemporary):     OutcomeTemporary,
+		errors.New("surprise"):       OutcomeFailed,
+	} {
+		if got := DeliveryOutcome(err); got != want {
+			t.Errorf("DeliveryOutcome(%v) = %q, want %q", err, got, want)
+		}
+	}
+	for err, want := range map[error]string{
+		auth.ErrFailed:             ReasonCredentials,
+		auth.ErrProtocolNotAllowed: ReasonProtocol,
+		auth.ErrDisabled:           ReasonDisabled,
+		auth.ErrBlocked:            ReasonBlocked,
+		auth.ErrTemporary:          ReasonOther,
+	} {
+		if got := LoginFailureReason(err); got != want {
+			t.Errorf("LoginFailureReason(%v) = %q, want %q", err, got, want)
+		}
+	}
+}
+
+func grepLetterbox(s string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "letterbox_") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}

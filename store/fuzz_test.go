@@ -1,0 +1,222 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+)
+
+// FuzzParse sends arbitrary octets through the store's spool path (CRLF normalisation,
+// size limit, MIME description) and checks what delivery would store:
+//
+//   - nothing panics, and the only refusal is ErrNotMessage;
+//   - the spooled octets are the input with every line ending made CRLF (and a final CRLF
+//     added), and Size is their length;
+//   - every MIME part has HeaderStart <= BodyStart <= End, Size = End - BodyStart, lies
+//     within its parent's body, and siblings follow each other without overlapping; the
+//     top-level part spans the whole message;
+//   - the message's line count is its number of CRLFs, and the metadata encodes.
+//
+// Seeds: malformed, truncated, deeply nested and long-header messages; crashers found by
+// `go test -fuzz` are kept in testdata/fuzz/FuzzParse.
+func FuzzParse(f *testing.F) {
+	for _, seed := range parseSeeds() {
+		f.Add([]byte(seed))
+	}
+	s := newStore(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if err := checkSpool(s, in); err != nil {
+			t.Fatalf("%v\ninput: %.300q", err, in)
+		}
+	})
+}
+
+// TestParseHostileShapes runs FuzzParse's checks on inputs too big to be good fuzz seeds:
+// a header beyond maxHeaderBytes, nesting far beyond maxDepth, more parts than maxParts.
+func TestParseHostileShapes(t *testing.T) {
+	s := newStore(t)
+	hugeHeader := "Subject: " + strings.Repeat("x", maxHeaderBytes+1000) + "\r\n\r\nbody\r\n"
+	manyFields := strings.Repeat("X-Filler: yes\r\n", 100000) + "\r\nbody\r\n"
+	var many strings.Builder
+	many.WriteString("Content-Type: multipart/mixed; boundary=b\r\n\r\n")
+	for range maxParts + 100 {
+		many.WriteString("--b\r\n\r\npart\r\n")
+	}
+	many.WriteString("--b--\r\n")
+	for name, in := range map[string]string{
+		"huge header":      hugeHeader,
+		"many fields":      manyFields,
+		"nested 1000":      nestedMultipart(1000, true),
+		"nested 1000 open": nestedMultipart(1000, false),
+		"rfc822 1000":      nestedRFC822(1000),
+		"many parts":       many.String(),
+	} {
+		if err := checkSpool(s, []byte(in)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+func parseSeeds() []string {
+	return []string{
+		"Subject: hi\r\n\r\nbody\r\n",
+		"Subject: no final newline",
+		"From: a@b\n\nbare LF body\nline\n",
+		"From: a@b\r\rbare CR\r",
+		"\r\n\r\nno header at all",
+		"not a header line\r\n",
+		"Subject: folded\r\n continued\r\n\tmore\r\n\r\n",
+		// Truncated multiparts: no closing delimiter, a delimiter cut mid-line, no body at all.
+		"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\npreamble\r\n--b\r\nContent-Type: text/plain\r\n\r\none\r\n--b\r\n\r\ntwo",
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nx\r\n--",
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n",
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b--\r\nepilogue\r\n",
+		"Content-Type: multipart/mixed\r\n\r\nno boundary\r\n",
+		"Content-Type: multipart/mixed; boundary=\r\n\r\n--\r\n",
+		"Content-Type: multipart/alternative; boundary=b\r\n\r\n--b\r\n--b\r\n--b--\r\n",
+		// Delimiters right after the header, with trailing space, of an outer boundary.
+		"Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: multipart/mixed; boundary=i\r\n\r\n--i\r\n\r\ninner\r\n--o  \r\n\r\nouter\r\n--o--\r\n",
+		"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: in digest\r\n\r\nx\r\n--d--\r\n",
+		"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n\r\nq\r\n",
+		"Content-Type: message/rfc822\r\n\r\n",
+		"Content-Type: text/plain; charset=\"bogus\"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n=ZZ=\r\n",
+		"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n!!!notbase64\r\n",
+		"Content-Type: ;;;=\"\r\nContent-Disposition: attachment; filename*=utf-8''%ff\r\n\r\nx\r\n",
+		"From: \"unterminated <a@b\r\nTo: ,,,@,<>\r\nMessage-ID: <<>>\r\nIn-Reply-To: <a@b> junk <c\r\nDate: yesterday\r\n\r\n",
+		"Subject: =?utf-8?B?////?= =?x?Q?_?=\r\n\r\n",
+		"Subject: " + strings.Repeat("h", 70<<10) + "\r\n\r\nlong header line\r\n",
+		// FuzzParse's find: a part whose header's blank line is the CRLF before an outer
+		// delimiter ended after its parent (testdata/fuzz/FuzzParse/child-ends-after-parent).
+		"Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n--a--\r\n",
+		"Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n--a--\r\n",
+		"Content-Type: message/rfc822\r\n\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nX: y\r\n\r\n",
+		nestedMultipart(200, true),
+		nestedMultipart(200, false),
+		nestedRFC822(200),
+	}
+}
+
+// nestedMultipart is depth multiparts inside each other, each closed or left open.
+func nestedMultipart(depth int, closed bool) string {
+	var b strings.Builder
+	for i := range depth {
+		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i)
+	}
+	b.WriteString("Content-Type: text/plain\r\n\r\ndeep\r\n")
+	if closed {
+		for i := depth - 1; i >= 0; i-- {
+			fmt.Fprintf(&b, "--b%d--\r\n", i)
+		}
+	}
+	return b.String()
+}
+
+// nestedRFC822 is depth message/rfc822 parts inside each other.
+func nestedRFC822(depth int) string {
+	var b strings.Builder
+	for i := range depth {
+		fmt.Fprintf(&b, "Subject: level %d\r\nContent-Type: message/rfc822\r\n\r\n", i)
+	}
+	b.WriteString("Subject: bottom\r\n\r\nbody\r\n")
+	return b.String()
+}
+
+// normalize is the reference CRLF normalisation: CRLF, bare LF and bare CR each become
+// CRLF, and a non-empty message gets a final CRLF.
+func normalize(in []byte) []byte {
+	var out []byte
+	for i := 0; i < len(in); i++ {
+		switch c := in[i]; c {
+		case '\r':
+			if i+1 < len(in) && in[i+1] == '\n' {
+				i++
+			}
+			out = append(out, '\r', '\n')
+		case '\n':
+			out = append(out, '\r', '\n')
+		default:
+			out = append(out, c)
+		}
+	}
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\r', '\n')
+	}
+	return out
+}
+
+// checkSpool spools in and checks the invariants FuzzParse names.
+func checkSpool(s *Store, in []byte) error {
+	want := normalize(in)
+	sp, err := s.Spool(bytes.NewReader(in))
+	if err != nil {
+		if errors.Is(err, ErrNotMessage) {
+			return nil
+		}
+		return fmt.Errorf("Spool: %w", err)
+	}
+	defer sp.Close()
+	if sp.Size() != int64(len(want)) {
+		return fmt.Errorf("Size = %d, normalised input is %d octets", sp.Size(), len(want))
+	}
+	got := make([]byte, sp.Size())
+	if _, err := sp.f.ReadAt(got, 0); err != nil && err != io.EOF {
+		return fmt.Errorf("read spool: %w", err)
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Errorf("spooled octets differ from the normalised input")
+	}
+	md := sp.md
+	top := md.structure
+	if top.HeaderStart != 0 || top.End != sp.Size() {
+		return fmt.Errorf("top part spans %d..%d, message is 0..%d", top.HeaderStart, top.End, sp.Size())
+	}
+	if md.headerSize != top.BodyStart {
+		return fmt.Errorf("headerSize %d != top BodyStart %d", md.headerSize, top.BodyStart)
+	}
+	if n := int64(bytes.Count(want, []byte("\r\n"))); md.lines != n {
+		return fmt.Errorf("lines = %d, message has %d CRLFs", md.lines, n)
+	}
+	if err := checkPart(top, 0, sp.Size(), "TEXT", want); err != nil {
+		return err
+	}
+	if _, _, err := md.encode(); err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	return nil
+}
+
+// checkPart checks p's offsets against the range [lo, hi) of its parent and recurses.
+func checkPart(p Part, lo, hi int64, path string, msg []byte) error {
+	if !(lo <= p.HeaderStart && p.HeaderStart <= p.BodyStart && p.BodyStart <= p.End && p.End <= hi) {
+		return fmt.Errorf("part %s: offsets %d/%d/%d outside %d..%d or out of order",
+			path, p.HeaderStart, p.BodyStart, p.End, lo, hi)
+	}
+	if p.Size != p.End-p.BodyStart {
+		return fmt.Errorf("part %s: Size %d, End-BodyStart %d", path, p.Size, p.End-p.BodyStart)
+	}
+	if p.Lines < 0 || p.Lines > int64(bytes.Count(msg[p.BodyStart:p.End], []byte("\n")))+1 {
+		return fmt.Errorf("part %s: Lines %d for a body of %q", path, p.Lines, msg[p.BodyStart:p.End])
+	}
+	if p.Type == "multipart" && len(p.Children) == 0 {
+		return fmt.Errorf("part %s: multipart without children", path)
+	}
+	prev := p.BodyStart
+	for i, c := range p.Children {
+		if c.HeaderStart < prev {
+			return fmt.Errorf("part %s.%d starts at %d, before the end of its sibling (%d)", path, i+1, c.HeaderStart, prev)
+		}
+		if err := checkPart(c, p.BodyStart, p.End, fmt.Sprintf("%s.%d", path, i+1), msg); err != nil {
+			return err
+		}
+		prev = c.End
+	}
+	if p.Message != nil {
+		if err := checkPart(*p.Message, p.BodyStart, p.End, path+".RFC822", msg); err != nil {
+			return err
+		}
+	}
+	return nil
+}
