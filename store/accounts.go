@@ -70,6 +70,12 @@ func (s *Store) CreateAccount(ctx context.Context, a NewAccount) (Account, error
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
+		err = wt.queryRow(`SELECT 1 FROM aliases WHERE address = ?`, address).Scan(&exists)
+		if err == nil {
+			return fmt.Errorf("%s is an alias: %w", address, ErrAliasExists)
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
 		res, err := wt.exec(`INSERT INTO accounts (address, password_hash, quota_bytes, protocols, created) VALUES (?, ?, ?, ?, ?)`,
 			address, hash, a.QuotaBytes, normalizeProtocols(a.Protocols), now.Unix())
 		if err != nil {

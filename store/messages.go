@@ -267,16 +267,25 @@ func (wt *writeTx) setUIDNext(m Mailbox, next int64) error {
 	return err
 }
 
-// checkQuota refuses adding size octets to an account over its quota.
+// checkQuota refuses adding size octets to an account over its quota. What fits within
+// the quota is accepted; so is what crosses it by no more than the grace (Options.QuotaGrace)
+// while the account is still below its quota.
 func (wt *writeTx) checkQuota(accountID, size int64) error {
 	var quota, used int64
 	if err := wt.queryRow(`SELECT quota_bytes, used_bytes FROM accounts WHERE id = ?`, accountID).Scan(&quota, &used); err != nil {
 		return fmt.Errorf("account %d: %w", accountID, noRows(err, ErrNoSuchAccount))
 	}
-	if quota > 0 && used+size > quota {
-		return fmt.Errorf("account %d: %d of %d bytes used, %d more: %w", accountID, used, quota, size, ErrOverQuota)
+	if quota <= 0 || used+size <= quota {
+		return nil
 	}
-	return nil
+	var grace int64
+	if wt.s.grace != nil {
+		grace = max(0, wt.s.grace(quota))
+	}
+	if used < quota && used+size <= quota+grace {
+		return nil
+	}
+	return fmt.Errorf("account %d: %d of %d bytes used (grace %d), %d more: %w", accountID, used, quota, grace, size, ErrOverQuota)
 }
 
 func (wt *writeTx) setFlags(mailboxID int64, uids []uint32, op FlagOp, flags []string) ([]FlagUpdate, error) {

@@ -112,6 +112,16 @@ CREATE TRIGGER messages_body_gc AFTER DELETE ON messages BEGIN
 	   AND NOT EXISTS (SELECT 1 FROM messages WHERE body_id = OLD.body_id);
 END;
 `,
+	// 2: aliases (recipients.go).
+	`
+-- An address that delivers to another account. Never an account's address too (checked
+-- by CreateAccount and AddAlias); never a login name.
+CREATE TABLE aliases (
+	address    TEXT    PRIMARY KEY,                     -- lower case
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE
+);
+CREATE INDEX aliases_account ON aliases (account_id);
+`,
 }
 
 // migrate brings the schema up to date, one migration per transaction. The version is read

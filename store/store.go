@@ -33,6 +33,11 @@ type Options struct {
 	// Folders are the mailboxes every new account gets besides INBOX: name -> special use.
 	// nil means Sent, Drafts, Trash, Junk and Archives with their special-use attributes.
 	Folders map[string]string
+	// QuotaGrace is how far past its quota an account may go with the delivery (or copy)
+	// that crosses it, given the quota (as Dovecot's quota_grace): an addition is accepted
+	// while usage before it is below the quota and usage after it within quota+grace. nil
+	// means no grace.
+	QuotaGrace func(quota int64) int64
 }
 
 // DefaultMaxMessageSize is the message size limit when Options.MaxMessageSize is 0.
@@ -64,6 +69,7 @@ type Store struct {
 	maxSize int64
 	folders map[string]string
 	uidv    func(last uint32) uint32 // Options.UIDValidity; nil: the clock
+	grace   func(quota int64) int64  // Options.QuotaGrace; nil: none
 
 	w *sql.DB // the one writer connection: every write transaction, serialised
 	r *sql.DB // read-only connections (query_only) for everything else
@@ -89,6 +95,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		maxSize: opts.MaxMessageSize,
 		folders: opts.Folders,
 		uidv:    opts.UIDValidity,
+		grace:   opts.QuotaGrace,
 		hub:     newMemHub(),
 		logins:  newLoginCache(loginCacheTTL, loginCacheMax),
 	}

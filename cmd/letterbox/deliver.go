@@ -23,6 +23,10 @@ func newDeliverCmd() *cobra.Command {
 while 'serve' runs on the same data directory; IMAP clients in IDLE see the message
 at once.
 
+--to is resolved as LMTP resolves a recipient: an account, an alias, or either with a
+detail (user+detail@example.com, lmtp.detail_delimiter). Without --mailbox, a detail
+naming an existing folder delivers there (lmtp.detail_to_folder), else to INBOX.
+
 --mailbox names the folder; if it does not exist the message goes to INBOX (as
 Dovecot's LDA does) and a warning says so. --from adds a Return-Path header.
 
@@ -48,22 +52,24 @@ Exit status (sysexits):
 			return deliver(cmd.Context(), cfg, st, log, cmd.InOrStdin(), to, mailbox, from, cmd.ErrOrStderr())
 		},
 	}
-	cmd.Flags().StringVar(&to, "to", "", "the recipient: an address or bare user name (required)")
-	cmd.Flags().StringVar(&mailbox, "mailbox", "", "the folder to store into (default INBOX)")
+	cmd.Flags().StringVar(&to, "to", "", "the recipient: an address, alias or bare user name, with an optional +detail (required)")
+	cmd.Flags().StringVar(&mailbox, "mailbox", "", "the folder to store into (default: the +detail's folder if it exists, else INBOX)")
 	cmd.Flags().StringVar(&from, "from", "", "the envelope sender, recorded as Return-Path")
 	return cmd
 }
 
 func deliver(ctx context.Context, cfg *config.Config, st *store.Store, log *slog.Logger, in io.Reader,
 	to, mailbox, from string, stderr io.Writer) error {
-	acct, err := st.LookupAccount(ctx, to)
+	acct, detailBox, err := st.ResolveRecipient(ctx, to, cfg.LMTP.DetailDelimiter)
 	if err != nil {
 		if errors.Is(err, store.ErrNoSuchAccount) {
 			return withCode(exitNoUser, fmt.Errorf("no such user: %s", to))
 		}
 		return withCode(exitTempFail, err)
 	}
-	if mailbox != "" {
+	if mailbox == "" && cfg.LMTP.DetailToFolder {
+		mailbox = detailBox // an existing folder, or "" (INBOX)
+	} else if mailbox != "" {
 		if _, err := st.MailboxByName(ctx, acct.ID, mailbox); errors.Is(err, store.ErrNoSuchMailbox) {
 			fmt.Fprintf(stderr, "letterbox: warning: %s has no mailbox %q; delivering to INBOX\n", acct.Address, mailbox)
 			mailbox = ""

@@ -101,6 +101,7 @@ underscores: imap.addr -> LETTERBOX_IMAP_ADDR), then flags.`,
 	root.AddCommand(
 		newServeCmd(),
 		newUserCmd(),
+		newAliasCmd(),
 		newDeliverCmd(),
 		newImportCmd(),
 		newBackupCmd(),
@@ -172,6 +173,7 @@ func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
 		Logger:         log,
 		MaxMessageSize: cfg.Limits.MessageSize,
 		Folders:        cfg.Folders.Store(),
+		QuotaGrace:     cfg.Quota.GraceFor,
 	})
 	if err != nil {
 		code := exitSoftware

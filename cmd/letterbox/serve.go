@@ -31,7 +31,8 @@ func newServeCmd() *cobra.Command {
 		Use:   "serve",
 		Short: "Run the IMAP, POP3, LMTP and HTTP listeners until SIGINT or SIGTERM",
 		Long: `Run every configured listener until SIGINT or SIGTERM, then stop accepting, let
-sessions finish their current command, and exit 0.
+sessions finish their current command, and exit 0. SIGHUP reloads the TLS certificate
+(tls.cert and tls.key) for new connections; sessions already open keep theirs.
 
 An empty address disables a listener; port 0 binds a free port. Each listener is logged
 on one line with "listening", its protocol and its real address.`,
@@ -75,6 +76,11 @@ func runServe(cmd *cobra.Command, demo, testing bool) error {
 		}
 	}
 
+	// SIGHUP reloads the TLS certificate (ReloadTLS logs the outcome; on error the old one
+	// stays); it never stops the server, not even while it is starting.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	srv, err := server.New(cfg, st, log)
 	if err != nil {
 		return withCode(exitConfig, err)
@@ -85,11 +91,18 @@ func runServe(cmd *cobra.Command, demo, testing bool) error {
 	log.Info("letterbox started", "version", version, "data", cfg.Data, "pid", os.Getpid())
 
 	var failed error
-	select {
-	case <-ctx.Done():
-		log.Info("signal received, shutting down")
-	case failed = <-srv.Err():
-		log.Error("shutting down after a listener failed", "err", failed)
+wait:
+	for {
+		select {
+		case <-hup:
+			_ = srv.ReloadTLS()
+		case <-ctx.Done():
+			log.Info("signal received, shutting down")
+			break wait
+		case failed = <-srv.Err():
+			log.Error("shutting down after a listener failed", "err", failed)
+			break wait
+		}
 	}
 	// A second signal ends the process at once, the usual way.
 	signal.Reset(os.Interrupt, syscall.SIGTERM)

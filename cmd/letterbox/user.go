@@ -95,6 +95,8 @@ func newUserAddCmd() *cobra.Command {
 			switch {
 			case errors.Is(err, store.ErrAccountExists):
 				return withCode(exitCantCrt, fmt.Errorf("user %s already exists", args[0]))
+			case errors.Is(err, store.ErrAliasExists):
+				return withCode(exitCantCrt, fmt.Errorf("%s is an alias (letterbox alias del it first)", args[0]))
 			case err != nil:
 				return storeError(err)
 			}

@@ -69,6 +69,20 @@ func newUserShowCmd() *cobra.Command {
 			if err != nil {
 				return storeError(err)
 			}
+			aliases, err := st.Aliases(ctx)
+			if err != nil {
+				return storeError(err)
+			}
+			var mine []string
+			for _, al := range aliases {
+				if al.AccountID == a.ID {
+					mine = append(mine, al.Address)
+				}
+			}
+			aliasList := "none"
+			if len(mine) > 0 {
+				aliasList = strings.Join(mine, ", ")
+			}
 			quota, used := "none", config.FormatSize(a.UsedBytes)
 			if a.QuotaBytes > 0 {
 				quota = config.FormatSize(a.QuotaBytes)
@@ -84,6 +98,7 @@ func newUserShowCmd() *cobra.Command {
 			fmt.Fprintf(w, "used:\t%s\n", used)
 			fmt.Fprintf(w, "used bytes:\t%d\n", a.UsedBytes)
 			fmt.Fprintf(w, "messages:\t%d\n", a.Messages)
+			fmt.Fprintf(w, "aliases:\t%s\n", aliasList)
 			if err := w.Flush(); err != nil {
 				return err
 			}

@@ -165,7 +165,7 @@ func errorStatus(err error) int {
 		errors.Is(err, store.ErrNoSuchMessage):
 		return http.StatusNotFound
 	case errors.Is(err, store.ErrAccountExists), errors.Is(err, store.ErrMailboxExists),
-		errors.Is(err, store.ErrMailboxProtected):
+		errors.Is(err, store.ErrMailboxProtected), errors.Is(err, store.ErrAliasExists):
 		return http.StatusConflict
 	case errors.Is(err, store.ErrTooBig):
 		return http.StatusRequestEntityTooLarge

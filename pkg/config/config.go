@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -53,7 +54,7 @@ type Config struct {
 	IMAPS Listener
 	POP3  POP3
 	POP3S Listener
-	LMTP  Listener
+	LMTP  LMTP
 	HTTP  Listener
 
 	API     API
@@ -61,6 +62,7 @@ type Config struct {
 	Auth    Auth
 	Limits  Limits
 	Folders Folders
+	Quota   Quota
 	Log     Log
 	// Public is how clients reach this server from outside, for client autoconfiguration.
 	Public Public
@@ -74,6 +76,35 @@ type Config struct {
 // Listener is one listening address; "" disables the listener. LMTP also takes unix:/path.
 type Listener struct {
 	Addr string
+}
+
+// LMTP configures the LMTP listener and how a delivery address is resolved (also by
+// `letterbox deliver`).
+type LMTP struct {
+	Addr string
+	// DetailDelimiter: each of its characters separates an address's local part from its
+	// detail (user+detail@domain, as Postfix's recipient_delimiter); "" means no detail.
+	DetailDelimiter string
+	// DetailToFolder delivers user+detail@domain into the folder detail when it exists.
+	DetailToFolder bool
+}
+
+// Quota configures quota enforcement.
+type Quota struct {
+	// Grace is the raw quota.grace setting ("10%", "10M", "0"); GracePercent or GraceBytes
+	// is it parsed (both 0: no grace).
+	Grace        string
+	GracePercent float64
+	GraceBytes   int64
+}
+
+// GraceFor is how far past a quota of quota bytes the delivery crossing it may go (as
+// Dovecot's quota_grace): GracePercent of the quota, or GraceBytes.
+func (q Quota) GraceFor(quota int64) int64 {
+	if q.GracePercent > 0 {
+		return int64(float64(quota) * q.GracePercent / 100)
+	}
+	return q.GraceBytes
 }
 
 // IMAP configures the IMAP listener (STARTTLS when TLS is configured).
@@ -235,6 +266,8 @@ var keys = []key{
 	{"pop3.idle_timeout", "10m"},
 	{"pop3s.addr", ""},
 	{"lmtp.addr", "127.0.0.1:2424"},
+	{"lmtp.detail_delimiter", "+"},
+	{"lmtp.detail_to_folder", true},
 	{"http.addr", "127.0.0.1:8080"},
 	{"api.enabled", false},
 	{"api.token", ""},
@@ -256,6 +289,7 @@ var keys = []key{
 	{"folders.trash", "Trash"},
 	{"folders.junk", "Junk"},
 	{"folders.archive", "Archives"}, // Thunderbird's name for its archive folder
+	{"quota.grace", "10%"},
 	{"log.level", "info"},
 	{"log.format", "text"},
 	// public.*: "" and 0 mean derived from hostname and the listeners (resolvePublic).
@@ -510,7 +544,11 @@ func (cfg *Config) fill(v *viper.Viper) error {
 		cfg.POP3.ExpireAfter = d
 	}
 	cfg.POP3S = Listener{Addr: str("pop3s.addr")}
-	cfg.LMTP = Listener{Addr: str("lmtp.addr")}
+	cfg.LMTP = LMTP{Addr: str("lmtp.addr"), DetailToFolder: boolean("lmtp.detail_to_folder")}
+	cfg.LMTP.DetailDelimiter = str("lmtp.detail_delimiter")
+	if strings.ContainsAny(cfg.LMTP.DetailDelimiter, "@\"\r\n\t") {
+		errs = append(errs, fmt.Errorf("lmtp.detail_delimiter: %q may not contain @, quotes or white space", cfg.LMTP.DetailDelimiter))
+	}
 	cfg.HTTP = Listener{Addr: str("http.addr")}
 	cfg.API = API{Enabled: boolean("api.enabled"), Token: str("api.token")}
 
@@ -582,6 +620,19 @@ func (cfg *Config) fill(v *viper.Viper) error {
 			errs = append(errs, fmt.Errorf("folders: %q is used twice or names INBOX", name))
 		}
 		seen[strings.ToLower(name)] = true
+	}
+
+	cfg.Quota.Grace = str("quota.grace")
+	if pct, ok := strings.CutSuffix(cfg.Quota.Grace, "%"); ok {
+		p, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
+		if err != nil || p < 0 || math.IsInf(p, 0) || math.IsNaN(p) {
+			errs = append(errs, fmt.Errorf("quota.grace: want a percentage of the quota such as 10%%, a size such as 10M, or 0, got %q", cfg.Quota.Grace))
+		}
+		cfg.Quota.GracePercent = p
+	} else if n, err := ParseSize(cfg.Quota.Grace); err != nil {
+		errs = append(errs, fmt.Errorf("quota.grace: want a percentage of the quota such as 10%%, a size such as 10M, or 0: %w", err))
+	} else {
+		cfg.Quota.GraceBytes = n
 	}
 
 	if err := cfg.Log.Level.UnmarshalText([]byte(str("log.level"))); err != nil {

@@ -159,6 +159,7 @@ func Start(t TB, opts ...Option) *Server {
 		UIDValidity:    s.uidValidity,
 		MaxMessageSize: cfg.Limits.MessageSize,
 		Folders:        cfg.Folders.Store(),
+		QuotaGrace:     cfg.Quota.GraceFor,
 	})
 	if err != nil {
 		t.Fatalf("letterboxtest: open the store: %v", err)

@@ -60,6 +60,8 @@ func (s *Server) newLMTP() Protocol {
 		ReadTimeout:     lmtpReadTimeout,
 		WriteTimeout:    lmtpWriteTimeout,
 		Metrics:         s.metrics,
+		DetailDelimiter: s.cfg.LMTP.DetailDelimiter,
+		DetailToFolder:  s.cfg.LMTP.DetailToFolder,
 	})
 }
 

@@ -13,6 +13,9 @@
 //     IMAPS share one imap.Server), so server-wide state such as POP3's maildrop locks is
 //     shared. Implicit TLS listeners are tls.NewListener wrappers; protocols recognise the
 //     *tls.Conn and offer no STARTTLS/STLS on them.
+//   - Every TLS handshake (implicit and STARTTLS/STLS) takes its certificate from one
+//     atomically swapped pointer (tls.go); ReloadTLS replaces it on SIGHUP, so established
+//     sessions keep theirs and a failed reload leaves the previous certificate in place.
 //   - Shutdown stops every protocol at once under one deadline: each stops accepting, lets
 //     sessions finish their current command, and closes them. The store is the caller's.
 package server
@@ -58,6 +61,7 @@ type Server struct {
 	st        *store.Store
 	log       *slog.Logger
 	tlsConfig *tls.Config
+	certs     *certSource // behind tlsConfig.GetCertificate; nil without TLS (ReloadTLS)
 	auth      *auth.Authenticator
 	limiter   *connlimit.Limiter
 	mux       *http.ServeMux
@@ -84,7 +88,7 @@ func New(cfg *config.Config, st *store.Store, logger *slog.Logger) (*Server, err
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	tlsConfig, err := TLSConfig(cfg)
+	tlsConfig, certs, err := newTLS(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +100,7 @@ func New(cfg *config.Config, st *store.Store, logger *slog.Logger) (*Server, err
 		st:        st,
 		log:       logger,
 		tlsConfig: tlsConfig,
+		certs:     certs,
 		auth: &auth.Authenticator{
 			Store:        st,
 			FailureDelay: cfg.Auth.FailureDelay,

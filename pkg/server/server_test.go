@@ -266,7 +266,7 @@ func TestSelfSignedCertificateIsReused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(first.Certificates[0].Certificate[0], second.Certificates[0].Certificate[0]) {
+	if !bytes.Equal(servedCert(t, first).Certificate[0], servedCert(t, second).Certificate[0]) {
 		t.Error("a second start generated a new certificate instead of reusing the first")
 	}
 	if first.MinVersion != tls.VersionTLS12 {
@@ -279,7 +279,7 @@ func TestSelfSignedCertificateIsReused(t *testing.T) {
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("key file mode %v, want 0600", fi.Mode().Perm())
 	}
-	leaf := first.Certificates[0].Leaf
+	leaf := servedCert(t, first).Leaf
 	for _, host := range []string{"mail.test", "localhost", "127.0.0.1"} {
 		if err := leaf.VerifyHostname(host); err != nil {
 			t.Errorf("certificate does not cover %s: %v", host, err)

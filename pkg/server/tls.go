@@ -14,6 +14,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/letterbox-mail/letterbox/pkg/config"
@@ -33,7 +35,45 @@ const (
 // TLSConfig builds the TLS configuration from cfg: the PEM files tls.cert and tls.key, or
 // else (tls.self_signed) a self-signed certificate generated once under the data directory
 // and reused. It returns nil, nil when no TLS is configured.
+//
+// The certificate is served through GetCertificate from an atomically swapped pointer (the
+// Certificates list stays empty: with a non-empty list Go would ignore GetCertificate for
+// clients that send no SNI), so that (*Server).ReloadTLS can replace it without touching
+// sessions that are already established.
 func TLSConfig(cfg *config.Config) (*tls.Config, error) {
+	c, _, err := newTLS(cfg)
+	return c, err
+}
+
+// certSource holds the certificate that new TLS handshakes get. Invariant: once built, cur
+// is never nil; a failed reload leaves it as it was.
+type certSource struct {
+	cfg    *config.Config
+	reload sync.Mutex // one reload at a time (a self-signed renewal writes files)
+	cur    atomic.Pointer[tls.Certificate]
+}
+
+func (c *certSource) getCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return c.cur.Load(), nil
+}
+
+// newTLS builds the configuration and the certificate source behind it; nil, nil, nil when
+// no TLS is configured.
+func newTLS(cfg *config.Config) (*tls.Config, *certSource, error) {
+	cert, err := loadCertificate(cfg)
+	if err != nil || cert == nil {
+		return nil, nil, err
+	}
+	src := &certSource{cfg: cfg}
+	src.cur.Store(cert)
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: src.getCertificate,
+	}, src, nil
+}
+
+// loadCertificate reads the configured certificate; nil, nil when no TLS is configured.
+func loadCertificate(cfg *config.Config) (*tls.Certificate, error) {
 	var cert tls.Certificate
 	var err error
 	switch {
@@ -50,10 +90,42 @@ func TLSConfig(cfg *config.Config) (*tls.Config, error) {
 	default:
 		return nil, nil
 	}
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
-	}, nil
+	if cert.Leaf == nil && len(cert.Certificate) > 0 {
+		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return nil, fmt.Errorf("tls: parsing the certificate: %w", err)
+		}
+	}
+	return &cert, nil
+}
+
+// ReloadTLS reads the certificate again (tls.cert and tls.key; with tls.self_signed the
+// saved self-signed certificate, renewed if it is about to expire) and serves it to every
+// handshake from now on. Sessions already established keep theirs and are not interrupted.
+// On error the old certificate stays in use and the error is returned. The outcome is
+// logged. `letterbox serve` calls it on SIGHUP.
+func (s *Server) ReloadTLS() error {
+	if s.certs == nil {
+		s.log.Info("tls reload: no TLS configured, nothing to reload")
+		return nil
+	}
+	s.certs.reload.Lock()
+	defer s.certs.reload.Unlock()
+	cert, err := loadCertificate(s.certs.cfg)
+	if err == nil && cert == nil {
+		err = errors.New("tls: no certificate configured")
+	}
+	if err != nil {
+		s.log.Error("tls reload failed; the previous certificate stays in use", "err", err)
+		return fmt.Errorf("reloading the TLS certificate: %w", err)
+	}
+	s.certs.cur.Store(cert)
+	attrs := []any{}
+	if leaf := cert.Leaf; leaf != nil {
+		attrs = append(attrs, "subject", leaf.Subject.CommonName, "serial", leaf.SerialNumber.Text(16),
+			"not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+	}
+	s.log.Info("tls certificate reloaded", attrs...)
+	return nil
 }
 
 // selfSigned loads the certificate in dir if it is still good for hostname, else generates

@@ -10,6 +10,10 @@
 //   - A message is read from the client once (store.Spool) and then stored for each recipient
 //     (store.DeliverSpooled), sharing one stored body. A recipient's 250 is written only after
 //     the store has committed that recipient's copy: what LMTP acknowledged survives a crash.
+//   - A recipient is resolved by the store (store.ResolveRecipient): an account, an alias,
+//     or either with a +detail (Options.DetailDelimiter), whose detail may name the folder
+//     the copy goes to (Options.DetailToFolder). A folder is never created for a detail;
+//     without it (or if it goes before DATA) the copy goes to INBOX.
 //   - Each copy gets Return-Path and Delivered-To trace fields prepended (RFC 5321 §4.4,
 //     RFC 9228); the message is otherwise stored byte for byte (CRLF line endings).
 //   - Store trouble that may pass (database busy, disk full) answers 4xx so the MTA retries;
@@ -69,11 +73,18 @@ type Options struct {
 	ReadTimeout, WriteTimeout time.Duration
 	// Metrics counts each recipient's delivery outcome; nil counts nothing.
 	Metrics *metrics.Recorder
+	// DetailDelimiter: each of its characters separates a recipient's local part from its
+	// detail, so that user+detail@domain reaches user@domain (store.ResolveRecipient);
+	// "" means recipients have no detail.
+	DetailDelimiter string
+	// DetailToFolder delivers user+detail@domain into the account's folder named detail
+	// (matched case-insensitively) when it exists, else INBOX; false: always INBOX.
+	DetailToFolder bool
 }
 
 // Store is what the LMTP server needs of the store.
 type Store interface {
-	LookupAccount(ctx context.Context, address string) (store.Account, error)
+	ResolveRecipient(ctx context.Context, address, detailDelimiter string) (store.Account, string, error)
 	Spool(r io.Reader) (*store.Spooled, error)
 	DeliverSpooled(ctx context.Context, accountID int64, sp *store.Spooled, opts store.DeliverOptions) (store.Delivered, error)
 }

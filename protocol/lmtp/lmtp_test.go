@@ -337,7 +337,7 @@ func TestBadSequence(t *testing.T) {
 // TestStoredOncePerRecipient: several recipients each get exactly one copy; a recipient
 // named twice gets two statuses but one copy; +detail reaches the base account.
 func TestStoredOncePerRecipient(t *testing.T) {
-	env := newEnv(t, Options{}, map[string]int64{"a@example.com": 0, "b@example.com": 0, "c@example.com": 0})
+	env := newEnv(t, Options{DetailDelimiter: "+"}, map[string]int64{"a@example.com": 0, "b@example.com": 0, "c@example.com": 0})
 	c := dialRaw(t, env.addr)
 	c.expect("LHLO mta.example", 250)
 	c.expect("MAIL FROM:<alice@example.org>", 250)

@@ -38,8 +38,7 @@ type session struct {
 type recipient struct {
 	addr    string // as the client gave it: the key of its DATA status
 	account store.Account
-	// mailbox is where the message should go; "" is INBOX. (+detail folder delivery is
-	// not enabled yet, so this is always INBOX for now.)
+	// mailbox is where the message should go: the folder a +detail named, or "" (INBOX).
 	mailbox string
 }
 
@@ -75,7 +74,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), deliveryTimeout)
 	defer cancel()
-	acct, err := ss.s.resolve(ctx, to)
+	acct, mailbox, err := ss.s.st.ResolveRecipient(ctx, to, ss.s.opts.DetailDelimiter)
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrNoSuchAccount):
@@ -89,27 +88,11 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		ss.s.log.Info("recipient refused", "remote", ss.remote, "from", ss.from, "rcpt", to, "reason", "over quota")
 		return errOverQuota
 	}
-	ss.rcpts = append(ss.rcpts, recipient{addr: to, account: acct})
+	if !ss.s.opts.DetailToFolder {
+		mailbox = ""
+	}
+	ss.rcpts = append(ss.rcpts, recipient{addr: to, account: acct, mailbox: mailbox})
 	return nil
-}
-
-// resolve finds the account of a recipient address. An address with a +detail whose exact
-// form is unknown goes to the base address's account (user+lists@example.com ->
-// user@example.com). The store itself falls back from a full address to a bare name.
-func (s *Server) resolve(ctx context.Context, addr string) (store.Account, error) {
-	acct, err := s.st.LookupAccount(ctx, addr)
-	if err == nil || !errors.Is(err, store.ErrNoSuchAccount) {
-		return acct, err
-	}
-	local, domain := addr, "" // domain keeps its "@"
-	if i := strings.LastIndex(addr, "@"); i >= 0 {
-		local, domain = addr[:i], addr[i:]
-	}
-	base, _, hasDetail := strings.Cut(local, "+")
-	if !hasDetail || base == "" {
-		return acct, err
-	}
-	return s.st.LookupAccount(ctx, base+domain)
 }
 
 // Data is never used: go-smtp calls LMTPData in LMTP mode.
