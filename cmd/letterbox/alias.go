@@ -30,14 +30,9 @@ func newAliasAddCmd() *cobra.Command {
 		Use:   "add ALIAS USER",
 		Short: "Make ALIAS deliver to USER",
 		Args:  usageArgs(cobra.ExactArgs(2)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, _, err := setup(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			alias, user := args[0], args[1]
-			err = st.AddAlias(cmd.Context(), alias, user)
+			err := st.AddAlias(cmd.Context(), alias, user)
 			switch {
 			case errors.Is(err, store.ErrAliasExists):
 				return withCode(exitCantCrt, fmt.Errorf("alias %s already exists", alias))
@@ -48,7 +43,7 @@ func newAliasAddCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "alias %s added for %s\n", alias, user)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -57,13 +52,8 @@ func newAliasDelCmd() *cobra.Command {
 		Use:   "del ALIAS",
 		Short: "Delete an alias",
 		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, _, err := setup(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
-			err = st.DeleteAlias(cmd.Context(), args[0])
+		RunE: withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
+			err := st.DeleteAlias(cmd.Context(), args[0])
 			switch {
 			case errors.Is(err, store.ErrNoSuchAlias):
 				return withCode(exitNoUser, fmt.Errorf("no such alias: %s", args[0]))
@@ -72,7 +62,7 @@ func newAliasDelCmd() *cobra.Command {
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "alias %s deleted\n", args[0])
 			return nil
-		},
+		}),
 	}
 }
 
@@ -81,12 +71,7 @@ func newAliasListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List aliases, one per line: alias, user",
 		Args:  usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, st, _, err := setup(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStore(func(cmd *cobra.Command, _ []string, st *store.Store) error {
 			aliases, err := st.Aliases(cmd.Context())
 			if err != nil {
 				return storeError(err)
@@ -100,6 +85,6 @@ func newAliasListCmd() *cobra.Command {
 				fmt.Fprintf(w, "%s\t%s\n", a.Address, a.Account)
 			}
 			return w.Flush()
-		},
+		}),
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/letterbox-mail/letterbox/store"
 )
 
 func newBackupCmd() *cobra.Command {
@@ -15,17 +17,12 @@ runs: deliveries and sessions carry on meanwhile. FILE is replaced only once the
 is complete. To restore, stop Letterbox and put FILE in the data directory as
 letterbox.db.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, _, err := setup(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			if err := st.Backup(cmd.Context(), args[0]); err != nil {
 				return withCode(exitCantCrt, err)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "backup written to %s\n", args[0])
 			return nil
-		},
+		}),
 	}
 }

@@ -154,6 +154,19 @@ func newLogger(cfg *config.Config, cmd *cobra.Command, quiet bool) *slog.Logger 
 }
 
 // setup loads the configuration and opens the store for an administrative command.
+// withStore makes the RunE of a command that needs only the store: it opens the store as
+// configured, runs fn with it, and closes it.
+func withStore(fn func(cmd *cobra.Command, args []string, st *store.Store) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		_, st, _, err := setup(cmd)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		return fn(cmd, args, st)
+	}
+}
+
 func setup(cmd *cobra.Command) (*config.Config, *store.Store, *slog.Logger, error) {
 	cfg, err := loadConfig(cmd)
 	if err != nil {

@@ -148,18 +148,13 @@ func newUserDelCmd() *cobra.Command {
 		Use:   "del ADDRESS",
 		Short: "Delete a user with all its folders and messages",
 		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, _, err := setup(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			if err := st.DeleteAccount(cmd.Context(), args[0]); err != nil {
 				return storeError(err, args[0])
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "user %s deleted\n", args[0])
 			return nil
-		},
+		}),
 	}
 }
 
@@ -168,12 +163,7 @@ func newUserListCmd() *cobra.Command {
 		Use:   "list",
 		Short: "List users, one per line: address, messages, used size, quota (- for none)",
 		Args:  usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, st, _, err := setup(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStore(func(cmd *cobra.Command, _ []string, st *store.Store) error {
 			accts, err := st.Accounts(cmd.Context())
 			if err != nil {
 				return storeError(err)
@@ -195,7 +185,7 @@ func newUserListCmd() *cobra.Command {
 				fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", address, a.Messages, config.FormatSize(a.UsedBytes), quota)
 			}
 			return w.Flush()
-		},
+		}),
 	}
 }
 

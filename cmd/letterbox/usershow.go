@@ -49,12 +49,7 @@ func newUserShowCmd() *cobra.Command {
 		Use:   "show ADDRESS",
 		Short: "Show a user: limits, usage and mailboxes",
 		Args:  usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, _, err := setup(cmd)
-			if err != nil {
-				return err
-			}
-			defer st.Close()
+		RunE: withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
 			ctx := cmd.Context()
 			a, err := st.LookupAccount(ctx, args[0])
 			if err != nil {
@@ -113,7 +108,7 @@ func newUserShowCmd() *cobra.Command {
 				fmt.Fprintf(w, "  %s\t%d\t%d\t%s\n", m.Name, s.Messages, s.Unseen, config.FormatSize(s.Size))
 			}
 			return w.Flush()
-		},
+		}),
 	}
 }
 
