@@ -14,7 +14,7 @@ ACCEPTANCE := ../shared/acceptance/run
 # of something that is called done.
 ACCEPTANCE_SKIP :=
 
-.PHONY: all build run test vet unit acceptance bench fuzz fmt lint clean
+.PHONY: all build run test vet unit acceptance bench bench-compare fuzz fmt lint clean
 
 all: build
 
@@ -41,6 +41,11 @@ acceptance: build
 
 bench:
 	$(GO) test $(GOFLAGS_B) -run '^$$' -bench . -benchmem ./...
+
+# Letterbox against Dovecot (maildir, mdbox) on this machine, as root; see docs/performance.md.
+# BENCH_MESSAGES=1000 for a quick run (default 10000).
+bench-compare: build
+	LETTERBOX_BIN=$(BIN) cmd/letterbox-bench/compare.sh
 
 # Fuzz targets, package:FuzzName; `make fuzz` runs each for FUZZTIME, one after the other.
 # Seed corpora live in each package's testdata/fuzz/ and run with every `make test`.

@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/letterbox-mail/letterbox/pkg/config"
+	"github.com/letterbox-mail/letterbox/pkg/letterboxtest"
+)
+
+// startServer is an in-process Letterbox with a measured user (bench) and a recipient of
+// deliveries (sink), and a Bench pointed at it with tiny sizes.
+func startServer(t *testing.T) (*letterboxtest.Server, *Bench) {
+	t.Helper()
+	srv := letterboxtest.Start(t, letterboxtest.WithConfig(func(c *config.Config) {
+		c.Limits.MaxUserIPConnections = 100
+	}))
+	srv.AddUser("bench@example.test", "secret")
+	srv.AddUser("sink@example.test", "secret")
+	b := &Bench{
+		IMAP: srv.IMAPAddr(), POP3: srv.POP3Addr(), LMTP: srv.LMTPAddr(),
+		Users:    []Credential{{"bench@example.test", "secret"}, {"sink@example.test", "secret"}},
+		Conn:     connOptions{timeout: 5 * time.Second},
+		Mailbox:  "INBOX",
+		Messages: 20, Concurrency: 3, Idlers: 3, Clients: 2, Duration: 300 * time.Millisecond,
+		Corpus:    Corpus{Seed: 1, Word: DefaultWord},
+		DeliverTo: 1,
+	}
+	return srv, b
+}
+
+func runOne(t *testing.T, b *Bench, name string) Rep {
+	t.Helper()
+	w, ok := findWorkload(name)
+	if !ok {
+		t.Fatalf("no workload %s", name)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rep, err := w.run(b, ctx, 0)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if rep.Errors != 0 {
+		t.Errorf("%s: %d errors", name, rep.Errors)
+	}
+	return rep
+}
+
+func TestWorkloadsAgainstLetterbox(t *testing.T) {
+	srv, b := startServer(t)
+	b.Messages = 120 // two messages with the search word: 7 and 107
+
+	load := runOne(t, b, "load")
+	if load.Count != 120 || load.Seconds <= 0 {
+		t.Fatalf("load: %+v", load)
+	}
+	inbox := srv.Mailbox("bench@example.test", "INBOX")
+	if len(inbox.Messages) != 120 {
+		t.Fatalf("INBOX has %d messages after load, want 120", len(inbox.Messages))
+	}
+	if again := runOne(t, b, "load"); again.Count != 0 {
+		t.Errorf("second load appended %d messages to a full mailbox", again.Count)
+	}
+	var corpusBytes int64
+	for i := range 120 {
+		corpusBytes += int64(len(b.Corpus.Message(i)))
+	}
+
+	b.Messages = 20
+	app := runOne(t, b, "append")
+	if app.Count != 20 || app.Seconds <= 0 {
+		t.Errorf("append: %+v", app)
+	}
+	for _, mb := range []string{scratchMailbox} {
+		if got := srv.Mailbox("bench@example.test", "INBOX"); len(got.Messages) != 120 {
+			t.Errorf("append changed INBOX (%d messages) instead of %s", len(got.Messages), mb)
+		}
+	}
+
+	meta := runOne(t, b, "fetch-meta")
+	if meta.Count != 120 || meta.Bytes != corpusBytes || meta.Seconds <= 0 {
+		t.Errorf("fetch-meta: %+v, want 120 messages of %d bytes in all", meta, corpusBytes)
+	}
+	body := runOne(t, b, "fetch-body")
+	if body.Count != 120 || body.Bytes != corpusBytes {
+		t.Errorf("fetch-body: %+v, want 120 messages, %d bytes", body, corpusBytes)
+	}
+	if got := srv.Mailbox("bench@example.test", "INBOX"); got.Messages[0].HasFlag(`\Seen`) {
+		t.Errorf("fetch-body set \\Seen: it must PEEK")
+	}
+	search := runOne(t, b, "search-text")
+	if search.Count != Hits(120) || search.Count != 2 {
+		t.Errorf("search-text found %d messages, want %d", search.Count, Hits(120))
+	}
+	pop := runOne(t, b, "pop3-download")
+	if pop.Count != 120 || pop.Bytes < corpusBytes || pop.Seconds <= 0 {
+		t.Errorf("pop3-download: %+v, want 120 messages of at least %d bytes", pop, corpusBytes)
+	}
+
+	lm := runOne(t, b, "lmtp")
+	if lm.Count != 20 {
+		t.Errorf("lmtp: %+v", lm)
+	}
+	if got := srv.Mailbox("sink@example.test", "INBOX"); len(got.Messages) != 20 {
+		t.Errorf("sink has %d messages after lmtp, want 20", len(got.Messages))
+	}
+
+	idle := runOne(t, b, "idle-fanout")
+	if idle.Count != 3 || idle.Latency == nil || idle.Latency.P50 <= 0 || idle.Latency.Max < idle.Latency.P99 || idle.Latency.P99 < idle.Latency.P50 {
+		t.Errorf("idle-fanout: %+v %+v", idle, idle.Latency)
+	}
+
+	mixed := runOne(t, b, "mixed")
+	if mixed.Count == 0 || mixed.OpsPerSec <= 0 {
+		t.Errorf("mixed: %+v", mixed)
+	}
+	if mixed.Count%8 != 0 {
+		t.Errorf("mixed counted %d commands: not whole sessions of 8", mixed.Count)
+	}
+	// Every appended message was expunged again: only the 10 seed messages remain.
+	for _, u := range []string{"bench@example.test", "sink@example.test"} {
+		if got := srv.Mailbox(u, mixedMailbox); len(got.Messages) != 10 {
+			t.Errorf("%s %s has %d messages after mixed, want the 10 it started with", u, mixedMailbox, len(got.Messages))
+		}
+	}
+}
+
+func TestRunWritesJSONAndTable(t *testing.T) {
+	_, b := startServer(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "lb.json")
+	args := []string{"--imap", b.IMAP, "--pop3", b.POP3, "--lmtp", b.LMTP,
+		"--users", "bench@example.test:secret,sink@example.test:secret",
+		"--messages", "10", "--reps", "3", "--workload", "load,fetch-meta,search-text",
+		"--label", "letterbox", "--json", file}
+	var out, errOut bytes.Buffer
+	if err := run(args, &out, &errOut); err != nil {
+		t.Fatalf("run: %v\n%s", err, errOut.String())
+	}
+	if !strings.Contains(out.String(), "fetch-meta") || !strings.Contains(errOut.String(), "fetch-meta 3/3") {
+		t.Errorf("table or progress missing:\n%s\n%s", out.String(), errOut.String())
+	}
+	var rep Report
+	data, _ := os.ReadFile(file)
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 3 || len(rep.Results[0].Reps) != 1 || len(rep.Results[1].Reps) != 3 {
+		t.Fatalf("results: %+v", rep.Results)
+	}
+	fm := rep.Results[1]
+	if fm.Min > fm.Median || fm.Median > fm.Max || fm.Min <= 0 {
+		t.Errorf("fetch-meta summary min %v median %v max %v", fm.Min, fm.Median, fm.Max)
+	}
+
+	// The same report under another label: the ratio column of the table is 1.
+	other := strings.Replace(string(data), `"letterbox"`, `"other"`, -1)
+	file2 := filepath.Join(dir, "other.json")
+	os.WriteFile(file2, []byte(other), 0o644)
+	out.Reset()
+	if err := run([]string{"table", file, file2}, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "| workload | letterbox | other | letterbox/other |") ||
+		!strings.Contains(out.String(), " | 1.00 |") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}
+
+func TestRefusesRemoteHosts(t *testing.T) {
+	for _, addr := range []string{"192.0.2.1:143", "[2001:db8::1]:143"} {
+		if err := checkLoopback(addr, false); err == nil {
+			t.Errorf("%s accepted without --allow-remote", addr)
+		}
+		if err := checkLoopback(addr, true); err != nil {
+			t.Errorf("%s refused with --allow-remote: %v", addr, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:143", "[::1]:143", "127.0.0.2:1"} {
+		if err := checkLoopback(addr, false); err != nil {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+	err := run([]string{"--imap", "192.0.2.1:143", "--user", "u"}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "not loopback") {
+		t.Errorf("run against a remote host: %v", err)
+	}
+}
+
+func TestCorpus(t *testing.T) {
+	c := Corpus{Seed: 1}
+	if !bytes.Equal(c.Message(42), c.Message(42)) {
+		t.Fatal("corpus is not deterministic")
+	}
+	if bytes.Equal(c.Message(42), Corpus{Seed: 2}.Message(42)) {
+		t.Error("the seed does not change the corpus")
+	}
+	var total, multipart, withWord int
+	for i := range 1000 {
+		m := c.Message(i)
+		total += len(m)
+		if bytes.Contains(m, []byte("multipart/mixed")) {
+			multipart++
+		}
+		if bytes.Contains(m, []byte(DefaultWord)) {
+			withWord++
+		}
+		if bytes.Contains(bytes.ReplaceAll(m, []byte("\r\n"), nil), []byte("\n")) {
+			t.Fatalf("message %d has a bare LF", i)
+		}
+	}
+	if multipart != 200 || withWord != 10 || withWord != Hits(1000) {
+		t.Errorf("multipart %d (want 200), with the word %d (want 10, Hits %d)", multipart, withWord, Hits(1000))
+	}
+	if avg := total / 1000; avg < 3500 || avg > 4500 {
+		t.Errorf("average message size %d, want about 4 KB", avg)
+	}
+}
+
+func TestServerMemory(t *testing.T) {
+	kb, err := processTreePSS(os.Getpid())
+	if err != nil {
+		t.Skipf("no /proc PSS here: %v", err)
+	}
+	if kb <= 0 {
+		t.Errorf("PSS of this process: %d kB", kb)
+	}
+	// The in-process server is this process: idle-fanout measures it without error.
+	_, b := startServer(t)
+	b.ServerPID = os.Getpid()
+	if rep := runOne(t, b, "idle-fanout"); rep.Count != 3 {
+		t.Errorf("idle-fanout with --server-pid: %+v", rep)
+	}
+	if _, err := processTreePSS(1 << 30); err == nil {
+		t.Error("PSS of a process that does not exist")
+	}
+}
