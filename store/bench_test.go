@@ -97,6 +97,26 @@ func BenchmarkOpenMessage(b *testing.B) {
 	}
 }
 
+// BenchmarkOpenSmallMessage reads a typical message (about 4 KB, one chunk) whole: the
+// path of every POP3 RETR and IMAP BODY[] of ordinary mail.
+func BenchmarkOpenSmallMessage(b *testing.B) {
+	s := newStore(b)
+	a := newAccount(b, s, "alice")
+	raw, _ := bigMessage(4 << 10)
+	d := deliver(b, s, a.ID, raw, DeliverOptions{})
+	b.SetBytes(d.Size)
+	for b.Loop() {
+		body, err := s.OpenMessage(ctx, d.MailboxID, d.UID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.Copy(io.Discard, body); err != nil {
+			b.Fatal(err)
+		}
+		body.Close()
+	}
+}
+
 func BenchmarkSetFlags(b *testing.B) {
 	s := newStore(b)
 	a := newAccount(b, s, "alice")
