@@ -36,7 +36,13 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	defer s.mu.Unlock()
 
 	needBody := len(options.BodySection) > 0 || len(options.BinarySection) > 0
-	needMeta := needBody || options.Envelope || options.BodyStructure != nil || len(options.BinarySectionSize) > 0
+	// The metadata (decoded from JSON per message) is read only when something needs it:
+	// BODY[] and RFC822 of the whole message need just its size, which every row has.
+	needMeta := options.Envelope || options.BodyStructure != nil || len(options.BinarySectionSize) > 0 ||
+		len(options.BinarySection) > 0
+	for _, bs := range options.BodySection {
+		needMeta = needMeta || len(bs.Part) > 0 || bs.Specifier != imap.PartSpecifierNone
+	}
 	markSeen := false
 	if !v.readOnly {
 		for _, bs := range options.BodySection {

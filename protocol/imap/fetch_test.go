@@ -190,3 +190,22 @@ func TestFetchBodyIdentical(t *testing.T) {
 		t.Errorf("BODY.PEEK[] of %d bytes: got %d bytes, RFC822.SIZE %d", len(raw), len(got), m.RFC822Size)
 	}
 }
+
+// TestFetchRFC822 covers the RFC 1730 forms, which set \Seen like BODY[] (RFC 3501 §6.4.5):
+// the whole message needs no metadata, its text does.
+func TestFetchRFC822(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("INBOX", multipartMessage)
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	header := multipartMessage[:strings.Index(multipartMessage, "\r\n\r\n")+4]
+	for _, tt := range []struct{ item, want string }{
+		{"RFC822.TEXT", multipartMessage[len(header):]},
+		{"RFC822", multipartMessage},
+	} {
+		got := strings.Join(grep(c.ok("FETCH 1 (%s)", tt.item), `^\* 1 FETCH`), "")
+		if !strings.Contains(got, fmt.Sprintf("%s {%d}\r\n%s", tt.item, len(tt.want), tt.want)) {
+			t.Errorf("FETCH 1 (%s) = %q, want the literal %q", tt.item, got, tt.want)
+		}
+	}
+}
