@@ -285,3 +285,26 @@ func TestDefaultsIgnoreFileAndEnvironment(t *testing.T) {
 		t.Errorf("Defaults() = imap %s, pop3 %s, file %q, api %v", cfg.IMAP.Addr, cfg.POP3.Addr, cfg.File, cfg.API.Enabled)
 	}
 }
+
+func TestPprofIsOffUnlessAsked(t *testing.T) {
+	clearEnv(t)
+	cfg, err := Load(LoadOptions{Flags: flags(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Pprof {
+		t.Error("http.pprof is on by default")
+	}
+	for name, opts := range map[string]LoadOptions{
+		"--pprof": {Flags: flags(t, "--pprof")},
+		"file":    {File: writeFile(t, "http:\n  pprof: true\n")},
+	} {
+		cfg, err := Load(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cfg.HTTP.Pprof {
+			t.Errorf("%s did not turn http.pprof on", name)
+		}
+	}
+}
