@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"io"
 	"fmt"
 	"slices"
 	"strings"
@@ -364,5 +365,37 @@ func TestUpdateTx(t *testing.T) {
 	}
 	if _, err := kept.Expunge(in.ID, nil); err == nil {
 		t.Error("Tx usable after Update returned")
+	}
+}
+
+func TestOpenMessages(t *testing.T) {
+	s := newStore(t)
+	a := newAccount(t, s, "alice")
+	big, bigStored := bigMessage(2*chunkSize + 100)
+	raws := []string{simpleMessage("one"), big, simpleMessage("three")}
+	var sizes []int64
+	for _, raw := range raws {
+		sizes = append(sizes, deliver(t, s, a.ID, raw, DeliverOptions{}).Size)
+	}
+	in := inbox(t, s, a.ID)
+	if _, err := s.Expunge(ctx, in.ID, []uint32{3}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.OpenMessages(ctx, in.ID, UIDRange{Start: 1, Stop: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].UID != 1 || got[1].UID != 2 {
+		t.Fatalf("OpenMessages(1:*) after expunging 3 = %+v", got)
+	}
+	for i, mb := range got {
+		data, err := io.ReadAll(mb.Body)
+		mb.Body.Close()
+		if err != nil || int64(len(data)) != sizes[i] || mb.Body.Size() != sizes[i] {
+			t.Errorf("message %d: read %d octets (%v), want %d", mb.UID, len(data), err, sizes[i])
+		}
+		if i == 1 && string(data) != bigStored {
+			t.Errorf("message %d: the content differs", mb.UID)
+		}
 	}
 }
