@@ -19,14 +19,17 @@ const chunkSize = 64 << 10
 func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (Body, error) {
 	var bodyID, size int64
 	var first []byte
-	err := s.r.QueryRowContext(ctx, `SELECT m.body_id, m.size, c.data FROM messages m
-		LEFT JOIN body_chunks c ON c.body_id = m.body_id AND c.seq = 0
+	err := s.r.QueryRowContext(ctx, `SELECT m.body_id, m.size, `+firstChunk+` FROM messages m
 		WHERE m.mailbox_id = ? AND m.uid = ?`, mailboxID, uid).Scan(&bodyID, &size, &first)
 	if err != nil {
 		return nil, wrapErr(fmt.Sprintf("open message %d/%d", mailboxID, uid), noRows(err, ErrNoSuchMessage))
 	}
 	return newBody(s, bodyID, size, first), nil
 }
+
+// firstChunk is the column of the first chunk of the body of a messages row m. A
+// correlated subquery: as a LEFT JOIN the same read cost half as much again.
+const firstChunk = `(SELECT data FROM body_chunks WHERE body_id = m.body_id AND seq = 0)`
 
 // MessageBody is a message with its stored raw message, opened.
 type MessageBody struct {
@@ -40,9 +43,8 @@ type MessageBody struct {
 // each Body; it holds up to 64 KiB until then.
 func (s *Store) OpenMessages(ctx context.Context, mailboxID int64, ranges ...UIDRange) ([]MessageBody, error) {
 	cond, args, keep := uidRangeClause(ranges)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+prefixColumns("m.", messageColumns)+`, c.data
-		FROM messages m LEFT JOIN body_chunks c ON c.body_id = m.body_id AND c.seq = 0
-		WHERE m.mailbox_id = ? AND `+strings.ReplaceAll(cond, "uid", "m.uid")+` ORDER BY m.uid`,
+	rows, err := s.r.QueryContext(ctx, `SELECT `+prefixColumns("m.", messageColumns)+`, `+firstChunk+`
+		FROM messages m WHERE m.mailbox_id = ? AND `+strings.ReplaceAll(cond, "uid", "m.uid")+` ORDER BY m.uid`,
 		append([]any{mailboxID}, args...)...)
 	if err != nil {
 		return nil, wrapErr("open messages", err)
