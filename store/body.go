@@ -43,7 +43,14 @@ type MessageBody struct {
 // each Body; it holds up to 64 KiB until then.
 func (s *Store) OpenMessages(ctx context.Context, mailboxID int64, ranges ...UIDRange) ([]MessageBody, error) {
 	cond, args, keep := uidRangeClause(ranges)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+prefixColumns("m.", messageColumns)+`, `+firstChunk+`
+	chunk := firstChunk
+	if keep != nil {
+		// Many ranges: the query covers the span from the lowest to the highest UID and
+		// the rows outside them are dropped here. Their chunks are not worth reading; the
+		// bodies kept read theirs when they are read.
+		chunk = "NULL"
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+prefixColumns("m.", messageColumns)+`, `+chunk+`
 		FROM messages m WHERE m.mailbox_id = ? AND `+strings.ReplaceAll(cond, "uid", "m.uid")+` ORDER BY m.uid`,
 		append([]any{mailboxID}, args...)...)
 	if err != nil {

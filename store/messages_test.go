@@ -398,4 +398,16 @@ func TestOpenMessages(t *testing.T) {
 			t.Errorf("message %d: the content differs", mb.UID)
 		}
 	}
+	// Past 50 ranges the query covers their span and filters; the bodies still read whole.
+	var many []UIDRange
+	for u := uint32(2); u < 200; u += 3 {
+		many = append(many, UIDRange{Start: u, Stop: u})
+	}
+	got, err = s.OpenMessages(ctx, in.ID, many...)
+	if err != nil || len(got) != 1 || got[0].UID != 2 {
+		t.Fatalf("OpenMessages(%d ranges) = %+v, %v", len(many), got, err)
+	}
+	if data, err := io.ReadAll(got[0].Body); err != nil || string(data) != bigStored {
+		t.Errorf("message 2 through many ranges: %d octets, %v", len(data), err)
+	}
 }
