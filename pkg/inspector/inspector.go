@@ -47,6 +47,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/pkg/api"
 	"github.com/letterbox-mail/letterbox/protocol/pop3"
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -246,22 +247,13 @@ func (in *Inspector) authorize(r *http.Request) (status int, msg string) {
 			return http.StatusForbidden, "the inspector is not served through a proxy unless api.token is set"
 		}
 	}
-	if !isLoopback(r.RemoteAddr) {
+	if !api.IsLoopback(r.RemoteAddr) {
 		return http.StatusForbidden, "the inspector answers loopback clients only, unless api.token is set"
 	}
 	if !localHost(r.Host) {
 		return http.StatusForbidden, "open the inspector as http://localhost:PORT/ or http://127.0.0.1:PORT/"
 	}
 	return http.StatusOK, ""
-}
-
-func isLoopback(remoteAddr string) bool {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 // localHost reports whether a Host header names the server in a way no other site can

@@ -6,7 +6,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,10 +107,7 @@ func (in *Inspector) account(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// INBOX first, then the others in the store's (name) order, as IMAP LIST shows them.
-	slices.SortStableFunc(mbs, func(x, y store.Mailbox) int {
-		return compareBool(x.Name != "INBOX", y.Name != "INBOX")
-	})
+	api.InboxFirst(mbs)
 	v := accountView{Account: a}
 	for _, mb := range mbs {
 		st, err := in.opts.Store.Status(r.Context(), mb.ID)
@@ -126,16 +122,6 @@ func (in *Inspector) account(w http.ResponseWriter, r *http.Request) error {
 		Crumbs: []crumb{{"Accounts", "/"}, {a.Address, accountURL(a.Address)}},
 		Events: eventsURL(a.Address), Refresh: refreshSeconds}, v)
 	return nil
-}
-
-func compareBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case !a:
-		return -1
-	}
-	return 1
 }
 
 // --- a folder's messages ---
