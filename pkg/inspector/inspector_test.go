@@ -124,7 +124,7 @@ func TestPagesRender(t *testing.T) {
 
 	accounts := e.page("/")
 	mustContain(t, "accounts page", accounts, `href="/accounts/alice@example.org"`,
-		`<td class="num">3</td>`, "1.0 MiB", `<meter`, `data-events="/events"`,
+		`<td class="num">3</td>`, "1M", `<meter`, `data-events="/events"`,
 		`<noscript><meta http-equiv="refresh"`)
 
 	acct := e.page("/accounts/alice@example.org")
@@ -232,6 +232,19 @@ func TestHostileHeadersEscaped(t *testing.T) {
 	}
 	mustContain(t, "message page", e.page("/accounts/bob/folders/INBOX/1"),
 		"&lt;script&gt;alert(1)&lt;/script&gt;", "&lt;img src=x onerror=alert(1)&gt;")
+}
+
+// TestMalformedHeader: a message whose header has a line that is no field is shown with
+// the fields before it, as the store measured its header.
+func TestMalformedHeader(t *testing.T) {
+	e := newEnv(t, Options{})
+	a := e.account("bob", 0)
+	e.deliver(a, "", "Subject: half a header\r\nX-Fine: yes\r\nthis line is no field\r\nX-Body: after it\r\n\r\nbody\r\n")
+	page := e.page("/accounts/bob/folders/INBOX/1")
+	mustContain(t, "message page", page, "<code>half a header</code>", `<th scope="row">X-Fine</th>`)
+	if strings.Contains(page, `<th scope="row">X-Body</th>`) {
+		t.Error("a line after the end of the header is shown as a field")
+	}
 }
 
 func TestNotFound(t *testing.T) {

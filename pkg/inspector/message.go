@@ -100,19 +100,18 @@ func (in *Inspector) message(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// readHeader reads the message's top-level header (its first HeaderSize octets).
+// readHeader reads the message's top-level header: its first HeaderSize octets, as the
+// store's parse at delivery measured them (a malformed line ends the header there, and
+// what follows is body). A parse error is no error here: the fields read are shown.
 func (in *Inspector) readHeader(r *http.Request, mailboxID int64, md store.Metadata) ([]headerField, error) {
 	body, err := in.opts.Store.OpenMessage(r.Context(), mailboxID, md.UID)
 	if err != nil {
 		return nil, err
 	}
 	defer body.Close()
-	h, err := textproto.ReadHeader(bufio.NewReader(io.LimitReader(body, md.HeaderSize)))
-	if err != nil && h.Len() == 0 {
-		return nil, fmt.Errorf("read the header of UID %d: %w", md.UID, err)
-	}
+	h, _ := textproto.ReadHeader(bufio.NewReader(io.LimitReader(body, md.HeaderSize)))
+	var fields []headerField
 	dec := mime.WordDecoder{CharsetReader: charset.Reader}
-	var out []headerField
 	for f := h.Fields(); f.Next(); {
 		name := f.Key()
 		if raw, err := f.Raw(); err == nil {
@@ -124,9 +123,9 @@ func (in *Inspector) readHeader(r *http.Request, mailboxID int64, md store.Metad
 		if d, err := dec.DecodeHeader(hf.Value); err == nil && d != hf.Value {
 			hf.Decoded = d
 		}
-		out = append(out, hf)
+		fields = append(fields, hf)
 	}
-	return out, nil
+	return fields, nil
 }
 
 // partTree turns the stored structure into the tree the page shows, numbering parts as

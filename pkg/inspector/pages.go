@@ -2,7 +2,6 @@ package inspector
 
 import (
 	"errors"
-	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/letterbox-mail/letterbox/pkg/api"
+	"github.com/letterbox-mail/letterbox/pkg/config"
 	"github.com/letterbox-mail/letterbox/protocol/pop3"
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -26,7 +26,7 @@ var templateFuncs = template.FuncMap{
 	"folderURL":  folderURL,
 	"messageURL": messageURL,
 	"traceURL":   traceURL,
-	"bytes":      formatBytes,
+	"bytes":      config.FormatSize, // as `letterbox user show` writes sizes
 	"time":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
 	"isSystemFlag": func(flag string) bool {
 		return strings.HasPrefix(flag, `\`)
@@ -51,20 +51,6 @@ func eventsURL(address string) string {
 		return "/events"
 	}
 	return "/events?account=" + url.QueryEscape(address)
-}
-
-// formatBytes writes a size for people, in powers of 1024 as Letterbox's sizes are.
-func formatBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // --- accounts ---
