@@ -11,10 +11,18 @@ import (
 
 // Limits of the transcripts pages.
 const (
-	latestTraces  = 100     // transcripts listed, newest first
-	traceShowMax  = 1 << 20 // octets of one transcript shown on its page
-	sessionsEvent = "/events?activity=1"
+	latestTraces = 100     // transcripts listed, newest first
+	traceShowMax = 1 << 20 // octets of one transcript shown on its page
 )
+
+// activityPage is what the sessions and transcripts pages show when their provider is
+// there: the event stream that ticks, and the fallback refresh.
+func activityPage(p page, enabled bool) page {
+	if enabled {
+		p.Events, p.Refresh = "/events?activity=1", refreshSeconds
+	}
+	return p
+}
 
 // protocolOrder is the order of the sessions page's sections.
 var protocolOrder = []string{"imap", "pop3", "lmtp"}
@@ -51,8 +59,8 @@ func (in *Inspector) sessions(w http.ResponseWriter, r *http.Request) error {
 			v.Groups = append(v.Groups, sessionGroup{Protocol: p, Sessions: ss})
 		}
 	}
-	in.render(w, http.StatusOK, "sessions", page{Title: "Sessions", Nav: "sessions",
-		Crumbs: []crumb{{"Sessions", "/sessions"}}, Events: sessionsEvent, Refresh: refreshSeconds}, v)
+	in.render(w, http.StatusOK, "sessions", activityPage(page{Title: "Sessions", Nav: "sessions",
+		Crumbs: []crumb{{"Sessions", "/sessions"}}}, v.Enabled), v)
 	return nil
 }
 
@@ -62,28 +70,21 @@ type tracesView struct {
 	Total   int
 }
 
-// latest lists the transcripts newest first, at most latestTraces of them.
-func (in *Inspector) latest() (tracesView, error) {
-	if in.opts.Traces == nil {
-		return tracesView{}, nil
-	}
-	ts, err := in.opts.Traces.Traces()
-	if err != nil {
-		return tracesView{}, err
-	}
-	slices.SortFunc(ts, func(a, b Trace) int {
-		return cmp.Or(b.Started.Compare(a.Started), strings.Compare(b.Name, a.Name))
-	})
-	return tracesView{Enabled: true, Traces: ts[:min(len(ts), latestTraces)], Total: len(ts)}, nil
-}
-
+// traces lists the transcripts newest first, at most latestTraces of them.
 func (in *Inspector) traces(w http.ResponseWriter, r *http.Request) error {
-	v, err := in.latest()
-	if err != nil {
-		return err
+	var v tracesView
+	if in.opts.Traces != nil {
+		ts, err := in.opts.Traces.Traces()
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(ts, func(a, b Trace) int {
+			return cmp.Or(b.Started.Compare(a.Started), strings.Compare(b.Name, a.Name))
+		})
+		v = tracesView{Enabled: true, Traces: ts[:min(len(ts), latestTraces)], Total: len(ts)}
 	}
-	in.render(w, http.StatusOK, "traces", page{Title: "Transcripts", Nav: "traces",
-		Crumbs: []crumb{{"Transcripts", "/traces"}}, Events: sessionsEvent, Refresh: refreshSeconds}, v)
+	in.render(w, http.StatusOK, "traces", activityPage(page{Title: "Transcripts", Nav: "traces",
+		Crumbs: []crumb{{"Transcripts", "/traces"}}}, v.Enabled), v)
 	return nil
 }
 

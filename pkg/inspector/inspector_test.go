@@ -172,7 +172,11 @@ func TestPagesRender(t *testing.T) {
 		"/assets/inspector.js":  "new EventSource(",
 		"/assets/inspector.css": ".live-status",
 	} {
-		mustContain(t, path, e.page(path), want)
+		body := e.page(path)
+		mustContain(t, path, body, want)
+		if strings.Contains(body, "data-events") {
+			t.Errorf("%s: a page with nothing to follow opens an event stream", path)
+		}
 	}
 }
 
