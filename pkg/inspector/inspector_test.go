@@ -398,8 +398,8 @@ func TestEvents(t *testing.T) {
 			}
 		}
 	}
-	if code, _ := e.get("/events"); code != http.StatusNotFound {
-		t.Errorf("a new stream after Shutdown: %d, want 404", code)
+	if code, _ := e.get("/events"); code != http.StatusServiceUnavailable {
+		t.Errorf("a new stream after Shutdown: %d, want 503", code)
 	}
 }
 

@@ -47,7 +47,8 @@ func (in *Inspector) events(w http.ResponseWriter, r *http.Request) error {
 
 	select {
 	case <-in.quit:
-		return errNotFound("the server is shutting down")
+		http.Error(w, "the server is shutting down", http.StatusServiceUnavailable)
+		return nil
 	default:
 	}
 	h := w.Header()
