@@ -77,7 +77,9 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func startDovecot(t *testing.T, bin string) *dovecotServer {
+// startDovecot starts a Dovecot for migrationUser; with maildir, that tree is moved in as
+// the user's mail first.
+func startDovecot(t *testing.T, bin, maildir string) *dovecotServer {
 	t.Helper()
 	// Dovecot's login and mail processes run unprivileged and must traverse the directory,
 	// which t.TempDir would make private.
@@ -96,7 +98,18 @@ func startDovecot(t *testing.T, bin string) *dovecotServer {
 		}
 	}
 	nobody := lookupIDs(t, "nobody")
-	if err := os.Chown(d.home, nobody[0], nobody[1]); err != nil {
+	if maildir != "" {
+		if err := os.Rename(maildir, filepath.Join(d.home, "Maildir")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = filepath.Walk(d.home, func(path string, _ os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(path, nobody[0], nobody[1])
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	passwd := fmt.Sprintf("%s:{PLAIN}%s:%d:%d::%s::\n", migrationUser, migrationPassword, nobody[0], nobody[1], d.home)
@@ -297,6 +310,12 @@ func populateDovecot(t *testing.T, d *dovecotServer) {
 		t.Fatalf("UID COPY: %v", err)
 	}
 	imapStoreFlags(t, c, "Work", 1, imap.StoreFlagsAdd, imap.FlagSeen)
+	// The last UID of Work expunged: its UIDNEXT (4) is above its last message's UID + 1.
+	appendAt("Work", e2eMessage("<w2@example.org>", "short-lived", "Gone."), time.Date(2024, 3, 12, 8, 0, 0, 0, time.UTC))
+	imapStoreFlags(t, c, "Work", 3, imap.StoreFlagsAdd, imap.FlagDeleted)
+	if err := c.Expunge().Close(); err != nil {
+		t.Fatalf("EXPUNGE: %v", err)
+	}
 	// After the expunge: UIDs 1 2 4 5 6 in INBOX.
 	lmtpSend(t, d.lmtp, migrationUser, migrationMessages[5])
 	imapStoreFlags(t, c, "INBOX", 6, imap.StoreFlagsAdd, imap.FlagDeleted)
@@ -306,7 +325,9 @@ func populateDovecot(t *testing.T, d *dovecotServer) {
 }
 
 // TestDovecotMigration records what POP3 and IMAP clients see of a Dovecot account,
-// imports its Maildir into Letterbox, and compares what the same clients see there.
+// imports its Maildir into Letterbox, and compares what the same clients see there; then
+// exports the account from Letterbox, serves the export with a new Dovecot, and compares
+// again.
 //
 // What is normalised, and why:
 //   - IMAP FETCH items are put in one order (UID FLAGS INTERNALDATE RFC822.SIZE BODY[]):
@@ -320,7 +341,7 @@ func populateDovecot(t *testing.T, d *dovecotServer) {
 // zone, sizes, every byte of every message, the POP3 UIDL and LIST lines) must be equal.
 func TestDovecotMigration(t *testing.T) {
 	bin := needDovecot(t)
-	d := startDovecot(t, bin)
+	d := startDovecot(t, bin, "")
 	populateDovecot(t, d)
 	before := recordClients(t, d.imap, d.pop3)
 	d.stop(t)
@@ -351,6 +372,15 @@ func TestDovecotMigration(t *testing.T) {
 	}
 	srv = startE2E(t, data)
 	compareTranscripts(t, before, recordClients(t, srv.ports["imap"], srv.ports["pop3"]))
+
+	// And back: Letterbox's export (taken while it serves), served by a new Dovecot, shows
+	// the same again.
+	export := filepath.Join(t.TempDir(), "Maildir")
+	if out, code := srv.cli("", "export", "--user", migrationUser, export); code != 0 {
+		t.Fatalf("export: exit %d: %s", code, out)
+	}
+	back := startDovecot(t, bin, export)
+	compareTranscripts(t, before, recordClients(t, back.imap, back.pop3))
 }
 
 func compareTranscripts(t *testing.T, dovecot, letterbox []string) {

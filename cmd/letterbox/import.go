@@ -29,7 +29,8 @@ func newImportCmd() *cobra.Command {
   a Maildir           a directory with cur/ and new/ (and maybe Maildir++ folders
                       .A.B): messages get new UIDs, in delivery order.
   an mbox file        messages split at "From " lines (mboxrd quoting undone), dated
-                      by that line.
+                      by that line; Status, X-Status and X-Keywords headers become
+                      flags and keywords (and are removed).
 
 Maildir messages keep their flags (S R F T D and Dovecot keywords a-z through
 dovecot-keywords) and are dated by their file's time. The root Maildir (or the mbox)
@@ -159,7 +160,11 @@ func (t *importTarget) mbox(path, mailbox string) error {
 		if err != nil {
 			return withCode(exitNoInput, fmt.Errorf("%s: %w", path, err))
 		}
-		if err := t.deliver(fmt.Sprintf("%s: message %d", path, n), msg.Body, mailbox, nil, msg.Date); err != nil {
+		body, flags, err := mailimport.MboxFlags(msg.Body)
+		if err != nil {
+			return withCode(exitNoInput, fmt.Errorf("%s: %w", path, err))
+		}
+		if err := t.deliver(fmt.Sprintf("%s: message %d", path, n), body, mailbox, flags, msg.Date); err != nil {
 			return err
 		}
 	}

@@ -104,6 +104,7 @@ underscores: imap.addr -> LETTERBOX_IMAP_ADDR), then flags.`,
 		newAliasCmd(),
 		newDeliverCmd(),
 		newImportCmd(),
+		newExportCmd(),
 		newBackupCmd(),
 		newVersionCmd(),
 	)
