@@ -106,6 +106,7 @@ underscores: imap.addr -> LETTERBOX_IMAP_ADDR), then flags.`,
 		newImportCmd(),
 		newExportCmd(),
 		newBackupCmd(),
+		newRestoreCmd(),
 		newVersionCmd(),
 	)
 	return root
