@@ -8,7 +8,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,23 +40,7 @@ func TestBackupRestoreWhileServing(t *testing.T) {
 	}
 	c.Logout().Wait()
 
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if err := lmtpDeliver(srv.ports["lmtp"], user, fmt.Sprintf("<during%d@example.org>", i)); err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	}()
+	stop := deliverMeanwhile(t, srv.ports["lmtp"], user)
 	backup := filepath.Join(t.TempDir(), "letterbox-backup.db")
 	out, code := srv.cli("", "backup", backup)
 	for i := 0; i < 3; i++ { // some deliveries certainly after the backup
@@ -65,8 +48,7 @@ func TestBackupRestoreWhileServing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	if code != 0 {
 		t.Fatalf("backup while serving: exit %d: %s", code, out)
 	}

@@ -184,27 +184,10 @@ func TestExportWhileServing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; ; i++ {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if err := lmtpDeliver(srv.ports["lmtp"], user, fmt.Sprintf("<during%d@example.org>", i)); err != nil {
-				t.Error(err)
-				return
-			}
-		}
-	}()
+	stop := deliverMeanwhile(t, srv.ports["lmtp"], user)
 	out := filepath.Join(t.TempDir(), "Maildir")
 	exported, code := srv.cli("", "export", "--user", user, out)
-	close(stop)
-	wg.Wait()
+	stop()
 	if code != 0 {
 		t.Fatalf("export while serving: exit %d: %s", code, exported)
 	}
@@ -223,5 +206,31 @@ func TestExportWhileServing(t *testing.T) {
 	if len(got.Messages) < 20 || !reflect.DeepEqual(got.Messages, want) {
 		t.Errorf("exported %d messages up to UIDNEXT %d; the store has %d below it (%d in all)",
 			len(got.Messages), got.UIDNext, len(want), len(all.Messages))
+	}
+}
+
+// deliverMeanwhile delivers to user over LMTP, one message after another, until the
+// returned stop is called (and returns once the last delivery ended).
+func deliverMeanwhile(t *testing.T, lmtpAddr, user string) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := lmtpDeliver(lmtpAddr, user, fmt.Sprintf("<meanwhile%d@example.org>", i)); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
 	}
 }
