@@ -67,7 +67,8 @@ type importTarget struct {
 	stderr   io.Writer
 	acct     store.Account
 	imported int
-	skipped  int
+	skipped  int // not messages, or too big
+	already  int // imported by an earlier run (kept UIDs below the folder's UIDNEXT)
 }
 
 func runImport(ctx context.Context, st *store.Store, stdout, stderr io.Writer, user, mailbox, path string) error {
@@ -122,6 +123,9 @@ func (t *importTarget) summary(where string) {
 	s := fmt.Sprintf("imported %d messages for %s %s", t.imported, t.acct.Address, where)
 	if t.skipped > 0 {
 		s += fmt.Sprintf(" (%d skipped)", t.skipped)
+	}
+	if t.already > 0 {
+		s += fmt.Sprintf(" (%d imported before)", t.already)
 	}
 	fmt.Fprintln(t.stdout, s)
 }
@@ -270,12 +274,12 @@ func (t *importTarget) dovecotMaildir(dir, mailbox string) error {
 			return t.refused(dir, err)
 		}
 		t.imported += res.Imported
-		t.skipped += res.Skipped
+		t.already += res.Skipped
 		return nil
 	}
 	for _, msg := range mb.Messages {
 		if msg.UID < m.UIDNext {
-			t.skipped++ // imported by an earlier run
+			t.already++
 			continue
 		}
 		sp, err := t.spool(msg.Path)
