@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func writeFiles(t *testing.T, root string, files map[string]string) {
@@ -148,4 +150,42 @@ func TestMailboxNameUTF7(t *testing.T) {
 			t.Errorf("DecodeMailboxName(%q) accepted", bad)
 		}
 	}
+}
+
+// FuzzDovecot: any dovecot-uidlist parses without panic into non-zero UIDs; any folder
+// name survives modified UTF-7 both ways and maps to a directory inside the export root;
+// any on-disk name decodes to valid UTF-8 or an error.
+func FuzzDovecot(f *testing.F) {
+	f.Add("3 V1705311000 N9 G3085\n1 :a.host\n4 W412 S400 :b.host,S=400:2,S\n", "Work/Clients", "Entw&APw-rfe")
+	f.Add("1 1000 5\n2 a.host\n", "../../etc", "&ZeVnLIqe-")
+	f.Add("2 1 1\n0 zero\nx :y\n", "v1.2 notes/..", "&-&AC4-")
+	f.Fuzz(func(t *testing.T, uidlist, name, onDisk string) {
+		path := filepath.Join(t.TempDir(), UIDListFile)
+		if err := os.WriteFile(path, []byte(uidlist), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := ReadUIDList(path); err == nil {
+			if l.UIDValidity == 0 {
+				t.Error("a list without UIDVALIDITY was accepted")
+			}
+			for base, uid := range l.UIDs {
+				if uid == 0 || base == "" || strings.Contains(base, ":") {
+					t.Errorf("record %q -> %d", base, uid)
+				}
+			}
+		}
+		if utf8.ValidString(name) {
+			if got, err := DecodeMailboxName(EncodeMailboxName(name)); err != nil || got != name {
+				t.Errorf("%q -> %q -> %q, %v", name, EncodeMailboxName(name), got, err)
+			}
+			root := "/export/root"
+			dir, err := MaildirFolderDir(root, name)
+			if rel, rerr := filepath.Rel(root, dir); err == nil && (rerr != nil || strings.HasPrefix(rel, "..") || strings.Contains(rel, string(filepath.Separator))) {
+				t.Errorf("folder %q is written to %q, outside %s or below another folder", name, dir, root)
+			}
+		}
+		if got, err := DecodeMailboxName(onDisk); err == nil && !utf8.ValidString(got) {
+			t.Errorf("%q decodes to invalid UTF-8 %q", onDisk, got)
+		}
+	})
 }

@@ -21,15 +21,19 @@ import (
 // MaildirFolderDir is the directory of folder name in a Maildir++ tree: the root for INBOX,
 // else "." and the name's levels joined by "." in modified UTF-7. A "." inside a level,
 // which Maildir++ would take for a level separator, is spelt as its modified UTF-7 form.
-func MaildirFolderDir(root, name string) string {
+// A name with an empty level has no Maildir++ form.
+func MaildirFolderDir(root, name string) (string, error) {
 	if strings.EqualFold(name, "INBOX") {
-		return root
+		return root, nil
 	}
 	levels := strings.Split(name, "/")
 	for i, l := range levels {
+		if l == "" {
+			return "", fmt.Errorf("mailimport: folder %q: an empty level has no Maildir++ name", name)
+		}
 		levels[i] = strings.ReplaceAll(EncodeMailboxName(l), ".", "&AC4-")
 	}
-	return filepath.Join(root, "."+strings.Join(levels, "."))
+	return filepath.Join(root, "."+strings.Join(levels, ".")), nil
 }
 
 // MaildirFolderWriter writes one folder of a Maildir++ tree with Dovecot's files beside
@@ -48,7 +52,10 @@ type MaildirFolderWriter struct {
 // NewMaildirFolder creates the Maildir (cur/ new/ tmp/) of folder name under root, which
 // must not hold that folder yet.
 func NewMaildirFolder(root, name string, uidValidity, uidNext uint32) (*MaildirFolderWriter, error) {
-	dir := MaildirFolderDir(root, name)
+	dir, err := MaildirFolderDir(root, name)
+	if err != nil {
+		return nil, err
+	}
 	if IsMaildir(dir) {
 		return nil, fmt.Errorf("mailimport: %s: a Maildir is already there", dir)
 	}

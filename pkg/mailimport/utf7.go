@@ -14,8 +14,12 @@ import (
 
 var mutf7 = base64.NewEncoding("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,").WithPadding(base64.NoPadding)
 
-// DecodeMailboxName turns a modified UTF-7 mailbox name into UTF-8.
+// DecodeMailboxName turns a modified UTF-7 mailbox name into UTF-8. Text that is already
+// UTF-8 (Dovecot's maildir ":UTF-8" option) passes through; invalid UTF-8 is an error.
 func DecodeMailboxName(s string) (string, error) {
+	if !utf8.ValidString(s) {
+		return "", errors.New("modified UTF-7: not UTF-8 either")
+	}
 	if !strings.Contains(s, "&") {
 		return s, nil
 	}
