@@ -98,3 +98,52 @@ func TestLFWriter(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMboxExport: any message body (as the store keeps it: CRLF line ends) written by
+// MboxWriter is read back by MboxReader and MboxFlags exactly, with LF line ends, and with
+// the flags it was written with.
+func FuzzMboxExport(f *testing.F) {
+	f.Add("From here\n>From there\n\nFrom \n>>From\nFro", true)
+	f.Add("\n\n\nFrom x\n\n", false)
+	f.Add("", true)
+	f.Fuzz(func(t *testing.T, body string, seen bool) {
+		body = strings.NewReplacer("\r\n", "\n", "\r", "\n").Replace(body)
+		if body != "" && !strings.HasSuffix(body, "\n") {
+			body += "\n"
+		}
+		msg := "Subject: x\n\n" + body
+		var flags []string
+		if seen {
+			flags = []string{flagSeen, "$Label1"}
+		}
+		var buf bytes.Buffer
+		w := NewMboxWriter(&buf)
+		crlf := strings.ReplaceAll(msg, "\n", "\r\n")
+		for i := 0; i < 2; i++ {
+			if err := w.Add(flags, time.Unix(1705311000, 0), oneByteAtATime(crlf)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		r := NewMboxReader(bytes.NewReader(buf.Bytes()))
+		for i := 0; i < 2; i++ {
+			m, err := r.Next()
+			if err != nil {
+				t.Fatalf("message %d: %v\n%q", i, err, buf.String())
+			}
+			got, gotFlags, err := MboxFlags(m.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(got)
+			if string(raw) != msg || len(gotFlags) != len(flags) {
+				t.Fatalf("message %d: %q %v, want %q %v\nmbox: %q", i, raw, gotFlags, msg, flags, buf.String())
+			}
+		}
+		if _, err := r.Next(); err != io.EOF {
+			t.Errorf("after two messages: %v", err)
+		}
+	})
+}
