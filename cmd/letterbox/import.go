@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,6 +33,8 @@ func newImportCmd() *cobra.Command {
   an mbox file        messages split at "From " lines (mboxrd quoting undone), dated
                       by that line; Status, X-Status and X-Keywords headers become
                       flags and keywords (and are removed).
+  a directory of      as 'letterbox export --format mbox' writes: DIR/Work/Clients.mbox
+  .mbox files         goes into Work/Clients.
 
 Maildir messages keep their flags (S R F T D and Dovecot keywords a-z through
 dovecot-keywords) and are dated by their file's time. The root Maildir (or the mbox)
@@ -94,17 +98,10 @@ func runImport(ctx context.Context, st *store.Store, stdout, stderr io.Writer, u
 		return withCode(exitNoInput, err)
 	}
 	if len(folders) == 0 {
-		return withCode(exitNoInput, fmt.Errorf("%s is neither a Maildir (no cur/ and new/) nor a Maildir++ tree", path))
+		return t.mboxTree(path, mailbox)
 	}
 	for _, f := range folders {
-		name := f.Name
-		switch {
-		case mailbox == "":
-		case name == "INBOX":
-			name = mailbox
-		default:
-			name = mailbox + "/" + name
-		}
+		name := below(mailbox, f.Name)
 		if mailimport.IsDovecotMaildir(f.Dir) {
 			err = t.dovecotMaildir(f.Dir, name)
 		} else {
@@ -116,6 +113,49 @@ func runImport(ctx context.Context, st *store.Store, stdout, stderr io.Writer, u
 		}
 	}
 	t.summary(fmt.Sprintf("from %d Maildir folders in %s", len(folders), path))
+	return nil
+}
+
+// below is folder name placed under mailbox ("" for none); INBOX becomes mailbox itself.
+func below(mailbox, name string) string {
+	switch {
+	case mailbox == "":
+		return name
+	case name == "INBOX":
+		return mailbox
+	default:
+		return mailbox + "/" + name
+	}
+}
+
+// mboxTree imports a directory of mbox files as `letterbox export --format mbox` writes
+// one: DIR/INBOX.mbox, DIR/Work/Clients.mbox, each into the folder its path names.
+func (t *importTarget) mboxTree(dir, mailbox string) error {
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, de fs.DirEntry, err error) error {
+		if err == nil && de.Type().IsRegular() && strings.HasSuffix(p, ".mbox") {
+			files = append(files, p)
+		}
+		return err
+	})
+	if err != nil {
+		return withCode(exitNoInput, err)
+	}
+	if len(files) == 0 {
+		return withCode(exitNoInput, fmt.Errorf("%s is neither a Maildir (no cur/ and new/), a Maildir++ tree, nor a directory of .mbox files", dir))
+	}
+	for _, f := range files {
+		rel, _ := filepath.Rel(dir, f)
+		name := below(mailbox, filepath.ToSlash(strings.TrimSuffix(rel, ".mbox")))
+		if err := t.ensureMailbox(mailboxOrEmpty(name)); err != nil {
+			return err
+		}
+		if err := t.mbox(f, name); err != nil {
+			t.summary(fmt.Sprintf("from %s before the error", dir))
+			return err
+		}
+	}
+	t.summary(fmt.Sprintf("from %d mbox files in %s", len(files), dir))
 	return nil
 }
 
