@@ -29,9 +29,10 @@ const (
 	soakIdlers     = 40      // IMAP IDLE, woken by deliveries
 	soakFetchers   = 50      // IMAP FETCH of listings and whole messages
 	soakAppenders  = 40      // IMAP APPEND
-	soakPOP3       = 30      // POP3 download sessions, one account each
+	soakPOP3       = 30      // POP3 download sessions
 	soakLMTP       = 40      // LMTP deliveries
-	soakIMAPUsers  = 20      // accounts the IMAP clients share
+	soakIMAPUsers  = 10      // accounts the IMAP clients share
+	soakPOP3Users  = 15      // accounts the POP3 clients share, two each (the other's lock: [IN-USE], try again)
 	soakHeapGrowth = 8 << 20 // live heap after GC may grow this much (caches)
 )
 
@@ -82,7 +83,7 @@ func TestSoak(t *testing.T) {
 			srv.Deliver(imapUsers[i], soakMessage(fmt.Sprintf("seed%d", j), 2000))
 		}
 	}
-	popUsers := make([]string, soakPOP3)
+	popUsers := make([]string, soakPOP3Users)
 	for i := range popUsers {
 		popUsers[i] = fmt.Sprintf("pop%d@example.net", i)
 		srv.AddUser(popUsers[i], "pw")
@@ -131,7 +132,7 @@ func TestSoak(t *testing.T) {
 	})
 	start(soakPOP3, func(i int, r *rand.Rand) {
 		for ctx.Err() == nil {
-			soakPOP3Session(run, r, pop3Addr, popUsers[i], deadline)
+			soakPOP3Session(run, r, pop3Addr, popUsers[i%len(popUsers)], deadline)
 			pause(ctx, r)
 		}
 	})
