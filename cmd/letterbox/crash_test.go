@@ -177,7 +177,6 @@ func TestCrashRounds(t *testing.T) {
 			}()
 		}
 		for w := 0; w < 2; w++ {
-			w := w
 			run(func(ctx context.Context, r *rand.Rand) {
 				for i := 0; ctx.Err() == nil; i++ {
 					a := accounts[r.Intn(len(accounts))]
@@ -190,14 +189,12 @@ func TestCrashRounds(t *testing.T) {
 			})
 		}
 		for w := 0; w < 4; w++ {
-			w := w
 			a := accounts[w%len(accounts)]
 			run(func(ctx context.Context, r *rand.Rand) {
 				crashAppender(ctx, r, srv.ports["imap"], a, fmt.Sprintf("r%d.imap%d", round, w), led)
 			})
 		}
 		for _, a := range accounts {
-			a := a
 			run(func(ctx context.Context, r *rand.Rand) {
 				crashPOP3(ctx, r, srv.ports["pop3"], a, led)
 			})
