@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -524,4 +525,42 @@ func TestOverlongMessageLine(t *testing.T) {
 	if n := len(env.inbox(t, "bob@example.com")); n != 0 {
 		t.Errorf("%d messages stored, want none", n)
 	}
+}
+
+// TestOverlongCommandLine: a command line beyond MaxLineLength is answered 500 and ends
+// the connection: the server does not read on to the line's end (a client sending 64 MiB
+// without a line end is cut off long before it has sent them all).
+func TestOverlongCommandLine(t *testing.T) {
+	env := newEnv(t, Options{MaxLineLength: 1000}, map[string]int64{"bob@example.com": 0})
+	c := dialRaw(t, env.addr)
+	c.expect("LHLO mta.example", 250)
+	const flood = 64 << 20
+	written := make(chan int, 1)
+	go func() {
+		total, _ := c.c.Write([]byte("MAIL FROM:<"))
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for total < flood {
+			n, err := c.c.Write(chunk)
+			total += n
+			if err != nil {
+				break
+			}
+		}
+		written <- total
+	}()
+	// The answer ends in 500 and the connection closes (go-smtp may first answer the part
+	// of the line read before the limit tripped, as a command of its own: 501 here).
+	out, err := io.ReadAll(c.r)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("the connection stayed open after the overlong line: %q", out)
+	}
+	if !regexp.MustCompile(`(?m)^500 `).Match(out) || regexp.MustCompile(`(?m)^2`).Match(out) {
+		t.Errorf("overlong command line answered %q, want 500 and nothing accepted", out)
+	}
+	c.c.Close()
+	if n := <-written; n >= flood {
+		t.Errorf("the server read all %d MiB of one command line", n>>20)
+	}
+	c2 := dialRaw(t, env.addr)
+	c2.expect("LHLO mta.example", 250)
 }
