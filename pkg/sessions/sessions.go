@@ -130,16 +130,19 @@ func (e *Entry) OnChange(note func(event string)) {
 	e.r.mu.Unlock()
 }
 
-// update changes the session under the lock and tells the note function, if any.
+// update changes the session under the lock and, if that changed it, tells the note
+// function, if any.
 func (e *Entry) update(event string, fn func(s *Session)) {
 	if e == nil {
 		return
 	}
 	e.r.mu.Lock()
+	before := e.s
 	fn(&e.s)
+	changed := e.s != before
 	note := e.note
 	e.r.mu.Unlock()
-	if note != nil && event != "" {
+	if changed && note != nil && event != "" {
 		note(event)
 	}
 }
