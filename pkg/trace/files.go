@@ -22,7 +22,7 @@ type Info struct {
 	Remote   string    `json:"remote"`
 	User     string    `json:"user"` // "" if the session never logged in (or not within headScan)
 	Start    time.Time `json:"start"`
-	End      time.Time `json:"end"` // zero while the session is open (or if it was cut off)
+	End      time.Time `json:"end,omitzero"` // zero while the session is open (or if it was cut off)
 	Size     int64     `json:"size"`
 }
 
