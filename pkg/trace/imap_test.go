@@ -158,3 +158,11 @@ func TestIMAPRefusedStartTLSGoesOn(t *testing.T) {
 	trace := s.transcript()
 	wantLines(t, trace, "C: A1 STARTTLS", "S: A1 BAD STARTTLS not available", "C: A2 LOGIN alice ****")
 }
+
+func TestIMAPBinaryLiteralIsNotTakenForTLS(t *testing.T) {
+	s := newSession(t, "imap", false, 0)
+	s.c("A1 APPEND INBOX ~{8+}\r\n")
+	s.c("\x16\x03 bin\r\n\r\n") // a literal that starts like a TLS record, in its own read
+	s.s("A1 OK APPEND completed\r\n")
+	wantLines(t, s.transcript(), `C: A1 APPEND INBOX ~{8+}`, `C: \x16\x03 bin`, `C: `, "S: A1 OK APPEND completed")
+}

@@ -144,7 +144,7 @@ func (c *Conn) TraceName() string {
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
-		if n >= 2 && p[0] == tlsHandshakeRecord && p[1] == 3 && !c.tls.Load() {
+		if n >= 2 && p[0] == tlsHandshakeRecord && p[1] == 3 && !c.tls.Load() && c.t.awaitingCommand() {
 			// A TLS ClientHello where a command was due: a STARTTLS the filter did not
 			// follow (or no filter, untraced).
 			c.tls.Store(true)

@@ -190,6 +190,18 @@ func (t *transcript) record(clear bool, dir int, p []byte) (tlsNow bool) {
 	return tlsNow
 }
 
+// awaitingCommand reports whether the client's next bytes start a command line (no line,
+// literal or body is half read); without a transcript it cannot tell and says yes.
+func (t *transcript) awaitingCommand() bool {
+	if t == nil {
+		return true
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := &t.streams[fromClient]
+	return len(st.line) == 0 && st.cut == 0 && st.lit == 0 && !st.body
+}
+
 // feed runs p through a stream; it reports that TLS starts after it.
 func (t *transcript) feed(st *stream, dir int, p []byte) bool {
 	for len(p) > 0 {
