@@ -1,7 +1,6 @@
 package api
 
 import (
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -133,22 +132,7 @@ func TestTracesWhenTracingIsOff(t *testing.T) {
 // get fetches path and returns the status, the content type and the body.
 func (e *env) get(path string) (int, string, string) {
 	e.t.Helper()
-	req, err := http.NewRequest("GET", e.srv.URL+path, nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if e.token != "" {
-		req.Header.Set("Authorization", "Bearer "+e.token)
-	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	resp, body := e.request("GET", path, "", "")
 	return resp.StatusCode, resp.Header.Get("Content-Type"), string(body)
 }
 
