@@ -27,6 +27,7 @@ type imapFilter struct {
 	// The client command being read, across its literals.
 	tag, cmd string
 	tok      int  // its tokens so far
+	cmdAt    int  // the index of its name: 1, or 0 when the client forgot the tag
 	syncLit  bool // it announced a synchronizing literal, no "+" came yet
 
 	sasl     string // tag of the AUTHENTICATE in progress: client lines are SASL responses
@@ -38,12 +39,14 @@ func (f *imapFilter) reset() { *f = imapFilter{} }
 // secret reports whether token i of the current command is a credential: LOGIN's
 // password (RFC 3501 §6.2.3) and AUTHENTICATE's initial response (RFC 4959).
 func (f *imapFilter) secret(i int) bool {
-	return i >= 3 && (f.cmd == "LOGIN" || f.cmd == "AUTHENTICATE")
+	return i >= f.cmdAt+2 && isAuthCommand(f.cmd)
 }
+
+func isAuthCommand(name string) bool { return name == "LOGIN" || name == "AUTHENTICATE" }
 
 func (f *imapFilter) client(l wireLine, cont bool) verdict {
 	if !cont {
-		f.tag, f.cmd, f.tok, f.syncLit = "", "", 0, false
+		f.tag, f.cmd, f.tok, f.cmdAt, f.syncLit = "", "", 0, 1, false
 		if f.sasl != "" {
 			// RFC 3501 §6.2.2: a line of the SASL exchange, or "*" cancelling it.
 			if string(l.text) == "*" {
@@ -66,8 +69,14 @@ func (f *imapFilter) client(l wireLine, cont bool) verdict {
 		switch f.tok {
 		case 0:
 			f.tag = string(tok)
+			if name := strings.ToUpper(f.tag); isAuthCommand(name) {
+				// No tag: imapserver will refuse the line, but its password is still one.
+				f.cmd, f.cmdAt = name, 0
+			}
 		case 1:
-			f.cmd = strings.ToUpper(string(tok))
+			if f.cmdAt == 1 {
+				f.cmd = strings.ToUpper(string(tok))
+			}
 		}
 		isMarker := hasLit && l.cut == 0 && j == len(text)
 		if f.secret(f.tok) && !isMarker {
@@ -83,13 +92,15 @@ func (f *imapFilter) client(l wireLine, cont bool) verdict {
 		// The literal is the last token (or lies beyond a cut line: then it is masked
 		// whenever the command carries credentials at all).
 		v.hasLiteral, v.literal = true, n
-		v.mask = f.secret(f.tok-1) || (l.cut > 0 && f.secret(3))
+		v.mask = f.secret(f.tok-1) || (l.cut > 0 && isAuthCommand(f.cmd))
 		f.syncLit = sync
 		return v
 	}
 	switch f.cmd { // the command is complete
 	case "AUTHENTICATE":
-		f.sasl = f.tag
+		if f.cmdAt == 1 { // an untagged one is refused at once
+			f.sasl = f.tag
+		}
 	case "STARTTLS":
 		f.starttls = f.tag
 	}

@@ -18,6 +18,8 @@ func TestIMAPLoginPasswordIsMasked(t *testing.T) {
 		{"quoted", `A1 LOGIN "alice" "pa\"ss w0rd"` + "\r\n", `C: A1 LOGIN "alice" ****`, []string{"pa", "w0rd"}},
 		{"quoted user with space", `A1 LOGIN "al ice" s3cret` + "\r\n", `C: A1 LOGIN "al ice" ****`, []string{"s3cret"}},
 		{"extra arguments", "A1 LOGIN alice s3cret more-s3cret\r\n", "C: A1 LOGIN alice **** ****", []string{"s3cret"}},
+		{"no tag", "LOGIN alice s3cret-untagged\r\n", "C: LOGIN alice ****", []string{"s3cret"}},
+		{"no tag, lower case", "login alice s3cret-untagged\r\n", "C: login alice ****", []string{"s3cret"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newSession(t, "imap", false, 0)

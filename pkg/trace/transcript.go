@@ -214,8 +214,8 @@ func (t *transcript) feed(st *stream, dir int, p []byte) bool {
 			case st.mask:
 				if st.shown == 0 {
 					st.out = append(st.out, masked...)
-					st.shown = 1
 				}
+				st.shown += k // read, and written as the mask
 			default:
 				n := min(max(t.max-st.shown, 0), k)
 				t.text(st, dir, chunk[:n])
