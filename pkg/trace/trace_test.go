@@ -271,10 +271,10 @@ func TestLongLinesAreCut(t *testing.T) {
 	}
 }
 
-func TestControlCharactersAreEscaped(t *testing.T) {
+func TestControlCharactersAndNonUTF8AreEscaped(t *testing.T) {
 	s := newSession(t, "pop3", false, 0)
-	s.c("NOOP\x00\x1b[31m\r\n")
-	wantLines(t, s.transcript(), `C: NOOP\x00\x1b[31m`)
+	s.c("NOOP\x00\x1b[31m Grüße \xff\xc3\r\n")
+	wantLines(t, s.transcript(), `C: NOOP\x00\x1b[31m Grüße \xff\xc3`)
 }
 
 func TestImplicitTLSIsNotTraced(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Directions, as indexes of transcript.streams.
@@ -330,17 +331,20 @@ func trimEOL(b []byte) []byte {
 	return bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r"))
 }
 
-// emit writes one line of dir, control characters escaped.
+// emit writes one line of dir; control characters and bytes that are not UTF-8 are
+// escaped (\x1b), so that a transcript is always text.
 func (t *transcript) emit(dir int, text []byte) {
 	t.w.Write(t.ts)
 	t.w.WriteByte(' ')
 	t.w.WriteString(marker[dir])
-	for _, c := range text {
-		if (c < 0x20 && c != '\t') || c == 0x7f {
-			fmt.Fprintf(t.w, `\x%02x`, c)
-			continue
+	for len(text) > 0 {
+		r, n := utf8.DecodeRune(text)
+		if (r < 0x20 && r != '\t') || r == 0x7f || (r == utf8.RuneError && n == 1) {
+			fmt.Fprintf(t.w, `\x%02x`, text[0])
+		} else {
+			t.w.Write(text[:n])
 		}
-		t.w.WriteByte(c)
+		text = text[n:]
 	}
 	t.w.WriteByte('\n')
 }
