@@ -2,10 +2,12 @@ package server
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
 
+	"github.com/letterbox-mail/letterbox/pkg/inspector"
 	"github.com/letterbox-mail/letterbox/pkg/sessions"
 	"github.com/letterbox-mail/letterbox/pkg/trace"
 )
@@ -43,3 +45,46 @@ func (s *Server) traceListener(l net.Listener, name string, implicitTLS bool) ne
 		Logger:     s.log,
 	})
 }
+
+// inspectorSessions shows the session registry on the inspector's sessions page.
+type inspectorSessions struct{ r *sessions.Registry }
+
+func (a inspectorSessions) Sessions() []inspector.Session {
+	live := a.r.List()
+	out := make([]inspector.Session, 0, len(live))
+	for _, s := range live {
+		is := inspector.Session{Protocol: s.Protocol, ID: s.ID, User: s.User, Remote: s.Remote,
+			Started: s.Start, Mailbox: s.Mailbox, State: "connected"}
+		switch {
+		case s.Mailbox != "":
+			is.State = "selected"
+		case s.User != "":
+			is.State = "authenticated"
+			if s.Protocol == "pop3" {
+				is.Mailbox = "INBOX" // the maildrop
+			}
+		}
+		if s.TLS {
+			is.State += ", TLS"
+		}
+		out = append(out, is)
+	}
+	return out
+}
+
+// inspectorTraces shows trace.dir on the inspector's transcripts pages.
+type inspectorTraces struct{ dir string }
+
+func (a inspectorTraces) Traces() ([]inspector.Trace, error) {
+	list, err := trace.List(a.dir)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]inspector.Trace, len(list))
+	for i, t := range list {
+		out[i] = inspector.Trace{Name: t.Name, Protocol: t.Protocol, User: t.User, Started: t.Start, Size: t.Size}
+	}
+	return out, nil
+}
+
+func (a inspectorTraces) OpenTrace(name string) (io.ReadCloser, error) { return trace.Open(a.dir, name) }

@@ -6,6 +6,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +112,54 @@ func TestTracesOverImplicitTLS(t *testing.T) {
 	}
 	if fi, err := os.Stat(cfg.Trace.Dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("trace.dir: %v, %v; want mode 0700", fi.Mode(), err)
+	}
+}
+
+// The inspector's sessions and transcripts pages show the registry and trace.dir.
+func TestInspectorShowsSessionsAndTraces(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Trace.Dir = t.TempDir()
+	cfg.Inspector.Enabled = true
+	srv := start(t, cfg, io.Discard)
+	if _, err := srv.st.CreateAccount(context.Background(), store.NewAccount{Address: "bob@example.net", Password: "inspector-pw"}); err != nil {
+		t.Fatal(err)
+	}
+	page := func(path string) string {
+		t.Helper()
+		resp, err := http.Get("http://" + srv.Addr(HTTP).String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s\n%s", path, resp.Status, b)
+		}
+		return string(b)
+	}
+
+	c, err := net.Dial("tcp", srv.Addr(POP3).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	r.ReadString('\n')
+	fmt.Fprint(c, "USER bob@example.net\r\nPASS inspector-pw\r\n")
+	r.ReadString('\n')
+	r.ReadString('\n')
+	live := srv.Sessions().List()
+	if len(live) != 1 {
+		t.Fatalf("live sessions: %+v", live)
+	}
+	if p := page("/sessions"); !strings.Contains(p, "<code>"+live[0].ID+"</code></td><td>bob@example.net</td>") ||
+		!strings.Contains(p, "authenticated") {
+		t.Errorf("the sessions page does not show the POP3 session %+v:\n%s", live[0], p)
+	}
+	if p := page("/traces"); !strings.Contains(p, live[0].Trace) {
+		t.Errorf("the transcripts page does not list %s:\n%s", live[0].Trace, p)
+	}
+	if p := page("/traces/" + live[0].Trace); !strings.Contains(p, "C: PASS ****") || strings.Contains(p, "inspector-pw") {
+		t.Errorf("the transcript page:\n%s", p)
 	}
 }
