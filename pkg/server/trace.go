@@ -87,4 +87,6 @@ func (a inspectorTraces) Traces() ([]inspector.Trace, error) {
 	return out, nil
 }
 
-func (a inspectorTraces) OpenTrace(name string) (io.ReadCloser, error) { return trace.Open(a.dir, name) }
+func (a inspectorTraces) OpenTrace(name string) (io.ReadCloser, error) {
+	return trace.Open(a.dir, name)
+}
