@@ -35,7 +35,8 @@ sessions finish their current command, and exit 0. SIGHUP reloads the TLS certif
 (tls.cert and tls.key) for new connections; sessions already open keep theirs.
 
 An empty address disables a listener; port 0 binds a free port. Each listener is logged
-on one line with "listening", its protocol and its real address.`,
+on one line with "listening", its protocol and its real address. --trace DIR writes a
+transcript of every IMAP, POP3 and LMTP session into DIR, credentials masked.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd, demo, testing)

@@ -1,8 +1,9 @@
 // Package api is Letterbox's JSON API for integration tests, mounted under /api/v1/ on the
 // HTTP listener when api.enabled is set (`letterbox serve --testing` sets it). A test in
 // any language creates and deletes users, delivers raw messages, lists mailboxes and
-// messages with their IMAP flags, UID and the UIDL POP3 shows, and resets an account or the
-// whole store. docs/api.yaml (OpenAPI 3.0) describes every route.
+// messages with their IMAP flags, UID and the UIDL POP3 shows, resets an account or the
+// whole store, lists the live sessions and reads the wire traces (pkg/trace).
+// docs/api.yaml (OpenAPI 3.0) describes every route.
 //
 // Implementation notes:
 //
@@ -15,7 +16,8 @@
 //     (serve --testing) lets loopback clients in without one.
 //   - Every answer is JSON, errors included ({"error": "..."}), with the status code that
 //     the store's sentinel error calls for (errorStatus); only GET .../raw answers with the
-//     message itself (message/rfc822).
+//     message itself (message/rfc822) and GET /api/v1/traces/{name} the transcript
+//     (text/plain).
 //   - Routes use Go 1.22 ServeMux patterns; a mailbox name with "/" (Work/2024) travels
 //     escaped in one path segment (Work%2F2024).
 //   - Messages are delivered exactly as given (no Return-Path or Delivered-To is added), so
@@ -81,7 +83,12 @@ type Options struct {
 	// Folders are the folders every new account gets besides INBOX (name -> special use),
 	// as config.Folders.Store gives them; reset keeps (or recreates) them and deletes others.
 	Folders map[string]string
-	Logger  *slog.Logger
+	// Sessions lists the live sessions for GET /api/v1/sessions; nil lists none.
+	Sessions SessionLister
+	// TraceDir is trace.dir, whose transcripts GET /api/v1/traces lists and serves; ""
+	// means tracing is off.
+	TraceDir string
+	Logger   *slog.Logger
 }
 
 // route is one endpoint.
@@ -100,6 +107,9 @@ var routes = []route{
 	{"GET /api/v1/users/{address}/mailboxes/{name}/messages/{uid}/raw", (*handler).rawMessage},
 	{"POST /api/v1/users/{address}/reset", (*handler).resetUser},
 	{"POST /api/v1/reset", (*handler).resetAll},
+	{"GET /api/v1/sessions", (*handler).listSessions},
+	{"GET /api/v1/traces", (*handler).listTraces},
+	{"GET /api/v1/traces/{name}", (*handler).getTrace},
 }
 
 // Routes lists the patterns Register mounts (method and path, as http.ServeMux takes them).

@@ -56,8 +56,8 @@ func newEnv(t *testing.T, opts Options) *env {
 	return &env{t: t, st: st, srv: srv, token: opts.Token}
 }
 
-// do sends a request and decodes a JSON answer into out (if not nil); it returns the status.
-func (e *env) do(method, path, contentType string, body string, out any) int {
+// request sends a request with the env's token and returns the answer, its body read.
+func (e *env) request(method, path, contentType string, body string) (*http.Response, []byte) {
 	e.t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -78,6 +78,13 @@ func (e *env) do(method, path, contentType string, body string, out any) int {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return resp, raw
+}
+
+// do sends a request and decodes a JSON answer into out (if not nil); it returns the status.
+func (e *env) do(method, path, contentType string, body string, out any) int {
+	e.t.Helper()
+	resp, raw := e.request(method, path, contentType, body)
 	if resp.StatusCode != http.StatusNoContent {
 		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 			e.t.Errorf("%s %s: %d with Content-Type %q, want application/json", method, path, resp.StatusCode, ct)

@@ -58,6 +58,7 @@ type Config struct {
 	HTTP  Listener
 
 	API     API
+	Trace   Trace
 	TLS     TLS
 	Auth    Auth
 	Limits  Limits
@@ -160,6 +161,14 @@ type API struct {
 type Inspector struct {
 	// Enabled mounts the inspector; `serve --testing` and `serve --demo` turn it on.
 	Enabled bool
+}
+
+// Trace configures wire traces (pkg/trace): one transcript file per session.
+type Trace struct {
+	// Dir is where the transcripts go; "" writes none. Created if missing.
+	Dir string
+	// BodyLimit is how many bytes of each message body or literal a transcript shows.
+	BodyLimit int64
 }
 
 // TLS says where the certificate comes from.
@@ -283,6 +292,8 @@ var keys = []key{
 	{"api.enabled", false},
 	{"api.token", ""},
 	{"inspector.enabled", false},
+	{"trace.dir", ""},
+	{"trace.body_limit", "4K"},
 	{"tls.cert", ""},
 	{"tls.key", ""},
 	{"tls.self_signed", false},
@@ -340,6 +351,7 @@ const (
 	FlagPOP3SAddr     = "pop3s-addr"
 	FlagLMTPAddr      = "lmtp-addr"
 	FlagHTTPAddr      = "http-addr"
+	FlagTrace         = "trace"
 	FlagTLSSelfSigned = "tls-self-signed"
 	FlagLogLevel      = "log-level"
 )
@@ -353,6 +365,7 @@ var flagKeys = map[string]string{
 	FlagPOP3SAddr:     "pop3s.addr",
 	FlagLMTPAddr:      "lmtp.addr",
 	FlagHTTPAddr:      "http.addr",
+	FlagTrace:         "trace.dir",
 	FlagTLSSelfSigned: "tls.self_signed",
 	FlagLogLevel:      "log.level",
 }
@@ -381,6 +394,7 @@ func AddServeFlags(fs *pflag.FlagSet) {
 	fs.String(FlagPOP3SAddr, "", "POP3 over implicit TLS address; empty disables")
 	fs.String(FlagLMTPAddr, defaultOf("lmtp.addr").(string), "LMTP address, host:port or unix:/path; empty disables")
 	fs.String(FlagHTTPAddr, defaultOf("http.addr").(string), "HTTP address (health, metrics); empty disables")
+	fs.String(FlagTrace, "", "write a wire trace of every IMAP, POP3 and LMTP session into this directory (credentials masked)")
 	fs.Bool(FlagTLSSelfSigned, false, "generate and reuse a self-signed certificate under the data directory")
 }
 
@@ -564,6 +578,12 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	cfg.HTTP = Listener{Addr: str("http.addr")}
 	cfg.API = API{Enabled: boolean("api.enabled"), Token: str("api.token")}
 	cfg.Inspector = Inspector{Enabled: boolean("inspector.enabled")}
+	cfg.Trace.Dir = str("trace.dir")
+	if size, err := ParseSize(str("trace.body_limit")); err != nil {
+		errs = append(errs, fmt.Errorf("trace.body_limit: %w", err))
+	} else {
+		cfg.Trace.BodyLimit = size
+	}
 
 	cfg.TLS = TLS{Cert: str("tls.cert"), Key: str("tls.key"), SelfSigned: boolean("tls.self_signed")}
 	if (cfg.TLS.Cert == "") != (cfg.TLS.Key == "") {

@@ -11,13 +11,18 @@ func (s *Server) mountInspector() error {
 	if !s.cfg.Inspector.Enabled {
 		return nil
 	}
-	in, err := inspector.New(inspector.Options{
+	opts := inspector.Options{
 		Store:      s.st,
 		Token:      s.cfg.API.Token,
 		UIDLFormat: s.cfg.POP3.UIDLFormat,
 		DeleteMode: s.cfg.POP3.Delete,
+		Sessions:   inspectorSessions{s.sessions},
 		Logger:     s.log.With("protocol", "inspector"),
-	})
+	}
+	if s.cfg.Trace.Dir != "" {
+		opts.Traces = inspectorTraces{s.cfg.Trace.Dir}
+	}
+	in, err := inspector.New(opts)
 	if err != nil {
 		return err
 	}

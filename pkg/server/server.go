@@ -16,6 +16,8 @@
 //   - Every TLS handshake (implicit and STARTTLS/STLS) takes its certificate from one
 //     atomically swapped pointer (tls.go); ReloadTLS replaces it on SIGHUP, so established
 //     sessions keep theirs and a failed reload leaves the previous certificate in place.
+//   - Every IMAP, POP3 and LMTP connection is registered in Sessions while it is open and,
+//     with trace.dir, traced (pkg/trace); that wrapper sits beneath TLS like the others.
 //   - Shutdown stops every protocol at once under one deadline: each stops accepting, lets
 //     sessions finish their current command, and closes them. The store is the caller's.
 package server
@@ -36,6 +38,7 @@ import (
 	"github.com/letterbox-mail/letterbox/pkg/connlimit"
 	"github.com/letterbox-mail/letterbox/pkg/inspector"
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/pkg/sessions"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -66,7 +69,8 @@ type Server struct {
 	auth      *auth.Authenticator
 	limiter   *connlimit.Limiter
 	mux       *http.ServeMux
-	metrics   *metrics.Recorder // private registry, served on /metrics (hosting.go)
+	metrics   *metrics.Recorder  // private registry, served on /metrics (hosting.go)
+	sessions  *sessions.Registry // live IMAP, POP3 and LMTP sessions (trace.go)
 
 	inspector *inspector.Inspector // nil unless inspector.enabled (inspector.go)
 
@@ -115,8 +119,9 @@ func New(cfg *config.Config, st *store.Store, logger *slog.Logger) (*Server, err
 		limiter: &connlimit.Limiter{MaxTotal: cfg.Limits.MaxConnections,
 			MaxPerIP: cfg.Limits.MaxConnectionsPerIP, MaxUserIP: cfg.Limits.MaxUserIPConnections,
 			Exempt: cfg.Auth.TrustedNetworks},
-		mux:  http.NewServeMux(),
-		errc: make(chan error, 8),
+		mux:      http.NewServeMux(),
+		sessions: sessions.NewRegistry(),
+		errc:     make(chan error, 8),
 	}
 	if err := s.checkProtocolOptions(); err != nil {
 		return nil, err
@@ -168,6 +173,9 @@ func (s *Server) Start(ctx context.Context) error {
 		return errors.New("server: already started")
 	}
 	s.started = true
+	if err := s.prepareTraceDir(); err != nil {
+		return err
+	}
 
 	type spec struct {
 		name, addr  string
@@ -223,6 +231,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		if sp.name != HTTP {
 			l = s.metrics.Listener(l, metricsProtocol[sp.name])
+			l = s.traceListener(l, sp.name, sp.implicitTLS)
 		}
 		if sp.implicitTLS {
 			l = tls.NewListener(l, s.tlsConfig)

@@ -57,6 +57,9 @@ type preauthConn struct {
 
 func newPreauthConn(c net.Conn) *preauthConn { return &preauthConn{Conn: c} }
 
+// NetConn is the connection beneath the filter (sessions.Of looks through it).
+func (c *preauthConn) NetConn() net.Conn { return c.Conn }
+
 func (c *preauthConn) Read(p []byte) (int, error) {
 	for {
 		if len(c.out) > 0 {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/pkg/sessions"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -38,7 +39,8 @@ type session struct {
 	sel     *selected      // nil unless a mailbox is selected
 	release func()         // gives back the Options.Sessions slot taken at login, or nil
 
-	preauth *preauthConn // the pre-login filter of a plaintext connection, or nil
+	preauth *preauthConn    // the pre-login filter of a plaintext connection, or nil
+	live    *sessions.Entry // this session in the registry of live sessions, or nil
 
 	shutdownCh chan struct{} // closed when the server shuts down
 	byeText    string        // set before shutdownCh is closed; read after it is
@@ -72,6 +74,7 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 	if pc, ok := conn.NetConn().(*preauthConn); ok {
 		sess.preauth = pc
 	}
+	sess.live = sessions.Of(conn.NetConn())
 	if !s.register(sess) {
 		cancel()
 		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
@@ -227,6 +230,7 @@ func (s *session) Login(username, password string) error {
 	}
 	s.log = s.log.With("user", acct.Address)
 	s.log.Info("login")
+	s.live.SetUser(acct.Address)
 	return nil
 }
 

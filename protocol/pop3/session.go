@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/pkg/trace"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -182,6 +183,7 @@ func (s *session) serve() {
 			reason = "tls handshake failed"
 			return
 		}
+		s.setConn(trace.Cleartext(tc)) // a traced session is traced decrypted from here
 	}
 	// RFC 1939 §4: the greeting. No <timestamp>: APOP is not offered.
 	s.reply("+OK Letterbox POP3 server ready on " + s.srv.hostname)
