@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,28 +19,13 @@ import (
 
 // logRecords is a slog destination (a JSON handler writes one line per record) whose
 // records a test can read back as maps.
-type logRecords struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logRecords) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logRecords) text() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logRecords struct{ syncBuffer }
 
 // withMsg returns the records whose message is msg, in order.
 func (l *logRecords) withMsg(t *testing.T, msg string) []map[string]any {
 	t.Helper()
 	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(l.text()))
+	sc := bufio.NewScanner(strings.NewReader(l.String()))
 	sc.Buffer(nil, 1<<20)
 	for sc.Scan() {
 		var rec map[string]any
@@ -161,15 +144,15 @@ func TestLogoutLines(t *testing.T) {
 		len(logs.withMsg(t, "imap logout")) < 2 || len(logs.withMsg(t, "imap disconnect")) < 1 ||
 		len(logs.withMsg(t, "lmtp disconnect")) < 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("logout lines missing:\n%s", logs.text())
+			t.Fatalf("logout lines missing:\n%s", logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 
 	plain := base64.StdEncoding.EncodeToString([]byte("\x00" + user + "\x00" + password))
 	for _, secret := range []string{password, plain} {
-		if strings.Contains(logs.text(), secret) {
-			t.Errorf("%q reached the log:\n%s", secret, logs.text())
+		if strings.Contains(logs.String(), secret) {
+			t.Errorf("%q reached the log:\n%s", secret, logs.String())
 		}
 	}
 
@@ -240,7 +223,7 @@ func TestMetricsByProtocol(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for len(logs.withMsg(t, "pop3 disconnect")) < 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("the last POP3 session never ended:\n%s", logs.text())
+			t.Fatalf("the last POP3 session never ended:\n%s", logs.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -40,7 +40,6 @@ type session struct {
 	delivered         int    // recipients whose copy was stored (DATA 250)
 	messages          int    // DATA transactions
 	bytes             int64  // octets of the messages received
-	loggedOut         bool
 }
 
 // recipient is an accepted RCPT.
@@ -218,15 +217,11 @@ func (ss *session) Reset() {
 	}
 }
 
-// Logout is called when the connection closes. It writes the session's logout line: one
-// Info line per connection that said LHLO, with the client, how long it lasted and what
+// Logout is called once, when the connection closes (or at STARTTLS, which starts a new
+// session). It writes the session's logout line: the client, how long it lasted and what
 // it delivered.
 func (ss *session) Logout() error {
 	ss.Reset()
-	if ss.loggedOut {
-		return nil
-	}
-	ss.loggedOut = true
 	var in, out int64
 	if ss.conn != nil {
 		in, out, _ = metrics.Transferred(ss.conn.Conn)
