@@ -1,13 +1,11 @@
 package main
 
 import (
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"text/template"
-	"time"
 )
 
 // TestPostfix puts Debian's Postfix in front of `letterbox serve`, as a provider would:
@@ -50,7 +48,7 @@ func TestPostfix(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	settings := map[string]string{"Dir": dir, "LMTPPort": port(srv.ports["lmtp"]), "SMTPPort": freePort(t)}
+	settings := map[string]string{"Dir": dir, "LMTPPort": port(srv.ports["lmtp"]), "SMTPPort": port(freePort(t))}
 	for _, name := range []string{"main.cf", "master.cf"} {
 		tmpl, err := template.ParseFiles("../../testdata/e2e/postfix/" + name + ".tmpl")
 		if err != nil {
@@ -79,7 +77,9 @@ func TestPostfix(t *testing.T) {
 			exec.Command(postfix, "-c", etc, "abort").Run()
 		}
 	})
-	waitListening(t, "127.0.0.1:"+settings["SMTPPort"])
+	if !waitListening("127.0.0.1:" + settings["SMTPPort"]) {
+		t.Fatalf("Postfix does not listen on port %s\n%s", settings["SMTPPort"], maillog())
+	}
 
 	script, _ := filepath.Abs("../../testdata/e2e/postfix_mail.py")
 	out, err := exec.Command("python3", script, settings["SMTPPort"], port(srv.ports["pop3"]), port(srv.ports["imap"])).CombinedOutput()
@@ -103,32 +103,4 @@ func lookPostfix(t *testing.T) string {
 	}
 	t.Skip("postfix is not installed")
 	return ""
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return port(l.Addr().String())
-}
-
-// waitListening waits until something accepts connections on addr.
-func waitListening(t *testing.T, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing listens on %s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
