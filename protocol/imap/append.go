@@ -41,6 +41,7 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 	if err != nil {
 		return nil, s.storeError(err, "appending")
 	}
+	s.stats.appended++
 	s.log.Debug("appended", "mailbox", mbox.Name, "uid", d.UID, "size", d.Size)
 	return &imap.AppendData{UID: imap.UID(d.UID), UIDValidity: d.UIDValidity}, nil
 }

@@ -83,6 +83,9 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			if err := s.fetchOne(w, v, ref, m, options, needBody, seen[ref.uid] != nil); err != nil {
 				return err
 			}
+			if needBody {
+				s.stats.fetched++
+			}
 		}
 		return nil
 	})

@@ -46,6 +46,8 @@ type session struct {
 	byeText    string        // set before shutdownCh is closed; read after it is
 	byeOnce    sync.Once
 	done       chan struct{} // closed by Close
+
+	stats sessionStats // for the logout line (logout.go)
 }
 
 var (
@@ -70,7 +72,8 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 		log = log.With("remote", nc.RemoteAddr().String())
 	}
 	sess := &session{srv: s, st: s.st, conn: conn, log: log, ctx: ctx, cancel: cancel,
-		shutdownCh: make(chan struct{}), done: make(chan struct{})}
+		shutdownCh: make(chan struct{}), done: make(chan struct{}),
+		stats: sessionStats{start: time.Now(), netConn: conn.NetConn()}}
 	if pc, ok := conn.NetConn().(*preauthConn); ok {
 		sess.preauth = pc
 	}
@@ -80,7 +83,7 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
 	}
 	log.Debug("connection opened")
-	return sess, nil, nil
+	return &counted{session: sess}, nil, nil
 }
 
 // lock starts a command: it takes the session mutex, unless the session is closing.

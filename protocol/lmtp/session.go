@@ -32,6 +32,14 @@ type session struct {
 	hasFrom bool
 	from    string      // reverse-path; "" is the null sender <>
 	rcpts   []recipient // accepted recipients, in RCPT order (as go-smtp lists them)
+
+	// For the logout line (Logout).
+	start             time.Time
+	client            string // the LHLO name
+	accepted, refused int    // RCPT verdicts
+	delivered         int    // recipients whose copy was stored (DATA 250)
+	messages          int    // DATA transactions
+	bytes             int64  // octets of the messages received
 }
 
 // recipient is an accepted RCPT.
@@ -46,16 +54,20 @@ func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
 	if s.closed.Load() {
 		return nil, &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "Shutting down"}
 	}
-	sess := &session{s: s, conn: tracked(c.Conn())}
+	sess := &session{s: s, conn: tracked(c.Conn()), start: time.Now(), client: c.Hostname()}
 	if ra := c.Conn().RemoteAddr(); ra != nil {
 		sess.remote = ra.String()
 	}
+	// go-smtp makes the session at the first LHLO; later commands are counted by the
+	// session methods they call (RSET, NOOP, VRFY and QUIT call none).
+	s.opts.Metrics.Command(metrics.LMTP, "lhlo")
 	return sess, nil
 }
 
 // Mail starts a transaction (RFC 5321 §4.1.1.2). The null reverse-path <> (bounces) is
 // accepted.
 func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
+	ss.s.opts.Metrics.Command(metrics.LMTP, "mail")
 	if ss.hasFrom {
 		return &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command"}
 	}
@@ -68,7 +80,15 @@ func (ss *session) Mail(from string, _ *smtp.MailOptions) error {
 
 // Rcpt accepts a recipient if it names an account (RFC 2033 §4.2: the verdict is given
 // here, so DATA answers only for accepted recipients).
-func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) (err error) {
+	ss.s.opts.Metrics.Command(metrics.LMTP, "rcpt")
+	defer func() {
+		if err != nil {
+			ss.refused++
+		} else {
+			ss.accepted++
+		}
+	}()
 	if len(to) > maxPathLength {
 		return &smtp.SMTPError{Code: 501, EnhancedCode: smtp.EnhancedCode{5, 1, 3}, Message: "Recipient address too long"}
 	}
@@ -110,6 +130,8 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	if ss.conn != nil {
 		ss.conn.busy.Store(true) // until Reset, after go-smtp has written the replies
 	}
+	ss.s.opts.Metrics.Command(metrics.LMTP, "data")
+	ss.messages++
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), deliveryTimeout)
 	defer cancel()
@@ -127,6 +149,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		return nil
 	}
 	defer sp.Close()
+	ss.bytes += sp.Size()
 
 	done := map[string]*smtp.SMTPError{} // a recipient given twice is stored once
 	for _, rc := range ss.rcpts {
@@ -135,6 +158,9 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		if !ok {
 			reply = ss.deliver(ctx, rc, sp, start)
 			done[key] = reply
+			if reply.Code == 250 {
+				ss.delivered++
+			}
 		}
 		status.SetStatus(rc.addr, reply)
 	}
@@ -191,9 +217,19 @@ func (ss *session) Reset() {
 	}
 }
 
-// Logout is called when the connection closes.
+// Logout is called once, when the connection closes (or at STARTTLS, which starts a new
+// session). It writes the session's logout line: the client, how long it lasted and what
+// it delivered.
 func (ss *session) Logout() error {
 	ss.Reset()
+	var in, out int64
+	if ss.conn != nil {
+		in, out, _ = metrics.Transferred(ss.conn.Conn)
+	}
+	ss.s.log.Info("lmtp disconnect", "remote", ss.remote, "client", ss.client,
+		"duration", time.Since(ss.start).Round(time.Millisecond), "in", in, "out", out,
+		"messages", ss.messages, "bytes", ss.bytes, "accepted", ss.accepted,
+		"refused", ss.refused, "delivered", ss.delivered)
 	return nil
 }
 
