@@ -215,5 +215,3 @@ func (c *counted) Close() error {
 	return err
 }
 
-// NetConn is the connection the filter reads from, for metrics.Transferred.
-func (c *preauthConn) NetConn() net.Conn { return c.Conn }
