@@ -214,4 +214,3 @@ func (c *counted) Close() error {
 		"fetched", st.fetched, "appended", st.appended, "expunged", st.expunged)
 	return err
 }
-
