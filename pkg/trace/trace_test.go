@@ -333,6 +333,12 @@ func TestFileNamesAreUnique(t *testing.T) {
 		if !ValidName(n) {
 			t.Errorf("ValidName(%q) = false", n)
 		}
+		// Transcripts hold mail: only the server's user may read them.
+		if fi, err := os.Stat(filepath.Join(dir, n)); err != nil {
+			t.Error(err)
+		} else if fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v, want 0600", n, fi.Mode().Perm())
+		}
 	}
 }
 
