@@ -211,10 +211,10 @@ func (h *handler) wrap(fn func(*handler, http.ResponseWriter, *http.Request) err
 // authorize checks the bearer token (RFC 6750 §2.1).
 func (h *handler) authorize(r *http.Request) error {
 	if h.opts.Token == "" {
-		if h.opts.OpenOnLoopback && IsLoopback(r.RemoteAddr) {
-			return nil
+		if !h.opts.OpenOnLoopback {
+			return errors.New("the API needs api.token to be set (or serve --testing, from loopback)")
 		}
-		return errors.New("the API needs api.token to be set (or serve --testing, from loopback)")
+		return LocalRequest(r)
 	}
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
@@ -224,6 +224,41 @@ func (h *handler) authorize(r *http.Request) error {
 		return errors.New("wrong bearer token")
 	}
 	return nil
+}
+
+// LocalRequest reports, as nil, whether a request without a token comes from this machine in
+// a way no web page elsewhere can fake: from loopback, not relayed by a proxy on this host
+// (Forwarded, X-Forwarded-For, X-Real-IP), and addressed to an IP address or to localhost.
+// The last check stops DNS rebinding: a page from a hostile site whose name the attacker
+// re-points at 127.0.0.1 reaches the server from loopback, but under that site's name.
+func LocalRequest(r *http.Request) error {
+	for _, proxy := range []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
+		if r.Header.Get(proxy) != "" {
+			return errors.New("not served through a proxy unless api.token is set")
+		}
+	}
+	if !IsLoopback(r.RemoteAddr) {
+		return errors.New("loopback clients only, unless api.token is set")
+	}
+	if !localHost(r.Host) {
+		return errors.New("address the server as localhost or by IP address (http://127.0.0.1:PORT/)")
+	}
+	return nil
+}
+
+// localHost reports whether a Host header names the server in a way no other site can
+// claim: an IP address, or localhost (RFC 6761 §6.3: never resolved by DNS).
+func localHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	host = strings.ToLower(host)
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 // IsLoopback reports whether a request's RemoteAddr is on loopback.

@@ -40,9 +40,7 @@ import (
 	"html/template"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -242,33 +240,10 @@ func (in *Inspector) authorize(r *http.Request) (status int, msg string) {
 		}
 		return http.StatusOK, ""
 	}
-	for _, proxy := range []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
-		if r.Header.Get(proxy) != "" {
-			return http.StatusForbidden, "the inspector is not served through a proxy unless api.token is set"
-		}
-	}
-	if !api.IsLoopback(r.RemoteAddr) {
-		return http.StatusForbidden, "the inspector answers loopback clients only, unless api.token is set"
-	}
-	if !localHost(r.Host) {
-		return http.StatusForbidden, "open the inspector as http://localhost:PORT/ or http://127.0.0.1:PORT/"
+	if err := api.LocalRequest(r); err != nil {
+		return http.StatusForbidden, "the inspector: " + err.Error()
 	}
 	return http.StatusOK, ""
-}
-
-// localHost reports whether a Host header names the server in a way no other site can
-// claim: an IP address, or localhost (RFC 6761 §6.3: never resolved by DNS).
-func localHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if _, err := netip.ParseAddr(host); err == nil {
-		return true
-	}
-	host = strings.ToLower(host)
-	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 // page is what the layout needs of every page.

@@ -130,6 +130,9 @@ type Conn struct {
 	once  sync.Once
 }
 
+// NetConn is the connection beneath the trace (metrics.Transferred looks through it).
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
 // SessionEntry is the connection's entry in the session registry (sessions.Of finds it).
 func (c *Conn) SessionEntry() *sessions.Entry { return c.entry }
 
