@@ -12,7 +12,8 @@
 //     synchronous=FULL: a write that returned nil is durable, so a protocol may acknowledge
 //     it (LMTP 250, APPEND OK, POP3 QUIT +OK) and survive kill -9. busy_timeout (10 s) makes
 //     a second process (`letterbox deliver` beside `serve`) wait for the lock rather than
-//     fail; SQLite's busy, locked, full and I/O errors come back wrapped in ErrTemporary.
+//     fail; SQLite's busy, locked, full and I/O errors come back wrapped in ErrTemporary,
+//     and a full disk or a read-only store (SQLite's or the spool's) as ErrStorageFull.
 //   - The schema is versioned (PRAGMA user_version); migrations (migrate.go) run at Open,
 //     each in its own transaction.
 //   - A raw message is stored once, CRLF-normalised, in 64 KiB chunks (so it is streamed,
@@ -43,6 +44,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -62,6 +64,11 @@ var (
 	ErrNotMessage       = errors.New("store: not an RFC 5322 message")
 	// ErrTemporary wraps trouble worth retrying (database busy or locked, disk full).
 	ErrTemporary = errors.New("store: temporary failure")
+	// ErrStorageFull is the ErrTemporary of a store that cannot take more data: the disk
+	// or the filesystem quota is full (SQLITE_FULL, ENOSPC, EDQUOT) or the store is
+	// read-only (SQLITE_READONLY, EROFS). Nothing stored is harmed and writes succeed again
+	// once space returns. errors.Is(err, ErrTemporary) holds for it too.
+	ErrStorageFull = fmt.Errorf("store: storage full or read-only: %w", ErrTemporary)
 )
 
 // System flags, in their canonical case. Keywords are any other atom ("$Label1", "Work").

@@ -204,22 +204,40 @@ func dsn(path string, params []string) string {
 
 // wrapErr adds context to err and marks SQLite's transient conditions (a lock held too long
 // by another connection or process, a full disk, an I/O error) as ErrTemporary, so that
-// callers answer "try again later" (LMTP 4xx, exit 75, [SYS/TEMP]).
+// callers answer "try again later" (LMTP 4xx, exit 75, [SYS/TEMP]); a full disk or a
+// read-only store is ErrStorageFull, a kind of ErrTemporary.
 func wrapErr(op string, err error) error {
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, ErrTemporary):
+		return fmt.Errorf("store: %s: %w", op, err)
+	case storageFull(err):
+		return fmt.Errorf("store: %s: %w: %w", op, ErrStorageFull, err)
 	}
 	var se sqlite3.Error
-	if errors.As(err, &se) && !errors.Is(err, ErrTemporary) {
+	if errors.As(err, &se) {
 		switch se.Code {
-		case sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrFull, sqlite3.ErrIoErr:
+		case sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrIoErr, sqlite3.ErrNomem:
 			return fmt.Errorf("store: %s: %w: %w", op, ErrTemporary, err)
 		}
 	}
-	if errors.Is(err, syscall.ENOSPC) {
-		return fmt.Errorf("store: %s: %w: %w", op, ErrTemporary, err)
-	}
 	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// storageFull reports whether err says the store cannot take more data: SQLite's
+// SQLITE_FULL or SQLITE_READONLY, or a full disk, an exhausted filesystem quota or a
+// read-only filesystem under SQLite (an I/O error carrying that errno) or under the spool.
+func storageFull(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrFull, sqlite3.ErrReadonly:
+			return true
+		}
+		err = se.SystemErrno
+	}
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS)
 }
 
 // --- write transactions ---
