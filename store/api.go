@@ -97,14 +97,22 @@ const (
 
 // Account is one user: an address (or a bare name) with a password hash and a mailbox tree.
 type Account struct {
-	ID         int64
-	Address    string   // normalised: lower case
-	QuotaBytes int64    // 0: unlimited
-	Protocols  []string // allowed protocols; empty means all
-	Disabled   bool
-	Created    time.Time
-	UsedBytes  int64 // sum of the sizes of all its messages
-	Messages   int64 // number of messages in all its mailboxes
+	ID            int64
+	Address       string   // normalised: lower case
+	QuotaBytes    int64    // 0: unlimited
+	QuotaMessages int64    // 0: unlimited
+	Protocols     []string // allowed protocols; empty means all
+	Disabled      bool
+	Created       time.Time
+	UsedBytes     int64 // sum of the sizes of all its messages
+	Messages      int64 // number of messages in all its mailboxes
+}
+
+// AtQuota reports whether the account has reached its quota in bytes or in messages: it
+// takes nothing more (LMTP refuses it at RCPT).
+func (a Account) AtQuota() bool {
+	return a.QuotaBytes > 0 && a.UsedBytes >= a.QuotaBytes ||
+		a.QuotaMessages > 0 && a.Messages >= a.QuotaMessages
 }
 
 // Allows reports whether the account may log in with protocol (ProtocolIMAP, ProtocolPOP3).
@@ -122,10 +130,11 @@ func (a Account) Allows(protocol string) bool {
 
 // NewAccount describes an account to create.
 type NewAccount struct {
-	Address    string
-	Password   string // plaintext; only its argon2id hash is stored
-	QuotaBytes int64  // 0: unlimited
-	Protocols  []string
+	Address       string
+	Password      string // plaintext; only its argon2id hash is stored
+	QuotaBytes    int64  // 0: unlimited
+	QuotaMessages int64  // 0: unlimited
+	Protocols     []string
 }
 
 // Mailbox is one folder of an account. Names use "/" as the hierarchy delimiter and are

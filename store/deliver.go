@@ -185,7 +185,7 @@ func (s *Store) DeliverSpooled(ctx context.Context, accountID int64, sp *Spooled
 		if err != nil {
 			return err
 		}
-		if err := wt.checkQuota(accountID, size); err != nil {
+		if err := wt.checkQuota(accountID, size, 1); err != nil {
 			return err
 		}
 		bodyID, err := wt.spooledBody(sp, prepend, size)

@@ -38,8 +38,8 @@ type Options struct {
 	// QuotaGrace is how far past its quota an account may go with the delivery (or copy)
 	// that crosses it, given the quota (as Dovecot's quota_grace): an addition is accepted
 	// while usage before it is below the quota and usage after it within quota+grace. nil
-	// means no grace.
-	QuotaGrace func(quota int64) int64
+	// means no grace. QuotaMessageGrace is the same for the quota in messages.
+	QuotaGrace, QuotaMessageGrace func(quota int64) int64
 }
 
 // DefaultMaxMessageSize is the message size limit when Options.MaxMessageSize is 0.
@@ -72,6 +72,7 @@ type Store struct {
 	folders map[string]string
 	uidv    func(last uint32) uint32 // Options.UIDValidity; nil: the clock
 	grace   func(quota int64) int64  // Options.QuotaGrace; nil: none
+	mgrace  func(quota int64) int64  // Options.QuotaMessageGrace; nil: none
 
 	w *sql.DB // the one writer connection: every write transaction, serialised
 	r *sql.DB // read-only connections (query_only) for everything else
@@ -102,6 +103,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		folders: opts.Folders,
 		uidv:    opts.UIDValidity,
 		grace:   opts.QuotaGrace,
+		mgrace:  opts.QuotaMessageGrace,
 		hub:     newMemHub(),
 		logins:  newLoginCache(loginCacheTTL, loginCacheMax),
 

@@ -107,6 +107,12 @@ func (q Quota) GraceFor(quota int64) int64 {
 	return q.GraceBytes
 }
 
+// MessageGraceFor is the same for a quota of quota messages: GracePercent of it; a grace
+// given as a size allows no messages past the quota.
+func (q Quota) MessageGraceFor(quota int64) int64 {
+	return int64(float64(quota) * q.GracePercent / 100)
+}
+
 // IMAP configures the IMAP listener (STARTTLS when TLS is configured).
 type IMAP struct {
 	Addr string

@@ -91,7 +91,7 @@ func (ss *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		ss.s.log.Warn("recipient lookup failed", "remote", ss.remote, "rcpt", to, "err", err)
 		return errTemporary
 	}
-	if acct.QuotaBytes > 0 && acct.UsedBytes >= acct.QuotaBytes {
+	if acct.AtQuota() {
 		ss.s.log.Info("recipient refused", "remote", ss.remote, "from", ss.from, "rcpt", to, "reason", "over quota")
 		return errOverQuota
 	}
