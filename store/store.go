@@ -93,7 +93,12 @@ type Store struct {
 // Open opens (creating if needed) the store in directory dir, applying pending migrations.
 func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store: create data directory: %w", err)
+		return nil, wrapErr("create data directory", err)
+	}
+	// SQLite cannot open a WAL database on a read-only filesystem and says only "unable
+	// to open database file"; say what it is.
+	if err := syscall.Access(dir, 2 /* W_OK */); errors.Is(err, syscall.EROFS) {
+		return nil, wrapErr("open "+dir, err)
 	}
 	s := &Store{
 		dir:     dir,
@@ -488,4 +493,31 @@ func noRows(err, sentinel error) error {
 		return sentinel
 	}
 	return err
+}
+
+// IntegrityCheck runs SQLite's PRAGMA integrity_check and returns an error listing what
+// it found unless the database is sound.
+func (s *Store) IntegrityCheck(ctx context.Context) error {
+	rows, err := s.r.QueryContext(ctx, `PRAGMA integrity_check`)
+	if err != nil {
+		return wrapErr("integrity check", err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return wrapErr("integrity check", err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return wrapErr("integrity check", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("store: integrity check: %s", strings.Join(problems, "; "))
+	}
+	return nil
 }
