@@ -9,6 +9,12 @@
 //   - SQLite in WAL mode through mattn/go-sqlite3, in <dir>/letterbox.db. One writer
 //     connection runs every write in a short BEGIN IMMEDIATE transaction; a pool of
 //     read-only (query_only) connections serves reads and never blocks the writer.
+//   - Group commit (store.go, write): every write is a request to one writer goroutine,
+//     which runs the requests queued meanwhile (up to maxBatch) in one transaction, each
+//     in its own savepoint, so that a failing request is undone alone, and commits them
+//     with one fsync. A write returns only after that commit; nothing waits to fill a
+//     batch. A write's function therefore runs on the writer goroutine and must not call
+//     another Store write.
 //     synchronous=FULL: a write that returned nil is durable, so a protocol may acknowledge
 //     it (LMTP 250, APPEND OK, POP3 QUIT +OK) and survive kill -9. busy_timeout (10 s) makes
 //     a second process (`letterbox deliver` beside `serve`) wait for the lock rather than
@@ -21,7 +27,8 @@
 //     to several recipients through Spool, IMAP COPY). A trigger removes it when the last
 //     row referring to it goes, in the same transaction; other triggers keep each account's
 //     message and byte counters. Delivery spools the input to <dir>/tmp first (unlinked at
-//     once, so a crash leaves nothing), enforcing the size limit as it reads.
+//     once, so a crash leaves nothing) unless it fits in memory (256 KiB), enforcing the
+//     size limit as it reads.
 //   - What listing, sizing, FETCH and SEARCH need (exact size, line counts, header fields,
 //     ENVELOPE, BODYSTRUCTURE with byte offsets, decoded text) is computed once, at delivery,
 //     by one streaming pass over the spooled message (plus go-message decoding of its text

@@ -494,9 +494,10 @@ func (s *Store) Move(ctx context.Context, srcMailboxID int64, uids []uint32, dst
 
 // Update runs fn in one write transaction: several edits that commit together or not at
 // all (POP3 QUIT marks \Seen and expunges in one go). If fn returns an error, nothing is
-// changed and Update returns that error. fn must use only tx for writes: calling a Store
-// write method from fn would wait for the transaction fn itself holds. Keep fn short; it
-// holds the database's write lock.
+// changed and Update returns that error. fn must use only tx for writes: it runs on the
+// store's writer goroutine (group commit), so calling a Store write method from fn would
+// wait forever for the writer that is running fn. Keep fn short; it holds the database's
+// write lock and the writes queued behind it.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	return s.write(ctx, "update", func(wt *writeTx) error {
 		tx := &Tx{wt: wt}
