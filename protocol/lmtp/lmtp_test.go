@@ -11,6 +11,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -558,5 +559,42 @@ func TestMessageQuota(t *testing.T) {
 	}
 	if n := len(env.inbox(t, "other@example.com")); n != 2 {
 		t.Errorf("other@example.com: %d messages, want 2", n)
+	}
+}
+
+// TestConcurrentSessions: several MTA connections deliver at once (their copies share
+// the store's group commits); every 250 is a message stored.
+func TestConcurrentSessions(t *testing.T) {
+	env := newEnv(t, Options{}, map[string]int64{"bob@example.com": 0})
+	const sessions, each = 8, 5
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := 0
+	for range sessions {
+		c := dialRaw(t, env.addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.send("LHLO mta.example\r\n")
+			c.reply()
+			for range each {
+				c.send("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.com>\r\n")
+				c.reply()
+				c.reply()
+				c.bdat(testMessage, true)
+				if code, _ := c.reply(); code == 250 {
+					mu.Lock()
+					acked++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if acked != sessions*each {
+		t.Errorf("%d deliveries acknowledged, want %d", acked, sessions*each)
+	}
+	if n := len(env.inbox(t, "bob@example.com")); n != acked {
+		t.Errorf("%d messages stored, %d acknowledged", n, acked)
 	}
 }
