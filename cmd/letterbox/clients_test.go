@@ -33,11 +33,11 @@ type e2eServer struct {
 
 var listeningAddr = regexp.MustCompile(`127\.0\.0\.1:(\d+)`)
 
-func startE2E(t *testing.T, data string) *e2eServer {
+func startE2E(t *testing.T, data string, args ...string) *e2eServer {
 	t.Helper()
 	s := &e2eServer{t: t, bin: binary, data: data, log: new(bytes.Buffer), ports: map[string]string{}}
-	s.cmd = exec.Command(binary, "serve", "--data", data, "--imap-addr", "127.0.0.1:0",
-		"--pop3-addr", "127.0.0.1:0", "--lmtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	s.cmd = exec.Command(binary, append([]string{"serve", "--data", data, "--imap-addr", "127.0.0.1:0",
+		"--pop3-addr", "127.0.0.1:0", "--lmtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...)...)
 	s.cmd.Env = cleanEnv()
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {

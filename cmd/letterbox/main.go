@@ -104,7 +104,9 @@ underscores: imap.addr -> LETTERBOX_IMAP_ADDR), then flags.`,
 		newAliasCmd(),
 		newDeliverCmd(),
 		newImportCmd(),
+		newExportCmd(),
 		newBackupCmd(),
+		newRestoreCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -201,7 +201,7 @@ func (h *handler) wrap(fn func(*handler, http.ResponseWriter, *http.Request) err
 // authorize checks the bearer token (RFC 6750 §2.1).
 func (h *handler) authorize(r *http.Request) error {
 	if h.opts.Token == "" {
-		if h.opts.OpenOnLoopback && isLoopback(r.RemoteAddr) {
+		if h.opts.OpenOnLoopback && IsLoopback(r.RemoteAddr) {
 			return nil
 		}
 		return errors.New("the API needs api.token to be set (or serve --testing, from loopback)")
@@ -216,7 +216,8 @@ func (h *handler) authorize(r *http.Request) error {
 	return nil
 }
 
-func isLoopback(remoteAddr string) bool {
+// IsLoopback reports whether a request's RemoteAddr is on loopback.
+func IsLoopback(remoteAddr string) bool {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
 		host = remoteAddr
@@ -421,10 +422,7 @@ func (h *handler) listMailboxes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// INBOX first, then the others in the store's (name) order, as IMAP LIST shows them.
-	slices.SortStableFunc(mbs, func(x, y store.Mailbox) int {
-		return compareBool(x.Name != "INBOX", y.Name != "INBOX")
-	})
+	InboxFirst(mbs)
 	out := MailboxList{Mailboxes: make([]Mailbox, 0, len(mbs))}
 	for _, mb := range mbs {
 		st, err := h.opts.Store.Status(r.Context(), mb.ID)
@@ -439,6 +437,14 @@ func (h *handler) listMailboxes(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// InboxFirst orders mailboxes as IMAP LIST shows them: INBOX first, then the others in the
+// store's (name) order.
+func InboxFirst(mbs []store.Mailbox) {
+	slices.SortStableFunc(mbs, func(x, y store.Mailbox) int {
+		return compareBool(x.Name != "INBOX", y.Name != "INBOX")
+	})
 }
 
 func compareBool(a, b bool) int {

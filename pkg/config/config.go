@@ -67,6 +67,9 @@ type Config struct {
 	// Public is how clients reach this server from outside, for client autoconfiguration.
 	Public Public
 
+	// Inspector is the web inspector on the HTTP listener.
+	Inspector Inspector
+
 	// File is the configuration file that was read, "" if none.
 	File string
 	// Warnings are problems that do not stop Letterbox (unknown keys in the file).
@@ -155,6 +158,14 @@ type API struct {
 	// OpenOnLoopback lets loopback clients in without a token when Token is "". It is no
 	// setting: `serve --testing` sets it.
 	OpenOnLoopback bool
+}
+
+// Inspector configures the web inspector at / on the HTTP listener (pkg/inspector). It
+// shows mail content, so it answers only loopback clients unless api.token is set, and
+// then only requests that carry that token.
+type Inspector struct {
+	// Enabled mounts the inspector; `serve --testing` and `serve --demo` turn it on.
+	Enabled bool
 }
 
 // TLS says where the certificate comes from.
@@ -279,6 +290,7 @@ var keys = []key{
 	{"http.addr", "127.0.0.1:8080"},
 	{"api.enabled", false},
 	{"api.token", ""},
+	{"inspector.enabled", false},
 	{"tls.cert", ""},
 	{"tls.key", ""},
 	{"tls.self_signed", false},
@@ -560,6 +572,7 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	}
 	cfg.HTTP = Listener{Addr: str("http.addr")}
 	cfg.API = API{Enabled: boolean("api.enabled"), Token: str("api.token")}
+	cfg.Inspector = Inspector{Enabled: boolean("inspector.enabled")}
 
 	cfg.TLS = TLS{Cert: str("tls.cert"), Key: str("tls.key"), SelfSigned: boolean("tls.self_signed")}
 	if (cfg.TLS.Cert == "") != (cfg.TLS.Key == "") {

@@ -34,6 +34,7 @@ import (
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/pkg/config"
 	"github.com/letterbox-mail/letterbox/pkg/connlimit"
+	"github.com/letterbox-mail/letterbox/pkg/inspector"
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -66,6 +67,8 @@ type Server struct {
 	limiter   *connlimit.Limiter
 	mux       *http.ServeMux
 	metrics   *metrics.Recorder // private registry, served on /metrics (hosting.go)
+
+	inspector *inspector.Inspector // nil unless inspector.enabled (inspector.go)
 
 	mu        sync.Mutex
 	started   bool
@@ -121,6 +124,9 @@ func New(cfg *config.Config, st *store.Store, logger *slog.Logger) (*Server, err
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mountHosting()
 	if err := s.mountAPI(); err != nil {
+		return nil, err
+	}
+	if err := s.mountInspector(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -337,12 +343,17 @@ func (h httpProtocol) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) newHTTP() Protocol {
-	return httpProtocol{srv: &http.Server{
+	srv := &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.With("protocol", "http").Handler(), slog.LevelWarn),
-	}}
+	}
+	if s.inspector != nil {
+		// Its event streams never go idle by themselves: end them as shutdown begins.
+		srv.RegisterOnShutdown(s.inspector.Shutdown)
+	}
+	return httpProtocol{srv: srv}
 }
 
 // pinger is implemented by a store that can check its database cheaply.
