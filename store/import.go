@@ -108,7 +108,7 @@ func (s *Store) ImportMessages(ctx context.Context, mailboxID int64, msgs []Impo
 				res.Skipped++
 				continue
 			}
-			if err := wt.checkQuota(m.AccountID, msg.Message.size); err != nil {
+			if err := wt.checkQuota(m.AccountID, msg.Message.size, 1); err != nil {
 				return err
 			}
 			bodyID, err := wt.spooledBody(msg.Message, nil, msg.Message.size)

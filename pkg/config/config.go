@@ -111,6 +111,12 @@ func (q Quota) GraceFor(quota int64) int64 {
 	return q.GraceBytes
 }
 
+// MessageGraceFor is the same for a quota of quota messages: GracePercent of it; a grace
+// given as a size allows no messages past the quota.
+func (q Quota) MessageGraceFor(quota int64) int64 {
+	return int64(float64(quota) * q.GracePercent / 100)
+}
+
 // IMAP configures the IMAP listener (STARTTLS when TLS is configured).
 type IMAP struct {
 	Addr string
@@ -204,6 +210,8 @@ type Limits struct {
 	// MaxUserIPConnections caps the sessions of one account from one address, per protocol
 	// (Dovecot's mail_max_userip_connections; 0: no limit).
 	MaxUserIPConnections int
+	// Recipients caps the RCPT commands of one LMTP transaction (0: no limit).
+	Recipients int
 }
 
 // Folders names the special-use folders every new account gets; "" leaves one out.
@@ -307,6 +315,7 @@ var keys = []key{
 	{"limits.max_connections", 1000},
 	{"limits.max_connections_per_ip", 50},
 	{"limits.max_userip_connections", 10},
+	{"limits.recipients", 1000}, // Postfix's smtpd_recipient_limit
 	{"folders.sent", "Sent"},
 	{"folders.drafts", "Drafts"},
 	{"folders.trash", "Trash"},
@@ -631,6 +640,7 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	cfg.Limits.MaxConnections = count("limits.max_connections")
 	cfg.Limits.MaxConnectionsPerIP = count("limits.max_connections_per_ip")
 	cfg.Limits.MaxUserIPConnections = count("limits.max_userip_connections")
+	cfg.Limits.Recipients = count("limits.recipients")
 
 	if size, err := ParseSize(str("limits.message_size")); err != nil {
 		errs = append(errs, fmt.Errorf("limits.message_size: %w", err))

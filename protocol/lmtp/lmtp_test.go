@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -563,4 +564,76 @@ func TestOverlongCommandLine(t *testing.T) {
 	}
 	c2 := dialRaw(t, env.addr)
 	c2.expect("LHLO mta.example", 250)
+}
+
+// TestMessageQuota: an account at its quota in messages is refused at RCPT with 552 5.2.2;
+// the other recipient still gets the message.
+func TestMessageQuota(t *testing.T) {
+	env := newEnv(t, Options{}, map[string]int64{"one@example.com": 0, "other@example.com": 0})
+	if err := env.st.SetQuotaMessages(context.Background(), "one@example.com", 1); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, env.addr)
+	c.expect("LHLO mta.example", 250)
+	for i, want := range []int{250, 552} {
+		c.expect("MAIL FROM:<alice@example.org>", 250)
+		if code, text := c.cmd("RCPT TO:<one@example.com>"); code != want || (want == 552 && !strings.HasPrefix(text, "5.2.2")) {
+			t.Errorf("delivery %d: RCPT %d %s, want %d", i+1, code, text, want)
+		}
+		c.expect("RCPT TO:<other@example.com>", 250)
+		c.expect("DATA", 354)
+		c.send(dotStuff(testMessage))
+		replies := 2 // one per accepted recipient
+		if want != 250 {
+			replies = 1
+		}
+		for range replies {
+			if code, text := c.reply(); code != 250 {
+				t.Errorf("delivery %d: %d %q", i+1, code, text)
+			}
+		}
+	}
+	if n := len(env.inbox(t, "one@example.com")); n != 1 {
+		t.Errorf("one@example.com: %d messages, want 1", n)
+	}
+	if n := len(env.inbox(t, "other@example.com")); n != 2 {
+		t.Errorf("other@example.com: %d messages, want 2", n)
+	}
+}
+
+// TestConcurrentSessions: several MTA connections deliver at once (their copies share
+// the store's group commits); every 250 is a message stored.
+func TestConcurrentSessions(t *testing.T) {
+	env := newEnv(t, Options{}, map[string]int64{"bob@example.com": 0})
+	const sessions, each = 8, 5
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := 0
+	for range sessions {
+		c := dialRaw(t, env.addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.send("LHLO mta.example\r\n")
+			c.reply()
+			for range each {
+				c.send("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.com>\r\n")
+				c.reply()
+				c.reply()
+				c.bdat(testMessage, true)
+				if code, _ := c.reply(); code == 250 {
+					mu.Lock()
+					acked++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if acked != sessions*each {
+		t.Errorf("%d deliveries acknowledged, want %d", acked, sessions*each)
+	}
+	if n := len(env.inbox(t, "bob@example.com")); n != acked {
+		t.Errorf("%d messages stored, %d acknowledged", n, acked)
+	}
 }
