@@ -51,7 +51,8 @@ bench-compare: build
 # Seed corpora live in each package's testdata/fuzz/ and run with every `make test`.
 FUZZTIME     ?= 30s
 FUZZ_TARGETS := ./protocol/pop3:FuzzCommandLine ./protocol/pop3:FuzzSession ./store:FuzzParse ./store:FuzzDecodeEnvelope \
-                ./pkg/mailimport:FuzzMbox ./pkg/mailimport:FuzzMaildirName
+                ./pkg/mailimport:FuzzMbox ./pkg/mailimport:FuzzMaildirName ./pkg/mailimport:FuzzDovecot \
+                ./pkg/mailimport:FuzzMboxExport
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

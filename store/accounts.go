@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-const accountColumns = `id, address, quota_bytes, protocols, disabled, created, used_bytes, message_count`
+const accountColumns = `id, address, quota_bytes, quota_messages, protocols, disabled, created, used_bytes, message_count`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -20,7 +20,7 @@ func scanAccount(row rowScanner, extra ...any) (Account, error) {
 	var a Account
 	var protocols string
 	var created int64
-	dest := append([]any{&a.ID, &a.Address, &a.QuotaBytes, &protocols, &a.Disabled, &created, &a.UsedBytes, &a.Messages}, extra...)
+	dest := append([]any{&a.ID, &a.Address, &a.QuotaBytes, &a.QuotaMessages, &protocols, &a.Disabled, &created, &a.UsedBytes, &a.Messages}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Account{}, err
 	}
@@ -52,7 +52,7 @@ func (s *Store) CreateAccount(ctx context.Context, a NewAccount) (Account, error
 	if address == "" || strings.ContainsAny(address, " \t\r\n,") {
 		return Account{}, fmt.Errorf("store: create account: invalid address %q", a.Address)
 	}
-	if a.QuotaBytes < 0 {
+	if a.QuotaBytes < 0 || a.QuotaMessages < 0 {
 		return Account{}, fmt.Errorf("store: create account %s: negative quota", address)
 	}
 	// Hash before the transaction: argon2 is deliberately slow and must not hold the lock.
@@ -76,8 +76,8 @@ func (s *Store) CreateAccount(ctx context.Context, a NewAccount) (Account, error
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		res, err := wt.exec(`INSERT INTO accounts (address, password_hash, quota_bytes, protocols, created) VALUES (?, ?, ?, ?, ?)`,
-			address, hash, a.QuotaBytes, normalizeProtocols(a.Protocols), now.Unix())
+		res, err := wt.exec(`INSERT INTO accounts (address, password_hash, quota_bytes, quota_messages, protocols, created) VALUES (?, ?, ?, ?, ?, ?)`,
+			address, hash, a.QuotaBytes, a.QuotaMessages, normalizeProtocols(a.Protocols), now.Unix())
 		if err != nil {
 			return err
 		}
@@ -147,14 +147,24 @@ func (s *Store) SetAccountDisabled(ctx context.Context, address string, disabled
 	})
 }
 
-// SetQuota changes an account's quota (0: unlimited).
+// SetQuota changes an account's quota in bytes (0: unlimited).
 func (s *Store) SetQuota(ctx context.Context, address string, quotaBytes int64) error {
+	return s.setQuota(ctx, address, "quota_bytes", quotaBytes)
+}
+
+// SetQuotaMessages changes an account's quota in messages (0: unlimited).
+func (s *Store) SetQuotaMessages(ctx context.Context, address string, quotaMessages int64) error {
+	return s.setQuota(ctx, address, "quota_messages", quotaMessages)
+}
+
+// setQuota sets one quota column (a constant of the callers, never input).
+func (s *Store) setQuota(ctx context.Context, address, column string, quota int64) error {
 	address = normalizeAddress(address)
-	if quotaBytes < 0 {
+	if quota < 0 {
 		return fmt.Errorf("store: set quota for %s: negative quota", address)
 	}
 	return s.write(ctx, "set quota for "+address, func(wt *writeTx) error {
-		res, err := wt.exec(`UPDATE accounts SET quota_bytes = ? WHERE address = ?`, quotaBytes, address)
+		res, err := wt.exec(`UPDATE accounts SET `+column+` = ? WHERE address = ?`, quota, address)
 		if err != nil {
 			return err
 		}

@@ -9,10 +9,17 @@
 //   - SQLite in WAL mode through mattn/go-sqlite3, in <dir>/letterbox.db. One writer
 //     connection runs every write in a short BEGIN IMMEDIATE transaction; a pool of
 //     read-only (query_only) connections serves reads and never blocks the writer.
+//   - Group commit (store.go, write): every write is a request to one writer goroutine,
+//     which runs the requests queued meanwhile (up to maxBatch) in one transaction, each
+//     in its own savepoint, so that a failing request is undone alone, and commits them
+//     with one fsync. A write returns only after that commit; nothing waits to fill a
+//     batch. A write's function therefore runs on the writer goroutine and must not call
+//     another Store write.
 //     synchronous=FULL: a write that returned nil is durable, so a protocol may acknowledge
 //     it (LMTP 250, APPEND OK, POP3 QUIT +OK) and survive kill -9. busy_timeout (10 s) makes
 //     a second process (`letterbox deliver` beside `serve`) wait for the lock rather than
-//     fail; SQLite's busy, locked, full and I/O errors come back wrapped in ErrTemporary.
+//     fail; SQLite's busy, locked, full and I/O errors come back wrapped in ErrTemporary,
+//     and a full disk or a read-only store (SQLite's or the spool's) as ErrStorageFull.
 //   - The schema is versioned (PRAGMA user_version); migrations (migrate.go) run at Open,
 //     each in its own transaction.
 //   - A raw message is stored once, CRLF-normalised, in 64 KiB chunks (so it is streamed,
@@ -20,7 +27,8 @@
 //     to several recipients through Spool, IMAP COPY). A trigger removes it when the last
 //     row referring to it goes, in the same transaction; other triggers keep each account's
 //     message and byte counters. Delivery spools the input to <dir>/tmp first (unlinked at
-//     once, so a crash leaves nothing), enforcing the size limit as it reads.
+//     once, so a crash leaves nothing) unless it fits in memory (256 KiB), enforcing the
+//     size limit as it reads.
 //   - What listing, sizing, FETCH and SEARCH need (exact size, line counts, header fields,
 //     ENVELOPE, BODYSTRUCTURE with byte offsets, decoded text) is computed once, at delivery,
 //     by one streaming pass over the spooled message (plus go-message decoding of its text
@@ -43,6 +51,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -62,6 +71,11 @@ var (
 	ErrNotMessage       = errors.New("store: not an RFC 5322 message")
 	// ErrTemporary wraps trouble worth retrying (database busy or locked, disk full).
 	ErrTemporary = errors.New("store: temporary failure")
+	// ErrStorageFull is the ErrTemporary of a store that cannot take more data: the disk
+	// or the filesystem quota is full (SQLITE_FULL, ENOSPC, EDQUOT) or the store is
+	// read-only (SQLITE_READONLY, EROFS). Nothing stored is harmed and writes succeed again
+	// once space returns. errors.Is(err, ErrTemporary) holds for it too.
+	ErrStorageFull = fmt.Errorf("store: storage full or read-only: %w", ErrTemporary)
 )
 
 // System flags, in their canonical case. Keywords are any other atom ("$Label1", "Work").
@@ -90,14 +104,22 @@ const (
 
 // Account is one user: an address (or a bare name) with a password hash and a mailbox tree.
 type Account struct {
-	ID         int64
-	Address    string   // normalised: lower case
-	QuotaBytes int64    // 0: unlimited
-	Protocols  []string // allowed protocols; empty means all
-	Disabled   bool
-	Created    time.Time
-	UsedBytes  int64 // sum of the sizes of all its messages
-	Messages   int64 // number of messages in all its mailboxes
+	ID            int64
+	Address       string   // normalised: lower case
+	QuotaBytes    int64    // 0: unlimited
+	QuotaMessages int64    // 0: unlimited
+	Protocols     []string // allowed protocols; empty means all
+	Disabled      bool
+	Created       time.Time
+	UsedBytes     int64 // sum of the sizes of all its messages
+	Messages      int64 // number of messages in all its mailboxes
+}
+
+// AtQuota reports whether the account has reached its quota in bytes or in messages: it
+// takes nothing more (LMTP refuses it at RCPT).
+func (a Account) AtQuota() bool {
+	return a.QuotaBytes > 0 && a.UsedBytes >= a.QuotaBytes ||
+		a.QuotaMessages > 0 && a.Messages >= a.QuotaMessages
 }
 
 // Allows reports whether the account may log in with protocol (ProtocolIMAP, ProtocolPOP3).
@@ -115,10 +137,11 @@ func (a Account) Allows(protocol string) bool {
 
 // NewAccount describes an account to create.
 type NewAccount struct {
-	Address    string
-	Password   string // plaintext; only its argon2id hash is stored
-	QuotaBytes int64  // 0: unlimited
-	Protocols  []string
+	Address       string
+	Password      string // plaintext; only its argon2id hash is stored
+	QuotaBytes    int64  // 0: unlimited
+	QuotaMessages int64  // 0: unlimited
+	Protocols     []string
 }
 
 // Mailbox is one folder of an account. Names use "/" as the hierarchy delimiter and are

@@ -89,13 +89,19 @@ func (h *memHub) watch(accountID int64) (<-chan struct{}, func()) {
 func (h *memHub) notify(accountIDs ...int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, id := range accountIDs {
+	wake := func(id int64) {
 		for ch := range h.waiters[id] {
 			select {
 			case ch <- struct{}{}:
 			default:
 			}
 		}
+	}
+	for _, id := range accountIDs {
+		wake(id)
+	}
+	if len(accountIDs) > 0 {
+		wake(anyAccount) // WatchAll
 	}
 }
 

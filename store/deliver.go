@@ -26,8 +26,8 @@ func (s *Store) Deliver(ctx context.Context, accountID int64, r io.Reader, opts 
 
 // Spooled is a message read and parsed, ready to be delivered.
 type Spooled struct {
-	f    *os.File
-	name string // still to remove at Close ("" once removed)
+	data io.ReaderAt // the normalised message: in memory, or the spool file
+	file *spoolFile  // nil while the message fits in memory
 	size int64
 	md   *parsed
 
@@ -35,20 +35,19 @@ type Spooled struct {
 	bodyID int64 // the body stored (without Prepend) by an earlier DeliverSpooled, or 0
 }
 
+// spoolInMemory is how much of a message Spool keeps in memory; a larger message goes to a
+// file in tmp/. Most mail is smaller and needs no file at all (creating and removing one
+// per delivery cost more than the rest of the spool).
+const spoolInMemory = 256 << 10
+
 // Spool reads, normalises and parses a message once, for delivery to several accounts with
 // DeliverSpooled (LMTP with several recipients); the raw message is then stored only once.
-// The caller closes the Spooled. The spool file lives in the data directory's tmp/ and is
-// unlinked at once where the system allows, so that a crash leaves nothing behind.
+// The caller closes the Spooled. A message larger than spoolInMemory goes to a spool file
+// in the data directory's tmp/, unlinked at once where the system allows, so that a crash
+// leaves nothing behind.
 func (s *Store) Spool(r io.Reader) (*Spooled, error) {
-	f, err := os.CreateTemp(s.tmpDir(), "spool-*")
-	if err != nil {
-		return nil, wrapErr("spool", err)
-	}
-	sp := &Spooled{f: f, name: f.Name()}
-	if os.Remove(f.Name()) == nil {
-		sp.name = ""
-	}
-	if err := sp.fill(r, s.maxSize); err != nil {
+	sp := &Spooled{}
+	if err := sp.fill(r, s.maxSize, s.tmpDir()); err != nil {
 		sp.Close()
 		if errors.Is(err, ErrTooBig) || errors.Is(err, ErrNotMessage) {
 			return nil, fmt.Errorf("store: spool: %w", err)
@@ -58,24 +57,33 @@ func (s *Store) Spool(r io.Reader) (*Spooled, error) {
 	return sp, nil
 }
 
-// fill copies r into the spool file, CRLF-normalised, then describes the message.
-func (sp *Spooled) fill(r io.Reader, limit int64) error {
-	bw := bufio.NewWriterSize(sp.f, 64<<10)
+// fill copies r into memory or a spool file in dir, CRLF-normalised, then describes the
+// message.
+func (sp *Spooled) fill(r io.Reader, limit int64, dir string) error {
+	sw := &spoolWriter{dir: dir}
+	bw := bufio.NewWriterSize(sw, 64<<10)
 	cw := &crlfWriter{w: bw, limit: limit}
-	if _, err := io.Copy(cw, r); err != nil {
-		return err
+	_, err := io.Copy(cw, r)
+	if err == nil {
+		err = cw.finish()
 	}
-	if err := cw.finish(); err != nil {
-		return err
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := bw.Flush(); err != nil {
+	sp.file = sw.file
+	if err != nil {
 		return err
 	}
 	sp.size = cw.n
 	if sp.size == 0 {
 		return ErrNotMessage
 	}
-	md, err := parseMessage(sp.f, sp.size)
+	if sp.file != nil {
+		sp.data = sp.file.f
+	} else {
+		sp.data = bytes.NewReader(sw.buf.Bytes())
+	}
+	md, err := parseMessage(sp.data, sp.size)
 	if err != nil {
 		return err
 	}
@@ -83,14 +91,61 @@ func (sp *Spooled) fill(r io.Reader, limit int64) error {
 	return nil
 }
 
-// Close removes the spool file.
+// spoolWriter keeps what is written in memory up to spoolInMemory octets, then moves it
+// to a spool file in dir and writes on there.
+type spoolWriter struct {
+	dir  string
+	buf  bytes.Buffer
+	file *spoolFile
+}
+
+func (w *spoolWriter) Write(p []byte) (int, error) {
+	if w.file == nil && w.buf.Len()+len(p) <= spoolInMemory {
+		return w.buf.Write(p)
+	}
+	if w.file == nil {
+		f, err := createSpoolFile(w.dir)
+		if err != nil {
+			return 0, err
+		}
+		w.file = f
+		if _, err := f.f.Write(w.buf.Bytes()); err != nil {
+			return 0, err
+		}
+		w.buf = bytes.Buffer{}
+	}
+	return w.file.f.Write(p)
+}
+
+// spoolFile is a spool file in tmp/.
+type spoolFile struct {
+	f    *os.File
+	name string // still to remove at close ("" once removed)
+}
+
+func createSpoolFile(dir string) (*spoolFile, error) {
+	f, err := os.CreateTemp(dir, "spool-*")
+	if err != nil {
+		return nil, err
+	}
+	sf := &spoolFile{f: f, name: f.Name()}
+	if os.Remove(f.Name()) == nil {
+		sf.name = ""
+	}
+	return sf, nil
+}
+
+// Close removes the spool file, if any.
 func (sp *Spooled) Close() error {
-	err := sp.f.Close()
-	if sp.name != "" {
-		if rerr := os.Remove(sp.name); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+	if sp.file == nil {
+		return nil
+	}
+	err := sp.file.f.Close()
+	if sp.file.name != "" {
+		if rerr := os.Remove(sp.file.name); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 			err = errors.Join(err, rerr)
 		}
-		sp.name = ""
+		sp.file.name = ""
 	}
 	if err != nil && !errors.Is(err, os.ErrClosed) {
 		return fmt.Errorf("store: close spool: %w", err)
@@ -130,7 +185,7 @@ func (s *Store) DeliverSpooled(ctx context.Context, accountID int64, sp *Spooled
 		if err != nil {
 			return err
 		}
-		if err := wt.checkQuota(accountID, size); err != nil {
+		if err := wt.checkQuota(accountID, size, 1); err != nil {
 			return err
 		}
 		bodyID, err := wt.spooledBody(sp, prepend, size)
@@ -179,9 +234,9 @@ func (wt *writeTx) spooledBody(sp *Spooled, prepend []byte, size int64) (int64, 
 				return 0, err
 			}
 		}
-		return wt.insertBody(sp.md, io.NewSectionReader(sp.f, 0, sp.size), size)
+		return wt.insertBody(sp.md, io.NewSectionReader(sp.data, 0, sp.size), size)
 	}
-	r := io.MultiReader(bytes.NewReader(prepend), io.NewSectionReader(sp.f, 0, sp.size))
+	r := io.MultiReader(bytes.NewReader(prepend), io.NewSectionReader(sp.data, 0, sp.size))
 	return wt.insertBody(sp.md.withPrepend(prepend), r, size)
 }
 

@@ -144,6 +144,39 @@ func bigMessage(size int) (raw, normalised string) {
 	return raw, strings.ReplaceAll(raw, "\n", "\r\n")
 }
 
+// A message is spooled in memory up to spoolInMemory octets and in a file beyond: both
+// sides of the edge, with and without prepended lines, are stored byte for byte, and no
+// spool file is left behind.
+func TestSpoolMemoryAndFile(t *testing.T) {
+	s := newStore(t)
+	a := newAccount(t, s, "alice")
+	head := "Subject: edge\r\n\r\n"
+	for _, size := range []int{spoolInMemory - 1, spoolInMemory, spoolInMemory + 1, 3*spoolInMemory + 5} {
+		body := strings.Repeat("0123456789abcdef\r\n", size/18+1)
+		msg := head + body[:size-len(head)-2] + "\r\n"
+		for _, prepend := range []string{"", "Delivered-To: alice\r\n"} {
+			sp, err := s.Spool(strings.NewReader(msg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (sp.file != nil) != (size > spoolInMemory) {
+				t.Errorf("%d octets: spooled to a file: %v", size, sp.file != nil)
+			}
+			d, err := s.DeliverSpooled(ctx, a.ID, sp, DeliverOptions{Prepend: []byte(prepend)})
+			sp.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := readMessage(t, s, d.MailboxID, d.UID); got != prepend+msg {
+				t.Errorf("%d octets, prepend %q: stored message differs", size, prepend)
+			}
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(s.dir, "tmp")); len(entries) != 0 {
+		t.Errorf("spool files left: %v", entries)
+	}
+}
+
 func TestLargeMessageRoundTrip(t *testing.T) {
 	s := newStore(t)
 	a := newAccount(t, s, "alice")

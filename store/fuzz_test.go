@@ -162,7 +162,7 @@ func checkSpool(s *Store, in []byte) error {
 		return fmt.Errorf("Size = %d, normalised input is %d octets", sp.Size(), len(want))
 	}
 	got := make([]byte, sp.Size())
-	if _, err := sp.f.ReadAt(got, 0); err != nil && err != io.EOF {
+	if _, err := sp.data.ReadAt(got, 0); err != nil && err != io.EOF {
 		return fmt.Errorf("read spool: %w", err)
 	}
 	if !bytes.Equal(got, want) {

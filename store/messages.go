@@ -292,25 +292,40 @@ func (wt *writeTx) setUIDNext(m Mailbox, next int64) error {
 	return err
 }
 
-// checkQuota refuses adding size octets to an account over its quota. What fits within
-// the quota is accepted; so is what crosses it by no more than the grace (Options.QuotaGrace)
-// while the account is still below its quota.
-func (wt *writeTx) checkQuota(accountID, size int64) error {
-	var quota, used int64
-	if err := wt.queryRow(`SELECT quota_bytes, used_bytes FROM accounts WHERE id = ?`, accountID).Scan(&quota, &used); err != nil {
+// checkQuota refuses adding count messages of size octets in all to an account over its
+// quota, in bytes or in messages. What fits within a quota is accepted; so is what crosses
+// it by no more than the grace (Options.QuotaGrace, QuotaMessageGrace) while the account
+// is still below it.
+func (wt *writeTx) checkQuota(accountID, size, count int64) error {
+	var quota, used, quotaMsgs, msgs int64
+	err := wt.queryRow(`SELECT quota_bytes, used_bytes, quota_messages, message_count FROM accounts WHERE id = ?`, accountID).
+		Scan(&quota, &used, &quotaMsgs, &msgs)
+	if err != nil {
 		return fmt.Errorf("account %d: %w", accountID, noRows(err, ErrNoSuchAccount))
 	}
-	if quota <= 0 || used+size <= quota {
+	if err := withinQuota(quota, used, size, wt.s.grace); err != nil {
+		return fmt.Errorf("account %d: bytes: %w", accountID, err)
+	}
+	if err := withinQuota(quotaMsgs, msgs, count, wt.s.mgrace); err != nil {
+		return fmt.Errorf("account %d: messages: %w", accountID, err)
+	}
+	return nil
+}
+
+// withinQuota says whether adding more to used stays within quota (0: none), or crosses
+// it by no more than grace(quota) from below.
+func withinQuota(quota, used, more int64, grace func(int64) int64) error {
+	if quota <= 0 || used+more <= quota {
 		return nil
 	}
-	var grace int64
-	if wt.s.grace != nil {
-		grace = max(0, wt.s.grace(quota))
+	var g int64
+	if grace != nil {
+		g = max(0, grace(quota))
 	}
-	if used < quota && used+size <= quota+grace {
+	if used < quota && used+more <= quota+g {
 		return nil
 	}
-	return fmt.Errorf("account %d: %d of %d bytes used (grace %d), %d more: %w", accountID, used, quota, grace, size, ErrOverQuota)
+	return fmt.Errorf("%d of %d used (grace %d), %d more: %w", used, quota, g, more, ErrOverQuota)
 }
 
 func (wt *writeTx) setFlags(mailboxID int64, uids []uint32, op FlagOp, flags []string) ([]FlagUpdate, error) {
@@ -424,7 +439,7 @@ func (wt *writeTx) copyOrMove(srcID int64, uids []uint32, dstID int64, move bool
 		for _, r := range rows {
 			size += r.size
 		}
-		if err := wt.checkQuota(src.AccountID, size); err != nil {
+		if err := wt.checkQuota(src.AccountID, size, int64(len(rows))); err != nil {
 			return nil, err
 		}
 	}
@@ -504,9 +519,10 @@ func (s *Store) Move(ctx context.Context, srcMailboxID int64, uids []uint32, dst
 
 // Update runs fn in one write transaction: several edits that commit together or not at
 // all (POP3 QUIT marks \Seen and expunges in one go). If fn returns an error, nothing is
-// changed and Update returns that error. fn must use only tx for writes: calling a Store
-// write method from fn would wait for the transaction fn itself holds. Keep fn short; it
-// holds the database's write lock.
+// changed and Update returns that error. fn must use only tx for writes: it runs on the
+// store's writer goroutine (group commit), so calling a Store write method from fn would
+// wait forever for the writer that is running fn. Keep fn short; it holds the database's
+// write lock and the writes queued behind it.
 func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
 	return s.write(ctx, "update", func(wt *writeTx) error {
 		tx := &Tx{wt: wt}

@@ -327,6 +327,58 @@ func TestQuota(t *testing.T) {
 	}
 }
 
+// TestQuotaMessages: a quota in messages is enforced like the one in bytes (delivery,
+// COPY; MOVE adds nothing), with its own grace for a COPY that crosses it, and what is
+// expunged frees room at once.
+func TestQuotaMessages(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), QuotaMessageGrace: func(q int64) int64 { return q / 2 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a, err := s.CreateAccount(ctx, NewAccount{Address: "alice", Password: "x", QuotaMessages: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.QuotaMessages != 4 || a.AtQuota() {
+		t.Fatalf("new account: %+v", a)
+	}
+	msg := simpleMessage("count")
+	for range 3 {
+		deliver(t, s, a.ID, msg, DeliverOptions{})
+	}
+	in := inbox(t, s, a.ID)
+	trash, _ := s.MailboxByName(ctx, a.ID, "Trash")
+	// 3 of 4: copying 3 more crosses the quota by 2, within the grace (2); once over it,
+	// not even one more.
+	if _, err := s.Copy(ctx, in.ID, []uint32{1, 2, 3}, trash.ID); err != nil {
+		t.Fatalf("copy within the grace: %v", err)
+	}
+	if _, err := s.Copy(ctx, in.ID, []uint32{1}, trash.ID); !errors.Is(err, ErrOverQuota) {
+		t.Errorf("copy over the message quota: %v, want ErrOverQuota", err)
+	}
+	acct, _ := s.LookupAccount(ctx, "alice")
+	if acct.Messages != 6 || !acct.AtQuota() {
+		t.Errorf("after the copy: %d messages, at quota %v", acct.Messages, acct.AtQuota())
+	}
+	if _, err := s.Deliver(ctx, a.ID, strings.NewReader(msg), DeliverOptions{}); !errors.Is(err, ErrOverQuota) {
+		t.Errorf("delivery over the message quota: %v, want ErrOverQuota", err)
+	}
+	if _, err := s.Move(ctx, in.ID, []uint32{1}, trash.ID); err != nil {
+		t.Errorf("move over the quota (adds nothing): %v", err)
+	}
+	if _, err := s.Expunge(ctx, trash.ID, []uint32{1, 2, 3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, s, a.ID, msg, DeliverOptions{}) // 2 of 4 left: room again
+	if err := s.SetQuotaMessages(ctx, "alice", 0); err != nil {
+		t.Fatal(err)
+	}
+	if acct, _ := s.LookupAccount(ctx, "alice"); acct.QuotaMessages != 0 || acct.Messages != 3 {
+		t.Errorf("after SetQuotaMessages(0): %+v", acct)
+	}
+}
+
 func TestUpdateTx(t *testing.T) {
 	s := newStore(t)
 	a := newAccount(t, s, "alice")

@@ -122,6 +122,10 @@ CREATE TABLE aliases (
 );
 CREATE INDEX aliases_account ON aliases (account_id);
 `,
+	// 3: a quota on the number of messages (checkQuota).
+	`
+ALTER TABLE accounts ADD COLUMN quota_messages INTEGER NOT NULL DEFAULT 0; -- 0: unlimited
+`,
 }
 
 // migrate brings the schema up to date, one migration per transaction. The version is read

@@ -11,8 +11,9 @@ type observer struct {
 	f atomic.Pointer[func(op string, d time.Duration)]
 }
 
-// ObserveWrites makes the store report how long every write transaction took, commit
-// included (failed ones too), to f, with a short operation name ("deliver", "set flags",
+// ObserveWrites makes the store report how long every write took, from the call until it
+// returned: the wait for the writer, its share of the transaction and the commit (failed
+// writes too), to f, with a short operation name ("deliver", "set flags",
 // "expunge", "copy", "move", "create account", ...: a small fixed set, never an address).
 // f must be fast and safe for concurrent use; nil stops the reports. It is how metrics see
 // the store without the store knowing about them.

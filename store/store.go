@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,8 +38,8 @@ type Options struct {
 	// QuotaGrace is how far past its quota an account may go with the delivery (or copy)
 	// that crosses it, given the quota (as Dovecot's quota_grace): an addition is accepted
 	// while usage before it is below the quota and usage after it within quota+grace. nil
-	// means no grace.
-	QuotaGrace func(quota int64) int64
+	// means no grace. QuotaMessageGrace is the same for the quota in messages.
+	QuotaGrace, QuotaMessageGrace func(quota int64) int64
 }
 
 // DefaultMaxMessageSize is the message size limit when Options.MaxMessageSize is 0.
@@ -70,9 +72,14 @@ type Store struct {
 	folders map[string]string
 	uidv    func(last uint32) uint32 // Options.UIDValidity; nil: the clock
 	grace   func(quota int64) int64  // Options.QuotaGrace; nil: none
+	mgrace  func(quota int64) int64  // Options.QuotaMessageGrace; nil: none
 
 	w *sql.DB // the one writer connection: every write transaction, serialised
 	r *sql.DB // read-only connections (query_only) for everything else
+
+	writes     chan *writeRequest // to the writer goroutine (runWriter); unbuffered
+	closing    chan struct{}      // closed by Close: no more writes are taken
+	writerDone chan struct{}      // closed when the writer goroutine has ended
 
 	hub     hub
 	watcher *dbWatcher
@@ -86,7 +93,12 @@ type Store struct {
 // Open opens (creating if needed) the store in directory dir, applying pending migrations.
 func Open(dir string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store: create data directory: %w", err)
+		return nil, wrapErr("create data directory", err)
+	}
+	// SQLite cannot open a WAL database on a read-only filesystem and says only "unable
+	// to open database file"; say what it is.
+	if err := syscall.Access(dir, 2 /* W_OK */); errors.Is(err, syscall.EROFS) {
+		return nil, wrapErr("open "+dir, err)
 	}
 	s := &Store{
 		dir:     dir,
@@ -96,8 +108,13 @@ func Open(dir string, opts Options) (*Store, error) {
 		folders: opts.Folders,
 		uidv:    opts.UIDValidity,
 		grace:   opts.QuotaGrace,
+		mgrace:  opts.QuotaMessageGrace,
 		hub:     newMemHub(),
 		logins:  newLoginCache(loginCacheTTL, loginCacheMax),
+
+		writes:     make(chan *writeRequest),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -147,6 +164,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
+	go s.runWriter()
 	s.log.Debug("store opened", "dir", dir)
 	return s, nil
 }
@@ -154,6 +172,8 @@ func Open(dir string, opts Options) (*Store, error) {
 // Close stops the change watcher and closes the database.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.writerDone // the transaction running finishes and answers its writers
 		s.watcher.stop()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 		if s.closeErr != nil {
@@ -204,65 +224,229 @@ func dsn(path string, params []string) string {
 
 // wrapErr adds context to err and marks SQLite's transient conditions (a lock held too long
 // by another connection or process, a full disk, an I/O error) as ErrTemporary, so that
-// callers answer "try again later" (LMTP 4xx, exit 75, [SYS/TEMP]).
+// callers answer "try again later" (LMTP 4xx, exit 75, [SYS/TEMP]); a full disk or a
+// read-only store is ErrStorageFull, a kind of ErrTemporary.
 func wrapErr(op string, err error) error {
-	if err == nil {
+	switch {
+	case err == nil:
 		return nil
+	case errors.Is(err, ErrTemporary):
+		return fmt.Errorf("store: %s: %w", op, err)
+	case storageFull(err):
+		return fmt.Errorf("store: %s: %w: %w", op, ErrStorageFull, err)
 	}
 	var se sqlite3.Error
-	if errors.As(err, &se) && !errors.Is(err, ErrTemporary) {
+	if errors.As(err, &se) {
 		switch se.Code {
-		case sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrFull, sqlite3.ErrIoErr:
+		case sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrIoErr, sqlite3.ErrNomem:
 			return fmt.Errorf("store: %s: %w: %w", op, ErrTemporary, err)
 		}
-	}
-	if errors.Is(err, syscall.ENOSPC) {
-		return fmt.Errorf("store: %s: %w: %w", op, ErrTemporary, err)
 	}
 	return fmt.Errorf("store: %s: %w", op, err)
 }
 
+// storageFull reports whether err says the store cannot take more data: SQLite's
+// SQLITE_FULL or SQLITE_READONLY, or a full disk, an exhausted filesystem quota or a
+// read-only filesystem under SQLite (an I/O error carrying that errno) or under the spool.
+func storageFull(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		switch se.Code {
+		case sqlite3.ErrFull, sqlite3.ErrReadonly:
+			return true
+		}
+		err = se.SystemErrno
+	}
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS)
+}
+
 // --- write transactions ---
 
-// writeTx is one BEGIN IMMEDIATE transaction on the writer connection. It collects what
-// must happen after the commit: the mailboxes whose modseq moved and the accounts whose
-// watchers must be woken.
+// maxBatch bounds how many queued writes one transaction takes (group commit).
+const maxBatch = 64
+
+// errClosed answers writes made after Close.
+var errClosed = errors.New("store: closed")
+
+// writeTx is one write request's view of the write transaction on the writer connection.
+// It collects what must happen after the commit: the mailboxes whose modseq moved and the
+// accounts whose watchers must be woken.
 type writeTx struct {
 	ctx     context.Context
 	tx      *sql.Tx
 	s       *Store
-	mboxMod map[int64]int64 // mailbox id -> highest modseq written in this transaction
+	mboxMod map[int64]int64 // mailbox id -> highest modseq written by this request
 	touched map[int64]struct{}
 }
 
-// write runs fn in one write transaction and wakes the touched accounts' watchers after
-// the commit (never before: a woken session must see the change).
+// writeRequest is one write waiting for the writer goroutine.
+type writeRequest struct {
+	ctx  context.Context
+	op   string
+	fn   func(wt *writeTx) error
+	done chan error // the outcome, once committed (or failed); buffered
+}
+
+// write runs fn in a write transaction and returns once that transaction is committed
+// (durable) or fn's work undone. It wakes the touched accounts' watchers after the commit
+// (never before: a woken session must see the change).
+//
+// Group commit: fn runs on the writer goroutine (runWriter), in one transaction together
+// with the other writes queued meanwhile, each inside its own savepoint, so that many
+// concurrent writers share one commit (one fsync) and a failing fn undoes only its own
+// work. fn must therefore touch the database only through wt and must not call a Store
+// write method (that would wait for the writer, which is running fn).
 func (s *Store) write(ctx context.Context, op string, fn func(wt *writeTx) error) error {
 	defer s.observe.done(op, time.Now())
-	tx, err := s.w.BeginTx(ctx, nil)
+	req := &writeRequest{ctx: ctx, op: op, fn: fn, done: make(chan error, 1)}
+	select {
+	case s.writes <- req:
+	case <-ctx.Done():
+		return wrapErr(op, ctx.Err())
+	case <-s.closing:
+		return fmt.Errorf("store: %s: %w", op, errClosed)
+	}
+	// Once taken, a request is always answered; fn may still be running until then.
+	return <-req.done
+}
+
+// runWriter is the writer goroutine: it takes the writes queued while the previous
+// transaction ran (at most maxBatch) and runs them in one transaction, until Close.
+// Nothing waits to fill a batch: a lone writer commits at once, and writers that arrive
+// during a commit share the next one.
+func (s *Store) runWriter() {
+	defer close(s.writerDone)
+	var batch []*writeRequest
+	for {
+		if len(batch) == 0 {
+			select {
+			case <-s.closing:
+				return
+			default:
+			}
+			select {
+			case req := <-s.writes:
+				batch = append(batch, req)
+			case <-s.closing:
+				return
+			}
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case req := <-s.writes:
+				batch = append(batch, req)
+			default:
+				break more
+			}
+		}
+		batch = s.commitBatch(batch)
+	}
+}
+
+// commitBatch runs the requests in one transaction, each in a savepoint, commits, wakes
+// the watchers and answers every request it ran. If the transaction itself fails (BEGIN,
+// COMMIT, or SQLite abandoning it after a request's error, as it may on a full disk), the
+// requests run so far fail with that error and those not yet run are returned, to run in
+// the next transaction.
+func (s *Store) commitBatch(batch []*writeRequest) (notRun []*writeRequest) {
+	tx, err := s.w.BeginTx(context.Background(), nil)
 	if err != nil {
-		return wrapErr(op, err)
+		for _, req := range batch {
+			req.done <- wrapErr(req.op, err)
+		}
+		return nil
 	}
-	wt := &writeTx{ctx: ctx, tx: tx, s: s, mboxMod: map[int64]int64{}, touched: map[int64]struct{}{}}
-	if err := fn(wt); err != nil {
+	var ran []*writeRequest // run without error, awaiting the commit
+	touched := map[int64]struct{}{}
+	fail := func(err error) {
 		tx.Rollback()
-		return wrapErr(op, err)
+		for _, req := range ran {
+			req.done <- temporary(wrapErr(req.op, err))
+		}
 	}
-	if err := wt.flushModSeqs(); err != nil {
-		tx.Rollback()
-		return wrapErr(op, err)
+	for i, req := range batch {
+		if err := req.ctx.Err(); err != nil {
+			req.done <- wrapErr(req.op, err)
+			continue
+		}
+		wt, err, txErr := s.runRequest(tx, req)
+		if txErr != nil {
+			req.done <- wrapErr(req.op, err)
+			fail(txErr)
+			return batch[i+1:]
+		}
+		if err != nil {
+			req.done <- wrapErr(req.op, err)
+			continue
+		}
+		ran = append(ran, req)
+		for id := range wt.touched {
+			touched[id] = struct{}{}
+		}
 	}
 	if err := tx.Commit(); err != nil {
-		return wrapErr(op, err)
+		fail(err)
+		return nil
 	}
-	if len(wt.touched) > 0 {
-		ids := make([]int64, 0, len(wt.touched))
-		for id := range wt.touched {
+	if len(touched) > 0 {
+		ids := make([]int64, 0, len(touched))
+		for id := range touched {
 			ids = append(ids, id)
 		}
 		s.hub.notify(ids...)
 	}
+	for _, req := range ran {
+		req.done <- nil
+	}
 	return nil
+}
+
+// runRequest runs one request's fn inside a savepoint of tx. err is the request's own
+// failure, its work undone; txErr says the transaction can no longer be used (its
+// savepoint could not be taken, rolled back to or released).
+func (s *Store) runRequest(tx *sql.Tx, req *writeRequest) (wt *writeTx, err, txErr error) {
+	// Statements run without the request's cancellation: interrupting one would make
+	// SQLite roll back the whole shared transaction. The deadline was checked before.
+	ctx := context.WithoutCancel(req.ctx)
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT request`); err != nil {
+		return nil, err, err
+	}
+	wt = &writeTx{ctx: ctx, tx: tx, s: s, mboxMod: map[int64]int64{}, touched: map[int64]struct{}{}}
+	err = runFn(req.fn, wt)
+	if err == nil {
+		err = wt.flushModSeqs()
+	}
+	if err != nil {
+		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO request`); rerr != nil {
+			return nil, err, fmt.Errorf("%w (undoing it: %w)", err, rerr)
+		}
+	}
+	if _, rerr := tx.ExecContext(ctx, `RELEASE request`); rerr != nil {
+		return nil, cmp.Or(err, rerr), rerr
+	}
+	return wt, err, nil
+}
+
+// runFn calls fn, turning a panic into an error: the writer goroutine serves every
+// session and must outlive a bug in one write.
+func runFn(fn func(wt *writeTx) error, wt *writeTx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			wt.s.log.Error("panic in a store write", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return fn(wt)
+}
+
+// temporary marks err as ErrTemporary unless it is already: a write that failed only
+// because the transaction it shared failed is worth retrying.
+func temporary(err error) error {
+	if errors.Is(err, ErrTemporary) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrTemporary, err)
 }
 
 func (wt *writeTx) exec(query string, args ...any) (sql.Result, error) {
@@ -309,4 +493,31 @@ func noRows(err, sentinel error) error {
 		return sentinel
 	}
 	return err
+}
+
+// IntegrityCheck runs SQLite's PRAGMA integrity_check and returns an error listing what
+// it found unless the database is sound.
+func (s *Store) IntegrityCheck(ctx context.Context) error {
+	rows, err := s.r.QueryContext(ctx, `PRAGMA integrity_check`)
+	if err != nil {
+		return wrapErr("integrity check", err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return wrapErr("integrity check", err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return wrapErr("integrity check", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("store: integrity check: %s", strings.Join(problems, "; "))
+	}
+	return nil
 }

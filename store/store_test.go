@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -441,6 +442,40 @@ func TestTemporaryErrors(t *testing.T) {
 	}
 	if err := wrapErr("op", ErrNoSuchMailbox); !errors.Is(err, ErrNoSuchMailbox) || !strings.Contains(err.Error(), "op") {
 		t.Errorf("sentinel lost: %v", err)
+	}
+	if err := wrapErr("op", sqlite3.Error{Code: sqlite3.ErrBusy}); errors.Is(err, ErrStorageFull) {
+		t.Error("a busy database marked full")
+	}
+}
+
+// A full disk, an exhausted filesystem quota and a read-only store, whether SQLite or the
+// spool meets them, are ErrStorageFull (and so ErrTemporary); other I/O errors are not.
+func TestStorageFullErrors(t *testing.T) {
+	full := []error{
+		sqlite3.Error{Code: sqlite3.ErrFull},
+		sqlite3.Error{Code: sqlite3.ErrReadonly, ExtendedCode: sqlite3.ErrReadonlyDbMoved},
+		sqlite3.Error{Code: sqlite3.ErrIoErr, ExtendedCode: sqlite3.ErrIoErrWrite, SystemErrno: syscall.ENOSPC},
+		sqlite3.Error{Code: sqlite3.ErrIoErr, ExtendedCode: sqlite3.ErrIoErrFsync, SystemErrno: syscall.EROFS},
+		&os.PathError{Op: "write", Path: "tmp/spool-1", Err: syscall.ENOSPC},
+		&os.PathError{Op: "open", Path: "tmp/spool-2", Err: syscall.EROFS},
+		&os.PathError{Op: "write", Path: "tmp/spool-3", Err: syscall.EDQUOT},
+	}
+	for _, inner := range full {
+		err := wrapErr("op", fmt.Errorf("inner: %w", inner))
+		if !errors.Is(err, ErrStorageFull) || !errors.Is(err, ErrTemporary) {
+			t.Errorf("%v: got %v, want ErrStorageFull and ErrTemporary", inner, err)
+		}
+		if again := wrapErr("outer", err); !errors.Is(again, ErrStorageFull) {
+			t.Errorf("wrapping twice lost ErrStorageFull: %v", again)
+		}
+	}
+	for _, inner := range []error{
+		sqlite3.Error{Code: sqlite3.ErrIoErr, ExtendedCode: sqlite3.ErrIoErrRead, SystemErrno: syscall.EIO},
+		&os.PathError{Op: "write", Path: "tmp/spool-4", Err: syscall.EIO},
+	} {
+		if err := wrapErr("op", inner); errors.Is(err, ErrStorageFull) {
+			t.Errorf("%v marked full", inner)
+		}
 	}
 }
 

@@ -33,11 +33,11 @@ type e2eServer struct {
 
 var listeningAddr = regexp.MustCompile(`127\.0\.0\.1:(\d+)`)
 
-func startE2E(t *testing.T, data string) *e2eServer {
+func startE2E(t *testing.T, data string, args ...string) *e2eServer {
 	t.Helper()
 	s := &e2eServer{t: t, bin: binary, data: data, log: new(bytes.Buffer), ports: map[string]string{}}
-	s.cmd = exec.Command(binary, "serve", "--data", data, "--imap-addr", "127.0.0.1:0",
-		"--pop3-addr", "127.0.0.1:0", "--lmtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0")
+	s.cmd = exec.Command(binary, append([]string{"serve", "--data", data, "--imap-addr", "127.0.0.1:0",
+		"--pop3-addr", "127.0.0.1:0", "--lmtp-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"}, args...)...)
 	s.cmd.Env = cleanEnv()
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
@@ -255,35 +255,8 @@ func TestKill9KeepsAcknowledged(t *testing.T) {
 }
 
 func lmtpDeliver(addr, rcpt, msgID string) error {
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	tp := textproto.NewConn(conn)
-	if _, _, err := tp.ReadResponse(220); err != nil {
-		return err
-	}
-	steps := []struct {
-		cmd  string
-		code int
-	}{{"LHLO e2e.test", 250}, {"MAIL FROM:<alice@example.org>", 250}, {"RCPT TO:<" + rcpt + ">", 250}, {"DATA", 354}}
-	for _, s := range steps {
-		if err := tp.PrintfLine("%s", s.cmd); err != nil {
-			return err
-		}
-		if _, _, err := tp.ReadResponse(s.code); err != nil {
-			return err
-		}
-	}
-	w := tp.DotWriter()
-	fmt.Fprintf(w, "From: alice@example.org\r\nTo: %s\r\nSubject: kill test\r\nMessage-ID: %s\r\n\r\nbody\r\n", rcpt, msgID)
-	if err := w.Close(); err != nil {
-		return err
-	}
-	_, _, err = tp.ReadResponse(250)
-	return err
+	return lmtpDeliverBody(addr, rcpt, []byte(fmt.Sprintf(
+		"From: alice@example.org\r\nTo: %s\r\nSubject: kill test\r\nMessage-ID: %s\r\n\r\nbody\r\n", rcpt, msgID)))
 }
 
 func dialPOP3(t *testing.T, addr, user, pass string) *textproto.Conn {

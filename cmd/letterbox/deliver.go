@@ -34,8 +34,8 @@ Exit status (sysexits):
   0   stored
   65  not a message (empty input, no header) or larger than limits.message_size
   67  no such user
-  75  temporary failure: the store is busy, the user is over quota, or another problem
-      worth retrying; the message was not stored`,
+  75  temporary failure: the store is busy, full or read-only, the user is over quota,
+      or another problem worth retrying; the message was not stored`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := requireFlags(cmd, "to"); err != nil {
@@ -100,6 +100,8 @@ func deliver(ctx context.Context, cfg *config.Config, st *store.Store, log *slog
 		return withCode(exitNoUser, fmt.Errorf("no such user: %s", to))
 	case errors.Is(err, store.ErrOverQuota):
 		return withCode(exitTempFail, fmt.Errorf("%s is over quota", acct.Address))
+	case errors.Is(err, store.ErrStorageFull):
+		return withCode(exitTempFail, fmt.Errorf("mail storage full or read-only, try again later: %w", err))
 	default: // store.ErrTemporary, and anything unforeseen: the sender should retry
 		return withCode(exitTempFail, err)
 	}

@@ -104,7 +104,9 @@ underscores: imap.addr -> LETTERBOX_IMAP_ADDR), then flags.`,
 		newAliasCmd(),
 		newDeliverCmd(),
 		newImportCmd(),
+		newExportCmd(),
 		newBackupCmd(),
+		newRestoreCmd(),
 		newVersionCmd(),
 	)
 	return root
@@ -183,10 +185,11 @@ func setup(cmd *cobra.Command) (*config.Config, *store.Store, *slog.Logger, erro
 // openStore opens (creating if missing) the store in the data directory.
 func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
 	st, err := store.Open(cfg.Data, store.Options{
-		Logger:         log,
-		MaxMessageSize: cfg.Limits.MessageSize,
-		Folders:        cfg.Folders.Store(),
-		QuotaGrace:     cfg.Quota.GraceFor,
+		Logger:            log,
+		MaxMessageSize:    cfg.Limits.MessageSize,
+		Folders:           cfg.Folders.Store(),
+		QuotaGrace:        cfg.Quota.GraceFor,
+		QuotaMessageGrace: cfg.Quota.MessageGraceFor,
 	})
 	if err != nil {
 		code := exitSoftware

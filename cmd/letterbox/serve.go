@@ -35,15 +35,16 @@ sessions finish their current command, and exit 0. SIGHUP reloads the TLS certif
 (tls.cert and tls.key) for new connections; sessions already open keep theirs.
 
 An empty address disables a listener; port 0 binds a free port. Each listener is logged
-on one line with "listening", its protocol and its real address.`,
+on one line with "listening", its protocol and its real address. --trace DIR writes a
+transcript of every IMAP, POP3 and LMTP session into DIR, credentials masked.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd, demo, testing)
 		},
 	}
 	config.AddServeFlags(cmd.Flags())
-	cmd.Flags().BoolVar(&demo, "demo", false, "create the user demo@localhost (password demo) with sample messages, if absent")
-	cmd.Flags().BoolVar(&testing, "testing", false, "mode for test suites: the JSON API on (no token needed from loopback unless api.token is set), plaintext login on loopback, no demo data")
+	cmd.Flags().BoolVar(&demo, "demo", false, "create the user demo@localhost (password demo) with sample messages, if absent; the web inspector on")
+	cmd.Flags().BoolVar(&testing, "testing", false, "mode for test suites: the JSON API and the web inspector on (no token needed from loopback unless api.token is set), plaintext login on loopback, no demo data")
 	return cmd
 }
 
@@ -63,6 +64,10 @@ func runServe(cmd *cobra.Command, demo, testing bool) error {
 		// The JSON API on; without a token, open to loopback clients only.
 		cfg.API.Enabled = true
 		cfg.API.OpenOnLoopback = true
+	}
+	if testing || demo {
+		// The web inspector at / (loopback only without api.token).
+		cfg.Inspector.Enabled = true
 	}
 	st, err := openStore(cfg, log)
 	if err != nil {

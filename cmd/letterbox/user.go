@@ -63,10 +63,10 @@ func (p *passwordFlags) read(cmd *cobra.Command, in io.Reader) (string, error) {
 
 func newUserAddCmd() *cobra.Command {
 	var pf passwordFlags
-	var quota, protocols string
+	var quota, quotaMessages, protocols string
 	var disable bool
 	cmd := &cobra.Command{
-		Use:   "add ADDRESS [--password-stdin | --password P] [--quota SIZE] [--protocols imap,pop3] [--disable]",
+		Use:   "add ADDRESS [--password-stdin | --password P] [--quota SIZE] [--quota-messages N] [--protocols imap,pop3] [--disable]",
 		Short: "Create a user with INBOX and the special-use folders",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,6 +77,10 @@ func newUserAddCmd() *cobra.Command {
 					return withCode(exitUsage, fmt.Errorf("--quota: %w", err))
 				}
 				quotaBytes = q
+			}
+			quotaMsgs, err := parseMessageQuota(quotaMessages)
+			if err != nil {
+				return err
 			}
 			protos, err := parseProtocols(protocols)
 			if err != nil {
@@ -91,7 +95,9 @@ func newUserAddCmd() *cobra.Command {
 				return err
 			}
 			defer st.Close()
-			acct, err := st.CreateAccount(cmd.Context(), store.NewAccount{Address: args[0], Password: pw, QuotaBytes: quotaBytes, Protocols: protos})
+			acct, err := st.CreateAccount(cmd.Context(), store.NewAccount{
+				Address: args[0], Password: pw, QuotaBytes: quotaBytes, QuotaMessages: quotaMsgs, Protocols: protos,
+			})
 			switch {
 			case errors.Is(err, store.ErrAccountExists):
 				return withCode(exitCantCrt, fmt.Errorf("user %s already exists", args[0]))
@@ -111,6 +117,7 @@ func newUserAddCmd() *cobra.Command {
 	}
 	pf.add(cmd)
 	cmd.Flags().StringVar(&quota, "quota", "", "storage quota, e.g. 500M or 2GiB (powers of 1024); none by default")
+	cmd.Flags().StringVar(&quotaMessages, "quota-messages", "", "quota in number of messages; none by default")
 	cmd.Flags().StringVar(&protocols, "protocols", "", "protocols the user may log in with: imap, pop3, or both (the default)")
 	cmd.Flags().BoolVar(&disable, "disable", false, "create the user disabled: mail is delivered, logins are refused")
 	return cmd

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -83,6 +84,11 @@ func newUserShowCmd() *cobra.Command {
 				quota = config.FormatSize(a.QuotaBytes)
 				used += fmt.Sprintf(" (%d%% of quota)", a.UsedBytes*100/a.QuotaBytes)
 			}
+			quotaMsgs, msgs := "none", fmt.Sprint(a.Messages)
+			if a.QuotaMessages > 0 {
+				quotaMsgs = fmt.Sprint(a.QuotaMessages)
+				msgs += fmt.Sprintf(" (%d%% of quota)", a.Messages*100/a.QuotaMessages)
+			}
 			out := cmd.OutOrStdout()
 			w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 			fmt.Fprintf(w, "address:\t%s\n", a.Address)
@@ -92,7 +98,8 @@ func newUserShowCmd() *cobra.Command {
 			fmt.Fprintf(w, "quota:\t%s\n", quota)
 			fmt.Fprintf(w, "used:\t%s\n", used)
 			fmt.Fprintf(w, "used bytes:\t%d\n", a.UsedBytes)
-			fmt.Fprintf(w, "messages:\t%d\n", a.Messages)
+			fmt.Fprintf(w, "quota messages:\t%s\n", quotaMsgs)
+			fmt.Fprintf(w, "messages:\t%s\n", msgs)
 			fmt.Fprintf(w, "aliases:\t%s\n", aliasList)
 			if err := w.Flush(); err != nil {
 				return err
@@ -113,10 +120,10 @@ func newUserShowCmd() *cobra.Command {
 }
 
 func newUserModCmd() *cobra.Command {
-	var quota, protocols string
+	var quota, quotaMessages, protocols string
 	var disable, enable bool
 	cmd := &cobra.Command{
-		Use:   "mod ADDRESS [--quota SIZE] [--protocols imap,pop3|all] [--disable | --enable]",
+		Use:   "mod ADDRESS [--quota SIZE] [--quota-messages N] [--protocols imap,pop3|all] [--disable | --enable]",
 		Short: "Change a user's quota, allowed protocols or disabled state",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -124,8 +131,12 @@ func newUserModCmd() *cobra.Command {
 				return withCode(exitUsage, errors.New("give either --disable or --enable, not both"))
 			}
 			f := cmd.Flags()
-			if !f.Changed("quota") && !f.Changed("protocols") && !disable && !enable {
-				return withCode(exitUsage, errors.New("nothing to change: give --quota, --protocols, --disable or --enable"))
+			if !f.Changed("quota") && !f.Changed("quota-messages") && !f.Changed("protocols") && !disable && !enable {
+				return withCode(exitUsage, errors.New("nothing to change: give --quota, --quota-messages, --protocols, --disable or --enable"))
+			}
+			quotaMsgs, err := parseMessageQuota(quotaMessages)
+			if err != nil {
+				return err
 			}
 			var quotaBytes int64
 			if f.Changed("quota") {
@@ -154,6 +165,11 @@ func newUserModCmd() *cobra.Command {
 					return storeError(err, address)
 				}
 			}
+			if f.Changed("quota-messages") {
+				if err := st.SetQuotaMessages(ctx, address, quotaMsgs); err != nil {
+					return storeError(err, address)
+				}
+			}
 			if f.Changed("protocols") {
 				if err := st.SetProtocols(ctx, address, protos); err != nil {
 					return storeError(err, address)
@@ -169,6 +185,7 @@ func newUserModCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&quota, "quota", "", "storage quota, e.g. 500M or 2GiB (powers of 1024); 0 or none for unlimited")
+	cmd.Flags().StringVar(&quotaMessages, "quota-messages", "", "quota in number of messages; 0 or none for unlimited")
 	cmd.Flags().StringVar(&protocols, "protocols", "", "protocols the user may log in with: imap, pop3, or both (all)")
 	cmd.Flags().BoolVar(&disable, "disable", false, "refuse the user's logins (mail is still delivered)")
 	cmd.Flags().BoolVar(&enable, "enable", false, "allow the user's logins again")
@@ -186,4 +203,17 @@ func parseQuota(s string) (int64, error) {
 		return 0, withCode(exitUsage, fmt.Errorf("--quota: %w", err))
 	}
 	return q, nil
+}
+
+// parseMessageQuota reads --quota-messages: a number of messages, or ""/0/none for none.
+func parseMessageQuota(s string) (int64, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "0", "none", "unlimited":
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return 0, withCode(exitUsage, fmt.Errorf("--quota-messages: want a number of messages or none, got %q", s))
+	}
+	return n, nil
 }

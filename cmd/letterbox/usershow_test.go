@@ -11,7 +11,8 @@ import (
 func TestUserShowAndMod(t *testing.T) {
 	data := t.TempDir()
 	d := "--data=" + data
-	expectCode(t, lb(t, nil, "pw\n", "user", "add", "ann@example.com", "--password-stdin", "--quota", "1M", "--protocols", "pop3", d), 0, "user add --protocols")
+	expectCode(t, lb(t, nil, "pw\n", "user", "add", "ann@example.com", "--password-stdin", "--quota", "1M", "--quota-messages", "10", "--protocols", "pop3", d), 0, "user add --protocols")
+	expectCode(t, lb(t, nil, "", "user", "add", "y@example.com", "--password", "pw", "--quota-messages", "many", d), exitUsage, "user add --quota-messages many")
 	expectCode(t, lb(t, nil, "pw\n", "user", "add", "off@example.com", "--password-stdin", "--disable", d), 0, "user add --disable")
 	expectCode(t, lb(t, nil, "", "user", "add", "x@example.com", "--password", "pw", "--protocols", "smtp", d), exitUsage, "user add --protocols smtp")
 	expectCode(t, lb(t, nil, testMessage, "deliver", "--to", "ann@example.com", d), 0, "deliver")
@@ -26,7 +27,8 @@ func TestUserShowAndMod(t *testing.T) {
 		`(?m)^protocols: +pop3$`,
 		`(?m)^quota: +1M$`,
 		`(?m)^used: +\S+ \(0% of quota\)$`,
-		`(?m)^messages: +2$`,
+		`(?m)^quota messages: +10$`,
+		`(?m)^messages: +2 \(20% of quota\)$`,
 		`(?m)^  INBOX +1 +1 +\S+$`,
 		`(?m)^  Archives +1 +1 +\S+$`,
 		`(?m)^  Sent +0 +0 +0`,
@@ -41,7 +43,7 @@ func TestUserShowAndMod(t *testing.T) {
 	}
 	expectCode(t, lb(t, nil, "", "user", "show", "nobody@example.com", d), exitNoUser, "user show of an unknown user")
 
-	expectCode(t, lb(t, nil, "", "user", "mod", "ann@example.com", "--protocols", "imap,pop3", "--quota", "none", "--disable", d), 0, "user mod")
+	expectCode(t, lb(t, nil, "", "user", "mod", "ann@example.com", "--protocols", "imap,pop3", "--quota", "none", "--quota-messages", "none", "--disable", d), 0, "user mod")
 	expectCode(t, lb(t, nil, "", "user", "mod", "ann@example.com", d), exitUsage, "user mod without changes")
 	expectCode(t, lb(t, nil, "", "user", "mod", "ann@example.com", "--disable", "--enable", d), exitUsage, "user mod --disable --enable")
 	expectCode(t, lb(t, nil, "", "user", "mod", "nobody@example.com", "--enable", d), exitNoUser, "user mod of an unknown user")
@@ -55,12 +57,15 @@ func TestUserShowAndMod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !a.Disabled || a.QuotaBytes != 0 || !a.Allows(store.ProtocolIMAP) || !a.Allows(store.ProtocolPOP3) {
+	if !a.Disabled || a.QuotaBytes != 0 || a.QuotaMessages != 0 || !a.Allows(store.ProtocolIMAP) || !a.Allows(store.ProtocolPOP3) {
 		t.Errorf("after user mod: %+v", a)
 	}
-	expectCode(t, lb(t, nil, "", "user", "mod", "ann@example.com", "--enable", "--protocols", "imap", d), 0, "user mod --enable")
+	expectCode(t, lb(t, nil, "", "user", "mod", "ann@example.com", "--enable", "--protocols", "imap", "--quota-messages", "2", d), 0, "user mod --enable")
 	if r := lb(t, nil, "", "user", "show", "ann@example.com", d); !regexp.MustCompile(`(?m)^disabled: +no$`).MatchString(r.stdout) ||
-		!regexp.MustCompile(`(?m)^protocols: +imap$`).MatchString(r.stdout) {
-		t.Errorf("after --enable --protocols imap:\n%s", r.stdout)
+		!regexp.MustCompile(`(?m)^protocols: +imap$`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^quota messages: +2$`).MatchString(r.stdout) {
+		t.Errorf("after --enable --protocols imap --quota-messages 2:\n%s", r.stdout)
 	}
+	// At its quota in messages (2 of 2), deliver refuses with exit 75.
+	expectCode(t, lb(t, nil, testMessage, "deliver", "--to", "ann@example.com", d), exitTempFail, "deliver over the message quota")
 }

@@ -1,8 +1,9 @@
 // Package api is Letterbox's JSON API for integration tests, mounted under /api/v1/ on the
 // HTTP listener when api.enabled is set (`letterbox serve --testing` sets it). A test in
 // any language creates and deletes users, delivers raw messages, lists mailboxes and
-// messages with their IMAP flags, UID and the UIDL POP3 shows, and resets an account or the
-// whole store. docs/api.yaml (OpenAPI 3.0) describes every route.
+// messages with their IMAP flags, UID and the UIDL POP3 shows, resets an account or the
+// whole store, lists the live sessions and reads the wire traces (pkg/trace).
+// docs/api.yaml (OpenAPI 3.0) describes every route.
 //
 // Implementation notes:
 //
@@ -15,7 +16,8 @@
 //     (serve --testing) lets loopback clients in without one.
 //   - Every answer is JSON, errors included ({"error": "..."}), with the status code that
 //     the store's sentinel error calls for (errorStatus); only GET .../raw answers with the
-//     message itself (message/rfc822).
+//     message itself (message/rfc822) and GET /api/v1/traces/{name} the transcript
+//     (text/plain).
 //   - Routes use Go 1.22 ServeMux patterns; a mailbox name with "/" (Work/2024) travels
 //     escaped in one path segment (Work%2F2024).
 //   - Messages are delivered exactly as given (no Return-Path or Delivered-To is added), so
@@ -81,7 +83,12 @@ type Options struct {
 	// Folders are the folders every new account gets besides INBOX (name -> special use),
 	// as config.Folders.Store gives them; reset keeps (or recreates) them and deletes others.
 	Folders map[string]string
-	Logger  *slog.Logger
+	// Sessions lists the live sessions for GET /api/v1/sessions; nil lists none.
+	Sessions SessionLister
+	// TraceDir is trace.dir, whose transcripts GET /api/v1/traces lists and serves; ""
+	// means tracing is off.
+	TraceDir string
+	Logger   *slog.Logger
 }
 
 // route is one endpoint.
@@ -100,6 +107,9 @@ var routes = []route{
 	{"GET /api/v1/users/{address}/mailboxes/{name}/messages/{uid}/raw", (*handler).rawMessage},
 	{"POST /api/v1/users/{address}/reset", (*handler).resetUser},
 	{"POST /api/v1/reset", (*handler).resetAll},
+	{"GET /api/v1/sessions", (*handler).listSessions},
+	{"GET /api/v1/traces", (*handler).listTraces},
+	{"GET /api/v1/traces/{name}", (*handler).getTrace},
 }
 
 // Routes lists the patterns Register mounts (method and path, as http.ServeMux takes them).
@@ -201,10 +211,10 @@ func (h *handler) wrap(fn func(*handler, http.ResponseWriter, *http.Request) err
 // authorize checks the bearer token (RFC 6750 §2.1).
 func (h *handler) authorize(r *http.Request) error {
 	if h.opts.Token == "" {
-		if h.opts.OpenOnLoopback && isLoopback(r.RemoteAddr) {
-			return nil
+		if !h.opts.OpenOnLoopback {
+			return errors.New("the API needs api.token to be set (or serve --testing, from loopback)")
 		}
-		return errors.New("the API needs api.token to be set (or serve --testing, from loopback)")
+		return LocalRequest(r)
 	}
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
@@ -216,7 +226,43 @@ func (h *handler) authorize(r *http.Request) error {
 	return nil
 }
 
-func isLoopback(remoteAddr string) bool {
+// LocalRequest reports, as nil, whether a request without a token comes from this machine in
+// a way no web page elsewhere can fake: from loopback, not relayed by a proxy on this host
+// (Forwarded, X-Forwarded-For, X-Real-IP), and addressed to an IP address or to localhost.
+// The last check stops DNS rebinding: a page from a hostile site whose name the attacker
+// re-points at 127.0.0.1 reaches the server from loopback, but under that site's name.
+func LocalRequest(r *http.Request) error {
+	for _, proxy := range []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
+		if r.Header.Get(proxy) != "" {
+			return errors.New("not served through a proxy unless api.token is set")
+		}
+	}
+	if !IsLoopback(r.RemoteAddr) {
+		return errors.New("loopback clients only, unless api.token is set")
+	}
+	if !localHost(r.Host) {
+		return errors.New("address the server as localhost or by IP address (http://127.0.0.1:PORT/)")
+	}
+	return nil
+}
+
+// localHost reports whether a Host header names the server in a way no other site can
+// claim: an IP address, or localhost (RFC 6761 §6.3: never resolved by DNS).
+func localHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	host = strings.ToLower(host)
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
+}
+
+// IsLoopback reports whether a request's RemoteAddr is on loopback.
+func IsLoopback(remoteAddr string) bool {
 	host, _, err := net.SplitHostPort(remoteAddr)
 	if err != nil {
 		host = remoteAddr
@@ -421,10 +467,7 @@ func (h *handler) listMailboxes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	// INBOX first, then the others in the store's (name) order, as IMAP LIST shows them.
-	slices.SortStableFunc(mbs, func(x, y store.Mailbox) int {
-		return compareBool(x.Name != "INBOX", y.Name != "INBOX")
-	})
+	InboxFirst(mbs)
 	out := MailboxList{Mailboxes: make([]Mailbox, 0, len(mbs))}
 	for _, mb := range mbs {
 		st, err := h.opts.Store.Status(r.Context(), mb.ID)
@@ -439,6 +482,14 @@ func (h *handler) listMailboxes(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// InboxFirst orders mailboxes as IMAP LIST shows them: INBOX first, then the others in the
+// store's (name) order.
+func InboxFirst(mbs []store.Mailbox) {
+	slices.SortStableFunc(mbs, func(x, y store.Mailbox) int {
+		return compareBool(x.Name != "INBOX", y.Name != "INBOX")
+	})
 }
 
 func compareBool(a, b bool) int {

@@ -56,8 +56,8 @@ func newEnv(t *testing.T, opts Options) *env {
 	return &env{t: t, st: st, srv: srv, token: opts.Token}
 }
 
-// do sends a request and decodes a JSON answer into out (if not nil); it returns the status.
-func (e *env) do(method, path, contentType string, body string, out any) int {
+// request sends a request with the env's token and returns the answer, its body read.
+func (e *env) request(method, path, contentType string, body string) (*http.Response, []byte) {
 	e.t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -78,6 +78,13 @@ func (e *env) do(method, path, contentType string, body string, out any) int {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return resp, raw
+}
+
+// do sends a request and decodes a JSON answer into out (if not nil); it returns the status.
+func (e *env) do(method, path, contentType string, body string, out any) int {
+	e.t.Helper()
+	resp, raw := e.request(method, path, contentType, body)
 	if resp.StatusCode != http.StatusNoContent {
 		if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 			e.t.Errorf("%s %s: %d with Content-Type %q, want application/json", method, path, resp.StatusCode, ct)
@@ -146,7 +153,7 @@ func TestAuthorization(t *testing.T) {
 				t.Fatal(err)
 			}
 			req := httptest.NewRequest("GET", "/api/v1/users", nil)
-			req.RemoteAddr = tc.remote
+			req.RemoteAddr, req.Host = tc.remote, "127.0.0.1:8080"
 			if tc.header != "" {
 				req.Header.Set("Authorization", tc.header)
 			}
@@ -159,6 +166,44 @@ func TestAuthorization(t *testing.T) {
 				t.Error("401 without WWW-Authenticate")
 			}
 		})
+	}
+}
+
+// TestOpenOnLoopbackIsLocalOnly: serve --testing opens the API without a token to this
+// machine only. A web page elsewhere must not reach it through the developer's browser by
+// re-pointing its own name at 127.0.0.1 (DNS rebinding), nor through a proxy on this host.
+func TestOpenOnLoopbackIsLocalOnly(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	mux := http.NewServeMux()
+	if err := Register(mux, Options{Store: st, OpenOnLoopback: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		host, forwardedFor string
+		want               int
+	}{
+		{"127.0.0.1:8080", "", http.StatusOK},
+		{"[::1]:8080", "", http.StatusOK},
+		{"localhost:8080", "", http.StatusOK},
+		{"app.localhost", "", http.StatusOK}, // RFC 6761 §6.3: never resolved by DNS
+		{"evil.example:8080", "", http.StatusUnauthorized},
+		{"127.0.0.1.nip.io:8080", "", http.StatusUnauthorized},
+		{"127.0.0.1:8080", "192.0.2.1", http.StatusUnauthorized},
+	} {
+		req := httptest.NewRequest("GET", "/api/v1/users", nil)
+		req.RemoteAddr, req.Host = "127.0.0.1:5000", tc.host
+		if tc.forwardedFor != "" {
+			req.Header.Set("X-Forwarded-For", tc.forwardedFor)
+		}
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("Host %s, X-Forwarded-For %q: status %d, want %d (%s)", tc.host, tc.forwardedFor, rec.Code, tc.want, rec.Body)
+		}
 	}
 }
 

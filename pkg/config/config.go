@@ -58,6 +58,7 @@ type Config struct {
 	HTTP  HTTP
 
 	API     API
+	Trace   Trace
 	TLS     TLS
 	Auth    Auth
 	Limits  Limits
@@ -66,6 +67,9 @@ type Config struct {
 	Log     Log
 	// Public is how clients reach this server from outside, for client autoconfiguration.
 	Public Public
+
+	// Inspector is the web inspector on the HTTP listener.
+	Inspector Inspector
 
 	// File is the configuration file that was read, "" if none.
 	File string
@@ -116,6 +120,12 @@ func (q Quota) GraceFor(quota int64) int64 {
 	return q.GraceBytes
 }
 
+// MessageGraceFor is the same for a quota of quota messages: GracePercent of it; a grace
+// given as a size allows no messages past the quota.
+func (q Quota) MessageGraceFor(quota int64) int64 {
+	return int64(float64(quota) * q.GracePercent / 100)
+}
+
 // IMAP configures the IMAP listener (STARTTLS when TLS is configured).
 type IMAP struct {
 	Addr string
@@ -160,6 +170,22 @@ type API struct {
 	OpenOnLoopback bool
 }
 
+// Inspector configures the web inspector at / on the HTTP listener (pkg/inspector). It
+// shows mail content, so it answers only loopback clients unless api.token is set, and
+// then only requests that carry that token.
+type Inspector struct {
+	// Enabled mounts the inspector; `serve --testing` and `serve --demo` turn it on.
+	Enabled bool
+}
+
+// Trace configures wire traces (pkg/trace): one transcript file per session.
+type Trace struct {
+	// Dir is where the transcripts go; "" writes none. Created if missing.
+	Dir string
+	// BodyLimit is how many bytes of each message body or literal a transcript shows.
+	BodyLimit int64
+}
+
 // TLS says where the certificate comes from.
 type TLS struct {
 	Cert, Key  string // PEM files
@@ -193,6 +219,8 @@ type Limits struct {
 	// MaxUserIPConnections caps the sessions of one account from one address, per protocol
 	// (Dovecot's mail_max_userip_connections; 0: no limit).
 	MaxUserIPConnections int
+	// Recipients caps the RCPT commands of one LMTP transaction (0: no limit).
+	Recipients int
 }
 
 // Folders names the special-use folders every new account gets; "" leaves one out.
@@ -281,6 +309,9 @@ var keys = []key{
 	{"http.pprof", false},
 	{"api.enabled", false},
 	{"api.token", ""},
+	{"inspector.enabled", false},
+	{"trace.dir", ""},
+	{"trace.body_limit", "4K"},
 	{"tls.cert", ""},
 	{"tls.key", ""},
 	{"tls.self_signed", false},
@@ -294,6 +325,7 @@ var keys = []key{
 	{"limits.max_connections", 1000},
 	{"limits.max_connections_per_ip", 50},
 	{"limits.max_userip_connections", 10},
+	{"limits.recipients", 1000}, // Postfix's smtpd_recipient_limit
 	{"folders.sent", "Sent"},
 	{"folders.drafts", "Drafts"},
 	{"folders.trash", "Trash"},
@@ -339,6 +371,7 @@ const (
 	FlagLMTPAddr      = "lmtp-addr"
 	FlagHTTPAddr      = "http-addr"
 	FlagPprof         = "pprof"
+	FlagTrace         = "trace"
 	FlagTLSSelfSigned = "tls-self-signed"
 	FlagLogLevel      = "log-level"
 )
@@ -353,6 +386,7 @@ var flagKeys = map[string]string{
 	FlagLMTPAddr:      "lmtp.addr",
 	FlagHTTPAddr:      "http.addr",
 	FlagPprof:         "http.pprof",
+	FlagTrace:         "trace.dir",
 	FlagTLSSelfSigned: "tls.self_signed",
 	FlagLogLevel:      "log.level",
 }
@@ -382,6 +416,7 @@ func AddServeFlags(fs *pflag.FlagSet) {
 	fs.String(FlagLMTPAddr, defaultOf("lmtp.addr").(string), "LMTP address, host:port or unix:/path; empty disables")
 	fs.String(FlagHTTPAddr, defaultOf("http.addr").(string), "HTTP address (health, metrics); empty disables")
 	fs.Bool(FlagPprof, false, "mount Go's profiler (net/http/pprof) under /debug/pprof/ on the HTTP listener")
+	fs.String(FlagTrace, "", "write a wire trace of every IMAP, POP3 and LMTP session into this directory (credentials masked)")
 	fs.Bool(FlagTLSSelfSigned, false, "generate and reuse a self-signed certificate under the data directory")
 }
 
@@ -564,6 +599,13 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	}
 	cfg.HTTP = HTTP{Addr: str("http.addr"), Pprof: boolean("http.pprof")}
 	cfg.API = API{Enabled: boolean("api.enabled"), Token: str("api.token")}
+	cfg.Inspector = Inspector{Enabled: boolean("inspector.enabled")}
+	cfg.Trace.Dir = str("trace.dir")
+	if size, err := ParseSize(str("trace.body_limit")); err != nil {
+		errs = append(errs, fmt.Errorf("trace.body_limit: %w", err))
+	} else {
+		cfg.Trace.BodyLimit = size
+	}
 
 	cfg.TLS = TLS{Cert: str("tls.cert"), Key: str("tls.key"), SelfSigned: boolean("tls.self_signed")}
 	if (cfg.TLS.Cert == "") != (cfg.TLS.Key == "") {
@@ -611,6 +653,7 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	cfg.Limits.MaxConnections = count("limits.max_connections")
 	cfg.Limits.MaxConnectionsPerIP = count("limits.max_connections_per_ip")
 	cfg.Limits.MaxUserIPConnections = count("limits.max_userip_connections")
+	cfg.Limits.Recipients = count("limits.recipients")
 
 	if size, err := ParseSize(str("limits.message_size")); err != nil {
 		errs = append(errs, fmt.Errorf("limits.message_size: %w", err))

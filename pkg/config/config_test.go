@@ -76,6 +76,8 @@ func TestDefaults(t *testing.T) {
 		{"log.format", cfg.Log.Format, "text"},
 		{"api.enabled", cfg.API.Enabled, false},
 		{"api.token", cfg.API.Token, ""},
+		{"trace.dir", cfg.Trace.Dir, ""},
+		{"trace.body_limit", cfg.Trace.BodyLimit, 4 * KiB},
 		{"file", cfg.File, ""},
 	}
 	for _, c := range checks {
@@ -306,5 +308,22 @@ func TestPprofIsOffUnlessAsked(t *testing.T) {
 		if !cfg.HTTP.Pprof {
 			t.Errorf("%s did not turn http.pprof on", name)
 		}
+	}
+}
+
+func TestTraceSettings(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("LETTERBOX_TRACE_BODY_LIMIT", "64K")
+	file := writeFile(t, "trace:\n  dir: /from/file\n")
+	cfg, err := Load(LoadOptions{File: file, Flags: flags(t, "--trace", "/from/flag")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Trace.Dir != "/from/flag" || cfg.Trace.BodyLimit != 64*KiB {
+		t.Errorf("trace settings: %+v", cfg.Trace)
+	}
+	t.Setenv("LETTERBOX_TRACE_BODY_LIMIT", "lots")
+	if _, err := Load(LoadOptions{File: file}); err == nil || !strings.Contains(err.Error(), "trace.body_limit") {
+		t.Errorf("a bad trace.body_limit: %v", err)
 	}
 }

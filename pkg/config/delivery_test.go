@@ -25,12 +25,13 @@ func TestDeliverySettings(t *testing.T) {
 		delim     string
 		toFolder  bool
 		grace     int64 // GraceFor(1 MiB)
+		mgrace    int64 // MessageGraceFor(1000): a size allows no messages
 	}{
-		{"lmtp:\n  detail_delimiter: \"+-\"\n  detail_to_folder: false\nquota:\n  grace: 10M\n", "", "+-", false, 10 * MiB},
-		{"quota:\n  grace: 0\n", "", "+", true, 0},
-		{"quota:\n  grace: 2.5%\n", "", "+", true, MiB / 40},
-		{"quota:\n  grace: 4096\n", "", "+", true, 4096},
-		{"", "", "", true, MiB / 10}, // LETTERBOX_LMTP_DETAIL_DELIMITER= disables details
+		{"lmtp:\n  detail_delimiter: \"+-\"\n  detail_to_folder: false\nquota:\n  grace: 10M\n", "", "+-", false, 10 * MiB, 0},
+		{"quota:\n  grace: 0\n", "", "+", true, 0, 0},
+		{"quota:\n  grace: 2.5%\n", "", "+", true, MiB / 40, 25},
+		{"quota:\n  grace: 4096\n", "", "+", true, 4096, 0},
+		{"", "", "", true, MiB / 10, 100}, // LETTERBOX_LMTP_DETAIL_DELIMITER= disables details
 	} {
 		clearEnv(t)
 		if tc.file == "" {
@@ -50,6 +51,9 @@ func TestDeliverySettings(t *testing.T) {
 		}
 		if got := cfg.Quota.GraceFor(MiB); got != tc.grace {
 			t.Errorf("%q: GraceFor(1M) = %d, want %d", tc.file, got, tc.grace)
+		}
+		if got := cfg.Quota.MessageGraceFor(1000); got != tc.mgrace {
+			t.Errorf("%q: MessageGraceFor(1000) = %d, want %d", tc.file, got, tc.mgrace)
 		}
 		if len(cfg.Warnings) != 0 {
 			t.Errorf("%q: warnings for known keys: %v", tc.file, cfg.Warnings)

@@ -26,6 +26,7 @@ func TestPenaltyAndConnectionLimitDefaults(t *testing.T) {
 		{"limits.max_connections", cfg.Limits.MaxConnections, 1000},
 		{"limits.max_connections_per_ip", cfg.Limits.MaxConnectionsPerIP, 50},
 		{"limits.max_userip_connections", cfg.Limits.MaxUserIPConnections, 10},
+		{"limits.recipients", cfg.Limits.Recipients, 1000},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
@@ -37,7 +38,7 @@ func TestPenaltyAndConnectionLimitSettings(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("LETTERBOX_LIMITS_MAX_CONNECTIONS_PER_IP", "7")
 	t.Setenv("LETTERBOX_AUTH_BLOCK_DURATION", "1h")
-	file := "auth:\n  max_failures: 0\n  failure_window: 30s\nlimits:\n  max_connections: 20\n  max_userip_connections: 3\n"
+	file := "auth:\n  max_failures: 0\n  failure_window: 30s\nlimits:\n  max_connections: 20\n  max_userip_connections: 3\n  recipients: 50\n"
 	cfg, err := Load(LoadOptions{File: writeFile(t, file)})
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +46,7 @@ func TestPenaltyAndConnectionLimitSettings(t *testing.T) {
 	if cfg.Auth.MaxFailures != 0 || cfg.Auth.FailureWindow != 30*time.Second || cfg.Auth.BlockDuration != time.Hour {
 		t.Errorf("auth = %+v", cfg.Auth)
 	}
-	if cfg.Limits.MaxConnections != 20 || cfg.Limits.MaxConnectionsPerIP != 7 || cfg.Limits.MaxUserIPConnections != 3 {
+	if cfg.Limits.MaxConnections != 20 || cfg.Limits.MaxConnectionsPerIP != 7 || cfg.Limits.MaxUserIPConnections != 3 || cfg.Limits.Recipients != 50 {
 		t.Errorf("limits = %+v", cfg.Limits)
 	}
 	if len(cfg.Warnings) != 0 {

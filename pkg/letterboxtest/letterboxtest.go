@@ -154,12 +154,13 @@ func Start(t TB, opts ...Option) *Server {
 	}
 
 	st, err := store.Open(cfg.Data, store.Options{
-		Logger:         logger,
-		Now:            now,
-		UIDValidity:    s.uidValidity,
-		MaxMessageSize: cfg.Limits.MessageSize,
-		Folders:        cfg.Folders.Store(),
-		QuotaGrace:     cfg.Quota.GraceFor,
+		Logger:            logger,
+		Now:               now,
+		UIDValidity:       s.uidValidity,
+		MaxMessageSize:    cfg.Limits.MessageSize,
+		Folders:           cfg.Folders.Store(),
+		QuotaGrace:        cfg.Quota.GraceFor,
+		QuotaMessageGrace: cfg.Quota.MessageGraceFor,
 	})
 	if err != nil {
 		t.Fatalf("letterboxtest: open the store: %v", err)

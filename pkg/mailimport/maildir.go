@@ -37,6 +37,7 @@ type MaildirMessage struct {
 	Path  string
 	Flags []string  // IMAP flags and keywords from the info suffix
 	Date  time.Time // the file's modification time
+	UID   uint32    // from dovecot-uidlist (ReadDovecotMaildir); 0 otherwise
 }
 
 // IsMaildir reports whether dir looks like a Maildir: a directory with cur/ and new/.

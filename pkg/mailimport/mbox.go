@@ -1,5 +1,6 @@
-// Package mailimport reads mail that other programs left behind: mbox files and Maildir
-// directories, one message at a time, for `letterbox import`.
+// Package mailimport reads mail that other programs left behind, for `letterbox import`:
+// mbox files, Maildir directories and Dovecot's Maildir++ trees with their UID lists, one
+// message at a time; and writes the same formats back for `letterbox export`.
 //
 // Implementation notes:
 //
@@ -17,6 +18,14 @@
 //     follow the original delivery order. The ":2,FLAGS" suffix gives IMAP flags; Dovecot's
 //     keyword letters (a-z) are resolved through its dovecot-keywords file when present. The
 //     file's modification time becomes INTERNALDATE.
+//   - Dovecot (dovecot.go): dovecot-uidlist (versions 1 to 3) gives UIDVALIDITY, the next UID
+//     and each file's UID by its base name (the part before ":2,"); files it does not list
+//     get the next UIDs in delivery order, as Dovecot would give them. Maildir++ folders are
+//     the root's ".A.B" subdirectories, named "A/B", decoded from modified UTF-7.
+//   - Export (export.go) writes what the import side reads: Maildir++ with dovecot-uidlist
+//     and dovecot-keywords (messages with LF line ends, flags in the file name, INTERNALDATE
+//     as the file time), and mboxrd with Status, X-Status and X-Keywords headers. An
+//     export imported again is the same mail with the same UIDs (Maildir).
 package mailimport
 
 import (

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -44,14 +45,41 @@ type conn struct {
 	net.Conn
 	l    *listener
 	once sync.Once
+	// in and out count this connection's bytes for its session's logout line.
+	in, out atomic.Int64
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.in.Add(int64(n))
+	return n, err
 }
 
 func (c *conn) Write(p []byte) (int, error) {
 	n, err := c.Conn.Write(p)
 	if n > 0 {
 		c.l.sent.Add(float64(n))
+		c.out.Add(int64(n))
 	}
 	return n, err
+}
+
+// Transferred returns the bytes read from and written to the client so far on the
+// connection beneath c, as counted by a Recorder's Listener: on the wire, TLS records
+// included. It looks through wrappers that expose what they wrap with a NetConn method
+// (*tls.Conn does). ok is false when c did not come from such a Listener.
+func Transferred(c net.Conn) (in, out int64, ok bool) {
+	for c != nil {
+		switch x := c.(type) {
+		case *conn:
+			return x.in.Load(), x.out.Load(), true
+		case interface{ NetConn() net.Conn }:
+			c = x.NetConn()
+		default:
+			return 0, 0, false
+		}
+	}
+	return 0, 0, false
 }
 
 func (c *conn) Close() error {

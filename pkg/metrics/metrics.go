@@ -18,6 +18,8 @@
 //     known command names, outcomes); nothing a client sends becomes a label value
 //     unchecked, so a hostile client cannot make the series count grow. Command and
 //     outcome labels are folded to lower case and cut to a short length as a last guard.
+//   - The listener's connections also count their own bytes in and out, which the
+//     protocols read back (Transferred) for their logout lines.
 //   - Series (all prefixed letterbox_):
 //     connections{protocol} gauge and connections_total{protocol} counter;
 //     commands_total{protocol,command}; login_failures_total{protocol,reason};

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -146,4 +147,50 @@ func grepLetterbox(s string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// Transferred reads one connection's own byte counts, also from beneath a *tls.Conn, and
+// reports ok=false for a connection that no Listener counted.
+func TestTransferred(t *testing.T) {
+	r := New()
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := r.Listener(raw, IMAP)
+	defer l.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			close(accepted)
+			return
+		}
+		buf := make([]byte, 3)
+		io.ReadFull(c, buf)
+		c.Write([]byte("hello"))
+		accepted <- c
+	}()
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	client.Write([]byte("abc"))
+	if _, err := io.ReadFull(client, make([]byte, 5)); err != nil {
+		t.Fatal(err)
+	}
+	server := <-accepted
+	if server == nil {
+		t.Fatal("accept failed")
+	}
+	defer server.Close()
+	for _, c := range []net.Conn{server, tls.Server(server, &tls.Config{})} {
+		if in, out, ok := Transferred(c); !ok || in != 3 || out != 5 {
+			t.Errorf("Transferred(%T) = %d, %d, %v; want 3, 5, true", c, in, out, ok)
+		}
+	}
+	if _, _, ok := Transferred(client); ok {
+		t.Error("Transferred found counts on a connection no Listener accepted")
+	}
 }

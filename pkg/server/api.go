@@ -19,6 +19,8 @@ func (s *Server) mountAPI() error {
 		UIDLFormat:     s.cfg.POP3.UIDLFormat,
 		DeleteMode:     s.cfg.POP3.Delete,
 		Folders:        s.cfg.Folders.Store(),
+		Sessions:       s.sessions,
+		TraceDir:       s.cfg.Trace.Dir,
 		Logger:         s.log.With("protocol", "api"),
 	})
 }

@@ -11,9 +11,8 @@ import (
 
 // LMTP limits that are not configuration keys (yet).
 const (
-	lmtpMaxRecipients = 1000
-	lmtpReadTimeout   = 10 * time.Minute
-	lmtpWriteTimeout  = 5 * time.Minute
+	lmtpReadTimeout  = 10 * time.Minute
+	lmtpWriteTimeout = 5 * time.Minute
 )
 
 func (s *Server) pop3Options() pop3.Options {
@@ -56,13 +55,22 @@ func (s *Server) newLMTP() Protocol {
 		Logger:          s.log,
 		Hostname:        s.cfg.Hostname,
 		MaxMessageBytes: s.cfg.Limits.MessageSize,
-		MaxRecipients:   lmtpMaxRecipients,
+		MaxRecipients:   lmtpRecipients(s.cfg.Limits.Recipients),
 		ReadTimeout:     lmtpReadTimeout,
 		WriteTimeout:    lmtpWriteTimeout,
 		Metrics:         s.metrics,
 		DetailDelimiter: s.cfg.LMTP.DetailDelimiter,
 		DetailToFolder:  s.cfg.LMTP.DetailToFolder,
 	})
+}
+
+// lmtpRecipients turns limits.recipients (0: no limit) into lmtp.Options.MaxRecipients
+// (0: the default, negative: no limit).
+func lmtpRecipients(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 func (s *Server) newIMAP() Protocol {

@@ -16,6 +16,8 @@
 //   - Every TLS handshake (implicit and STARTTLS/STLS) takes its certificate from one
 //     atomically swapped pointer (tls.go); ReloadTLS replaces it on SIGHUP, so established
 //     sessions keep theirs and a failed reload leaves the previous certificate in place.
+//   - Every IMAP, POP3 and LMTP connection is registered in Sessions while it is open and,
+//     with trace.dir, traced (pkg/trace); that wrapper sits beneath TLS like the others.
 //   - Shutdown stops every protocol at once under one deadline: each stops accepting, lets
 //     sessions finish their current command, and closes them. The store is the caller's.
 package server
@@ -34,7 +36,9 @@ import (
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/pkg/config"
 	"github.com/letterbox-mail/letterbox/pkg/connlimit"
+	"github.com/letterbox-mail/letterbox/pkg/inspector"
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/pkg/sessions"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -65,7 +69,10 @@ type Server struct {
 	auth      *auth.Authenticator
 	limiter   *connlimit.Limiter
 	mux       *http.ServeMux
-	metrics   *metrics.Recorder // private registry, served on /metrics (hosting.go)
+	metrics   *metrics.Recorder  // private registry, served on /metrics (hosting.go)
+	sessions  *sessions.Registry // live IMAP, POP3 and LMTP sessions (trace.go)
+
+	inspector *inspector.Inspector // nil unless inspector.enabled (inspector.go)
 
 	mu        sync.Mutex
 	started   bool
@@ -112,8 +119,9 @@ func New(cfg *config.Config, st *store.Store, logger *slog.Logger) (*Server, err
 		limiter: &connlimit.Limiter{MaxTotal: cfg.Limits.MaxConnections,
 			MaxPerIP: cfg.Limits.MaxConnectionsPerIP, MaxUserIP: cfg.Limits.MaxUserIPConnections,
 			Exempt: cfg.Auth.TrustedNetworks},
-		mux:  http.NewServeMux(),
-		errc: make(chan error, 8),
+		mux:      http.NewServeMux(),
+		sessions: sessions.NewRegistry(),
+		errc:     make(chan error, 8),
 	}
 	if err := s.checkProtocolOptions(); err != nil {
 		return nil, err
@@ -122,6 +130,9 @@ func New(cfg *config.Config, st *store.Store, logger *slog.Logger) (*Server, err
 	s.mountHosting()
 	s.mountPprof()
 	if err := s.mountAPI(); err != nil {
+		return nil, err
+	}
+	if err := s.mountInspector(); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -163,6 +174,9 @@ func (s *Server) Start(ctx context.Context) error {
 		return errors.New("server: already started")
 	}
 	s.started = true
+	if err := s.prepareTraceDir(); err != nil {
+		return err
+	}
 
 	type spec struct {
 		name, addr  string
@@ -218,6 +232,7 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		if sp.name != HTTP {
 			l = s.metrics.Listener(l, metricsProtocol[sp.name])
+			l = s.traceListener(l, sp.name, sp.implicitTLS)
 		}
 		if sp.implicitTLS {
 			l = tls.NewListener(l, s.tlsConfig)
@@ -338,12 +353,17 @@ func (h httpProtocol) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) newHTTP() Protocol {
-	return httpProtocol{srv: &http.Server{
+	srv := &http.Server{
 		Handler:           s.mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.With("protocol", "http").Handler(), slog.LevelWarn),
-	}}
+	}
+	if s.inspector != nil {
+		// Its event streams never go idle by themselves: end them as shutdown begins.
+		srv.RegisterOnShutdown(s.inspector.Shutdown)
+	}
+	return httpProtocol{srv: srv}
 }
 
 // pinger is implemented by a store that can check its database cheaply.

@@ -1,6 +1,8 @@
 package imap
 
 import (
+	"errors"
+
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
@@ -38,9 +40,18 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 		InternalDate: options.Time,
 	})
 	s.srv.opts.Metrics.Delivery(metrics.ViaAppend, metrics.DeliveryOutcome(err))
+	if errors.Is(err, store.ErrStorageFull) {
+		// RFC 5530 has no code for a full server disk: [OVERQUOTA] would tell the user to
+		// delete mail, [LIMIT] names a fixed limit, [SERVERBUG] a bug. [UNAVAILABLE]
+		// ("temporary failure because a subsystem is down") says to try again later,
+		// which is right: nothing was stored and space may return.
+		s.log.Warn("append failed: mail storage full or read-only", "err", err)
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Mail storage is full, try again later"}
+	}
 	if err != nil {
 		return nil, s.storeError(err, "appending")
 	}
+	s.stats.appended++
 	s.log.Debug("appended", "mailbox", mbox.Name, "uid", d.UID, "size", d.Size)
 	return &imap.AppendData{UID: imap.UID(d.UID), UIDValidity: d.UIDValidity}, nil
 }

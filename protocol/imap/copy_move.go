@@ -108,6 +108,7 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 			moved[p.Src] = struct{}{}
 		}
 	}
+	s.stats.expunged += len(moved)
 	return v.remove(moved, w.WriteExpunge)
 }
 

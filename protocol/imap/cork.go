@@ -30,6 +30,9 @@ type corkConn struct {
 
 func newCorkConn(c net.Conn) *corkConn { return &corkConn{Conn: c} }
 
+// NetConn is the connection beneath, for metrics.Transferred.
+func (c *corkConn) NetConn() net.Conn { return c.Conn }
+
 func (c *corkConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -53,6 +53,7 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 			set[uid] = struct{}{}
 		}
 	}
+	s.stats.expunged += len(set)
 	if closing {
 		return v.remove(set, nil)
 	}

@@ -94,6 +94,9 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 			if err := s.fetchOne(w, v, ref, m, bodies[ref.uid], options, seen[ref.uid] != nil); err != nil {
 				return err
 			}
+			if needBody {
+				s.stats.fetched++
+			}
 		}
 		return nil
 	})

@@ -200,7 +200,7 @@ func newServer(st mailStore, opts Options) *Server {
 	s := &Server{
 		st:        st,
 		opts:      opts,
-		log:       opts.Logger.With("proto", "imap"),
+		log:       opts.Logger.With("protocol", "imap"),
 		listeners: make(map[net.Listener]struct{}),
 		sessions:  make(map[*session]struct{}),
 		drained:   make(chan struct{}),

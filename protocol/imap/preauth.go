@@ -57,6 +57,10 @@ type preauthConn struct {
 
 func newPreauthConn(c net.Conn) *preauthConn { return &preauthConn{Conn: c} }
 
+// NetConn is the connection beneath the filter: sessions.Of and metrics.Transferred look
+// through it.
+func (c *preauthConn) NetConn() net.Conn { return c.Conn }
+
 func (c *preauthConn) Read(p []byte) (int, error) {
 	for {
 		if len(c.out) > 0 {

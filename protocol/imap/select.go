@@ -182,6 +182,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	}
 	defer s.mu.Unlock()
 	s.sel = nil
+	s.live.SetMailbox("")
 
 	mbox, err := s.st.MailboxByName(s.ctx, acct.ID, name)
 	if err != nil {
@@ -239,6 +240,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		data.List = &imap.ListData{Delim: delimiter, Mailbox: mbox.Name}
 	}
 	s.sel = v
+	s.live.SetMailbox(mbox.Name)
 	s.log.Debug("selected", "mailbox", mbox.Name, "messages", len(v.uids), "read_only", options.ReadOnly)
 	return data, nil
 }
@@ -250,6 +252,7 @@ func (s *session) Unselect() error {
 	}
 	defer s.mu.Unlock()
 	s.sel = nil
+	s.live.SetMailbox("")
 	return nil
 }
 

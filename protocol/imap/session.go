@@ -16,6 +16,7 @@ import (
 
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/pkg/sessions"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -38,12 +39,15 @@ type session struct {
 	sel     *selected      // nil unless a mailbox is selected
 	release func()         // gives back the Options.Sessions slot taken at login, or nil
 
-	preauth *preauthConn // the pre-login filter of a plaintext connection, or nil
+	preauth *preauthConn    // the pre-login filter of a plaintext connection, or nil
+	live    *sessions.Entry // this session in the registry of live sessions, or nil
 
 	shutdownCh chan struct{} // closed when the server shuts down
 	byeText    string        // set before shutdownCh is closed; read after it is
 	byeOnce    sync.Once
 	done       chan struct{} // closed by Close
+
+	stats sessionStats // for the logout line (logout.go)
 }
 
 var (
@@ -68,16 +72,18 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 		log = log.With("remote", nc.RemoteAddr().String())
 	}
 	sess := &session{srv: s, st: s.st, conn: conn, log: log, ctx: ctx, cancel: cancel,
-		shutdownCh: make(chan struct{}), done: make(chan struct{})}
+		shutdownCh: make(chan struct{}), done: make(chan struct{}),
+		stats: sessionStats{start: time.Now(), netConn: conn.NetConn()}}
 	if pc, ok := conn.NetConn().(*preauthConn); ok {
 		sess.preauth = pc
 	}
+	sess.live = sessions.Of(conn.NetConn())
 	if !s.register(sess) {
 		cancel()
 		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
 	}
 	log.Debug("connection opened")
-	return sess, nil, nil
+	return &counted{session: sess}, nil, nil
 }
 
 // lock starts a command: it takes the session mutex, unless the session is closing.
@@ -227,6 +233,7 @@ func (s *session) Login(username, password string) error {
 	}
 	s.log = s.log.With("user", acct.Address)
 	s.log.Info("login")
+	s.live.SetUser(acct.Address)
 	return nil
 }
 

@@ -3,8 +3,6 @@ package lmtp
 import (
 	"errors"
 	"fmt"
-	"strings"
-	"syscall"
 
 	"github.com/emersion/go-smtp"
 
@@ -18,7 +16,12 @@ var (
 	errTooBig      = &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: "Message too big"}
 	errNotMessage  = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Not an RFC 5322 message"}
 	errLineTooLong = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message line too long"}
-	errSystemFull  = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 3, 1}, Message: "Mail system full, try again later"}
+	// errStorageFull answers a store that cannot take the message now (disk full or
+	// read-only): 452 is RFC 5321's "insufficient system storage"; 4.2.2 ("mailbox full",
+	// RFC 3463 §3.3) is what the hosting issue (#4) asks for and what Dovecot's LMTP answers
+	// for a full mailbox, so MTAs treat it alike: defer and retry. (4.3.1 "mail system
+	// full" would name the cause more exactly; no MTA retries one differently.)
+	errStorageFull = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mail storage full, try again later"}
 	errTemporary   = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, try again later"}
 	errDataLost    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection lost during DATA"}
 	// replySaved is the DATA reply for a recipient whose copy is committed. (go-smtp writes
@@ -40,8 +43,8 @@ func deliveryStatus(err error) *smtp.SMTPError {
 		return errTooBig
 	case errors.Is(err, store.ErrNotMessage):
 		return errNotMessage
-	case diskFull(err):
-		return errSystemFull
+	case errors.Is(err, store.ErrStorageFull):
+		return errStorageFull
 	default: // store.ErrTemporary and anything unexpected: let the MTA retry
 		return errTemporary
 	}
@@ -60,11 +63,6 @@ func spoolStatus(err, clientErr error) *smtp.SMTPError {
 		return errDataLost // nobody is left to read this reply; the MTA retries
 	}
 	return deliveryStatus(err)
-}
-
-// diskFull reports whether err comes from a full disk (ENOSPC, or SQLite's SQLITE_FULL).
-func diskFull(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "database or disk is full")
 }
 
 func replyText(r *smtp.SMTPError) string {

@@ -7,6 +7,10 @@
 //     enforces their order, announces PIPELINING and ENHANCEDSTATUSCODES (RFC 2033 §5) and
 //     writes one DATA reply per accepted recipient, in RCPT order (§4.2). This package is the
 //     backend: it resolves recipients at RCPT and stores the message at DATA.
+//   - BDAT (CHUNKING, RFC 3030) is go-smtp's too: it feeds the chunks to the same LMTPData
+//     as one stream and writes the per-recipient replies after BDAT LAST. LMTPData reads
+//     the stream to its end even when the store gives up early, so that those replies (and
+//     not a reply to a chunk) carry the verdict.
 //   - A message is read from the client once (store.Spool) and then stored for each recipient
 //     (store.DeliverSpooled), sharing one stored body. A recipient's 250 is written only after
 //     the store has committed that recipient's copy: what LMTP acknowledged survives a crash.
@@ -16,8 +20,9 @@
 //     without it (or if it goes before DATA) the copy goes to INBOX.
 //   - Each copy gets Return-Path and Delivered-To trace fields prepended (RFC 5321 §4.4,
 //     RFC 9228); the message is otherwise stored byte for byte (CRLF line endings).
-//   - Store trouble that may pass (database busy, disk full) answers 4xx so the MTA retries;
-//     only definite verdicts (no such user, over quota, too big) answer 5xx.
+//   - Store trouble that may pass answers 4xx so the MTA retries: 452 4.2.2 when the store
+//     is full or read-only (store.ErrStorageFull), 451 4.3.0 otherwise (database busy).
+//     Only definite verdicts (no such user, over quota, too big) answer 5xx.
 //   - Overlong lines end the connection with 500 before more than MaxLineLength octets are
 //     buffered; a panic in a session is recovered (go-smtp answers 421) and logged.
 //   - Shutdown stops accepting, lets a delivery in progress finish and answer, and closes
@@ -46,7 +51,10 @@ import (
 // Defaults for zero Options fields.
 const (
 	DefaultMaxMessageBytes = 50 << 20
-	DefaultMaxRecipients   = 1000
+	// DefaultMaxRecipients is Postfix's smtpd_recipient_limit. Postfix's LMTP client sends
+	// at most 50 per transaction by default (lmtp_destination_recipient_limit), so only a
+	// misbehaving client meets it; RFC 5321 §4.5.3.1.8 asks for at least 100.
+	DefaultMaxRecipients = 1000
 	// DefaultMaxLineLength bounds command lines and message lines alike (go-smtp applies one
 	// limit to both). RFC 5321 §4.5.3.1.6 allows 1000 octets; real mail sometimes carries far
 	// longer lines, so the limit is generous while still refusing a 100 KB command line.
@@ -65,7 +73,10 @@ type Options struct {
 	Hostname string
 	// MaxMessageBytes refuses larger messages with 552 5.3.4 (announced as SIZE).
 	MaxMessageBytes int64
-	// MaxRecipients bounds RCPT commands per transaction (452 4.5.3 beyond it).
+	// MaxRecipients bounds RCPT commands per transaction: go-smtp announces it as LIMITS
+	// RCPTMAX (RFC 9422) and answers the RCPT beyond it 452 4.5.3 (RFC 5321 §4.5.3.1.10),
+	// which makes the MTA send the rest in another transaction. 0 means
+	// DefaultMaxRecipients; negative means no limit.
 	MaxRecipients int
 	// MaxLineLength bounds every line the client sends.
 	MaxLineLength int
@@ -117,8 +128,11 @@ func newServer(st Store, opts Options) *Server {
 	if opts.MaxMessageBytes <= 0 {
 		opts.MaxMessageBytes = DefaultMaxMessageBytes
 	}
-	if opts.MaxRecipients <= 0 {
+	switch {
+	case opts.MaxRecipients == 0:
 		opts.MaxRecipients = DefaultMaxRecipients
+	case opts.MaxRecipients < 0:
+		opts.MaxRecipients = 0 // go-smtp: no limit
 	}
 	if opts.MaxLineLength <= 0 {
 		opts.MaxLineLength = DefaultMaxLineLength

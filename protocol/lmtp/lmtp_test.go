@@ -9,8 +9,10 @@ import (
 	"log/slog"
 	"math/rand"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -523,5 +525,115 @@ func TestOverlongMessageLine(t *testing.T) {
 	}
 	if n := len(env.inbox(t, "bob@example.com")); n != 0 {
 		t.Errorf("%d messages stored, want none", n)
+	}
+}
+
+// TestOverlongCommandLine: a command line beyond MaxLineLength is answered 500 and ends
+// the connection: the server does not read on to the line's end (a client sending 64 MiB
+// without a line end is cut off long before it has sent them all).
+func TestOverlongCommandLine(t *testing.T) {
+	env := newEnv(t, Options{MaxLineLength: 1000}, map[string]int64{"bob@example.com": 0})
+	c := dialRaw(t, env.addr)
+	c.expect("LHLO mta.example", 250)
+	const flood = 64 << 20
+	written := make(chan int, 1)
+	go func() {
+		total, _ := c.c.Write([]byte("MAIL FROM:<"))
+		chunk := []byte(strings.Repeat("x", 64<<10))
+		for total < flood {
+			n, err := c.c.Write(chunk)
+			total += n
+			if err != nil {
+				break
+			}
+		}
+		written <- total
+	}()
+	// The answer ends in 500 and the connection closes (go-smtp may first answer the part
+	// of the line read before the limit tripped, as a command of its own: 501 here).
+	out, err := io.ReadAll(c.r)
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("the connection stayed open after the overlong line: %q", out)
+	}
+	if !regexp.MustCompile(`(?m)^500 `).Match(out) || regexp.MustCompile(`(?m)^2`).Match(out) {
+		t.Errorf("overlong command line answered %q, want 500 and nothing accepted", out)
+	}
+	c.c.Close()
+	if n := <-written; n >= flood {
+		t.Errorf("the server read all %d MiB of one command line", n>>20)
+	}
+	c2 := dialRaw(t, env.addr)
+	c2.expect("LHLO mta.example", 250)
+}
+
+// TestMessageQuota: an account at its quota in messages is refused at RCPT with 552 5.2.2;
+// the other recipient still gets the message.
+func TestMessageQuota(t *testing.T) {
+	env := newEnv(t, Options{}, map[string]int64{"one@example.com": 0, "other@example.com": 0})
+	if err := env.st.SetQuotaMessages(context.Background(), "one@example.com", 1); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, env.addr)
+	c.expect("LHLO mta.example", 250)
+	for i, want := range []int{250, 552} {
+		c.expect("MAIL FROM:<alice@example.org>", 250)
+		if code, text := c.cmd("RCPT TO:<one@example.com>"); code != want || (want == 552 && !strings.HasPrefix(text, "5.2.2")) {
+			t.Errorf("delivery %d: RCPT %d %s, want %d", i+1, code, text, want)
+		}
+		c.expect("RCPT TO:<other@example.com>", 250)
+		c.expect("DATA", 354)
+		c.send(dotStuff(testMessage))
+		replies := 2 // one per accepted recipient
+		if want != 250 {
+			replies = 1
+		}
+		for range replies {
+			if code, text := c.reply(); code != 250 {
+				t.Errorf("delivery %d: %d %q", i+1, code, text)
+			}
+		}
+	}
+	if n := len(env.inbox(t, "one@example.com")); n != 1 {
+		t.Errorf("one@example.com: %d messages, want 1", n)
+	}
+	if n := len(env.inbox(t, "other@example.com")); n != 2 {
+		t.Errorf("other@example.com: %d messages, want 2", n)
+	}
+}
+
+// TestConcurrentSessions: several MTA connections deliver at once (their copies share
+// the store's group commits); every 250 is a message stored.
+func TestConcurrentSessions(t *testing.T) {
+	env := newEnv(t, Options{}, map[string]int64{"bob@example.com": 0})
+	const sessions, each = 8, 5
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := 0
+	for range sessions {
+		c := dialRaw(t, env.addr)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.send("LHLO mta.example\r\n")
+			c.reply()
+			for range each {
+				c.send("MAIL FROM:<alice@example.org>\r\nRCPT TO:<bob@example.com>\r\n")
+				c.reply()
+				c.reply()
+				c.bdat(testMessage, true)
+				if code, _ := c.reply(); code == 250 {
+					mu.Lock()
+					acked++
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if acked != sessions*each {
+		t.Errorf("%d deliveries acknowledged, want %d", acked, sessions*each)
+	}
+	if n := len(env.inbox(t, "bob@example.com")); n != acked {
+		t.Errorf("%d messages stored, %d acknowledged", n, acked)
 	}
 }

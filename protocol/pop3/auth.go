@@ -12,6 +12,7 @@ import (
 
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/pkg/sessions"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -300,6 +301,7 @@ func (s *session) login(user, password string) *loginError {
 	s.state = stateTransaction
 	s.log = s.log.With("user", acct.Address)
 	s.log.Info("pop3 login", "messages", len(s.drop))
+	sessions.Of(s.conn).SetUser(acct.Address)
 	return nil
 }
 

@@ -30,7 +30,7 @@ func (s *session) cmdRetr(arg string) error {
 	s.okReply(strconv.FormatInt(m.size, 10) + " octets")
 	dw := newDotWriter(s.w)
 	n, err := io.Copy(dw, body)
-	s.sent += n
+	s.retrievedBytes += n
 	if err != nil {
 		// The +OK is out; the client cannot be told otherwise. End the session so it sees
 		// a truncated reply rather than a short message.
@@ -74,7 +74,6 @@ func (s *session) cmdTop(arg string) error {
 	s.okReply("top of message follows")
 	dw := newDotWriter(s.w)
 	err := copyTop(dw, body, lines)
-	s.sent += dw.n
 	if err != nil {
 		return fmt.Errorf("TOP uid %d: %w", m.uid, err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/pkg/trace"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -128,20 +129,24 @@ type session struct {
 	drop   []message
 	locked bool
 
-	// For the logout log line.
-	retrieved int
-	sent      int64
-	deleted   int
+	// For the logout line (finish).
+	start          time.Time
+	rawConn        net.Conn // as accepted, beneath any STLS
+	retrieved      int      // messages sent whole by RETR
+	retrievedBytes int64    // octets RETR sent, before dot-stuffing
+	deleted        int      // messages deleted by a committed QUIT
 }
 
 func newSession(srv *Server, conn net.Conn) *session {
 	ctx, cancel := context.WithCancel(srv.ctx)
 	s := &session{
-		srv:    srv,
-		ctx:    ctx,
-		cancel: cancel,
-		conn:   conn,
-		state:  stateAuthorization,
+		srv:     srv,
+		ctx:     ctx,
+		cancel:  cancel,
+		conn:    conn,
+		rawConn: conn,
+		state:   stateAuthorization,
+		start:   time.Now(),
 	}
 	if ra := conn.RemoteAddr(); ra != nil {
 		s.remote = ra.String()
@@ -182,6 +187,7 @@ func (s *session) serve() {
 			reason = "tls handshake failed"
 			return
 		}
+		s.setConn(trace.Cleartext(tc)) // a traced session is traced decrypted from here
 	}
 	// RFC 1939 §4: the greeting. No <timestamp>: APOP is not offered.
 	s.reply("+OK Letterbox POP3 server ready on " + s.srv.hostname)
@@ -407,12 +413,26 @@ func (s *session) finish(reason string) {
 	s.mu.Lock()
 	s.conn.Close()
 	s.mu.Unlock()
-	if s.acct.ID != 0 {
-		s.log.Info("pop3 logout", "reason", reason,
-			"retrieved", s.retrieved, "deleted", s.deleted, "bytes", s.sent)
-	} else {
-		s.log.Info("pop3 disconnect", "reason", reason)
+	in, out, _ := metrics.Transferred(s.rawConn)
+	attrs := []any{"reason", reason, "duration", time.Since(s.start).Round(time.Millisecond),
+		"in", in, "out", out}
+	if s.acct.ID == 0 {
+		s.log.Info("pop3 disconnect", attrs...)
+		return
 	}
+	// As Dovecot's pop3_logout_format: what was retrieved, what QUIT deleted (RFC 1939
+	// §6: nothing unless the UPDATE state committed) and the maildrop as it was at login.
+	var dropBytes, deletedBytes int64
+	for _, m := range s.drop {
+		dropBytes += m.size
+		if m.deleted && s.deleted > 0 {
+			deletedBytes += m.size
+		}
+	}
+	s.log.Info("pop3 logout", append(attrs,
+		"retrieved", s.retrieved, "retrieved_bytes", s.retrievedBytes,
+		"deleted", s.deleted, "deleted_bytes", deletedBytes,
+		"maildrop", len(s.drop), "maildrop_bytes", dropBytes)...)
 }
 
 // --- replies ---

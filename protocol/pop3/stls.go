@@ -3,6 +3,8 @@ package pop3
 import (
 	"crypto/tls"
 	"fmt"
+
+	"github.com/letterbox-mail/letterbox/pkg/trace"
 )
 
 // stlsAvailable reports whether STLS can be offered: TLS is configured and this
@@ -36,7 +38,7 @@ func (s *session) cmdStls(arg string) error {
 		s.log.Info("pop3 STLS handshake failed", "err", err)
 		return fmt.Errorf("STLS handshake: %w", err)
 	}
-	s.setConn(tc) // a new reader: buffered plaintext is dropped
+	s.setConn(trace.Cleartext(tc)) // a new reader: buffered plaintext is dropped
 	s.tlsActive = true
 	s.user, s.haveUser, s.utf8, s.bad = "", false, false, 0
 	s.log.Info("pop3 STLS established", "tls_version", tls.VersionName(tc.ConnectionState().Version))

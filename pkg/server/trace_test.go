@@ -1,0 +1,165 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+// Implicit TLS: the POP3 trace goes on decrypted, the IMAP trace keeps only its events,
+// and the registry knows both sessions while they are open.
+func TestTracesOverImplicitTLS(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Trace.Dir = filepath.Join(t.TempDir(), "traces") // created by Start
+	srv := start(t, cfg, io.Discard)
+	if _, err := srv.st.CreateAccount(context.Background(), store.NewAccount{Address: "bob@example.net", Password: "tls-only-pw"}); err != nil {
+		t.Fatal(err)
+	}
+	dial := func(name string) (*tls.Conn, *bufio.Reader) {
+		t.Helper()
+		c, err := tls.Dial("tcp", srv.Addr(name).String(), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		r.ReadString('\n') // greeting
+		return c, r
+	}
+	// until reads lines up to one starting with prefix.
+	until := func(r *bufio.Reader, prefix string) {
+		t.Helper()
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", prefix, err)
+			}
+			if strings.HasPrefix(line, prefix) {
+				return
+			}
+		}
+	}
+
+	pop, pr := dial(POP3S)
+	fmt.Fprint(pop, "USER bob@example.net\r\nPASS tls-only-pw\r\n")
+	until(pr, "+OK maildrop")
+	imap, ir := dial(IMAPS)
+	fmt.Fprint(imap, "a LOGIN bob@example.net tls-only-pw\r\nb SELECT INBOX\r\n")
+	until(ir, "b OK")
+
+	live := srv.Sessions().List()
+	if len(live) != 2 {
+		t.Fatalf("live sessions: %+v", live)
+	}
+	for _, s := range live {
+		if !s.TLS || s.User != "bob@example.net" || s.Trace == "" || (s.Protocol == "imap") != (s.Mailbox == "INBOX") {
+			t.Errorf("live session: %+v", s)
+		}
+	}
+
+	fmt.Fprint(pop, "QUIT\r\n")
+	until(pr, "+OK")
+	pop.Close()
+	fmt.Fprint(imap, "c LOGOUT\r\n")
+	until(ir, "c OK")
+	imap.Close()
+
+	traces := map[string]string{}
+	for _, s := range live {
+		path := filepath.Join(cfg.Trace.Dir, s.Trace)
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(b), "\n# end: ") {
+				traces[s.Protocol] = string(b)
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s did not end:\n%s", s.Trace, b)
+			}
+		}
+	}
+	for proto, text := range traces {
+		if strings.Contains(text, "tls-only-pw") || !strings.Contains(text, "# tls: implicit") ||
+			!strings.Contains(text, " -- user bob@example.net\n") {
+			t.Errorf("%s trace:\n%s", proto, text)
+		}
+	}
+	for _, want := range []string{"-- TLS established (TLS 1.3); the decrypted stream follows\n",
+		" C: USER bob@example.net\n", " C: PASS ****\n", " C: QUIT\n"} {
+		if !strings.Contains(traces["pop3"], want) {
+			t.Errorf("the POP3S trace lacks %q:\n%s", want, traces["pop3"])
+		}
+	}
+	if !strings.Contains(traces["imap"], " -- mailbox INBOX\n") || strings.Contains(traces["imap"], " C: ") {
+		t.Errorf("the IMAPS trace:\n%s", traces["imap"])
+	}
+	if n := len(srv.Sessions().List()); n != 0 {
+		t.Errorf("%d sessions registered after both closed", n)
+	}
+	if fi, err := os.Stat(cfg.Trace.Dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("trace.dir: %v, %v; want mode 0700", fi.Mode(), err)
+	}
+}
+
+// The inspector's sessions and transcripts pages show the registry and trace.dir.
+func TestInspectorShowsSessionsAndTraces(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Trace.Dir = t.TempDir()
+	cfg.Inspector.Enabled = true
+	srv := start(t, cfg, io.Discard)
+	if _, err := srv.st.CreateAccount(context.Background(), store.NewAccount{Address: "bob@example.net", Password: "inspector-pw"}); err != nil {
+		t.Fatal(err)
+	}
+	page := func(path string) string {
+		t.Helper()
+		resp, err := http.Get("http://" + srv.Addr(HTTP).String() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s\n%s", path, resp.Status, b)
+		}
+		return string(b)
+	}
+
+	c, err := net.Dial("tcp", srv.Addr(POP3).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	r.ReadString('\n')
+	fmt.Fprint(c, "USER bob@example.net\r\nPASS inspector-pw\r\n")
+	r.ReadString('\n')
+	r.ReadString('\n')
+	live := srv.Sessions().List()
+	if len(live) != 1 {
+		t.Fatalf("live sessions: %+v", live)
+	}
+	if p := page("/sessions"); !strings.Contains(p, "<code>"+live[0].ID+"</code></td><td>bob@example.net</td>") ||
+		!strings.Contains(p, "authenticated") {
+		t.Errorf("the sessions page does not show the POP3 session %+v:\n%s", live[0], p)
+	}
+	if p := page("/traces"); !strings.Contains(p, live[0].Trace) {
+		t.Errorf("the transcripts page does not list %s:\n%s", live[0].Trace, p)
+	}
+	if p := page("/traces/" + live[0].Trace); !strings.Contains(p, "C: PASS ****") || strings.Contains(p, "inspector-pw") {
+		t.Errorf("the transcript page:\n%s", p)
+	}
+}
