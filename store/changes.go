@@ -211,6 +211,13 @@ func (w *dbWatcher) run(dbName string, poll time.Duration) {
 	}
 }
 
+// changedAccountsQuery lists the accounts with changes above a modseq. NOT INDEXED: those
+// changes are a range of the rowid (modseq); left to itself, SQLite answers GROUP BY by
+// scanning the whole changes_account index, which made every commit (each one is checked)
+// cost time in proportion to the length of the change log.
+const changedAccountsQuery = `SELECT account_id, max(modseq) FROM changes NOT INDEXED
+	WHERE modseq > ? GROUP BY account_id`
+
 // check wakes the waiters of every account changed since the last check, if any other
 // connection (of this process or another) committed meanwhile. Waiters of this process's
 // own commits may be woken twice; wake-ups are hints, so that is harmless.
@@ -225,7 +232,7 @@ func (w *dbWatcher) check() {
 	if version == w.version {
 		return
 	}
-	rows, err := w.conn.QueryContext(ctx, `SELECT account_id, max(modseq) FROM changes WHERE modseq > ? GROUP BY account_id`, w.lastMod.Load())
+	rows, err := w.conn.QueryContext(ctx, changedAccountsQuery, w.lastMod.Load())
 	if err != nil {
 		w.s.log.Warn("store: change watcher", "err", err)
 		return

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -36,7 +37,7 @@ func scanMessage(row rowScanner, extra ...any) (Message, error) {
 }
 
 func internalDate(unix, tz int64) time.Time {
-	return time.Unix(unix, 0).In(time.FixedZone("", int(tz)))
+	return time.Unix(unix, 0).In(fixedZone(int(tz)))
 }
 
 func splitDate(t time.Time) (unix, tz int64) {
@@ -105,8 +106,28 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, ranges ...UIDRang
 // Metadata returns the delivery-time metadata of the messages in ranges (all when empty),
 // in ascending UID order.
 func (s *Store) Metadata(ctx context.Context, mailboxID int64, ranges ...UIDRange) ([]Metadata, error) {
+	return s.MetadataOf(ctx, mailboxID, MetadataParts{Envelope: true, Structure: true}, ranges...)
+}
+
+// MetadataParts says which decoded parts of Metadata a reader needs: each is stored
+// encoded and costs a decode per message, which a listing that shows neither (or only the
+// envelope) should not pay.
+type MetadataParts struct {
+	Envelope  bool // Metadata.Envelope
+	Structure bool // Metadata.Structure (BODYSTRUCTURE, and the offsets of MIME parts)
+}
+
+// MetadataOf is Metadata with only the parts asked for decoded; the others are left zero.
+func (s *Store) MetadataOf(ctx context.Context, mailboxID int64, parts MetadataParts, ranges ...UIDRange) ([]Metadata, error) {
 	cond, args, keep := uidRangeClause(ranges)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+prefixColumns("m.", messageColumns)+`, b.header_size, b.lines, b.envelope, b.structure
+	envCol, structCol := "NULL", "NULL"
+	if parts.Envelope {
+		envCol = "b.envelope"
+	}
+	if parts.Structure {
+		structCol = "b.structure"
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+prefixColumns("m.", messageColumns)+`, b.header_size, b.lines, `+envCol+`, `+structCol+`
 		FROM messages m JOIN bodies b ON b.id = m.body_id
 		WHERE m.mailbox_id = ? AND `+strings.ReplaceAll(cond, "uid", "m.uid")+` ORDER BY m.uid`,
 		append([]any{mailboxID}, args...)...)
@@ -115,9 +136,9 @@ func (s *Store) Metadata(ctx context.Context, mailboxID int64, ranges ...UIDRang
 	}
 	defer rows.Close()
 	var out []Metadata
+	var env, structure sql.RawBytes
 	for rows.Next() {
 		var md Metadata
-		var env, structure []byte
 		md.Message, err = scanMessage(rows, &md.HeaderSize, &md.Lines, &env, &structure)
 		if err != nil {
 			return nil, wrapErr("read metadata", err)
@@ -125,11 +146,15 @@ func (s *Store) Metadata(ctx context.Context, mailboxID int64, ranges ...UIDRang
 		if keep != nil && !keep(md.UID) {
 			continue
 		}
-		if err := json.Unmarshal(env, &md.Envelope); err != nil {
-			return nil, fmt.Errorf("store: read metadata of body %d: envelope: %w", md.BodyID, err)
+		if parts.Envelope {
+			if err := decodeEnvelope(env, &md.Envelope); err != nil {
+				return nil, fmt.Errorf("store: read metadata of body %d: envelope: %w", md.BodyID, err)
+			}
 		}
-		if err := json.Unmarshal(structure, &md.Structure); err != nil {
-			return nil, fmt.Errorf("store: read metadata of body %d: structure: %w", md.BodyID, err)
+		if parts.Structure {
+			if err := json.Unmarshal(structure, &md.Structure); err != nil {
+				return nil, fmt.Errorf("store: read metadata of body %d: structure: %w", md.BodyID, err)
+			}
 		}
 		out = append(out, md)
 	}

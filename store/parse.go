@@ -37,9 +37,7 @@ type parsed struct {
 }
 
 func (md *parsed) encode() (env, structure []byte, err error) {
-	if env, err = json.Marshal(md.envelope); err != nil {
-		return nil, nil, fmt.Errorf("encode envelope: %w", err)
-	}
+	env = encodeEnvelope(&md.envelope) // envelope.go
 	if structure, err = json.Marshal(md.structure); err != nil {
 		return nil, nil, fmt.Errorf("encode structure: %w", err)
 	}

@@ -55,7 +55,7 @@ type Config struct {
 	POP3  POP3
 	POP3S Listener
 	LMTP  LMTP
-	HTTP  Listener
+	HTTP  HTTP
 
 	API     API
 	Trace   Trace
@@ -80,6 +80,15 @@ type Config struct {
 // Listener is one listening address; "" disables the listener. LMTP also takes unix:/path.
 type Listener struct {
 	Addr string
+}
+
+// HTTP configures the HTTP listener (health, metrics, autoconfiguration).
+type HTTP struct {
+	Addr string
+	// Pprof mounts Go's runtime profiler (net/http/pprof) under /debug/pprof/. Off unless
+	// asked for (http.pprof, serve --pprof): profiles show what the server is doing to
+	// anyone who can reach the listener.
+	Pprof bool
 }
 
 // LMTP configures the LMTP listener and how a delivery address is resolved (also by
@@ -297,6 +306,7 @@ var keys = []key{
 	{"lmtp.detail_delimiter", "+"},
 	{"lmtp.detail_to_folder", true},
 	{"http.addr", "127.0.0.1:8080"},
+	{"http.pprof", false},
 	{"api.enabled", false},
 	{"api.token", ""},
 	{"inspector.enabled", false},
@@ -360,6 +370,7 @@ const (
 	FlagPOP3SAddr     = "pop3s-addr"
 	FlagLMTPAddr      = "lmtp-addr"
 	FlagHTTPAddr      = "http-addr"
+	FlagPprof         = "pprof"
 	FlagTrace         = "trace"
 	FlagTLSSelfSigned = "tls-self-signed"
 	FlagLogLevel      = "log-level"
@@ -374,6 +385,7 @@ var flagKeys = map[string]string{
 	FlagPOP3SAddr:     "pop3s.addr",
 	FlagLMTPAddr:      "lmtp.addr",
 	FlagHTTPAddr:      "http.addr",
+	FlagPprof:         "http.pprof",
 	FlagTrace:         "trace.dir",
 	FlagTLSSelfSigned: "tls.self_signed",
 	FlagLogLevel:      "log.level",
@@ -403,6 +415,7 @@ func AddServeFlags(fs *pflag.FlagSet) {
 	fs.String(FlagPOP3SAddr, "", "POP3 over implicit TLS address; empty disables")
 	fs.String(FlagLMTPAddr, defaultOf("lmtp.addr").(string), "LMTP address, host:port or unix:/path; empty disables")
 	fs.String(FlagHTTPAddr, defaultOf("http.addr").(string), "HTTP address (health, metrics); empty disables")
+	fs.Bool(FlagPprof, false, "mount Go's profiler (net/http/pprof) under /debug/pprof/ on the HTTP listener")
 	fs.String(FlagTrace, "", "write a wire trace of every IMAP, POP3 and LMTP session into this directory (credentials masked)")
 	fs.Bool(FlagTLSSelfSigned, false, "generate and reuse a self-signed certificate under the data directory")
 }
@@ -584,7 +597,7 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	if strings.ContainsAny(cfg.LMTP.DetailDelimiter, "@\"\r\n\t") {
 		errs = append(errs, fmt.Errorf("lmtp.detail_delimiter: %q may not contain @, quotes or white space", cfg.LMTP.DetailDelimiter))
 	}
-	cfg.HTTP = Listener{Addr: str("http.addr")}
+	cfg.HTTP = HTTP{Addr: str("http.addr"), Pprof: boolean("http.pprof")}
 	cfg.API = API{Enabled: boolean("api.enabled"), Token: str("api.token")}
 	cfg.Inspector = Inspector{Enabled: boolean("inspector.enabled")}
 	cfg.Trace.Dir = str("trace.dir")

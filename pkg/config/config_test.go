@@ -288,6 +288,29 @@ func TestDefaultsIgnoreFileAndEnvironment(t *testing.T) {
 	}
 }
 
+func TestPprofIsOffUnlessAsked(t *testing.T) {
+	clearEnv(t)
+	cfg, err := Load(LoadOptions{Flags: flags(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.HTTP.Pprof {
+		t.Error("http.pprof is on by default")
+	}
+	for name, opts := range map[string]LoadOptions{
+		"--pprof": {Flags: flags(t, "--pprof")},
+		"file":    {File: writeFile(t, "http:\n  pprof: true\n")},
+	} {
+		cfg, err := Load(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cfg.HTTP.Pprof {
+			t.Errorf("%s did not turn http.pprof on", name)
+		}
+	}
+}
+
 func TestTraceSettings(t *testing.T) {
 	clearEnv(t)
 	t.Setenv("LETTERBOX_TRACE_BODY_LIMIT", "64K")

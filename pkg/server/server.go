@@ -128,6 +128,7 @@ func New(cfg *config.Config, st *store.Store, logger *slog.Logger) (*Server, err
 	}
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mountHosting()
+	s.mountPprof()
 	if err := s.mountAPI(); err != nil {
 		return nil, err
 	}

@@ -17,8 +17,12 @@ import (
 )
 
 // fetchBatch is how many messages one store read covers, so that FETCH 1:* of a large
-// mailbox never holds all its metadata at once.
-const fetchBatch = 256
+// mailbox never holds all its metadata at once; fetchBodyBatch is the same when the bodies
+// are read too, each batch holding the first chunk (up to 64 KiB) of each of its messages.
+const (
+	fetchBatch     = 256
+	fetchBodyBatch = 64
+)
 
 // maxHeaderFields bounds the header block read into memory for HEADER.FIELDS.
 const maxHeaderFields = 4 << 20
@@ -36,12 +40,13 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 	defer s.mu.Unlock()
 
 	needBody := len(options.BodySection) > 0 || len(options.BinarySection) > 0
-	// The metadata (decoded from JSON per message) is read only when something needs it:
-	// BODY[] and RFC822 of the whole message need just its size, which every row has.
-	needMeta := options.Envelope || options.BodyStructure != nil || len(options.BinarySectionSize) > 0 ||
-		len(options.BinarySection) > 0
+	// The metadata is decoded per message, so only the parts something needs are read:
+	// BODY[] and RFC822 of the whole message need just its size, which every row has, and
+	// ENVELOPE alone does not need the MIME structure.
+	parts := store.MetadataParts{Envelope: options.Envelope,
+		Structure: options.BodyStructure != nil || len(options.BinarySectionSize) > 0 || len(options.BinarySection) > 0}
 	for _, bs := range options.BodySection {
-		needMeta = needMeta || len(bs.Part) > 0 || bs.Specifier != imap.PartSpecifierNone
+		parts.Structure = parts.Structure || len(bs.Part) > 0 || bs.Specifier != imap.PartSpecifierNone
 	}
 	markSeen := false
 	if !v.readOnly {
@@ -53,7 +58,13 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		}
 	}
 
-	return s.eachMessage(v, v.resolve(numSet), needMeta, func(batch []msgRef, metas map[uint32]*store.Metadata) error {
+	// The responses of the whole command leave in as few writes as the socket buffer allows,
+	// not one each (see cork.go).
+	if c := s.corkConn(); c != nil {
+		c.cork()
+		defer c.uncork()
+	}
+	return s.loadBatches(v, v.resolve(numSet), parts, needBody, func(batch []msgRef, metas map[uint32]*store.Metadata, bodies map[uint32]store.Body) error {
 		seen := map[uint32][]string{}
 		if markSeen {
 			var unseen []uint32
@@ -74,13 +85,13 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		}
 		for _, ref := range batch {
 			m := metas[ref.uid]
-			if m == nil {
+			if m == nil || (needBody && bodies[ref.uid] == nil) {
 				continue // expunged meanwhile; the change log will tell
 			}
 			if f, ok := seen[ref.uid]; ok {
 				m.Flags = f
 			}
-			if err := s.fetchOne(w, v, ref, m, options, needBody, seen[ref.uid] != nil); err != nil {
+			if err := s.fetchOne(w, v, ref, m, bodies[ref.uid], options, seen[ref.uid] != nil); err != nil {
 				return err
 			}
 			if needBody {
@@ -95,8 +106,24 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 // the message rows otherwise) and hands each batch to fn. Messages expunged meanwhile are
 // missing from the map.
 func (s *session) eachMessage(v *selected, refs []msgRef, withMeta bool, fn func([]msgRef, map[uint32]*store.Metadata) error) error {
+	parts := store.MetadataParts{Envelope: withMeta, Structure: withMeta}
+	return s.loadBatches(v, refs, parts, false, func(batch []msgRef, metas map[uint32]*store.Metadata, _ map[uint32]store.Body) error {
+		return fn(batch, metas)
+	})
+}
+
+// loadBatches loads the messages of refs in batches and hands each batch to fn: their
+// metadata with the parts asked for (the message rows alone if none), and with withBodies
+// their bodies, opened, which loadBatches closes after fn. Messages expunged meanwhile are
+// missing from the maps.
+func (s *session) loadBatches(v *selected, refs []msgRef, parts store.MetadataParts, withBodies bool,
+	fn func([]msgRef, map[uint32]*store.Metadata, map[uint32]store.Body) error) error {
+	size := fetchBatch
+	if withBodies {
+		size = fetchBodyBatch
+	}
 	for len(refs) > 0 {
-		batch := refs[:min(len(refs), fetchBatch)]
+		batch := refs[:min(len(refs), size)]
 		refs = refs[len(batch):]
 		uids := make([]uint32, len(batch))
 		for i, r := range batch {
@@ -104,44 +131,69 @@ func (s *session) eachMessage(v *selected, refs []msgRef, withMeta bool, fn func
 		}
 		ranges := uidRanges(uids)
 		metas := make(map[uint32]*store.Metadata, len(batch))
-		if withMeta {
-			list, err := s.st.Metadata(s.ctx, v.mbox.ID, ranges...)
-			if err != nil {
-				return s.storeError(err, "reading messages")
-			}
-			for i := range list {
-				metas[list[i].UID] = &list[i]
-			}
-		} else {
-			list, err := s.st.Messages(s.ctx, v.mbox.ID, ranges...)
-			if err != nil {
-				return s.storeError(err, "reading messages")
-			}
-			for i := range list {
-				metas[list[i].UID] = &store.Metadata{Message: list[i]}
-			}
+		var bodies map[uint32]store.Body
+		err := s.loadMetadata(v, ranges, parts, withBodies, metas)
+		if err == nil && withBodies {
+			bodies, err = s.openBodies(v, ranges, parts, metas)
 		}
-		if err := fn(batch, metas); err != nil {
+		if err == nil {
+			err = fn(batch, metas, bodies)
+		}
+		for _, b := range bodies {
+			b.Close()
+		}
+		if err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// fetchOne writes the FETCH response of one message.
-func (s *session) fetchOne(w *imapserver.FetchWriter, v *selected, ref msgRef, m *store.Metadata,
-	options *imap.FetchOptions, needBody, flagsChanged bool) error {
-	var body store.Body
-	if needBody {
-		b, err := s.st.OpenMessage(s.ctx, v.mbox.ID, ref.uid)
-		if errors.Is(err, store.ErrNoSuchMessage) {
-			return nil // expunged meanwhile
-		} else if err != nil {
-			return s.storeError(err, "reading a message")
+// loadMetadata fills metas with the metadata of the messages in ranges: the parts asked
+// for, or the message rows alone, unless openBodies will read those (rowsLater).
+func (s *session) loadMetadata(v *selected, ranges []store.UIDRange, parts store.MetadataParts, rowsLater bool, metas map[uint32]*store.Metadata) error {
+	switch {
+	case parts.Envelope || parts.Structure:
+		list, err := s.st.MetadataOf(s.ctx, v.mbox.ID, parts, ranges...)
+		if err != nil {
+			return s.storeError(err, "reading messages")
 		}
-		body = b
-		defer body.Close()
+		for i := range list {
+			metas[list[i].UID] = &list[i]
+		}
+	case !rowsLater:
+		list, err := s.st.Messages(s.ctx, v.mbox.ID, ranges...)
+		if err != nil {
+			return s.storeError(err, "reading messages")
+		}
+		for i := range list {
+			metas[list[i].UID] = &store.Metadata{Message: list[i]}
+		}
 	}
+	return nil
+}
+
+// openBodies opens the bodies of the messages in ranges; without metadata parts it also
+// fills metas with their rows.
+func (s *session) openBodies(v *selected, ranges []store.UIDRange, parts store.MetadataParts, metas map[uint32]*store.Metadata) (map[uint32]store.Body, error) {
+	list, err := s.st.OpenMessages(s.ctx, v.mbox.ID, ranges...)
+	if err != nil {
+		return nil, s.storeError(err, "reading messages")
+	}
+	bodies := make(map[uint32]store.Body, len(list))
+	for _, mb := range list {
+		bodies[mb.UID] = mb.Body
+		if !parts.Envelope && !parts.Structure {
+			metas[mb.UID] = &store.Metadata{Message: mb.Message}
+		}
+	}
+	return bodies, nil
+}
+
+// fetchOne writes the FETCH response of one message; body is its opened body when a
+// section of it is asked for.
+func (s *session) fetchOne(w *imapserver.FetchWriter, v *selected, ref msgRef, m *store.Metadata, body store.Body,
+	options *imap.FetchOptions, flagsChanged bool) error {
 	// Binary sections are decoded before anything is written, so that a part that cannot be
 	// decoded fails the command instead of leaving half a response.
 	binaries := make([]binarySection, len(options.BinarySection))

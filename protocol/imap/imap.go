@@ -141,8 +141,10 @@ type mailStore interface {
 
 	Messages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.Message, error)
 	Metadata(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.Metadata, error)
+	MetadataOf(ctx context.Context, mailboxID int64, parts store.MetadataParts, ranges ...store.UIDRange) ([]store.Metadata, error)
 	SearchData(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.SearchData, error)
 	OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (store.Body, error)
+	OpenMessages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.MessageBody, error)
 	Deliver(ctx context.Context, accountID int64, r io.Reader, opts store.DeliverOptions) (store.Delivered, error)
 	SetFlags(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string) ([]store.FlagUpdate, error)
 	Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]uint32, error)
@@ -279,7 +281,7 @@ func (s *Server) route(conn net.Conn) bool {
 		target = s.plainLn
 	}
 	if !isTLS {
-		conn = newPreauthConn(conn) // see preauth.go
+		conn = newPreauthConn(newCorkConn(conn)) // see preauth.go and cork.go
 	}
 	return target.push(conn)
 }

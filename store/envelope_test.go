@@ -1,0 +1,119 @@
+package store
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestEnvelopeRoundTrip(t *testing.T) {
+	for name, env := range map[string]Envelope{
+		"empty": {},
+		"full": {
+			Date:      time.Date(2024, 1, 16, 9, 0, 0, 0, time.FixedZone("", -5*3600-30*60)),
+			Subject:   "Grüße, \"quoted\" \r\n and long " + strings.Repeat("x", 300),
+			From:      []Address{{Name: "Dave", Mailbox: "dave", Host: "example.com"}},
+			Sender:    []Address{{Mailbox: "dave", Host: "example.com"}},
+			ReplyTo:   []Address{{Name: "A", Mailbox: "a", Host: "x"}, {Name: "B", Mailbox: "b", Host: "y"}},
+			To:        []Address{{Mailbox: "group"}, {Name: "", Mailbox: "", Host: ""}},
+			InReplyTo: []string{"<one@x>", "<two@y>"},
+			MessageID: "<id@example.com>",
+		},
+	} {
+		var got Envelope
+		if err := decodeEnvelope(encodeEnvelope(&env), &got); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		// Dates compare by instant and offset: the zone's name is not kept.
+		_, wantOff := env.Date.Zone()
+		_, gotOff := got.Date.Zone()
+		if !got.Date.Equal(env.Date) || gotOff != wantOff {
+			t.Errorf("%s: date %v, want %v", name, got.Date, env.Date)
+		}
+		got.Date, env.Date = time.Time{}, time.Time{}
+		if !reflect.DeepEqual(got, env) {
+			t.Errorf("%s: decoded\n%+v\nwant\n%+v", name, got, env)
+		}
+	}
+}
+
+func TestEnvelopeDecodeRefusesDamage(t *testing.T) {
+	env := Envelope{Subject: "s", From: []Address{{Mailbox: "a", Host: "b"}}, MessageID: "<m@x>"}
+	enc := encodeEnvelope(&env)
+	for i := 0; i < len(enc); i++ {
+		var got Envelope
+		if err := decodeEnvelope(enc[:i], &got); err == nil {
+			t.Errorf("a truncated envelope of %d of %d octets decoded: %+v", i, len(enc), got)
+		}
+	}
+	var got Envelope
+	if err := decodeEnvelope(append(enc, 0), &got); err == nil {
+		t.Error("an envelope with trailing octets decoded")
+	}
+}
+
+// A store written before the compact form keeps its envelopes as JSON; they still read.
+func TestMetadataReadsJSONEnvelopes(t *testing.T) {
+	s := newStore(t)
+	a := newAccount(t, s, "alice")
+	d := deliver(t, s, a.ID, mixedMessage(), DeliverOptions{})
+	md, err := s.Metadata(ctx, d.MailboxID)
+	if err != nil || len(md) != 1 {
+		t.Fatal(len(md), err)
+	}
+	want := md[0].Envelope
+	old, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.w.Exec(`UPDATE bodies SET envelope = ? WHERE id = ?`, string(old), md[0].BodyID); err != nil {
+		t.Fatal(err)
+	}
+	md, err = s.Metadata(ctx, d.MailboxID)
+	if err != nil || len(md) != 1 {
+		t.Fatal(len(md), err)
+	}
+	if got := md[0].Envelope; got.Subject != want.Subject || !got.Date.Equal(want.Date) || !reflect.DeepEqual(got.From, want.From) {
+		t.Errorf("JSON envelope read as %+v, want %+v", got, want)
+	}
+}
+
+func TestMetadataOfDecodesOnlyWhatIsAsked(t *testing.T) {
+	s := newStore(t)
+	a := newAccount(t, s, "alice")
+	d := deliver(t, s, a.ID, mixedMessage(), DeliverOptions{})
+	md, err := s.MetadataOf(ctx, d.MailboxID, MetadataParts{Envelope: true})
+	if err != nil || len(md) != 1 {
+		t.Fatal(len(md), err)
+	}
+	if md[0].Envelope.Subject != "mixed" || md[0].Structure.Type != "" || md[0].HeaderSize == 0 || md[0].Size != d.Size {
+		t.Errorf("MetadataOf(envelope) = %+v", md[0])
+	}
+	md, err = s.MetadataOf(ctx, d.MailboxID, MetadataParts{Structure: true})
+	if err != nil || len(md) != 1 {
+		t.Fatal(len(md), err)
+	}
+	if md[0].Envelope.Subject != "" || md[0].Structure.Type != "multipart" {
+		t.Errorf("MetadataOf(structure) = %+v", md[0])
+	}
+}
+
+// FuzzDecodeEnvelope: no stored value makes the decoder panic or allocate without bound,
+// and what decodes encodes back to the same value.
+func FuzzDecodeEnvelope(f *testing.F) {
+	f.Add(encodeEnvelope(&Envelope{Subject: "s", To: []Address{{Mailbox: "a"}}, InReplyTo: []string{"<x>"}}))
+	f.Add([]byte{envelopeV1, 1, 2, 3})
+	f.Add([]byte(`{"Subject":"json"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var env Envelope
+		if decodeEnvelope(data, &env) != nil || data[0] != envelopeV1 {
+			return
+		}
+		var again Envelope
+		if err := decodeEnvelope(encodeEnvelope(&env), &again); err != nil || !reflect.DeepEqual(env, again) {
+			t.Errorf("round trip of %+v: %+v, %v", env, again, err)
+		}
+	})
+}
