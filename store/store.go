@@ -78,6 +78,7 @@ type Store struct {
 	watcher *dbWatcher
 	logins  *loginCache // recently verified passwords (authcache.go)
 	observe observer    // timing of write transactions, for metrics (observe.go)
+	search  searchIndex // the full-text index for SEARCH (fts.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -131,6 +132,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
+	if err := s.openSearchIndex(context.Background()); err != nil {
+		s.w.Close()
+		return nil, err
+	}
 
 	s.r, err = sql.Open("sqlite3", dsn(path, readerParams()))
 	if err != nil {
@@ -147,6 +152,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
+	s.startBackfill()
 	s.log.Debug("store opened", "dir", dir)
 	return s, nil
 }
@@ -154,6 +160,7 @@ func Open(dir string, opts Options) (*Store, error) {
 // Close stops the change watcher and closes the database.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopBackfill()
 		s.watcher.stop()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 		if s.closeErr != nil {
