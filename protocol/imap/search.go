@@ -60,7 +60,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	var uids imap.UIDSet
 	var matched []uint32
 	data := &imap.SearchData{}
-	err = s.eachMessage(v, refs, m.needs&needMeta != 0, func(batch []msgRef, metas map[uint32]*store.Metadata) error {
+	each := func(batch []msgRef, metas map[uint32]*store.Metadata) error {
 		text := &textBatch{refs: batch, sizes: make(map[uint32]int64, len(batch))}
 		for uid, meta := range metas {
 			text.sizes[uid] = meta.Size
@@ -93,9 +93,17 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 			data.Count++
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, err
+	}
+	// The index's candidates are few and scattered: they are read in groups of a few UID
+	// ranges each, which the store looks up one by one, rather than by spans of UIDs.
+	groups := [][]msgRef{refs}
+	if candidates != nil {
+		groups = splitRuns(refs, candidateRuns)
+	}
+	for _, g := range groups {
+		if err := s.eachMessage(v, g, m.needs&needMeta != 0, each); err != nil {
+			return nil, err
+		}
 	}
 	if kind == imapserver.NumKindUID {
 		data.All = uids
@@ -106,6 +114,29 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		v.searchRes = matched
 	}
 	return data, nil
+}
+
+// candidateRuns is how many runs of consecutive UIDs one read of candidates asks for: the
+// store looks up at most 50 UID ranges one by one (and reads the span of more).
+const candidateRuns = 50
+
+// splitRuns cuts refs (ascending UIDs) into groups of at most n runs of consecutive UIDs.
+func splitRuns(refs []msgRef, n int) [][]msgRef {
+	var groups [][]msgRef
+	start, runs := 0, 0
+	for i := range refs {
+		if i == 0 || refs[i].uid != refs[i-1].uid+1 {
+			if runs == n {
+				groups = append(groups, refs[start:i])
+				start, runs = i, 0
+			}
+			runs++
+		}
+	}
+	if start < len(refs) {
+		groups = append(groups, refs[start:])
+	}
+	return groups
 }
 
 // What a search needs beyond the message rows.
