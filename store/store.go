@@ -79,6 +79,7 @@ type Store struct {
 	logins  *loginCache // recently verified passwords (authcache.go)
 	observe observer    // timing of write transactions, for metrics (observe.go)
 	search  searchIndex // the full-text index for SEARCH (fts.go)
+	shared  sharedReads // concurrent identical reads of Changes and MessagesAfter (changes.go)
 
 	closeOnce sync.Once
 	closeErr  error

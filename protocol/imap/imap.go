@@ -152,6 +152,9 @@ type mailStore interface {
 	Move(ctx context.Context, srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]store.UIDPair, error)
 
 	Changes(ctx context.Context, accountID int64, since int64) ([]store.Change, error)
+	Notified(accountID int64) uint64
+	ChangesAsOf(ctx context.Context, accountID, since int64, n uint64) ([]store.Change, error)
+	MessagesAfterAsOf(ctx context.Context, accountID, mailboxID int64, uid uint32, n uint64) ([]store.Message, error)
 	HighestModSeq(ctx context.Context, accountID int64) (int64, error)
 	Watch(accountID int64) (ch <-chan struct{}, cancel func())
 }
