@@ -46,9 +46,10 @@ import (
 // fts5Unavailable makes Open behave as a build without FTS5 (for tests).
 var fts5Unavailable = false
 
-// backfillBatch is how many bodies one backfill transaction indexes: short enough that a
-// delivery waits for the writer a few milliseconds at most.
-var backfillBatch = 200
+// backfillBatch is how many bodies one backfill transaction indexes: indexing a 4 KB
+// message takes about a millisecond, so a delivery waits for the writer some tens of
+// milliseconds at most.
+var backfillBatch = 50
 
 // searchIndex is the store's view of the index.
 type searchIndex struct {
@@ -163,7 +164,8 @@ func (s *Store) stopBackfill() {
 
 // backfillOnce indexes one batch of the bodies at or below pending, newest first.
 func (s *Store) backfillOnce(ctx context.Context) error {
-	return s.write(ctx, "index stored messages", func(wt *writeTx) error {
+	var next int64
+	err := s.write(ctx, "index stored messages", func(wt *writeTx) error {
 		var pending int64
 		if err := wt.queryRow(`SELECT pending FROM bodies_fts_state`).Scan(&pending); err != nil {
 			return err
@@ -190,16 +192,16 @@ func (s *Store) backfillOnce(ctx context.Context) error {
 				return err
 			}
 		}
-		next := int64(0)
 		if len(ids) == backfillBatch {
 			next = ids[len(ids)-1] - 1
 		}
-		if _, err := wt.exec(`UPDATE bodies_fts_state SET pending = ? WHERE id = 1`, next); err != nil {
-			return err
-		}
-		s.search.pending.Store(next)
-		return nil
+		_, err = wt.exec(`UPDATE bodies_fts_state SET pending = ? WHERE id = 1`, next)
+		return err
 	})
+	if err == nil {
+		s.search.pending.Store(next) // once committed
+	}
+	return err
 }
 
 // indexBody adds a body's searchable text to the index, in the caller's transaction, unless
