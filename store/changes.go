@@ -370,9 +370,21 @@ func (w *dbWatcher) run(dbName string, poll time.Duration) {
 	}
 }
 
+// committed tells the watcher of a commit of this process that wrote the modseqs
+// first..last, whose waiters the commit wakes itself. When they directly follow the last
+// modseq the watcher has seen, it skips them, so that it does not wake every waiter of the
+// account a second time (10,000 sessions in IDLE, twice). Otherwise another process wrote
+// in between, and check reads both (waking ours twice: harmless, wake-ups are hints).
+func (w *dbWatcher) committed(modseqs [2]int64) {
+	if w == nil || modseqs[0] == 0 {
+		return
+	}
+	w.lastMod.CompareAndSwap(modseqs[0]-1, modseqs[1])
+}
+
 // check wakes the waiters of every account changed since the last check, if any other
 // connection (of this process or another) committed meanwhile. Waiters of this process's
-// own commits may be woken twice; wake-ups are hints, so that is harmless.
+// own commits may be woken twice (see committed); wake-ups are hints, so that is harmless.
 func (w *dbWatcher) check() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -484,3 +484,26 @@ func TestChangesSharedAreFresh(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// The watcher skips this process's own commits only when nothing came between: a commit
+// of another process just before one of ours still wakes its account's waiters here.
+func TestWatchOtherProcessJustBeforeOwnCommit(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	other := openStore(t, dir) // another process, as far as s can tell
+	a := newAccount(t, s, "alice")
+	b := newAccount(t, s, "bob")
+	waitWatcher(t, s)
+	ch, cancel := s.Watch(a.ID)
+	defer cancel()
+	for i := range 20 {
+		drain(ch)
+		deliver(t, other, a.ID, simpleMessage(fmt.Sprint("other ", i)), DeliverOptions{})
+		deliver(t, s, b.ID, simpleMessage(fmt.Sprint("own ", i)), DeliverOptions{})
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: alice's waiter not woken for the other process's delivery", i)
+		}
+	}
+}

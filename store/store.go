@@ -241,6 +241,7 @@ type writeTx struct {
 	s       *Store
 	mboxMod map[int64]int64 // mailbox id -> highest modseq written in this transaction
 	touched map[int64]struct{}
+	modseqs [2]int64 // the first and last modseq written (consecutive), or zeros
 }
 
 // write runs fn in one write transaction and wakes the touched accounts' watchers after
@@ -263,6 +264,7 @@ func (s *Store) write(ctx context.Context, op string, fn func(wt *writeTx) error
 	if err := tx.Commit(); err != nil {
 		return wrapErr(op, err)
 	}
+	s.watcher.committed(wt.modseqs) // its waiters are woken here, not again by the watcher
 	if len(wt.touched) > 0 {
 		ids := make([]int64, 0, len(wt.touched))
 		for id := range wt.touched {
@@ -297,6 +299,10 @@ func (wt *writeTx) logChange(accountID, mailboxID int64, uid uint32, kind Change
 	if modseq > wt.mboxMod[mailboxID] {
 		wt.mboxMod[mailboxID] = modseq
 	}
+	if wt.modseqs[0] == 0 {
+		wt.modseqs[0] = modseq
+	}
+	wt.modseqs[1] = modseq
 	wt.touched[accountID] = struct{}{}
 	return modseq, nil
 }
