@@ -134,9 +134,6 @@ func (s *Store) DeliverSpooled(ctx context.Context, accountID int64, sp *Spooled
 			return err
 		}
 		bodyID, err := wt.spooledBody(sp, prepend, size)
-		if err == nil {
-			err = wt.indexBody(bodyID) // SEARCH's full-text index, in this transaction (fts.go)
-		}
 		if err != nil {
 			return err
 		}

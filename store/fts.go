@@ -3,8 +3,6 @@ package store
 import (
 	"bufio"
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -24,37 +22,46 @@ import (
 //     text, as it always can: the index only ever makes SEARCH faster, never different.
 //   - The index lives outside the numbered migrations, created at Open when FTS5 is there:
 //     bodies_fts (contentless, trigram, case-sensitive over text already lower-cased by Go's
-//     strings.ToLower, exactly as SEARCH lower-cases it), bodies_fts_state (the backfill's
-//     progress), and a trigger that deletes a body's row with the body, in the same
-//     transaction, however the body goes (expunge, mailbox or account deletion).
+//     strings.ToLower, exactly as SEARCH lower-cases it), bodies_fts_state (how far it has
+//     got), and a trigger that deletes a body's row with the body, in the same transaction,
+//     however the body goes (expunge, mailbox or account deletion).
 //   - The two columns hold exactly the strings SEARCH compares with: header is
 //     SearchHeaderText of the raw header, body the lower-cased decoded text. A term that is
 //     a substring of one of them contains, if it has at least three characters, trigrams
 //     that are consecutive in the index: an FTS5 phrase of the term finds every such body.
 //     So the index is a prefilter that cannot miss; SEARCH still confirms each candidate
 //     exactly. Shorter terms cannot use the index.
-//   - A delivery indexes its new body in its own transaction (indexBody), so the index
-//     cannot drift from the bodies. Bodies stored before the index existed are indexed by a
-//     background backfill in short batches, newest first; bodies_fts_state.pending is the
-//     highest body id that may not be indexed yet (0: none), and SearchCandidates counts
-//     every body up to it as a candidate, so a search during the backfill is still right.
-//   - A binary without FTS5 opening an indexed store cannot keep the index: it drops the
-//     delete trigger (which names the FTS5 table it cannot load) and marks the index stale;
-//     SEARCH then scans, and the next Open with FTS5 rebuilds the index. Running binaries
-//     with and without FTS5 on one data directory at the same time is not supported.
+//   - Bodies are indexed by a background indexer, in batches of up to indexBatch bodies in
+//     ascending id order, woken by every commit (after indexDelay, to gather a burst) (WatchAll: this process's and, through the
+//     change watcher, other processes'). bodies_fts_state.indexed is the highest body id
+//     indexed: every body at or below it is in the index (body ids grow in commit order),
+//     and SearchCandidates counts every body above it as a candidate. So the index can lag
+//     but never be wrong, a delivery pays nothing for it (indexing one message at a time,
+//     in its own transaction, doubled the time of an APPEND: each FTS5 transaction writes
+//     a segment and merges), and a store filled before the index existed, or by a build
+//     without FTS5, is caught up the same way.
+//   - A build without FTS5 drops the delete trigger at Open (it names the FTS5 table, which
+//     that build cannot load); the rows of bodies it then deletes stay in the index, which
+//     is harmless: body ids are never reused and a candidate is a message referring to a
+//     body. The next Open with FTS5 puts the trigger back.
 
 // fts5Unavailable makes Open behave as a build without FTS5 (for tests).
 var fts5Unavailable = false
 
-// backfillBatch is how many bodies one backfill transaction indexes: indexing a 4 KB
-// message takes about a millisecond, so a delivery waits for the writer some tens of
-// milliseconds at most.
-var backfillBatch = 50
+// indexBatch is how many bodies one indexing transaction takes: indexing a 4 KB message
+// takes about a millisecond, so a delivery waits for the writer some tens of milliseconds
+// at most.
+var indexBatch = 50
+
+// indexDelay is how long the indexer lets new bodies gather after a commit wakes it. Each
+// FTS5 transaction writes a new segment of the index (and merges some), so indexing a
+// stream of deliveries one by one costs several times what indexing them in batches does.
+var indexDelay = 250 * time.Millisecond
 
 // searchIndex is the store's view of the index.
 type searchIndex struct {
 	on      bool         // FTS5 is compiled in and the index exists
-	pending atomic.Int64 // this process's knowledge of bodies_fts_state.pending
+	indexed atomic.Int64 // this process's knowledge of bodies_fts_state.indexed
 	quit    chan struct{}
 	done    chan struct{}
 }
@@ -62,12 +69,17 @@ type searchIndex struct {
 const ftsSchema = `
 CREATE VIRTUAL TABLE IF NOT EXISTS bodies_fts USING fts5(header, body,
 	content='', contentless_delete=1, tokenize='trigram case_sensitive 1');
+CREATE TABLE IF NOT EXISTS bodies_fts_state (
+	id      INTEGER PRIMARY KEY CHECK (id = 1),
+	indexed INTEGER NOT NULL -- every body with an id up to this one is in bodies_fts
+);
+INSERT OR IGNORE INTO bodies_fts_state (id, indexed) VALUES (1, 0);
 CREATE TRIGGER IF NOT EXISTS bodies_fts_delete AFTER DELETE ON bodies BEGIN
 	DELETE FROM bodies_fts WHERE rowid = OLD.id;
 END;`
 
-// openSearchIndex creates the index (or finds it), or, without FTS5, marks an existing one
-// stale. It runs at Open, after the migrations.
+// openSearchIndex creates the index (or finds it), or, without FTS5, drops the trigger
+// that names it. It runs at Open, after the migrations.
 func (s *Store) openSearchIndex(ctx context.Context) error {
 	var fts5 bool
 	if err := s.w.QueryRowContext(ctx, `SELECT sqlite_compileoption_used('ENABLE_FTS5')`).Scan(&fts5); err != nil {
@@ -75,44 +87,18 @@ func (s *Store) openSearchIndex(ctx context.Context) error {
 	}
 	fts5 = fts5 && !fts5Unavailable
 	err := s.write(ctx, "open search index", func(wt *writeTx) error {
-		if _, err := wt.exec(`CREATE TABLE IF NOT EXISTS bodies_fts_state (
-			id      INTEGER PRIMARY KEY CHECK (id = 1),
-			pending INTEGER NOT NULL, -- highest body id that may not be indexed (0: none)
-			stale   INTEGER NOT NULL  -- 1: written by a build without FTS5; rebuild
-		)`); err != nil {
-			return err
-		}
 		if !fts5 {
 			_, err := wt.exec(`DROP TRIGGER IF EXISTS bodies_fts_delete`)
-			if err == nil {
-				_, err = wt.exec(`UPDATE bodies_fts_state SET stale = 1`)
-			}
 			return err
-		}
-		var pending int64
-		var stale bool
-		err := wt.queryRow(`SELECT pending, stale FROM bodies_fts_state`).Scan(&pending, &stale)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		if stale {
-			s.log.Info("store: search index was left behind by a build without FTS5; rebuilding it")
-			if _, err := wt.exec(`DROP TABLE IF EXISTS bodies_fts`); err != nil {
-				return err
-			}
-		}
-		if stale || errors.Is(err, sql.ErrNoRows) {
-			if err := wt.queryRow(`SELECT coalesce(max(id), 0) FROM bodies`).Scan(&pending); err != nil {
-				return err
-			}
-			if _, err := wt.exec(`INSERT OR REPLACE INTO bodies_fts_state (id, pending, stale) VALUES (1, ?, 0)`, pending); err != nil {
-				return err
-			}
 		}
 		if _, err := wt.exec(ftsSchema); err != nil {
 			return err
 		}
-		s.search.pending.Store(pending)
+		var indexed int64
+		if err := wt.queryRow(`SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
+			return err
+		}
+		s.search.indexed.Store(indexed)
 		return nil
 	})
 	if err != nil {
@@ -125,108 +111,114 @@ func (s *Store) openSearchIndex(ctx context.Context) error {
 	return nil
 }
 
-// startBackfill indexes, in the background, the bodies stored before the index existed.
-func (s *Store) startBackfill() {
+// startIndexer indexes, in the background, every body not indexed yet, after every commit.
+func (s *Store) startIndexer() {
 	s.search.quit = make(chan struct{})
 	s.search.done = make(chan struct{})
+	if !s.search.on {
+		close(s.search.done)
+		return
+	}
+	wake, cancel := s.hub.watch(anyAccount)
 	go func() {
 		defer close(s.search.done)
-		if !s.search.on || s.search.pending.Load() == 0 {
-			return
-		}
-		start := time.Now()
-		s.log.Info("store: indexing stored messages for SEARCH", "bodies up to id", s.search.pending.Load())
-		for s.search.pending.Load() > 0 {
+		defer cancel()
+		retry := time.NewTimer(time.Hour)
+		defer retry.Stop()
+		for {
+			if err := s.indexPending(); err != nil {
+				s.log.Warn("store: indexing messages for SEARCH; will retry", "err", err)
+				retry.Reset(5 * time.Second)
+			}
 			select {
 			case <-s.search.quit:
 				return
-			default:
+			case <-wake:
+			case <-retry.C:
 			}
-			if err := s.backfillOnce(context.Background()); err != nil {
-				s.log.Warn("store: indexing stored messages for SEARCH; will retry", "err", err)
-				select {
-				case <-s.search.quit:
-					return
-				case <-time.After(5 * time.Second):
-				}
+			// A burst of deliveries is indexed together: fewer, larger transactions.
+			select {
+			case <-s.search.quit:
+				return
+			case <-time.After(indexDelay):
 			}
 		}
-		s.log.Info("store: stored messages indexed for SEARCH", "took", time.Since(start).Round(time.Millisecond))
 	}()
 }
 
-func (s *Store) stopBackfill() {
+func (s *Store) stopIndexer() {
 	if s.search.quit != nil {
 		close(s.search.quit)
 		<-s.search.done
 	}
 }
 
-// backfillOnce indexes one batch of the bodies at or below pending, newest first.
-func (s *Store) backfillOnce(ctx context.Context) error {
-	var next int64
-	err := s.write(ctx, "index stored messages", func(wt *writeTx) error {
-		var pending int64
-		if err := wt.queryRow(`SELECT pending FROM bodies_fts_state`).Scan(&pending); err != nil {
+// indexPending indexes the bodies above the indexed mark, a batch per transaction, until
+// none is left or the store closes.
+func (s *Store) indexPending() error {
+	ctx := context.Background()
+	for {
+		select {
+		case <-s.search.quit:
+			return nil
+		default:
+		}
+		var more bool // checked on a reader first: most commits store no body
+		if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM bodies
+			WHERE id > (SELECT indexed FROM bodies_fts_state))`).Scan(&more); err != nil {
+			return wrapErr("index messages for SEARCH", err)
+		}
+		if !more {
+			return nil
+		}
+		if err := s.indexBatch(ctx); err != nil {
 			return err
 		}
-		rows, err := wt.tx.QueryContext(ctx, `SELECT id FROM bodies WHERE id <= ? ORDER BY id DESC LIMIT ?`, pending, backfillBatch)
+	}
+}
+
+// indexBatch indexes up to indexBatch bodies above the indexed mark, in one transaction.
+func (s *Store) indexBatch(ctx context.Context) error {
+	var last int64
+	err := s.write(ctx, "index messages for SEARCH", func(wt *writeTx) error {
+		if err := wt.queryRow(`SELECT indexed FROM bodies_fts_state`).Scan(&last); err != nil {
+			return err
+		}
+		rows, err := wt.tx.QueryContext(ctx, `SELECT id, header, body_text FROM bodies WHERE id > ? ORDER BY id LIMIT ?`, last, indexBatch)
 		if err != nil {
 			return err
 		}
-		var ids []int64
+		type body struct {
+			id           int64
+			header, text string
+		}
+		var batch []body
 		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
+			var b body
+			if err := rows.Scan(&b.id, &b.header, &b.text); err != nil {
 				rows.Close()
 				return err
 			}
-			ids = append(ids, id)
+			batch = append(batch, b)
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, id := range ids {
-			if err := wt.indexBody(id); err != nil {
-				return err
+		for _, b := range batch {
+			if _, err := wt.exec(`INSERT INTO bodies_fts (rowid, header, body) VALUES (?, ?, ?)`,
+				b.id, SearchHeaderText(SearchHeader(b.header)), strings.ToLower(b.text)); err != nil {
+				return fmt.Errorf("index body %d: %w", b.id, err)
 			}
+			last = b.id
 		}
-		if len(ids) == backfillBatch {
-			next = ids[len(ids)-1] - 1
-		}
-		_, err = wt.exec(`UPDATE bodies_fts_state SET pending = ? WHERE id = 1`, next)
+		_, err = wt.exec(`UPDATE bodies_fts_state SET indexed = ? WHERE id = 1`, last)
 		return err
 	})
 	if err == nil {
-		s.search.pending.Store(next) // once committed
+		s.search.indexed.Store(last) // once committed
 	}
 	return err
-}
-
-// indexBody adds a body's searchable text to the index, in the caller's transaction, unless
-// it is there already (a body shared by several deliveries). Without FTS5 it does nothing.
-func (wt *writeTx) indexBody(bodyID int64) error {
-	if !wt.s.search.on {
-		return nil
-	}
-	var n int
-	if err := wt.queryRow(`SELECT count(*) FROM bodies_fts WHERE rowid = ?`, bodyID).Scan(&n); err != nil {
-		return fmt.Errorf("index body %d: %w", bodyID, err)
-	}
-	if n > 0 {
-		return nil
-	}
-	var header, text string
-	if err := wt.queryRow(`SELECT header, body_text FROM bodies WHERE id = ?`, bodyID).Scan(&header, &text); err != nil {
-		return fmt.Errorf("index body %d: %w", bodyID, err)
-	}
-	_, err := wt.exec(`INSERT INTO bodies_fts (rowid, header, body) VALUES (?, ?, ?)`,
-		bodyID, SearchHeaderText(SearchHeader(header)), strings.ToLower(text))
-	if err != nil {
-		return fmt.Errorf("index body %d: %w", bodyID, err)
-	}
-	return nil
 }
 
 // HeaderField is one field of a message's top-level header as SEARCH sees it: the key as
@@ -288,9 +280,9 @@ const minIndexedTerm = 3
 
 // SearchCandidates narrows a search of a mailbox with the full-text index: it returns, in
 // ascending order, the UIDs of the messages that may contain every term (a superset of
-// those that do, which the caller confirms). ok is false when the index cannot help (built
-// without FTS5, left stale, or no term of at least three characters): the caller then
-// looks at every message.
+// those that do, which the caller confirms; messages not indexed yet are all candidates).
+// ok is false when the index cannot help (built without FTS5, or no term of at least three
+// characters): the caller then looks at every message.
 func (s *Store) SearchCandidates(ctx context.Context, mailboxID int64, terms []SearchTerm) (uids []uint32, ok bool, err error) {
 	if !s.search.on {
 		return nil, false, nil
@@ -314,19 +306,14 @@ func (s *Store) SearchCandidates(ctx context.Context, mailboxID int64, terms []S
 	if len(phrases) == 0 {
 		return nil, false, nil
 	}
-	// The state first: pending only falls, so an older value errs on the side of more
-	// candidates.
-	var pending int64
-	var stale bool
-	if err := s.r.QueryRowContext(ctx, `SELECT pending, stale FROM bodies_fts_state`).Scan(&pending, &stale); err != nil {
+	// The mark first: it only grows, so an older value errs on the side of candidates.
+	var indexed int64
+	if err := s.r.QueryRowContext(ctx, `SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
 		return nil, false, wrapErr("search index", err)
 	}
-	if stale {
-		return nil, false, nil
-	}
 	rows, err := s.r.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ?
-		AND (body_id <= ? OR body_id IN (SELECT rowid FROM bodies_fts WHERE bodies_fts MATCH ?))
-		ORDER BY uid`, mailboxID, pending, strings.Join(phrases, " AND "))
+		AND (body_id > ? OR body_id IN (SELECT rowid FROM bodies_fts WHERE bodies_fts MATCH ?))
+		ORDER BY uid`, mailboxID, indexed, strings.Join(phrases, " AND "))
 	if err != nil {
 		return nil, false, wrapErr("search index", err)
 	}

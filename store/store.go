@@ -153,7 +153,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
-	s.startBackfill()
+	s.startIndexer()
 	s.log.Debug("store opened", "dir", dir)
 	return s, nil
 }
@@ -161,7 +161,7 @@ func Open(dir string, opts Options) (*Store, error) {
 // Close stops the change watcher and closes the database.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
-		s.stopBackfill()
+		s.stopIndexer()
 		s.watcher.stop()
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 		if s.closeErr != nil {
