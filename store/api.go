@@ -42,8 +42,9 @@
 //     change log share one query, and the waiters woken by one notification share its
 //     answer (ChangesAsOf): 10,000 sessions in IDLE cost one query per delivery.
 //   - With FTS5 (build tag sqlite_fts5), a trigram full-text index of the text SEARCH
-//     matches narrows TEXT/BODY/HEADER searches; it is kept in the delivery's transaction
-//     and can never make SEARCH answer differently (fts.go).
+//     matches narrows TEXT/BODY/HEADER searches. A background indexer keeps it up to a
+//     mark, above which every message is a candidate, so it can lag but never make SEARCH
+//     answer differently (fts.go).
 package store
 
 import (
