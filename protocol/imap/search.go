@@ -24,7 +24,7 @@ import (
 // The TEXT, BODY and HEADER terms of the top level (those every match must contain) first
 // narrow the messages through the store's full-text index (store.SearchCandidates), when
 // it can: a prefilter that never misses a match, so every candidate is still confirmed
-// here, and the answer is the same with the index, during its backfill, and without it.
+// here, and the answer is the same with the index, while it lags, and without it.
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	v, err := s.lockSelected()
 	if err != nil {
