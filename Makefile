@@ -6,7 +6,7 @@
 GO        ?= go
 BIN       := bin/letterbox
 # The sqlite3 driver is cgo; FTS5 and friends are selected by build tags everywhere (CI too).
-TAGS      ?=
+TAGS      ?= sqlite_fts5
 GOFLAGS_B := -tags '$(TAGS)'
 ACCEPTANCE := ../shared/acceptance/run
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,8 +13,49 @@ import (
 	"github.com/fsnotify/fsnotify"
 )
 
-// Changes returns an account's change-log rows with modseq greater than since, ascending.
+// Changes returns an account's change-log rows with modseq greater than since, ascending:
+// every change committed before the call. Concurrent calls with the same account and since
+// share one query (sharedReads).
 func (s *Store) Changes(ctx context.Context, accountID int64, since int64) ([]Change, error) {
+	out, err := s.shared.read(ctx, readKey{kind: readChanges, id: accountID, from: since}, nil, func(ctx context.Context) (any, error) {
+		return s.changes(ctx, accountID, since)
+	})
+	changes, _ := out.([]Change)
+	return slices.Clone(changes), err
+}
+
+// Notified is how many times this process has woken the account's watchers (Watch); a
+// session woken by Watch reads it afterwards and passes it to ChangesAsOf and
+// MessagesAfterAsOf.
+func (s *Store) Notified(accountID int64) uint64 { return s.hub.notified(accountID) }
+
+// ChangesAsOf is Changes as of notification n of the account (from Notified) or later: it
+// has every change this process had woken the account's watchers for by then, maybe not
+// those committed since. That is what a session woken by Watch needs (a later change wakes
+// it again), and it lets the sessions woken by one delivery share one answer: 10,000
+// sessions in IDLE make one query, not 10,000.
+func (s *Store) ChangesAsOf(ctx context.Context, accountID, since int64, n uint64) ([]Change, error) {
+	asOf := func() uint64 { return s.hub.notified(accountID) }
+	out, err := s.shared.readAsOf(ctx, readKey{kind: readChangesAsOf, id: accountID, from: since}, n, asOf, func(ctx context.Context) (any, error) {
+		return s.changes(ctx, accountID, since)
+	})
+	changes, _ := out.([]Change)
+	return slices.Clone(changes), err
+}
+
+// MessagesAfterAsOf lists the messages of a mailbox of the account with UIDs above uid, in
+// ascending order, as of notification n or later (see ChangesAsOf). The Flags slices of
+// the result are shared between callers: read them, never modify them in place.
+func (s *Store) MessagesAfterAsOf(ctx context.Context, accountID, mailboxID int64, uid uint32, n uint64) ([]Message, error) {
+	asOf := func() uint64 { return s.hub.notified(accountID) }
+	out, err := s.shared.readAsOf(ctx, readKey{kind: readMessagesAsOf, id: mailboxID, from: int64(uid)}, n, asOf, func(ctx context.Context) (any, error) {
+		return s.Messages(ctx, mailboxID, UIDRange{Start: uid + 1, Stop: 0})
+	})
+	msgs, _ := out.([]Message)
+	return slices.Clone(msgs), err
+}
+
+func (s *Store) changes(ctx context.Context, accountID int64, since int64) ([]Change, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT modseq, account_id, mailbox_id, uid, kind FROM changes
 		WHERE account_id = ? AND modseq > ? ORDER BY modseq`, accountID, since)
 	if err != nil {
@@ -29,6 +71,114 @@ func (s *Store) Changes(ctx context.Context, accountID int64, since int64) ([]Ch
 		out = append(out, c)
 	}
 	return out, wrapErr("read changes", rows.Err())
+}
+
+// sharedReads lets concurrent identical reads share one query, without ever answering a
+// caller from a query that began before it called: a caller joins the next query of its
+// key, which starts only when the one running (if any) has finished. So each query serves
+// everyone who asked while the previous one ran, and the queries of one key never overlap.
+//
+// Reads "as of notification n" (readAsOf) also keep the last answer of their key's kind
+// and id with the notification count read before its query began, and answer from it any
+// caller whose n is not above that. Only small answers are kept (up to keepRows rows), and
+// only one per kind and id, the latest, so the memory stays small and bounded by the
+// accounts and mailboxes in use.
+type sharedReads struct {
+	mu      sync.Mutex
+	running map[readKey]*sharedRead
+	next    map[readKey]*sharedRead // not started yet: callers join it
+	last    map[readKey]*sharedRead // readAsOf's last answers; the key without from
+}
+
+// Kinds of shared reads.
+const (
+	readChanges = iota
+	readChangesAsOf
+	readMessagesAsOf
+)
+
+// keepRows bounds the answers sharedReads keeps after their query.
+const keepRows = 1000
+
+type readKey struct {
+	kind     int
+	id, from int64
+}
+
+type sharedRead struct {
+	done chan struct{}
+	from int64  // the key's from (in last)
+	asOf uint64 // the notification count read before the query began
+	out  any
+	err  error
+}
+
+func answerRows(out any) int {
+	switch v := out.(type) {
+	case []Change:
+		return len(v)
+	case []Message:
+		return len(v)
+	}
+	return 0
+}
+
+// readAsOf answers from the last answer of key when it is as of n or later, else reads as
+// read does, noting asOf() before the query begins.
+func (r *sharedReads) readAsOf(ctx context.Context, key readKey, n uint64, asOf func() uint64, query func(context.Context) (any, error)) (any, error) {
+	lastKey := readKey{kind: key.kind, id: key.id}
+	r.mu.Lock()
+	if f := r.last[lastKey]; f != nil && f.from == key.from && f.asOf >= n {
+		r.mu.Unlock()
+		return f.out, nil
+	}
+	r.mu.Unlock()
+	return r.read(ctx, key, asOf, query)
+}
+
+func (r *sharedReads) read(ctx context.Context, key readKey, asOf func() uint64, query func(context.Context) (any, error)) (any, error) {
+	r.mu.Lock()
+	if r.running == nil {
+		r.running, r.next, r.last = map[readKey]*sharedRead{}, map[readKey]*sharedRead{}, map[readKey]*sharedRead{}
+	}
+	if f := r.next[key]; f != nil {
+		r.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.out, f.err
+		case <-ctx.Done():
+			return nil, wrapErr("read", ctx.Err())
+		}
+	}
+	f := &sharedRead{done: make(chan struct{}), from: key.from}
+	r.next[key] = f
+	prev := r.running[key]
+	r.mu.Unlock()
+	if prev != nil {
+		<-prev.done // the followers wait for f, so f runs whatever this caller's ctx does
+	}
+	r.mu.Lock()
+	delete(r.next, key) // from here on, a caller starts another query
+	r.running[key] = f
+	r.mu.Unlock()
+	if asOf != nil {
+		f.asOf = asOf() // after every follower's n was read
+	}
+	// The query serves the followers too: it must not end with this caller's context.
+	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	f.out, f.err = query(qctx)
+	cancel()
+	r.mu.Lock()
+	delete(r.running, key)
+	if asOf != nil && f.err == nil && answerRows(f.out) <= keepRows {
+		lastKey := readKey{kind: key.kind, id: key.id}
+		if old := r.last[lastKey]; old == nil || old.asOf <= f.asOf {
+			r.last[lastKey] = f
+		}
+	}
+	r.mu.Unlock()
+	close(f.done)
+	return f.out, f.err
 }
 
 // HighestModSeq is the highest modseq of any change in the account (0 if none).
@@ -51,6 +201,7 @@ func (s *Store) Watch(accountID int64) (ch <-chan struct{}, cancel func()) {
 type hub interface {
 	watch(accountID int64) (<-chan struct{}, func())
 	notify(accountIDs ...int64)
+	notified(accountID int64) uint64 // how many notifies named the account
 }
 
 // memHub is the in-process hub. Each waiter has a channel with a buffer of one; a notify
@@ -59,10 +210,17 @@ type hub interface {
 type memHub struct {
 	mu      sync.Mutex
 	waiters map[int64]map[chan struct{}]struct{}
+	counts  map[int64]uint64 // notifies per account, counted before waking its waiters
 }
 
 func newMemHub() *memHub {
-	return &memHub{waiters: map[int64]map[chan struct{}]struct{}{}}
+	return &memHub{waiters: map[int64]map[chan struct{}]struct{}{}, counts: map[int64]uint64{}}
+}
+
+func (h *memHub) notified(accountID int64) uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[accountID]
 }
 
 func (h *memHub) watch(accountID int64) (<-chan struct{}, func()) {
@@ -98,6 +256,7 @@ func (h *memHub) notify(accountIDs ...int64) {
 		}
 	}
 	for _, id := range accountIDs {
+		h.counts[id]++
 		wake(id)
 	}
 	if len(accountIDs) > 0 {
@@ -220,7 +379,7 @@ const changedAccountsQuery = `SELECT account_id, max(modseq) FROM changes NOT IN
 
 // check wakes the waiters of every account changed since the last check, if any other
 // connection (of this process or another) committed meanwhile. Waiters of this process's
-// own commits may be woken twice; wake-ups are hints, so that is harmless.
+// own commits are woken twice (by the commit and here); wake-ups are hints, so that is harmless.
 func (w *dbWatcher) check() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

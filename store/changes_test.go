@@ -1,6 +1,8 @@
 package store
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -394,5 +397,136 @@ func TestChangedAccountsQueryReadsARange(t *testing.T) {
 	}
 	if len(plan) == 0 || !strings.Contains(plan[0], "INTEGER PRIMARY KEY") {
 		t.Errorf("query plan %q: want a search of the modseq range", plan)
+	}
+}
+
+// Callers that ask the same question while a query runs share the next query, instead of
+// making one each.
+func TestSharedReadsShareQueries(t *testing.T) {
+	var r sharedReads
+	var queries atomic.Int32
+	release := make(chan struct{})
+	query := func(context.Context) (any, error) {
+		n := queries.Add(1)
+		if n == 1 {
+			<-release
+		}
+		return int(n), nil
+	}
+	key := readKey{kind: readChanges, id: 1}
+	first := make(chan any)
+	go func() {
+		out, _ := r.read(ctx, key, nil, query)
+		first <- out
+	}()
+	for queries.Load() == 0 { // the first query is running
+		time.Sleep(time.Millisecond)
+	}
+	const callers = 100
+	var wg sync.WaitGroup
+	results := make(chan any, callers)
+	for range callers {
+		wg.Go(func() {
+			out, err := r.read(ctx, key, nil, query)
+			if err != nil {
+				t.Error(err)
+			}
+			results <- out
+		})
+	}
+	time.Sleep(50 * time.Millisecond) // let them join (a late one only makes another query)
+	close(release)
+	wg.Wait()
+	close(results)
+	if out := <-first; out != 1 {
+		t.Errorf("first caller got %v, want the first query's answer", out)
+	}
+	for out := range results {
+		if out == 1 {
+			t.Fatal("a caller got the answer of a query that began before it called")
+		}
+	}
+	if n := queries.Load(); n > 10 {
+		t.Errorf("%d callers made %d queries", callers+1, n)
+	}
+}
+
+// However many sessions share reads of the change log, each sees every change committed
+// before it asked (Changes), or every change it was woken for (the AsOf reads).
+func TestChangesSharedAreFresh(t *testing.T) {
+	s := newStore(t)
+	a := newAccount(t, s, "a@example.com")
+	in := inbox(t, s, a.ID)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 { // readers keep shared queries in flight and answers kept
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := s.Notified(a.ID)
+				_, err1 := s.Changes(ctx, a.ID, 0)
+				_, err2 := s.ChangesAsOf(ctx, a.ID, 0, n)
+				_, err3 := s.MessagesAfterAsOf(ctx, a.ID, in.ID, 0, n)
+				if err := errors.Join(err1, err2, err3); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	for i := range 100 {
+		d := deliver(t, s, a.ID, simpleMessage(fmt.Sprint("fresh ", i)), DeliverOptions{})
+		changes, err := s.Changes(ctx, a.ID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(changes) == 0 || changes[len(changes)-1].ModSeq < d.ModSeq {
+			t.Fatalf("delivery %d (modseq %d) missing from Changes", i, d.ModSeq)
+		}
+		// Deliver returned after waking the watchers: notification n covers it.
+		n := s.Notified(a.ID)
+		changes, err = s.ChangesAsOf(ctx, a.ID, 0, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(changes) == 0 || changes[len(changes)-1].ModSeq < d.ModSeq {
+			t.Fatalf("delivery %d (modseq %d) missing from ChangesAsOf", i, d.ModSeq)
+		}
+		msgs, err := s.MessagesAfterAsOf(ctx, a.ID, in.ID, 0, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != i+1 || msgs[i].UID != d.UID {
+			t.Fatalf("delivery %d (UID %d) missing from MessagesAfterAsOf: %d messages", i, d.UID, len(msgs))
+		}
+	}
+	close(stop)
+	wg.Wait()
+}
+
+// The watcher skips this process's own commits only when nothing came between: a commit
+// of another process just before one of ours still wakes its account's waiters here.
+func TestWatchOtherProcessJustBeforeOwnCommit(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	other := openStore(t, dir) // another process, as far as s can tell
+	a := newAccount(t, s, "alice")
+	b := newAccount(t, s, "bob")
+	waitWatcher(t, s)
+	ch, cancel := s.Watch(a.ID)
+	defer cancel()
+	for i := range 20 {
+		drain(ch)
+		deliver(t, other, a.ID, simpleMessage(fmt.Sprint("other ", i)), DeliverOptions{})
+		deliver(t, s, b.ID, simpleMessage(fmt.Sprint("own ", i)), DeliverOptions{})
+		select {
+		case <-ch:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("round %d: alice's waiter not woken for the other process's delivery", i)
+		}
 	}
 }

@@ -85,6 +85,8 @@ type Store struct {
 	watcher *dbWatcher
 	logins  *loginCache // recently verified passwords (authcache.go)
 	observe observer    // timing of write transactions, for metrics (observe.go)
+	search  searchIndex // the full-text index for SEARCH (fts.go)
+	shared  sharedReads // concurrent identical reads of Changes and MessagesAfter (changes.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -148,6 +150,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
+	if err := s.openSearchIndex(context.Background()); err != nil {
+		s.w.Close()
+		return nil, err
+	}
 
 	s.r, err = sql.Open("sqlite3", dsn(path, readerParams()))
 	if err != nil {
@@ -165,6 +171,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	go s.runWriter()
+	s.startIndexer()
 	s.log.Debug("store opened", "dir", dir)
 	return s, nil
 }
@@ -172,6 +179,7 @@ func Open(dir string, opts Options) (*Store, error) {
 // Close stops the change watcher and closes the database.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		s.stopIndexer() // it writes: before the writer stops
 		close(s.closing)
 		<-s.writerDone // the transaction running finishes and answers its writers
 		s.watcher.stop()

@@ -23,12 +23,14 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 		s.mu.Unlock()
 	}()
 	var wake <-chan struct{}
+	var acctID int64
 	if s.acct != nil {
-		ch, cancel := s.st.Watch(s.acct.ID)
+		acctID = s.acct.ID
+		ch, cancel := s.st.Watch(acctID)
 		defer cancel()
 		wake = ch
 	}
-	err := s.idleSync(w)
+	err := s.idleSync(w, 0)
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -48,11 +50,14 @@ func (s *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 			s.bye("IDLE timed out")
 			return nil
 		case <-wake:
+			// Read after the wake-up, the count covers the change that woke us: the
+			// sessions woken with us share its reads.
+			asOf := s.st.Notified(acctID)
 			if err := s.lock(); err != nil {
 				s.byeIfShuttingDown()
 				return nil
 			}
-			err := s.idleSync(w)
+			err := s.idleSync(w, asOf)
 			s.mu.Unlock()
 			if err != nil {
 				return err
@@ -70,10 +75,10 @@ func (s *session) byeIfShuttingDown() {
 	}
 }
 
-// idleSync synchronises the selected mailbox, if any; s.mu is held.
-func (s *session) idleSync(w *imapserver.UpdateWriter) error {
+// idleSync synchronises the selected mailbox, if any, as of asOf (see sync); s.mu is held.
+func (s *session) idleSync(w *imapserver.UpdateWriter, asOf uint64) error {
 	if s.sel == nil {
 		return nil
 	}
-	return s.sync(s.ctx, w, true)
+	return s.sync(s.ctx, w, true, asOf)
 }

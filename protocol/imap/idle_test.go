@@ -175,3 +175,36 @@ func TestIMAPAndPOP3OnOneMailbox(t *testing.T) {
 	}
 	p.cmd("QUIT")
 }
+
+// Many sessions of one account in IDLE share the reads that follow a delivery: each is told
+// of every message, also when deliveries follow each other while they are being told, and
+// one that left IDLE and polls sees what the others were told.
+func TestIdleManySessionsShareReads(t *testing.T) {
+	e := newEnv(t)
+	const sessions = 30
+	var idlers []*rawClient
+	for range sessions {
+		c := e.rawLogin()
+		c.ok("SELECT INBOX")
+		c.send("I1 IDLE")
+		if l := c.line(); !strings.HasPrefix(l, "+") {
+			t.Fatalf("IDLE: %q", l)
+		}
+		idlers = append(idlers, c)
+	}
+	for i := 1; i <= 3; i++ {
+		e.deliver("INBOX", plainMessage(fmt.Sprint("fan-out ", i), "hello"))
+	}
+	for _, c := range idlers {
+		c.waitFor(`^\* 3 EXISTS$`)
+	}
+	e.deliver("INBOX", plainMessage("fan-out 4", "hello"))
+	for _, c := range idlers {
+		c.waitFor(`^\* 4 EXISTS$`)
+		c.send("DONE")
+		c.waitFor(`^I1 OK`)
+	}
+	if got := grep(idlers[0].ok("UID SEARCH ALL"), `^\* SEARCH`); fmt.Sprint(got) != "[* SEARCH 1 2 3 4]" {
+		t.Errorf("UID SEARCH ALL after IDLE: %q", got)
+	}
+}

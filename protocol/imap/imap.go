@@ -46,11 +46,14 @@
 //     as they are answered; when the same change later comes back through the change log it
 //     matches the view and produces nothing, so no response is ever sent twice.
 //   - IDLE registers with store.Watch, synchronises once before waiting (so nothing that
-//     happened just before IDLE is held back) and again on every wake-up.
+//     happened just before IDLE is held back) and again on every wake-up. A wake-up's sync
+//     reads as of the notification that woke it (store.ChangesAsOf), so the sessions woken
+//     by one delivery share one read; after a command, a session reads the store as it is.
 //   - ENVELOPE, BODYSTRUCTURE, sizes and dates come from the metadata the store computed at
 //     delivery; body sections are streamed from the stored message using the MIME part
 //     offsets in that metadata, never re-parsed. SEARCH HEADER/BODY/TEXT use the raw
-//     header and decoded text the store also keeps since delivery.
+//     header and decoded text the store also keeps since delivery, narrowed first by the
+//     store's full-text index where it can (store.SearchCandidates), never answered by it.
 //   - EXAMINE is read-only, enforced here: STORE, EXPUNGE and MOVE answer NO, FETCH BODY[]
 //     does not set \Seen, and CLOSE expunges nothing.
 //   - Plaintext credentials follow auth.PlaintextPolicy per connection: where they are not
@@ -143,6 +146,7 @@ type mailStore interface {
 	Metadata(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.Metadata, error)
 	MetadataOf(ctx context.Context, mailboxID int64, parts store.MetadataParts, ranges ...store.UIDRange) ([]store.Metadata, error)
 	SearchData(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.SearchData, error)
+	SearchCandidates(ctx context.Context, mailboxID int64, terms []store.SearchTerm) ([]uint32, bool, error)
 	OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (store.Body, error)
 	OpenMessages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.MessageBody, error)
 	Deliver(ctx context.Context, accountID int64, r io.Reader, opts store.DeliverOptions) (store.Delivered, error)
@@ -153,6 +157,9 @@ type mailStore interface {
 	Move(ctx context.Context, srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]store.UIDPair, error)
 
 	Changes(ctx context.Context, accountID int64, since int64) ([]store.Change, error)
+	Notified(accountID int64) uint64
+	ChangesAsOf(ctx context.Context, accountID, since int64, n uint64) ([]store.Change, error)
+	MessagesAfterAsOf(ctx context.Context, accountID, mailboxID int64, uid uint32, n uint64) ([]store.Message, error)
 	HighestModSeq(ctx context.Context, accountID int64) (int64, error)
 	Watch(accountID int64) (ch <-chan struct{}, cancel func())
 }

@@ -1,16 +1,11 @@
 package imap
 
 import (
-	"bufio"
-	"fmt"
-	"mime"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
-	"github.com/emersion/go-message/charset"
-	"github.com/emersion/go-message/textproto"
 
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -25,6 +20,11 @@ import (
 // decoded text of the text parts (the first MiB of each message). Matching is
 // case-insensitive substring matching, as RFC 3501 requires. Cheap keys are checked
 // first, so the message is read only when they match.
+//
+// The TEXT, BODY and HEADER terms of the top level (those every match must contain) first
+// narrow the messages through the store's full-text index (store.SearchCandidates), when
+// it can: a prefilter that never misses a match, so every candidate is still confirmed
+// here, and the answer is the same with the index, while it lags, and without it.
 func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	v, err := s.lockSelected()
 	if err != nil {
@@ -36,9 +36,22 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	if err != nil {
 		return nil, err
 	}
+	var candidates map[uint32]bool // nil: every message
+	if terms := m.indexTerms(); len(terms) > 0 {
+		uids, ok, err := s.st.SearchCandidates(s.ctx, v.mbox.ID, terms)
+		if err != nil {
+			return nil, s.storeError(err, "searching")
+		}
+		if ok {
+			candidates = make(map[uint32]bool, len(uids))
+			for _, uid := range uids {
+				candidates[uid] = true
+			}
+		}
+	}
 	refs := make([]msgRef, 0, len(v.uids))
 	for i, uid := range v.uids {
-		if !v.isGone(uid) {
+		if !v.isGone(uid) && (candidates == nil || candidates[uid]) {
 			refs = append(refs, msgRef{seq: uint32(i + 1), uid: uid})
 		}
 	}
@@ -47,7 +60,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 	var uids imap.UIDSet
 	var matched []uint32
 	data := &imap.SearchData{}
-	err = s.eachMessage(v, refs, m.needs&needMeta != 0, func(batch []msgRef, metas map[uint32]*store.Metadata) error {
+	each := func(batch []msgRef, metas map[uint32]*store.Metadata) error {
 		text := &textBatch{refs: batch, sizes: make(map[uint32]int64, len(batch))}
 		for uid, meta := range metas {
 			text.sizes[uid] = meta.Size
@@ -80,9 +93,17 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 			data.Count++
 		}
 		return nil
-	})
-	if err != nil {
-		return nil, err
+	}
+	// The index's candidates are few and scattered: they are read in groups of a few UID
+	// ranges each, which the store looks up one by one, rather than by spans of UIDs.
+	groups := [][]msgRef{refs}
+	if candidates != nil {
+		groups = splitRuns(refs, candidateRuns)
+	}
+	for _, g := range groups {
+		if err := s.eachMessage(v, g, m.needs&needMeta != 0, each); err != nil {
+			return nil, err
+		}
 	}
 	if kind == imapserver.NumKindUID {
 		data.All = uids
@@ -93,6 +114,29 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 		v.searchRes = matched
 	}
 	return data, nil
+}
+
+// candidateRuns is how many runs of consecutive UIDs one read of candidates asks for: the
+// store looks up at most 50 UID ranges one by one (and reads the span of more).
+const candidateRuns = 50
+
+// splitRuns cuts refs (ascending UIDs) into groups of at most n runs of consecutive UIDs.
+func splitRuns(refs []msgRef, n int) [][]msgRef {
+	var groups [][]msgRef
+	start, runs := 0, 0
+	for i := range refs {
+		if i == 0 || refs[i].uid != refs[i-1].uid+1 {
+			if runs == n {
+				groups = append(groups, refs[start:i])
+				start, runs = i, 0
+			}
+			runs++
+		}
+	}
+	if start < len(refs) {
+		groups = append(groups, refs[start:])
+	}
+	return groups
 }
 
 // What a search needs beyond the message rows.
@@ -218,6 +262,22 @@ func compileSearch(v *selected, c *imap.SearchCriteria) (*matcher, error) {
 	return m, nil
 }
 
+// indexTerms are the strings every message the matcher matches contains (its own TEXT,
+// BODY and HEADER values; not those under NOT or OR), for the full-text index.
+func (m *matcher) indexTerms() []store.SearchTerm {
+	var terms []store.SearchTerm
+	for _, t := range m.text {
+		terms = append(terms, store.SearchTerm{Field: store.SearchText, Value: t})
+	}
+	for _, b := range m.body {
+		terms = append(terms, store.SearchTerm{Field: store.SearchBody, Value: b})
+	}
+	for _, h := range m.headers {
+		terms = append(terms, store.SearchTerm{Field: store.SearchHeaders, Value: strings.ToLower(h.Value)})
+	}
+	return terms
+}
+
 // searchMsg is one message under test; header and body text are loaded when first needed.
 type searchMsg struct {
 	s     *session
@@ -227,12 +287,10 @@ type searchMsg struct {
 	batch *textBatch // the batch this message is searched in
 
 	loaded     bool
-	header     []headerField
-	headerText string // all fields, decoded, lower case
+	header     []store.HeaderField
+	headerText string // all fields, decoded, lower case (store.SearchHeaderText)
 	bodyText   string // decoded text parts, lower case
 }
-
-type headerField struct{ key, value string } // value decoded, lower case
 
 // day is the date of t in its own time zone, as a comparable midnight UTC.
 func day(t time.Time) time.Time {
@@ -363,15 +421,6 @@ func envelopeContains(env *store.Envelope, field, value string) bool {
 	return false
 }
 
-var wordDecoder = mime.WordDecoder{CharsetReader: charset.Reader}
-
-func decodeHeaderValue(v string) string {
-	if d, err := wordDecoder.DecodeHeader(v); err == nil {
-		return d
-	}
-	return v
-}
-
 // headerContains reports whether a header field named key contains value; an empty
 // value matches any message that has the field (RFC 3501 §6.4.4 HEADER).
 func (msg *searchMsg) headerContains(key, value string) (bool, error) {
@@ -379,7 +428,7 @@ func (msg *searchMsg) headerContains(key, value string) (bool, error) {
 		return false, err
 	}
 	for _, f := range msg.header {
-		if strings.EqualFold(f.key, key) && strings.Contains(f.value, value) {
+		if strings.EqualFold(f.Key, key) && strings.Contains(f.Value, value) {
 			return true, nil
 		}
 	}
@@ -450,21 +499,7 @@ func (msg *searchMsg) load() error {
 		return nil // expunged meanwhile: nothing matches
 	}
 	msg.bodyText = strings.ToLower(data.Text)
-	raw := data.Header
-	if !strings.HasSuffix(raw, "\r\n\r\n") {
-		raw = strings.TrimRight(raw, "\r\n") + "\r\n\r\n"
-	}
-	h, err := textproto.ReadHeader(bufio.NewReader(strings.NewReader(raw)))
-	if err != nil && h.Len() == 0 {
-		return nil // not a readable header: no header key matches
-	}
-	var all strings.Builder
-	fields := h.Fields()
-	for fields.Next() {
-		value := strings.ToLower(decodeHeaderValue(fields.Value()))
-		msg.header = append(msg.header, headerField{key: fields.Key(), value: value})
-		fmt.Fprintf(&all, "%s: %s\n", strings.ToLower(fields.Key()), value)
-	}
-	msg.headerText = all.String()
+	msg.header = store.SearchHeader(data.Header)
+	msg.headerText = store.SearchHeaderText(msg.header)
 	return nil
 }

@@ -266,21 +266,32 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if s.sel == nil {
 		return nil
 	}
-	return s.sync(s.ctx, w, allowExpunge)
+	return s.sync(s.ctx, w, allowExpunge, 0)
 }
 
 // sync brings the view up to date with the store through the change log, writing the
 // responses that tell the client: EXPUNGE (if allowed), EXISTS, FLAGS, FETCH FLAGS.
 // Reading a change twice is harmless: appends below the view's highest UID, expunges of
 // UIDs not in the view and flag changes equal to the view produce nothing.
-func (s *session) sync(ctx context.Context, w *imapserver.UpdateWriter, allowExpunge bool) error {
+//
+// asOf is 0 for what the store holds now, or the store's notification count after a
+// wake-up (store.Notified): then the reads may be shared with the other sessions of the
+// account woken by the same notification (ChangesAsOf, MessagesAfterAsOf).
+func (s *session) sync(ctx context.Context, w *imapserver.UpdateWriter, allowExpunge bool, asOf uint64) error {
 	v := s.sel
-	changes, err := s.st.Changes(ctx, s.acct.ID, v.modseq)
+	var changes []store.Change
+	var err error
+	if asOf == 0 {
+		changes, err = s.st.Changes(ctx, s.acct.ID, v.modseq)
+	} else {
+		changes, err = s.st.ChangesAsOf(ctx, s.acct.ID, v.modseq, asOf)
+	}
 	if err != nil {
 		return s.storeError(err, "reading changes")
 	}
 	maxUID := v.maxUID()
 	appended := false
+	var lastAppended uint32
 	var flagged []uint32
 	seenFlagged := make(map[uint32]struct{})
 	newModseq := v.modseq
@@ -293,6 +304,7 @@ func (s *session) sync(ctx context.Context, w *imapserver.UpdateWriter, allowExp
 		case store.ChangeAppend:
 			if c.UID > maxUID {
 				appended = true
+				lastAppended = max(lastAppended, c.UID)
 			}
 		case store.ChangeFlags:
 			if _, ok := v.index(c.UID); ok && !v.isGone(c.UID) {
@@ -314,7 +326,16 @@ func (s *session) sync(ctx context.Context, w *imapserver.UpdateWriter, allowExp
 	}
 
 	var added []store.Message
-	if appended && !v.deleted {
+	if appended && !v.deleted && asOf != 0 {
+		added, err = s.st.MessagesAfterAsOf(ctx, s.acct.ID, v.mbox.ID, maxUID, asOf)
+		if err != nil {
+			return s.storeError(err, "reading new messages")
+		}
+		if len(added) == 0 || added[len(added)-1].UID < lastAppended {
+			asOf = 0 // an answer older than the changes': read what is there now
+		}
+	}
+	if appended && !v.deleted && asOf == 0 {
 		added, err = s.st.Messages(ctx, v.mbox.ID, store.UIDRange{Start: maxUID + 1, Stop: 0})
 		if err != nil {
 			return s.storeError(err, "reading new messages")

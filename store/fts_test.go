@@ -1,0 +1,183 @@
+package store
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"testing"
+	"time"
+)
+
+// needFTS5 skips a test of the index in a build without the sqlite_fts5 tag (plain
+// `go test`), except in CI, where `make test` builds with it and a skip would hide a bug.
+func needFTS5(t *testing.T, s *Store) {
+	t.Helper()
+	if !s.SearchIndexed() {
+		if os.Getenv("CI") != "" {
+			t.Fatal("SQLite without FTS5 in CI: build with -tags sqlite_fts5 (make test does)")
+		}
+		t.Skip("SQLite built without FTS5 (build tag sqlite_fts5)")
+	}
+}
+
+// waitIndexed waits until the background indexer has indexed every stored body.
+func waitIndexed(t *testing.T, s *Store) {
+	t.Helper()
+	var hi int64
+	if err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM bodies`).Scan(&hi); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for s.search.indexed.Load() < hi {
+		if time.Now().After(deadline) {
+			t.Fatalf("indexer did not catch up with body %d", hi)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func candidates(t *testing.T, s *Store, mailboxID int64, terms ...SearchTerm) ([]uint32, bool) {
+	t.Helper()
+	uids, ok, err := s.SearchCandidates(ctx, mailboxID, terms)
+	if err != nil {
+		t.Fatalf("SearchCandidates: %v", err)
+	}
+	return uids, ok
+}
+
+func indexRows(t *testing.T, s *Store) int {
+	t.Helper()
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM bodies_fts`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestSearchCandidates(t *testing.T) {
+	s := newStore(t)
+	needFTS5(t, s)
+	a := newAccount(t, s, "a@example.com")
+	in := inbox(t, s, a.ID)
+	deliver(t, s, a.ID, "Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\nX-Tag: Pineapple\r\n\r\nThe QUICK brown fox.\r\n", DeliverOptions{})
+	deliver(t, s, a.ID, "Subject: other\r\n\r\nnothing here, \"quoted\" words\r\n", DeliverOptions{})
+	d := deliver(t, s, a.ID, "Subject: third\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nSch=F6ne Stra=DFe\r\n", DeliverOptions{})
+	// Indexed or not yet, a new message is a candidate.
+	if got, ok := candidates(t, s, in.ID, SearchTerm{SearchBody, "straße"}); !ok || !slices.Contains(got, d.UID) {
+		t.Errorf("a message just delivered is not a candidate: %v (ok %v)", got, ok)
+	}
+	waitIndexed(t, s)
+
+	for _, tt := range []struct {
+		terms []SearchTerm
+		want  []uint32
+	}{
+		{[]SearchTerm{{SearchText, "quick brown"}}, []uint32{1}},
+		{[]SearchTerm{{SearchText, "grüße"}}, []uint32{1}},         // decoded RFC 2047 subject
+		{[]SearchTerm{{SearchText, "subject: gr"}}, []uint32{1}},   // across key and value
+		{[]SearchTerm{{SearchText, "schöne straße"}}, []uint32{3}}, // charset-decoded body
+		{[]SearchTerm{{SearchBody, "pineapple"}}, []uint32{}},      // a header, not the body
+		{[]SearchTerm{{SearchHeaders, "pineapple"}}, []uint32{1}},  //
+		{[]SearchTerm{{SearchText, `"quoted"`}}, []uint32{2}},      // FTS5 quoting
+		{[]SearchTerm{{SearchText, "subject"}, {SearchBody, "fox"}}, []uint32{1}},
+	} {
+		got, ok := candidates(t, s, in.ID, tt.terms...)
+		if !ok || !slices.Equal(got, tt.want) {
+			t.Errorf("%v: got %v (ok %v), want %v", tt.terms, got, ok, tt.want)
+		}
+	}
+	// Terms of fewer than three characters cannot use the index.
+	if _, ok := candidates(t, s, in.ID, SearchTerm{SearchText, "fo"}); ok {
+		t.Error("a two-character term used the index")
+	}
+
+	// An expunge removes the body's row in the same transaction; a body shared with
+	// another message stays until the last one goes.
+	if n := indexRows(t, s); n != 3 {
+		t.Fatalf("index rows = %d, want 3", n)
+	}
+	if _, err := s.Expunge(ctx, in.ID, []uint32{1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := indexRows(t, s); n != 2 {
+		t.Errorf("after expunge: index rows = %d, want 2", n)
+	}
+	if got, _ := candidates(t, s, in.ID, SearchTerm{SearchText, "quick"}); len(got) != 0 {
+		t.Errorf("expunged message still a candidate: %v", got)
+	}
+	if err := s.DeleteAccount(ctx, "a@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if n := indexRows(t, s); n != 0 {
+		t.Errorf("after deleting the account: index rows = %d, want 0", n)
+	}
+}
+
+// A store filled by a build without FTS5 is indexed when a build with it opens the store,
+// and so are messages delivered meanwhile by a build without FTS5, whose expunges leave
+// rows in the index that match nothing.
+func TestSearchIndexCatchesUp(t *testing.T) {
+	probe := newStore(t)
+	needFTS5(t, probe)
+	defer func(b int) { indexBatch = b }(indexBatch)
+	indexBatch = 3
+
+	dir := t.TempDir()
+	open := func(withFTS bool) *Store {
+		fts5Unavailable = !withFTS
+		defer func() { fts5Unavailable = false }()
+		s, err := Open(dir, Options{Logger: quietLogger()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	word := func(i int) string { return fmt.Sprintf("word%03dx", i) }
+
+	s := open(false)
+	a := newAccount(t, s, "a@example.com")
+	for i := 1; i <= 10; i++ {
+		deliver(t, s, a.ID, simpleMessage(word(i)), DeliverOptions{})
+	}
+	if _, ok := candidates(t, s, inbox(t, s, a.ID).ID, SearchTerm{SearchText, word(1)}); ok {
+		t.Fatal("the index answered in a build without FTS5")
+	}
+	s.Close()
+
+	only := func(s *Store, i int, want ...uint32) {
+		t.Helper()
+		got, ok := candidates(t, s, inbox(t, s, a.ID).ID, SearchTerm{SearchText, word(i)})
+		if !ok || !slices.Equal(got, want) {
+			t.Errorf("%s: candidates %v (ok %v), want %v", word(i), got, ok, want)
+		}
+	}
+	s = open(true)
+	for i := 1; i <= 10; i++ { // while indexing or after: never a miss
+		if got, _ := candidates(t, s, inbox(t, s, a.ID).ID, SearchTerm{SearchText, word(i)}); !slices.Contains(got, uint32(i)) {
+			t.Errorf("%s: candidates %v miss UID %d", word(i), got, i)
+		}
+	}
+	waitIndexed(t, s)
+	only(s, 4, 4)
+	s.Close()
+
+	s = open(false)
+	deliver(t, s, a.ID, simpleMessage(word(11)), DeliverOptions{})
+	if _, err := s.Expunge(ctx, inbox(t, s, a.ID).ID, []uint32{2}); err != nil {
+		t.Fatal(err) // the delete trigger naming the FTS5 table is gone
+	}
+	s.Close()
+
+	s = open(true)
+	defer s.Close()
+	waitIndexed(t, s)
+	only(s, 11, 11)
+	only(s, 2) // its row is still in the index, but no message refers to its body
+	only(s, 10, 10)
+	if _, err := s.Expunge(ctx, inbox(t, s, a.ID).ID, []uint32{10}); err != nil {
+		t.Fatal(err)
+	}
+	if n := indexRows(t, s); n != 10 { // 11 indexed, 10 gone with its body by the trigger
+		t.Errorf("index rows = %d, want 10", n)
+	}
+}
