@@ -150,14 +150,22 @@ func Open(dir string, opts Options) (*Store, error) {
 		s.w.Close()
 		return nil, err
 	}
-	if err := s.openSearchIndex(context.Background()); err != nil {
+	// From here on, writes go through the writer goroutine (write); stopWriter undoes it
+	// when Open fails after all.
+	go s.runWriter()
+	stopWriter := func() {
+		close(s.closing)
+		<-s.writerDone
 		s.w.Close()
+	}
+	if err := s.openSearchIndex(context.Background()); err != nil {
+		stopWriter()
 		return nil, err
 	}
 
 	s.r, err = sql.Open("sqlite3", dsn(path, readerParams()))
 	if err != nil {
-		s.w.Close()
+		stopWriter()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	n := max(4, runtime.GOMAXPROCS(0))
@@ -167,10 +175,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.watcher, err = startWatcher(s, path)
 	if err != nil {
 		s.r.Close()
-		s.w.Close()
+		stopWriter()
 		return nil, err
 	}
-	go s.runWriter()
 	s.startIndexer()
 	s.log.Debug("store opened", "dir", dir)
 	return s, nil
