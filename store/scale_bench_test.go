@@ -6,6 +6,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/internal/benchcorpus"
 )
 
 // Issue 6 asks that APPEND and FETCH cost the same per message in a mailbox of 1,000 and
@@ -27,7 +29,7 @@ func fillByCopy(b *testing.B, n int) (*Store, Account, Mailbox) {
 	a := newAccount(b, s, "alice")
 	distinct := min(n, 100)
 	for i := range distinct {
-		deliver(b, s, a.ID, benchMessage(i), DeliverOptions{})
+		deliver(b, s, a.ID, string(benchcorpus.Corpus{Seed: 1}.Message(i)), DeliverOptions{})
 	}
 	in := inbox(b, s, a.ID)
 	for have := distinct; have < n; {
@@ -46,24 +48,6 @@ func fillByCopy(b *testing.B, n int) (*Store, Account, Mailbox) {
 		b.Fatal(err)
 	}
 	return s, a, inbox(b, s, a.ID)
-}
-
-// benchMessage is message i of the scale benchmarks: about 4 KB, every fifth multipart.
-func benchMessage(i int) string {
-	var m strings.Builder
-	fmt.Fprintf(&m, "From: Sender %d <sender%d@bench.example>\r\nTo: Bench <bench@bench.example>\r\n", i%37, i%37)
-	fmt.Fprintf(&m, "Subject: message %d\r\nDate: Thu, 01 Jan 2026 00:00:00 +0000\r\nMessage-ID: <%d@bench.example>\r\nMIME-Version: 1.0\r\n", i, i)
-	line := strings.Repeat("lorem ipsum dolor sit amet ", 2) + "\r\n"
-	if i%5 != 0 {
-		m.WriteString("Content-Type: text/plain; charset=us-ascii\r\n\r\n" + strings.Repeat(line, 68))
-		return m.String()
-	}
-	m.WriteString("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n")
-	m.WriteString(strings.Repeat(line, 44))
-	m.WriteString("--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n")
-	m.WriteString(strings.Repeat(strings.Repeat("QUJD", 19)+"\r\n", 16))
-	m.WriteString("--b--\r\n")
-	return m.String()
 }
 
 // perMessage reports the time per message (ns/msg) of a benchmark that handled msgs
@@ -89,7 +73,7 @@ func BenchmarkAppendPerMessageAt(b *testing.B) {
 	for _, n := range scaleSizes {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			s, a, _ := fillByCopy(b, n)
-			msg := benchMessage(7)
+			msg := string(benchcorpus.Corpus{Seed: 1}.Message(7))
 			cpu0 := cpuTime()
 			for b.Loop() {
 				if _, err := s.Deliver(ctx, a.ID, strings.NewReader(msg), DeliverOptions{}); err != nil {

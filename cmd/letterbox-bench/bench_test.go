@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/benchcorpus"
 	"github.com/letterbox-mail/letterbox/pkg/config"
 	"github.com/letterbox-mail/letterbox/pkg/letterboxtest"
 )
@@ -29,7 +30,7 @@ func startServer(t *testing.T) (*letterboxtest.Server, *Bench) {
 		Conn:     connOptions{timeout: 5 * time.Second},
 		Mailbox:  "INBOX",
 		Messages: 20, Concurrency: 3, Idlers: 3, Clients: 2, Duration: 300 * time.Millisecond,
-		Corpus:    Corpus{Seed: 1, Word: DefaultWord},
+		Corpus:    benchcorpus.Corpus{Seed: 1, Word: benchcorpus.DefaultWord},
 		DeliverTo: 1,
 	}
 	return srv, b
@@ -96,8 +97,8 @@ func TestWorkloadsAgainstLetterbox(t *testing.T) {
 		t.Errorf("fetch-body set \\Seen: it must PEEK")
 	}
 	search := runOne(t, b, "search-text")
-	if search.Count != Hits(120) || search.Count != 2 {
-		t.Errorf("search-text found %d messages, want %d", search.Count, Hits(120))
+	if search.Count != benchcorpus.Hits(120) || search.Count != 2 {
+		t.Errorf("search-text found %d messages, want %d", search.Count, benchcorpus.Hits(120))
 	}
 	pop := runOne(t, b, "pop3-download")
 	if pop.Count != 120 || pop.Bytes < corpusBytes || pop.Seconds <= 0 {
@@ -191,36 +192,6 @@ func TestRefusesRemoteHosts(t *testing.T) {
 	err := run([]string{"--imap", "192.0.2.1:143", "--user", "u"}, &bytes.Buffer{}, &bytes.Buffer{})
 	if err == nil || !strings.Contains(err.Error(), "not loopback") {
 		t.Errorf("run against a remote host: %v", err)
-	}
-}
-
-func TestCorpus(t *testing.T) {
-	c := Corpus{Seed: 1}
-	if !bytes.Equal(c.Message(42), c.Message(42)) {
-		t.Fatal("corpus is not deterministic")
-	}
-	if bytes.Equal(c.Message(42), Corpus{Seed: 2}.Message(42)) {
-		t.Error("the seed does not change the corpus")
-	}
-	var total, multipart, withWord int
-	for i := range 1000 {
-		m := c.Message(i)
-		total += len(m)
-		if bytes.Contains(m, []byte("multipart/mixed")) {
-			multipart++
-		}
-		if bytes.Contains(m, []byte(DefaultWord)) {
-			withWord++
-		}
-		if bytes.Contains(bytes.ReplaceAll(m, []byte("\r\n"), nil), []byte("\n")) {
-			t.Fatalf("message %d has a bare LF", i)
-		}
-	}
-	if multipart != 200 || withWord != 10 || withWord != Hits(1000) {
-		t.Errorf("multipart %d (want 200), with the word %d (want 10, Hits %d)", multipart, withWord, Hits(1000))
-	}
-	if avg := total / 1000; avg < 3500 || avg > 4500 {
-		t.Errorf("average message size %d, want about 4 KB", avg)
 	}
 }
 

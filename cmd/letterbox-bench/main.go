@@ -42,6 +42,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/internal/benchcorpus"
 )
 
 func main() {
@@ -87,7 +89,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&b.Duration, "duration", 10*time.Second, "T: duration of one mixed repetition")
 	fs.Int64Var(&b.Corpus.Seed, "seed", 1, "corpus seed")
 	fs.IntVar(&b.ServerPID, "server-pid", 0, "PID of the server (Linux, same machine): idle-fanout then reports its memory growth (PSS of the process tree) per idle session; needs many idlers to rise above a garbage-collected heap's noise")
-	fs.StringVar(&b.Corpus.Word, "word", DefaultWord, "the word in 1 % of the corpus that search-text looks for")
+	fs.StringVar(&b.Corpus.Word, "word", benchcorpus.DefaultWord, "the word in 1 % of the corpus that search-text looks for")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

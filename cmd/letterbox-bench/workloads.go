@@ -16,6 +16,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
+	"github.com/letterbox-mail/letterbox/internal/benchcorpus"
 )
 
 // Credential is one account the benchmark logs in as.
@@ -46,7 +47,7 @@ type Bench struct {
 	Idlers           int           // K: idle-fanout sessions
 	Clients          int           // K: mixed-load clients
 	Duration         time.Duration // T: mixed-load duration
-	Corpus           Corpus
+	Corpus           benchcorpus.Corpus
 	DeliverTo        int // index in Users of the lmtp and idle-fanout recipient
 	ServerPID        int // if set, idle-fanout reports the PSS growth of its process tree per idler
 	Progress         io.Writer
@@ -280,7 +281,7 @@ func (b *Bench) searchText(ctx context.Context, _ int) (Rep, error) {
 	}
 	word := b.Corpus.Word
 	if word == "" {
-		word = DefaultWord
+		word = benchcorpus.DefaultWord
 	}
 	start := time.Now()
 	data, err := c.Search(&imap.SearchCriteria{Text: []string{word}}, nil).Wait()

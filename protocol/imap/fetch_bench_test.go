@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/benchcorpus"
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -83,7 +84,7 @@ func benchServer(b *testing.B, n int) string {
 		b.Fatal(err)
 	}
 	for i := range n {
-		if _, err := st.Deliver(ctx, acct.ID, strings.NewReader(benchMessage(i)), store.DeliverOptions{}); err != nil {
+		if _, err := st.Deliver(ctx, acct.ID, strings.NewReader(string(benchcorpus.Corpus{Seed: 1}.Message(i))), store.DeliverOptions{}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -95,23 +96,6 @@ func benchServer(b *testing.B, n int) string {
 	go srv.Serve(ln)
 	b.Cleanup(func() { srv.Shutdown(context.Background()) })
 	return ln.Addr().String()
-}
-
-func benchMessage(i int) string {
-	var m strings.Builder
-	fmt.Fprintf(&m, "From: Sender %d <sender%d@bench.example>\r\nTo: Bench <bench@bench.example>\r\n", i%37, i%37)
-	fmt.Fprintf(&m, "Subject: message %d\r\nDate: Thu, 01 Jan 2026 00:00:00 +0000\r\nMessage-ID: <%d@bench.example>\r\nMIME-Version: 1.0\r\n", i, i)
-	line := strings.Repeat("lorem ipsum dolor sit amet ", 2) + "\r\n"
-	if i%5 != 0 {
-		m.WriteString("Content-Type: text/plain; charset=us-ascii\r\n\r\n" + strings.Repeat(line, 68))
-		return m.String()
-	}
-	m.WriteString("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n")
-	m.WriteString(strings.Repeat(line, 44))
-	m.WriteString("--b\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n")
-	m.WriteString(strings.Repeat(strings.Repeat("QUJD", 19)+"\r\n", 16))
-	m.WriteString("--b--\r\n")
-	return m.String()
 }
 
 // benchClient sends one command at a time and reads its responses.

@@ -1,4 +1,9 @@
-package main
+// Package benchcorpus generates the messages Letterbox's benchmarks use: cmd/letterbox-bench
+// against any server, and the Go benchmarks of the store and the protocols.
+//
+// Implementation notes: message i is a deterministic function of (Seed, i), so every run and
+// every server sees the same bytes and any message can be built without the ones before it.
+package benchcorpus
 
 import (
 	"encoding/base64"
