@@ -108,18 +108,7 @@ func runSessions(t *testing.T, user, password string) (*Server, *logRecords) {
 	}
 	cfg := testConfig(t)
 	logs := &logRecords{}
-	srv, err := New(cfg, openStore(t, cfg.Data), slog.New(slog.NewJSONHandler(logs, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		srv.Shutdown(ctx)
-	})
+	srv := startLogging(t, cfg, slog.New(slog.NewJSONHandler(logs, nil)))
 	if _, err := srv.st.CreateAccount(context.Background(), store.NewAccount{Address: user, Password: password}); err != nil {
 		t.Fatal(err)
 	}

@@ -75,7 +75,13 @@ func openStore(t *testing.T, dir string) *store.Store {
 
 func start(t *testing.T, cfg *config.Config, log io.Writer) *Server {
 	t.Helper()
-	srv, err := New(cfg, openStore(t, cfg.Data), slog.New(slog.NewTextHandler(log, nil)))
+	return startLogging(t, cfg, slog.New(slog.NewTextHandler(log, nil)))
+}
+
+// startLogging starts a server that logs to logger, and shuts it down at cleanup.
+func startLogging(t *testing.T, cfg *config.Config, logger *slog.Logger) *Server {
+	t.Helper()
+	srv, err := New(cfg, openStore(t, cfg.Data), logger)
 	if err != nil {
 		t.Fatal(err)
 	}
