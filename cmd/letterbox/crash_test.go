@@ -10,7 +10,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"io"
 	"math/rand"
 	"net"
 	"net/textproto"
@@ -254,36 +253,11 @@ var messageIDHeader = regexp.MustCompile(`(?m)^Message-ID: (\S+)\r$`)
 // dead, with what the clients of this round were told, then remembers it for the next.
 func checkAfterCrash(t *testing.T, round int, data string, accounts []string, led *crashLedger, states map[string]*mailboxState) {
 	t.Helper()
-	ctx := context.Background()
-	st, err := store.Open(data, store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	for _, a := range accounts {
-		acct, err := st.LookupAccount(ctx, a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		mb, err := st.MailboxByName(ctx, acct.ID, "INBOX")
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs, err := st.Messages(ctx, mb.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		mb, msgs, bodies := readMailbox(t, data, a, "INBOX")
 		now := &mailboxState{uidValidity: mb.UIDValidity, uidNext: mb.UIDNext, present: map[string]uint32{}}
-		for _, m := range msgs {
-			b, err := st.OpenMessage(ctx, mb.ID, m.UID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, err := io.ReadAll(b)
-			b.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+		for i, m := range msgs {
+			raw := bodies[i]
 			id := messageIDHeader.FindSubmatch(raw)
 			if id == nil {
 				t.Fatalf("round %d, %s: UID %d has no Message-ID", round, a, m.UID)

@@ -87,8 +87,16 @@ func expectCode(t *testing.T, r result, want int, what string) {
 	}
 }
 
-// inbox opens the store in data and returns the messages of a mailbox with their bodies.
+// mailbox opens the store in data and returns the messages of a mailbox with their bodies.
 func mailbox(t *testing.T, data, address, name string) ([]store.Message, [][]byte) {
+	t.Helper()
+	_, msgs, bodies := readMailbox(t, data, address, name)
+	return msgs, bodies
+}
+
+// readMailbox opens the store in data (the server must not be running) and returns a
+// mailbox, its messages and their bodies.
+func readMailbox(t *testing.T, data, address, name string) (store.Mailbox, []store.Message, [][]byte) {
 	t.Helper()
 	ctx := context.Background()
 	st, err := store.Open(data, store.Options{})
@@ -114,11 +122,14 @@ func mailbox(t *testing.T, data, address, name string) ([]store.Message, [][]byt
 		if err != nil {
 			t.Fatal(err)
 		}
-		raw, _ := io.ReadAll(b)
+		raw, err := io.ReadAll(b)
 		b.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
 		bodies = append(bodies, raw)
 	}
-	return msgs, bodies
+	return mb, msgs, bodies
 }
 
 func crlf(s string) string { return strings.ReplaceAll(s, "\n", "\r\n") }
