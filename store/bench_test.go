@@ -59,7 +59,7 @@ func BenchmarkDeliverSenders(b *testing.B) {
 // fill gives a mailbox n messages, fast (one transaction), for the read benchmarks.
 func fill(b *testing.B, s *Store, accountID int64, n int) Mailbox {
 	b.Helper()
-	sp, err := s.Spool(strings.NewReader(mixedMessage()))
+	sp, err := s.Spool(strings.NewReader(mixedMessage()), SpoolOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
