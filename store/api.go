@@ -34,6 +34,12 @@
 //     by one streaming pass over the spooled message (plus go-message decoding of its text
 //     parts), and stored beside the message. Nobody re-parses to list. Malformed MIME never
 //     fails a delivery: what cannot be understood is described as text/plain.
+//   - New mail is refused for its shape (a *ContentLimitError): a header section above
+//     Options.MaxHeaderSize, MIME nesting deeper than Options.MaxMIMEDepth. The parser reads
+//     the message as it is spooled (spoolReader), so the refusal comes at the line that
+//     crosses the limit, with no more than the parser's and the spool's buffers read beyond
+//     it. Migrated mail (SpoolOptions.Migrated, `letterbox import`) is never refused so:
+//     it is kept as it was, described within the parse bounds (parse.go).
 //   - UIDs strictly increase within a mailbox and are never reused: they come from the
 //     mailbox's uid_next, which only grows. UIDVALIDITY changes only when a mailbox of the
 //     same name is created anew (it is always above any the account has had).
