@@ -182,3 +182,23 @@ func BenchmarkExpunge(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSpool reads, normalises and parses a message without storing it: the small
+// mixed message (in memory) and a 4 MiB one (a spool file).
+func BenchmarkSpool(b *testing.B) {
+	s := newStore(b)
+	big := "Subject: big\r\nContent-Type: text/plain\r\n\r\n" + strings.Repeat("a line of text, long enough to be a line of text\r\n", 4<<20/50)
+	for _, c := range []struct{ name, msg string }{{"mixed", mixedMessage()}, {"4MiB", big}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.msg)))
+			b.ReportAllocs()
+			for b.Loop() {
+				sp, err := s.Spool(strings.NewReader(c.msg), SpoolOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				sp.Close()
+			}
+		})
+	}
+}

@@ -74,7 +74,9 @@ func (s *Store) Spool(r io.Reader, opts SpoolOptions) (*Spooled, error) {
 func (sp *Spooled) fill(r io.Reader, limit int64, dir string, lim contentLimits) error {
 	sw := &spoolWriter{dir: dir}
 	bw := bufio.NewWriterSize(sw, 64<<10)
-	in := &spoolReader{src: r, spool: bw, buf: make([]byte, 32<<10)}
+	buf := readBuffers.Get().(*[]byte)
+	defer readBuffers.Put(buf)
+	in := &spoolReader{src: r, spool: bw, buf: *buf}
 	in.cw = crlfWriter{w: in, limit: limit}
 	p, md, err := parseMessage(in, lim)
 	if err == nil {
@@ -98,6 +100,9 @@ func (sp *Spooled) fill(r io.Reader, limit int64, dir string, lim contentLimits)
 	sp.md = md
 	return nil
 }
+
+// readBuffers are spoolReader's buffers for reading the source.
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // spoolReader is what the parser reads: the octets of src, CRLF-normalised and held to the
 // size limit by cw, each written to the spool as it is handed to the parser.
