@@ -99,7 +99,7 @@ func parseMessage(r io.Reader, lim contentLimits) (*parser, *parsed, error) {
 		if cle := (*ContentLimitError)(nil); errors.As(err, &cle) {
 			return nil, nil, err
 		}
-		return nil, nil, fmt.Errorf("read spool: %w", err)
+		return nil, nil, fmt.Errorf("read message: %w", err)
 	}
 	if fields == 0 {
 		return nil, nil, ErrNotMessage
