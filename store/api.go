@@ -34,6 +34,12 @@
 //     by one streaming pass over the spooled message (plus go-message decoding of its text
 //     parts), and stored beside the message. Nobody re-parses to list. Malformed MIME never
 //     fails a delivery: what cannot be understood is described as text/plain.
+//   - New mail is refused for its shape (a *ContentLimitError): a header section above
+//     Options.MaxHeaderSize, MIME nesting deeper than Options.MaxMIMEDepth. The parser reads
+//     the message as it is spooled (spoolReader), so the refusal comes at the line that
+//     crosses the limit, with no more than the parser's and the spool's buffers read beyond
+//     it. Migrated mail (SpoolOptions.Migrated, `letterbox import`) is never refused so:
+//     it is kept as it was, described within the parse bounds (parse.go).
 //   - UIDs strictly increase within a mailbox and are never reused: they come from the
 //     mailbox's uid_next, which only grows. UIDVALIDITY changes only when a mailbox of the
 //     same name is created anew (it is always above any the account has had).
@@ -75,6 +81,11 @@ var (
 	ErrOverQuota        = errors.New("store: over quota")
 	ErrTooBig           = errors.New("store: message too big")
 	ErrNotMessage       = errors.New("store: not an RFC 5322 message")
+	// ErrHeaderTooBig and ErrNestingTooDeep refuse new mail for its shape (a header section
+	// above Options.MaxHeaderSize, MIME nesting deeper than Options.MaxMIMEDepth). They come
+	// inside a *ContentLimitError, which names the limit.
+	ErrHeaderTooBig   = errors.New("store: message header too big")
+	ErrNestingTooDeep = errors.New("store: MIME nesting too deep")
 	// ErrTemporary wraps trouble worth retrying (database busy or locked, disk full).
 	ErrTemporary = errors.New("store: temporary failure")
 	// ErrStorageFull is the ErrTemporary of a store that cannot take more data: the disk
@@ -293,7 +304,36 @@ type DeliverOptions struct {
 	// Return-Path and Delivered-To from LMTP. IMAP APPEND leaves it empty: the message is
 	// stored exactly as given.
 	Prepend []byte
+	// Migrated marks existing mail moved in from elsewhere (`letterbox import`): it is kept
+	// as it was, never refused for its shape (see SpoolOptions). New mail (LMTP, `letterbox
+	// deliver`, APPEND) leaves it false. DeliverSpooled ignores it: Spool decided.
+	Migrated bool
 }
+
+// SpoolOptions says how Spool takes a message.
+type SpoolOptions struct {
+	// Migrated marks existing mail moved in from elsewhere (`letterbox import`): it is kept
+	// as it was, whatever its header size and MIME nesting, and only its description is cut
+	// short beyond the parse bounds (store/parse.go). New mail leaves it false and is refused
+	// with a *ContentLimitError beyond Options.MaxHeaderSize and Options.MaxMIMEDepth.
+	Migrated bool
+}
+
+// ContentLimitError refuses a new message for its shape. errors.Is matches it against Err;
+// errors.As gives the limit, for the protocol's answer.
+type ContentLimitError struct {
+	Err   error // ErrHeaderTooBig or ErrNestingTooDeep
+	Limit int64 // octets of one header section, or levels of MIME nesting
+}
+
+func (e *ContentLimitError) Error() string {
+	if e.Err == ErrNestingTooDeep {
+		return fmt.Sprintf("store: MIME nesting deeper than %d levels", e.Limit)
+	}
+	return fmt.Sprintf("store: a header section larger than %d octets", e.Limit)
+}
+
+func (e *ContentLimitError) Unwrap() error { return e.Err }
 
 // Delivered reports where Deliver stored a message.
 type Delivered struct {

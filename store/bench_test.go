@@ -59,7 +59,7 @@ func BenchmarkDeliverSenders(b *testing.B) {
 // fill gives a mailbox n messages, fast (one transaction), for the read benchmarks.
 func fill(b *testing.B, s *Store, accountID int64, n int) Mailbox {
 	b.Helper()
-	sp, err := s.Spool(strings.NewReader(mixedMessage()))
+	sp, err := s.Spool(strings.NewReader(mixedMessage()), SpoolOptions{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -180,5 +180,25 @@ func BenchmarkExpunge(b *testing.B) {
 		if got, err := s.Expunge(ctx, in.ID, []uint32{d.UID}); err != nil || len(got) != 1 {
 			b.Fatal(err, got)
 		}
+	}
+}
+
+// BenchmarkSpool reads, normalises and parses a message without storing it: the small
+// mixed message (in memory) and a 4 MiB one (a spool file).
+func BenchmarkSpool(b *testing.B) {
+	s := newStore(b)
+	big := "Subject: big\r\nContent-Type: text/plain\r\n\r\n" + strings.Repeat("a line of text, long enough to be a line of text\r\n", 4<<20/50)
+	for _, c := range []struct{ name, msg string }{{"mixed", mixedMessage()}, {"4MiB", big}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.msg)))
+			b.ReportAllocs()
+			for b.Loop() {
+				sp, err := s.Spool(strings.NewReader(c.msg), SpoolOptions{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				sp.Close()
+			}
+		})
 	}
 }

@@ -14,9 +14,10 @@ import (
 
 // Deliver stores one message for an account (see DeliverOptions). The message is read once,
 // CRLF-normalised and parsed while it is spooled; it is durable when Deliver returns nil.
-// Errors: ErrNoSuchMailbox, ErrOverQuota, ErrTooBig, ErrNotMessage, ErrTemporary.
+// Errors: ErrNoSuchMailbox, ErrOverQuota, ErrTooBig, ErrNotMessage, ErrTemporary, and for new
+// mail (not opts.Migrated) a *ContentLimitError (ErrHeaderTooBig, ErrNestingTooDeep).
 func (s *Store) Deliver(ctx context.Context, accountID int64, r io.Reader, opts DeliverOptions) (Delivered, error) {
-	sp, err := s.Spool(r)
+	sp, err := s.Spool(r, SpoolOptions{Migrated: opts.Migrated})
 	if err != nil {
 		return Delivered{}, err
 	}
@@ -45,11 +46,21 @@ const spoolInMemory = 256 << 10
 // The caller closes the Spooled. A message larger than spoolInMemory goes to a spool file
 // in the data directory's tmp/, unlinked at once where the system allows, so that a crash
 // leaves nothing behind.
-func (s *Store) Spool(r io.Reader) (*Spooled, error) {
+//
+// The size limit (ErrTooBig) and, unless opts.Migrated, the content limits (a
+// *ContentLimitError) are checked as the message is read: Spool stops reading r at the
+// first limit crossed, having read at most a few buffers (some 100 KiB) beyond it. The
+// caller reads the rest, if the protocol needs it read.
+func (s *Store) Spool(r io.Reader, opts SpoolOptions) (*Spooled, error) {
 	sp := &Spooled{}
-	if err := sp.fill(r, s.maxSize, s.tmpDir()); err != nil {
+	lim := s.limits
+	if opts.Migrated {
+		lim = contentLimits{}
+	}
+	if err := sp.fill(r, s.maxSize, s.tmpDir(), lim); err != nil {
 		sp.Close()
-		if errors.Is(err, ErrTooBig) || errors.Is(err, ErrNotMessage) {
+		var cle *ContentLimitError
+		if errors.Is(err, ErrTooBig) || errors.Is(err, ErrNotMessage) || errors.As(err, &cle) {
 			return nil, fmt.Errorf("store: spool: %w", err)
 		}
 		return nil, wrapErr("spool", err)
@@ -57,15 +68,20 @@ func (s *Store) Spool(r io.Reader) (*Spooled, error) {
 	return sp, nil
 }
 
-// fill copies r into memory or a spool file in dir, CRLF-normalised, then describes the
-// message.
-func (sp *Spooled) fill(r io.Reader, limit int64, dir string) error {
+// fill reads r, CRLF-normalised, into memory or a spool file in dir while the parser reads
+// the same octets to describe the message (spoolReader), then decodes the text parts from
+// the spool. The parser sees each octet as it is spooled, so a limit stops both at once.
+func (sp *Spooled) fill(r io.Reader, limit int64, dir string, lim contentLimits) error {
 	sw := &spoolWriter{dir: dir}
 	bw := bufio.NewWriterSize(sw, 64<<10)
-	cw := &crlfWriter{w: bw, limit: limit}
-	_, err := io.Copy(cw, r)
+	buf := readBuffers.Get().(*[]byte)
+	defer readBuffers.Put(buf)
+	in := &spoolReader{src: r, spool: bw, buf: *buf}
+	in.cw = crlfWriter{w: in, limit: limit}
+	p, md, err := parseMessage(in, lim)
 	if err == nil {
-		err = cw.finish()
+		// The parser reads to the end of the message; this only makes sure of it.
+		_, err = io.Copy(io.Discard, in)
 	}
 	if err == nil {
 		err = bw.Flush()
@@ -74,21 +90,62 @@ func (sp *Spooled) fill(r io.Reader, limit int64, dir string) error {
 	if err != nil {
 		return err
 	}
-	sp.size = cw.n
-	if sp.size == 0 {
-		return ErrNotMessage
-	}
+	sp.size = in.cw.n
 	if sp.file != nil {
 		sp.data = sp.file.f
 	} else {
 		sp.data = bytes.NewReader(sw.buf.Bytes())
 	}
-	md, err := parseMessage(sp.data, sp.size)
-	if err != nil {
-		return err
-	}
+	md.text = p.extractText(sp.data)
 	sp.md = md
 	return nil
+}
+
+// readBuffers are spoolReader's buffers for reading the source.
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// spoolReader is what the parser reads: the octets of src, CRLF-normalised and held to the
+// size limit by cw, each written to the spool as it is handed to the parser.
+type spoolReader struct {
+	src     io.Reader
+	spool   io.Writer
+	cw      crlfWriter // writes to the spoolReader itself (Write)
+	pending bytes.Buffer
+	buf     []byte
+	err     error // the first error of src or cw; io.EOF at the end
+}
+
+// Write takes cw's output: into the spool, and into pending for the parser.
+func (s *spoolReader) Write(p []byte) (int, error) {
+	if _, err := s.spool.Write(p); err != nil {
+		return 0, err
+	}
+	return s.pending.Write(p)
+}
+
+func (s *spoolReader) Read(p []byte) (int, error) {
+	for s.pending.Len() == 0 {
+		if s.err != nil {
+			return 0, s.err
+		}
+		n, err := s.src.Read(s.buf)
+		if n > 0 {
+			if _, werr := s.cw.Write(s.buf[:n]); werr != nil {
+				s.err = werr
+				continue
+			}
+		}
+		switch {
+		case err == io.EOF:
+			s.err = io.EOF
+			if ferr := s.cw.finish(); ferr != nil {
+				s.err = ferr
+			}
+		case err != nil:
+			s.err = err
+		}
+	}
+	return s.pending.Read(p)
 }
 
 // spoolWriter keeps what is written in memory up to spoolInMemory octets, then moves it
@@ -260,7 +317,7 @@ func normalizePrepend(b []byte) []byte {
 // CRLF, refusing to write more than limit octets (ErrTooBig) so that an oversized message
 // is never read whole. finish ends an unterminated last line with CRLF.
 type crlfWriter struct {
-	w     *bufio.Writer
+	w     io.Writer
 	limit int64
 	n     int64
 	cr    bool // the last byte written was a CR whose LF is still due

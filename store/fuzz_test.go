@@ -12,13 +12,15 @@ import (
 // FuzzParse sends arbitrary octets through the store's spool path (CRLF normalisation,
 // size limit, MIME description) and checks what delivery would store:
 //
-//   - nothing panics, and the only refusal is ErrNotMessage;
+//   - as migrated mail (import): nothing panics, and the only refusal is ErrNotMessage;
 //   - the spooled octets are the input with every line ending made CRLF (and a final CRLF
 //     added), and Size is their length;
 //   - every MIME part has HeaderStart <= BodyStart <= End, Size = End - BodyStart, lies
 //     within its parent's body, and siblings follow each other without overlapping; the
 //     top-level part spans the whole message;
-//   - the message's line count is its number of CRLFs, and the metadata encodes.
+//   - the message's line count is its number of CRLFs, and the metadata encodes;
+//   - as new mail, under small content limits (so that the fuzzer reaches them): the
+//     message is refused with a *ContentLimitError exactly when... see checkNewMail.
 //
 // Seeds: malformed, truncated, deeply nested and long-header messages; crashers found by
 // `go test -fuzz` are kept in testdata/fuzz/FuzzParse.
@@ -26,18 +28,31 @@ func FuzzParse(f *testing.F) {
 	for _, seed := range parseSeeds() {
 		f.Add([]byte(seed))
 	}
-	s := newStore(f)
+	s := openStoreWith(f, Options{MaxHeaderSize: 200, MaxMIMEDepth: 3})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		if err := checkSpool(s, in); err != nil {
+		if _, err := checkSpool(s, in); err != nil {
 			t.Fatalf("%v\ninput: %.300q", err, in)
 		}
 	})
 }
 
+func openStoreWith(t testing.TB, opts Options) *Store {
+	t.Helper()
+	opts.Logger = quietLogger()
+	s, err := Open(t.TempDir(), opts)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 // TestParseHostileShapes runs FuzzParse's checks on inputs too big to be good fuzz seeds:
 // a header beyond maxHeaderBytes, nesting far beyond maxDepth, more parts than maxParts.
+// Imported (migrated), each is stored whole and described within the parse bounds; as new
+// mail, under the default limits, the first four are refused.
 func TestParseHostileShapes(t *testing.T) {
-	s := newStore(t)
+	s := newStore(t) // the default limits: 1 MiB of header, 64 levels
 	hugeHeader := "Subject: " + strings.Repeat("x", maxHeaderBytes+1000) + "\r\n\r\nbody\r\n"
 	manyFields := strings.Repeat("X-Filler: yes\r\n", 100000) + "\r\nbody\r\n"
 	var many strings.Builder
@@ -46,16 +61,23 @@ func TestParseHostileShapes(t *testing.T) {
 		many.WriteString("--b\r\n\r\npart\r\n")
 	}
 	many.WriteString("--b--\r\n")
-	for name, in := range map[string]string{
-		"huge header":      hugeHeader,
-		"many fields":      manyFields,
-		"nested 1000":      nestedMultipart(1000, true),
-		"nested 1000 open": nestedMultipart(1000, false),
-		"rfc822 1000":      nestedRFC822(1000),
-		"many parts":       many.String(),
+	for name, c := range map[string]struct {
+		in   string
+		want error // as new mail
+	}{
+		"huge header":      {hugeHeader, ErrHeaderTooBig},
+		"many fields":      {manyFields, ErrHeaderTooBig},
+		"nested 1000":      {nestedMultipart(1000, true), ErrNestingTooDeep},
+		"nested 1000 open": {nestedMultipart(1000, false), ErrNestingTooDeep},
+		"rfc822 1000":      {nestedRFC822(1000), ErrNestingTooDeep},
+		"many parts":       {many.String(), nil},
 	} {
-		if err := checkSpool(s, []byte(in)); err != nil {
+		newErr, err := checkSpool(s, []byte(c.in))
+		if err != nil {
 			t.Errorf("%s: %v", name, err)
+		}
+		if !errors.Is(newErr, c.want) || (c.want == nil && newErr != nil) {
+			t.Errorf("%s as new mail: %v, want %v", name, newErr, c.want)
 		}
 	}
 }
@@ -147,45 +169,132 @@ func normalize(in []byte) []byte {
 	return out
 }
 
-// checkSpool spools in and checks the invariants FuzzParse names.
-func checkSpool(s *Store, in []byte) error {
+// checkSpool spools in as migrated mail and checks the invariants FuzzParse names, then as
+// new mail (checkNewMail), whose verdict it returns.
+func checkSpool(s *Store, in []byte) (newErr error, err error) {
 	want := normalize(in)
-	sp, err := s.Spool(bytes.NewReader(in))
+	sp, err := s.Spool(bytes.NewReader(in), SpoolOptions{Migrated: true})
 	if err != nil {
 		if errors.Is(err, ErrNotMessage) {
-			return nil
+			if _, nerr := s.Spool(bytes.NewReader(in), SpoolOptions{}); !errors.Is(nerr, ErrNotMessage) && !isContentLimit(nerr) {
+				return nerr, fmt.Errorf("not a message when migrated, as new mail: %v", nerr)
+			}
+			return nil, nil
 		}
-		return fmt.Errorf("Spool: %w", err)
+		return nil, fmt.Errorf("Spool: %w", err)
 	}
 	defer sp.Close()
 	if sp.Size() != int64(len(want)) {
-		return fmt.Errorf("Size = %d, normalised input is %d octets", sp.Size(), len(want))
+		return nil, fmt.Errorf("Size = %d, normalised input is %d octets", sp.Size(), len(want))
 	}
 	got := make([]byte, sp.Size())
 	if _, err := sp.data.ReadAt(got, 0); err != nil && err != io.EOF {
-		return fmt.Errorf("read spool: %w", err)
+		return nil, fmt.Errorf("read spool: %w", err)
 	}
 	if !bytes.Equal(got, want) {
-		return fmt.Errorf("spooled octets differ from the normalised input")
+		return nil, fmt.Errorf("spooled octets differ from the normalised input")
 	}
 	md := sp.md
 	top := md.structure
 	if top.HeaderStart != 0 || top.End != sp.Size() {
-		return fmt.Errorf("top part spans %d..%d, message is 0..%d", top.HeaderStart, top.End, sp.Size())
+		return nil, fmt.Errorf("top part spans %d..%d, message is 0..%d", top.HeaderStart, top.End, sp.Size())
 	}
 	if md.headerSize != top.BodyStart {
-		return fmt.Errorf("headerSize %d != top BodyStart %d", md.headerSize, top.BodyStart)
+		return nil, fmt.Errorf("headerSize %d != top BodyStart %d", md.headerSize, top.BodyStart)
 	}
 	if n := int64(bytes.Count(want, []byte("\r\n"))); md.lines != n {
-		return fmt.Errorf("lines = %d, message has %d CRLFs", md.lines, n)
+		return nil, fmt.Errorf("lines = %d, message has %d CRLFs", md.lines, n)
 	}
 	if err := checkPart(top, 0, sp.Size(), "TEXT", want); err != nil {
-		return err
+		return nil, err
 	}
 	if _, _, err := md.encode(); err != nil {
-		return fmt.Errorf("encode: %w", err)
+		return nil, fmt.Errorf("encode: %w", err)
 	}
-	return nil
+	return checkNewMail(s, in, sp)
+}
+
+func isContentLimit(err error) bool {
+	var cle *ContentLimitError
+	return errors.As(err, &cle)
+}
+
+// checkNewMail spools in as new mail, migrated being the same input spooled as migrated
+// mail, and checks the verdict against the description of migrated (which has every part
+// the parser looked at):
+//
+//   - accepted: no described header section is above the header limit, no multipart or
+//     message/rfc822 is described at a depth at or below the nesting limit, and the spool
+//     and its description are exactly those of migrated mail;
+//   - refused for the header: some described header section is above the limit.
+//
+// (A refusal for nesting is not checked against the description: a multipart whose
+// delimiters never come is refused as nesting but described as text/plain.)
+func checkNewMail(s *Store, in []byte, migrated *Spooled) (newErr error, err error) {
+	var hdr, depth int64
+	walkParts(migrated.md.structure, 0, func(p Part, d int) {
+		hdr = max(hdr, headerSection(p, migrated))
+		if len(p.Children) > 0 || p.Message != nil {
+			depth = max(depth, int64(d)+1)
+		}
+	})
+	sp, newErr := s.Spool(bytes.NewReader(in), SpoolOptions{})
+	lim := s.limits
+	switch {
+	case newErr == nil:
+		defer sp.Close()
+		if lim.headerSize > 0 && hdr > lim.headerSize {
+			return nil, fmt.Errorf("new mail accepted with a header section of %d octets, limit %d", hdr, lim.headerSize)
+		}
+		if lim.mimeDepth > 0 && depth > int64(lim.mimeDepth) {
+			return nil, fmt.Errorf("new mail accepted with %d levels of nesting, limit %d", depth, lim.mimeDepth)
+		}
+		a, b := make([]byte, sp.Size()), make([]byte, migrated.Size())
+		sp.data.ReadAt(a, 0)
+		migrated.data.ReadAt(b, 0)
+		e1, s1, _ := sp.md.encode()
+		e2, s2, _ := migrated.md.encode()
+		if !bytes.Equal(a, b) || !bytes.Equal(e1, e2) || !bytes.Equal(s1, s2) || sp.md.text != migrated.md.text || sp.md.header != migrated.md.header || sp.md.lines != migrated.md.lines {
+			return nil, fmt.Errorf("new mail spooled or described differently from migrated mail")
+		}
+	case errors.Is(newErr, ErrHeaderTooBig):
+		if hdr <= lim.headerSize {
+			return newErr, fmt.Errorf("new mail refused (%v), but its largest header section is %d octets", newErr, hdr)
+		}
+	case errors.Is(newErr, ErrNestingTooDeep):
+	default:
+		return newErr, fmt.Errorf("new mail: unexpected refusal %v", newErr)
+	}
+	return newErr, nil
+}
+
+// walkParts calls fn for p and every part inside it, with its depth (0: the message).
+func walkParts(p Part, depth int, fn func(Part, int)) {
+	fn(p, depth)
+	for _, c := range p.Children {
+		walkParts(c, depth+1, fn)
+	}
+	if p.Message != nil {
+		walkParts(*p.Message, depth+1, fn)
+	}
+}
+
+// headerSection is the size of p's header section, without the blank line that ends it if
+// it has one (the parser's count for the header limit).
+func headerSection(p Part, sp *Spooled) int64 {
+	n := p.BodyStart - p.HeaderStart
+	if n < 2 {
+		return n
+	}
+	b := make([]byte, 4)
+	from := max(p.BodyStart-4, p.HeaderStart)
+	b = b[:p.BodyStart-from]
+	sp.data.ReadAt(b, from)
+	// A blank line: CRLF at the header's start or right after another CRLF.
+	if bytes.HasSuffix(b, []byte("\r\n")) && (len(b) == 2 || bytes.HasPrefix(b, []byte("\r\n"))) {
+		return n - 2
+	}
+	return n
 }
 
 // checkPart checks p's offsets against the range [lo, hi) of its parent and recurses.

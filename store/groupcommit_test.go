@@ -20,7 +20,7 @@ func request(ctx context.Context, op string, fn func(wt *writeTx) error) *writeR
 // the way DeliverSpooled runs it.
 func deliverRequest(t *testing.T, s *Store, accountID int64, mailbox, msg string) *writeRequest {
 	t.Helper()
-	sp, err := s.Spool(strings.NewReader(msg))
+	sp, err := s.Spool(strings.NewReader(msg), SpoolOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ func spoolAll(t *testing.T, s *Store, uids []uint32, flags ...string) []Imported
 	t.Helper()
 	var out []ImportedMessage
 	for _, uid := range uids {
-		sp, err := s.Spool(strings.NewReader(simpleMessage("uid " + string(rune('0'+uid%10)))))
+		sp, err := s.Spool(strings.NewReader(simpleMessage("uid "+string(rune('0'+uid%10)))), SpoolOptions{Migrated: true})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -17,14 +18,23 @@ import (
 	"github.com/emersion/go-message/textproto"
 )
 
-// Limits that keep a hostile or broken message from costing more than it is worth. A
-// message beyond them is still stored whole; only its description is cut short.
+// Bounds that keep a hostile or broken message from costing more than it is worth. A
+// message beyond them is still stored whole; only its description is cut short. New mail
+// is refused earlier, at its header size and nesting, by contentLimits (Options).
 const (
 	maxDepth       = 64      // MIME nesting: deeper multiparts are described as text/plain
 	maxParts       = 2000    // MIME parts described; further siblings are left out
 	maxHeaderBytes = 1 << 20 // header octets of one part kept for parsing
 	maxTextBytes   = 1 << 20 // decoded text kept for SEARCH
 )
+
+// contentLimits are the shapes new mail is refused for (Options.MaxHeaderSize and
+// MaxMIMEDepth), checked as the message streams through the parser; a zero field refuses
+// nothing. Migrated mail is parsed without them (SpoolOptions).
+type contentLimits struct {
+	headerSize int64 // octets of one header section, without the blank line ending it
+	mimeDepth  int   // levels of multipart and message/rfc822 the parser descends into
+}
 
 // parsed is what delivery computes once from a stored message (see Metadata).
 type parsed struct {
@@ -76,18 +86,23 @@ func shiftPart(p Part, n int64) Part {
 	return p
 }
 
-// parseMessage describes the CRLF-normalised message of size octets in r: one streaming
-// pass over its lines for the MIME tree and its offsets, then a pass over the text parts
-// only to decode their text. Malformed MIME never fails: what cannot be understood is
-// described as text/plain. The only refusal is ErrNotMessage, for input without a header.
-func parseMessage(r io.ReaderAt, size int64) (*parsed, error) {
-	p := &parser{s: &lineScanner{r: bufio.NewReaderSize(io.NewSectionReader(r, 0, size), 64<<10), atStart: true}}
+// parseMessage describes the CRLF-normalised message read from r in one streaming pass
+// over its lines: the MIME tree and its offsets. Malformed MIME never fails: what cannot be
+// understood is described as text/plain. It refuses ErrNotMessage, for input without a
+// header, and a message beyond lim (a *ContentLimitError), at the line that crosses the
+// limit, reading no further than the parser's buffer beyond it. Otherwise r is read to its
+// end. The decoded text (parsed.text) is left to extractText, once the message is spooled.
+func parseMessage(r io.Reader, lim contentLimits) (*parser, *parsed, error) {
+	p := &parser{s: &lineScanner{r: bufio.NewReaderSize(r, 64<<10), atStart: true}, lim: lim}
 	top, h, fields := p.entity(0, nil, false)
-	if p.s.err != nil {
-		return nil, fmt.Errorf("read spool: %w", p.s.err)
+	if err := p.s.err; err != nil {
+		if cle := (*ContentLimitError)(nil); errors.As(err, &cle) {
+			return nil, nil, err
+		}
+		return nil, nil, fmt.Errorf("read message: %w", err)
 	}
 	if fields == 0 {
-		return nil, ErrNotMessage
+		return nil, nil, ErrNotMessage
 	}
 	md := &parsed{
 		structure:  top,
@@ -99,8 +114,7 @@ func parseMessage(r io.ReaderAt, size int64) (*parsed, error) {
 	if !p.s.atStart && p.s.off > 0 {
 		md.lines++
 	}
-	md.text = p.extractText(r)
-	return md, nil
+	return p, md, nil
 }
 
 // lineScanner reads a message line by line (a line longer than the buffer comes in
@@ -121,8 +135,11 @@ type lineScanner struct {
 	has    bool
 }
 
-// peek returns the next line (or fragment), empty at the end.
+// peek returns the next line (or fragment), empty at the end or after an error.
 func (s *lineScanner) peek() (line []byte, atStart bool) {
+	if s.err != nil {
+		return nil, false
+	}
 	if !s.has {
 		l, err := s.r.ReadSlice('\n')
 		if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
@@ -131,6 +148,15 @@ func (s *lineScanner) peek() (line []byte, atStart bool) {
 		s.line, s.lineAt, s.has = l, s.atStart, true
 	}
 	return s.line, s.lineAt
+}
+
+// stop ends the scan with err: from now on the message seems to end here, so that the
+// parse unwinds at once and nothing more is read.
+func (s *lineScanner) stop(err error) {
+	if s.err == nil {
+		s.err = err
+	}
+	s.line, s.has = nil, false
 }
 
 func (s *lineScanner) consume() {
@@ -198,6 +224,7 @@ type textPart struct {
 
 type parser struct {
 	s         *lineScanner
+	lim       contentLimits
 	parts     int
 	topHeader []byte
 	texts     []textPart
@@ -222,7 +249,9 @@ func (p *parser) entity(depth int, bounds []string, digest bool) (Part, textprot
 	switch {
 	case part.Type == "multipart":
 		boundary := part.Params["boundary"]
-		if boundary == "" || depth >= maxDepth || p.parts >= maxParts {
+		// nestingAllowed stops the scan (and so the parse) when the nesting limit refuses a
+		// multipart the parser would otherwise descend into.
+		if boundary == "" || p.parts >= maxParts || !p.nestingAllowed(depth) || depth >= maxDepth {
 			cut = p.skipTo(bounds) >= 0
 		} else {
 			cut = p.multipart(&part, depth, bounds, boundary)
@@ -230,7 +259,7 @@ func (p *parser) entity(depth int, bounds []string, digest bool) (Part, textprot
 		if len(part.Children) == 0 {
 			asPlainText(&part)
 		}
-	case isEncapsulated(part) && depth < maxDepth && p.parts < maxParts:
+	case isEncapsulated(part) && p.parts < maxParts && p.nestingAllowed(depth) && depth < maxDepth:
 		child, ch, _ := p.entity(depth+1, bounds, false)
 		env := envelopeOf(ch)
 		part.Message, part.Envelope = &child, &env
@@ -258,10 +287,23 @@ func (p *parser) entity(depth int, bounds []string, digest bool) (Part, textprot
 	return part, h, fields
 }
 
+// nestingAllowed reports whether the limit on nesting lets the parser descend into a
+// multipart or message/rfc822 at depth (0: the message itself), which would be nesting
+// level depth+1. If not, it stops the scan with ErrNestingTooDeep.
+func (p *parser) nestingAllowed(depth int) bool {
+	if p.lim.mimeDepth > 0 && depth >= p.lim.mimeDepth {
+		p.s.stop(&ContentLimitError{Err: ErrNestingTooDeep, Limit: int64(p.lim.mimeDepth)})
+		return false
+	}
+	return true
+}
+
 // header consumes a part's header, through the blank line that ends it. A header also ends,
 // without a blank line, at a boundary or at a line that is no header field (the body then
-// starts there).
+// starts there). Under a header size limit it stops the scan with ErrHeaderTooBig before
+// consuming the line (or fragment of a long line) that crosses it.
 func (p *parser) header(bounds []string) (raw []byte, fields int) {
+	var size int64
 	for {
 		line, atStart := p.s.peek()
 		if len(line) == 0 {
@@ -285,6 +327,11 @@ func (p *parser) header(bounds []string) (raw []byte, fields int) {
 			default:
 				return raw, fields
 			}
+		}
+		size += int64(len(line))
+		if p.lim.headerSize > 0 && size > p.lim.headerSize {
+			p.s.stop(&ContentLimitError{Err: ErrHeaderTooBig, Limit: p.lim.headerSize})
+			return raw, fields
 		}
 		if len(raw)+len(line) <= maxHeaderBytes {
 			raw = append(raw, line...)

@@ -262,7 +262,7 @@ func TestQuotaGrace(t *testing.T) {
 
 	// DeliverSpooled applies the same rule.
 	setQuota(used() + 1)
-	sp, err := s.Spool(strings.NewReader(message(1 + grace + 1)))
+	sp, err := s.Spool(strings.NewReader(message(1+grace+1)), SpoolOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

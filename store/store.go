@@ -32,6 +32,13 @@ type Options struct {
 	UIDValidity func(last uint32) uint32
 	// MaxMessageSize refuses larger messages with ErrTooBig; 0 means 50 MiB.
 	MaxMessageSize int64
+	// MaxHeaderSize refuses new mail with a header section (the message's, or any MIME
+	// part's) above this many octets, and MaxMIMEDepth new mail nested deeper than this many
+	// levels of multipart and message/rfc822, both with a *ContentLimitError and without
+	// reading further (see SpoolOptions; migrated mail is never refused). 0 means the
+	// default (DefaultMaxHeaderSize, DefaultMaxMIMEDepth); negative means no limit.
+	MaxHeaderSize int64
+	MaxMIMEDepth  int
 	// Folders are the mailboxes every new account gets besides INBOX: name -> special use.
 	// nil means Sent, Drafts, Trash, Junk and Archives with their special-use attributes.
 	Folders map[string]string
@@ -44,6 +51,25 @@ type Options struct {
 
 // DefaultMaxMessageSize is the message size limit when Options.MaxMessageSize is 0.
 const DefaultMaxMessageSize = 50 << 20
+
+// Defaults of Options.MaxHeaderSize and MaxMIMEDepth: the header a message may keep for
+// parsing, and the nesting the store describes whole (store/parse.go).
+const (
+	DefaultMaxHeaderSize = maxHeaderBytes
+	DefaultMaxMIMEDepth  = maxDepth
+)
+
+// limitOrDefault turns an Options limit (0: the default, negative: none) into the limit
+// to apply (0: none).
+func limitOrDefault(n, def int64) int64 {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return 0
+	}
+	return n
+}
 
 // DBFile is the name of the database file inside the data directory.
 const DBFile = "letterbox.db"
@@ -69,6 +95,7 @@ type Store struct {
 	log     *slog.Logger
 	now     func() time.Time
 	maxSize int64
+	limits  contentLimits // new mail's header size and nesting (0: none)
 	folders map[string]string
 	uidv    func(last uint32) uint32 // Options.UIDValidity; nil: the clock
 	grace   func(quota int64) int64  // Options.QuotaGrace; nil: none
@@ -126,6 +153,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if s.maxSize <= 0 {
 		s.maxSize = DefaultMaxMessageSize
+	}
+	s.limits = contentLimits{
+		headerSize: limitOrDefault(opts.MaxHeaderSize, DefaultMaxHeaderSize),
+		mimeDepth:  int(limitOrDefault(int64(opts.MaxMIMEDepth), DefaultMaxMIMEDepth)),
 	}
 	if s.folders == nil {
 		s.folders = defaultFolders

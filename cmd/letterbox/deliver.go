@@ -32,7 +32,9 @@ Dovecot's LDA does) and a warning says so. --from adds a Return-Path header.
 
 Exit status (sysexits):
   0   stored
-  65  not a message (empty input, no header) or larger than limits.message_size
+  65  not a message (empty input, no header), larger than limits.message_size, a
+      header section larger than limits.header_size or MIME nesting deeper than
+      limits.mime_depth (refused for good: the sender should bounce it)
   67  no such user
   75  temporary failure: the store is busy, full or read-only, the user is over quota,
       or another problem worth retrying; the message was not stored`,
@@ -96,6 +98,13 @@ func deliver(ctx context.Context, cfg *config.Config, st *store.Store, log *slog
 		return withCode(exitDataErr, fmt.Errorf("not a message: %w", err))
 	case errors.Is(err, store.ErrTooBig):
 		return withCode(exitDataErr, fmt.Errorf("message larger than limits.message_size (%s)", config.FormatSize(cfg.Limits.MessageSize)))
+	case errors.Is(err, store.ErrHeaderTooBig):
+		// A permanent failure of the message, as for its size: EX_DATAERR (sysexits.h:
+		// "the input data was incorrect in some way"), which Postfix's pipe and local
+		// delivery bounce; 75 would have them retry a message that can never be taken.
+		return withCode(exitDataErr, fmt.Errorf("message refused: a header section larger than limits.header_size (%s)", config.FormatSize(cfg.Limits.HeaderSize)))
+	case errors.Is(err, store.ErrNestingTooDeep):
+		return withCode(exitDataErr, fmt.Errorf("message refused: MIME nesting deeper than limits.mime_depth (%d levels)", cfg.Limits.MIMEDepth))
 	case errors.Is(err, store.ErrNoSuchAccount):
 		return withCode(exitNoUser, fmt.Errorf("no such user: %s", to))
 	case errors.Is(err, store.ErrOverQuota):

@@ -251,7 +251,9 @@ func mailboxOrEmpty(name string) string {
 // deliver stores one message with a new UID; a message the store refuses as such is
 // skipped, anything else stops the import.
 func (t *importTarget) deliver(what string, r io.Reader, mailbox string, flags []string, date time.Time) error {
-	_, err := t.st.Deliver(t.ctx, t.acct.ID, r, store.DeliverOptions{Mailbox: mailbox, Flags: flags, InternalDate: date})
+	// Migrated: mail that exists elsewhere is kept as it was, whatever its header size and
+	// MIME nesting (limits.header_size and limits.mime_depth are for new mail).
+	_, err := t.st.Deliver(t.ctx, t.acct.ID, r, store.DeliverOptions{Mailbox: mailbox, Flags: flags, InternalDate: date, Migrated: true})
 	if err == nil {
 		t.imported++
 		return nil
@@ -359,7 +361,7 @@ func (t *importTarget) spool(path string) (*store.Spooled, error) {
 		return nil, withCode(exitNoInput, err)
 	}
 	defer f.Close()
-	sp, err := t.st.Spool(f)
+	sp, err := t.st.Spool(f, store.SpoolOptions{Migrated: true}) // kept as it was, as in deliver
 	if err != nil {
 		return nil, t.refused(path, err)
 	}

@@ -187,6 +187,8 @@ func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
 	st, err := store.Open(cfg.Data, store.Options{
 		Logger:            log,
 		MaxMessageSize:    cfg.Limits.MessageSize,
+		MaxHeaderSize:     cfg.Limits.StoreHeaderSize(),
+		MaxMIMEDepth:      cfg.Limits.StoreMIMEDepth(),
 		Folders:           cfg.Folders.Store(),
 		QuotaGrace:        cfg.Quota.GraceFor,
 		QuotaMessageGrace: cfg.Quota.MessageGraceFor,

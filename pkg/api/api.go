@@ -181,7 +181,10 @@ func errorStatus(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, store.ErrOverQuota):
 		return http.StatusInsufficientStorage
-	case errors.Is(err, store.ErrNotMessage):
+	case errors.Is(err, store.ErrNotMessage), errors.Is(err, store.ErrHeaderTooBig),
+		errors.Is(err, store.ErrNestingTooDeep):
+		// A message refused for its content (a header section or MIME nesting beyond the
+		// limits): the request was understood, the message cannot be taken.
 		return http.StatusUnprocessableEntity
 	case errors.Is(err, store.ErrTemporary):
 		return http.StatusServiceUnavailable

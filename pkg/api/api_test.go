@@ -307,6 +307,8 @@ func TestDeliverAndList(t *testing.T) {
 		{"/api/v1/users/bob@example.net/messages?mailbox=Nope", "message/rfc822", msg, http.StatusNotFound},
 		{"/api/v1/users/bob@example.net/messages", "application/json", `{"raw":"..."}`, http.StatusUnsupportedMediaType},
 		{"/api/v1/users/bob@example.net/messages", "message/rfc822", "", http.StatusUnprocessableEntity},
+		// New mail beyond the store's content limits (default: 64 levels of nesting).
+		{"/api/v1/users/bob@example.net/messages", "message/rfc822", strings.Repeat("Content-Type: message/rfc822\r\n\r\n", 65) + "Subject: x\r\n\r\nx\r\n", http.StatusUnprocessableEntity},
 	} {
 		if code := e.do("POST", tc.path, tc.ct, tc.body, nil); code != tc.want {
 			t.Errorf("POST %s (%s): %d, want %d", tc.path, tc.ct, code, tc.want)

@@ -221,6 +221,28 @@ type Limits struct {
 	MaxUserIPConnections int
 	// Recipients caps the RCPT commands of one LMTP transaction (0: no limit).
 	Recipients int
+	// HeaderSize refuses new mail (LMTP, deliver, APPEND) with a header section, the
+	// message's or a MIME part's, of more bytes; MIMEDepth new mail nested deeper than this
+	// many levels of multipart and message/rfc822 (both 0: no limit). Import never refuses.
+	HeaderSize int64
+	MIMEDepth  int
+}
+
+// StoreHeaderSize is HeaderSize as store.Options.MaxHeaderSize wants it (0 there is the
+// default, negative no limit).
+func (l Limits) StoreHeaderSize() int64 {
+	if l.HeaderSize == 0 {
+		return -1
+	}
+	return l.HeaderSize
+}
+
+// StoreMIMEDepth is MIMEDepth as store.Options.MaxMIMEDepth wants it.
+func (l Limits) StoreMIMEDepth() int {
+	if l.MIMEDepth == 0 {
+		return -1
+	}
+	return l.MIMEDepth
 }
 
 // Folders names the special-use folders every new account gets; "" leaves one out.
@@ -325,7 +347,9 @@ var keys = []key{
 	{"limits.max_connections", 1000},
 	{"limits.max_connections_per_ip", 50},
 	{"limits.max_userip_connections", 10},
-	{"limits.recipients", 1000}, // Postfix's smtpd_recipient_limit
+	{"limits.recipients", 1000},  // Postfix's smtpd_recipient_limit
+	{"limits.header_size", "1M"}, // the header the store keeps for parsing (store/parse.go)
+	{"limits.mime_depth", 64},    // the nesting the store describes whole
 	{"folders.sent", "Sent"},
 	{"folders.drafts", "Drafts"},
 	{"folders.trash", "Trash"},
@@ -654,6 +678,12 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	cfg.Limits.MaxConnectionsPerIP = count("limits.max_connections_per_ip")
 	cfg.Limits.MaxUserIPConnections = count("limits.max_userip_connections")
 	cfg.Limits.Recipients = count("limits.recipients")
+	cfg.Limits.MIMEDepth = count("limits.mime_depth")
+	if size, err := ParseSize(str("limits.header_size")); err != nil {
+		errs = append(errs, fmt.Errorf("limits.header_size: %w", err))
+	} else {
+		cfg.Limits.HeaderSize = size // 0: no limit
+	}
 
 	if size, err := ParseSize(str("limits.message_size")); err != nil {
 		errs = append(errs, fmt.Errorf("limits.message_size: %w", err))

@@ -71,3 +71,49 @@ func TestPenaltyAndConnectionLimitValidation(t *testing.T) {
 		}
 	}
 }
+
+// limits.header_size and limits.mime_depth: what new mail is refused for (store content
+// limits), and how 0 ("no limit") reaches the store (negative there; 0 is its default).
+func TestContentLimitSettings(t *testing.T) {
+	clearEnv(t)
+	t.Chdir(t.TempDir())
+	cfg, err := Load(LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Limits.HeaderSize != 1<<20 || cfg.Limits.MIMEDepth != 64 {
+		t.Errorf("defaults: header_size %d, mime_depth %d; want 1 MiB and 64", cfg.Limits.HeaderSize, cfg.Limits.MIMEDepth)
+	}
+	if cfg.Limits.StoreHeaderSize() != 1<<20 || cfg.Limits.StoreMIMEDepth() != 64 {
+		t.Errorf("store options %d %d", cfg.Limits.StoreHeaderSize(), cfg.Limits.StoreMIMEDepth())
+	}
+
+	t.Setenv("LETTERBOX_LIMITS_MIME_DEPTH", "0")
+	cfg, err = Load(LoadOptions{File: writeFile(t, "limits:\n  header_size: 64K\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Limits.HeaderSize != 64<<10 || cfg.Limits.MIMEDepth != 0 || len(cfg.Warnings) != 0 {
+		t.Errorf("limits = %+v, warnings %v", cfg.Limits, cfg.Warnings)
+	}
+	if cfg.Limits.StoreMIMEDepth() >= 0 {
+		t.Errorf("mime_depth 0 (no limit) reaches the store as %d, want negative", cfg.Limits.StoreMIMEDepth())
+	}
+	cfg, err = Load(LoadOptions{File: writeFile(t, "limits:\n  header_size: 0\n")})
+	if err != nil || cfg.Limits.StoreHeaderSize() >= 0 {
+		t.Errorf("header_size 0: %v, store gets %d", err, cfg.Limits.StoreHeaderSize())
+	}
+
+	for _, tc := range []struct{ file, want string }{
+		{"limits:\n  header_size: big\n", "limits.header_size"},
+		{"limits:\n  header_size: -1\n", "limits.header_size"},
+		{"limits:\n  mime_depth: -3\n", "limits.mime_depth"},
+		{"limits:\n  mime_depth: deep\n", "limits.mime_depth"},
+	} {
+		clearEnv(t)
+		_, err := Load(LoadOptions{File: writeFile(t, tc.file)})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error = %v, want one mentioning %s", tc.file, err, tc.want)
+		}
+	}
+}

@@ -158,6 +158,8 @@ func Start(t TB, opts ...Option) *Server {
 		Now:               now,
 		UIDValidity:       s.uidValidity,
 		MaxMessageSize:    cfg.Limits.MessageSize,
+		MaxHeaderSize:     cfg.Limits.StoreHeaderSize(),
+		MaxMIMEDepth:      cfg.Limits.StoreMIMEDepth(),
 		Folders:           cfg.Folders.Store(),
 		QuotaGrace:        cfg.Quota.GraceFor,
 		QuotaMessageGrace: cfg.Quota.MessageGraceFor,

@@ -101,6 +101,10 @@ func DeliveryOutcome(err error) string {
 		return OutcomeTooBig
 	case errors.Is(err, store.ErrNotMessage):
 		return OutcomeNotMessage
+	case errors.Is(err, store.ErrHeaderTooBig):
+		return OutcomeHeaderTooBig
+	case errors.Is(err, store.ErrNestingTooDeep):
+		return OutcomeTooDeep
 	case errors.Is(err, store.ErrNoSuchMailbox):
 		return OutcomeNoSuchMbox
 	case errors.Is(err, store.ErrTemporary):

@@ -55,15 +55,19 @@ const (
 
 // Delivery outcomes.
 const (
-	OutcomeDelivered   = "delivered"
-	OutcomeNoSuchUser  = "no_such_user"
-	OutcomeOverQuota   = "over_quota"
-	OutcomeTooBig      = "too_big"
-	OutcomeNotMessage  = "not_message"
-	OutcomeTemporary   = "temporary"
-	OutcomeFailed      = "failed"
-	OutcomeNoSuchMbox  = "no_such_mailbox"
-	OutcomeUnavailable = "unavailable"
+	OutcomeDelivered  = "delivered"
+	OutcomeNoSuchUser = "no_such_user"
+	OutcomeOverQuota  = "over_quota"
+	OutcomeTooBig     = "too_big"
+	OutcomeNotMessage = "not_message"
+	// New mail refused for its shape: a header section over limits.header_size, MIME
+	// nesting deeper than limits.mime_depth.
+	OutcomeHeaderTooBig = "header_too_big"
+	OutcomeTooDeep      = "too_deep"
+	OutcomeTemporary    = "temporary"
+	OutcomeFailed       = "failed"
+	OutcomeNoSuchMbox   = "no_such_mailbox"
+	OutcomeUnavailable  = "unavailable"
 )
 
 // Login failure reasons.

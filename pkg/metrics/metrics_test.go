@@ -118,9 +118,11 @@ func TestOutcomesAndReasons(t *testing.T) {
 		wrap(store.ErrOverQuota):     OutcomeOverQuota,
 		wrap(store.ErrTooBig):        OutcomeTooBig,
 		wrap(store.ErrNotMessage):    OutcomeNotMessage,
-		wrap(store.ErrNoSuchMailbox): OutcomeNoSuchMbox,
-		wrap(store.ErrTemporary):     OutcomeTemporary,
-		errors.New("surprise"):       OutcomeFailed,
+		wrap(&store.ContentLimitError{Err: store.ErrHeaderTooBig, Limit: 1}):   OutcomeHeaderTooBig,
+		wrap(&store.ContentLimitError{Err: store.ErrNestingTooDeep, Limit: 1}): OutcomeTooDeep,
+		wrap(store.ErrNoSuchMailbox):                                           OutcomeNoSuchMbox,
+		wrap(store.ErrTemporary):                                               OutcomeTemporary,
+		errors.New("surprise"):                                                 OutcomeFailed,
 	} {
 		if got := DeliveryOutcome(err); got != want {
 			t.Errorf("DeliveryOutcome(%v) = %q, want %q", err, got, want)

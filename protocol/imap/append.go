@@ -2,6 +2,7 @@ package imap
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -13,7 +14,9 @@ import (
 // streamed into the store as it arrives and stored exactly as given, with the flags and
 // INTERNALDATE the client named. Literals above the append limit never get here:
 // imapserver refuses them with NO [TOOBIG] before inviting the data. If the target is the
-// selected mailbox, the poll that follows announces the message with EXISTS.
+// selected mailbox, the poll that follows announces the message with EXISTS. An appended
+// message is new mail: a header section or MIME nesting beyond the store's content limits
+// is refused with NO [LIMIT].
 func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
 	acct, err := s.lockAuthenticated()
 	if err != nil {
@@ -48,10 +51,27 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 		s.log.Warn("append failed: mail storage full or read-only", "err", err)
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Mail storage is full, try again later"}
 	}
+	if cle := (*store.ContentLimitError)(nil); errors.As(err, &cle) {
+		// New mail beyond limits.header_size or limits.mime_depth, refused as it streamed
+		// in (imapserver reads the rest of the literal, and the session goes on). RFC 5530
+		// §3: [LIMIT] is an operation that "ran up against an implementation limit", which
+		// this is. Not [TOOBIG] (RFC 4469, used by RFC 7889 APPENDLIMIT): that says the message is too
+		// big, and a client comparing its size with APPENDLIMIT would find it is not.
+		s.log.Info("append refused", "mailbox", mbox.Name, "err", err)
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: appendLimitText(cle)}
+	}
 	if err != nil {
 		return nil, s.storeError(err, "appending")
 	}
 	s.stats.appended++
 	s.log.Debug("appended", "mailbox", mbox.Name, "uid", d.UID, "size", d.Size)
 	return &imap.AppendData{UID: imap.UID(d.UID), UIDValidity: d.UIDValidity}, nil
+}
+
+// appendLimitText words the refusal of a message for its shape.
+func appendLimitText(cle *store.ContentLimitError) string {
+	if errors.Is(cle, store.ErrNestingTooDeep) {
+		return fmt.Sprintf("MIME nesting deeper than %d levels", cle.Limit)
+	}
+	return fmt.Sprintf("Message header section larger than %d octets", cle.Limit)
 }

@@ -188,12 +188,12 @@ type fullStore struct {
 
 var errDiskFull = fmt.Errorf("store: deliver: %w: database or disk is full", store.ErrStorageFull)
 
-func (f *fullStore) Spool(r io.Reader) (*store.Spooled, error) {
+func (f *fullStore) Spool(r io.Reader, opts store.SpoolOptions) (*store.Spooled, error) {
 	if f.spoolFull {
 		io.CopyN(io.Discard, r, 10) // fail part way, as a full spool directory would
 		return nil, errDiskFull
 	}
-	return f.Store.Spool(r)
+	return f.Store.Spool(r, opts)
 }
 
 func (f *fullStore) DeliverSpooled(ctx context.Context, accountID int64, sp *store.Spooled, opts store.DeliverOptions) (store.Delivered, error) {

@@ -43,11 +43,42 @@ func deliveryStatus(err error) *smtp.SMTPError {
 		return errTooBig
 	case errors.Is(err, store.ErrNotMessage):
 		return errNotMessage
+	case errors.Is(err, store.ErrHeaderTooBig), errors.Is(err, store.ErrNestingTooDeep):
+		return contentLimitReply(err)
 	case errors.Is(err, store.ErrStorageFull):
 		return errStorageFull
 	default: // store.ErrTemporary and anything unexpected: let the MTA retry
 		return errTemporary
 	}
+}
+
+// contentLimitReply answers a message the store refused for its shape: a permanent failure
+// of the message, not of the recipient or of the system, so the MTA bounces it rather than
+// retrying (RFC 5321 §4.2.1: 5yz is a permanent negative reply).
+//
+//   - A header section above limits.header_size: 552 ("exceeded storage allocation", RFC
+//     5321 §4.2.3) with 5.3.4 ("message too big for system", RFC 3463 §3.4: the message is
+//     larger than a limit the system imposes, here on one of its parts).
+//   - MIME nesting deeper than limits.mime_depth: 554 ("transaction failed") with 5.6.0
+//     ("other or undefined media error", RFC 3463 §3.7: something about the content makes
+//     delivery impossible), the enhanced code Postfix's cleanup gives mail nested deeper
+//     than its mime_nesting_limit. (Postfix truncates an overlong header rather than
+//     refusing it; Letterbox is the last hop and refuses, so the sender hears of it.)
+func contentLimitReply(err error) *smtp.SMTPError {
+	var cle *store.ContentLimitError
+	errors.As(err, &cle)
+	if errors.Is(err, store.ErrNestingTooDeep) {
+		msg := "MIME nesting too deep"
+		if cle != nil {
+			msg = fmt.Sprintf("MIME nesting deeper than %d levels", cle.Limit)
+		}
+		return &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: msg}
+	}
+	msg := "Message header too big"
+	if cle != nil {
+		msg = fmt.Sprintf("Message header section larger than %d octets", cle.Limit)
+	}
+	return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 3, 4}, Message: msg}
 }
 
 // spoolStatus maps a failure to read and spool the message; clientErr is the first error of

@@ -23,6 +23,10 @@
 //   - Store trouble that may pass answers 4xx so the MTA retries: 452 4.2.2 when the store
 //     is full or read-only (store.ErrStorageFull), 451 4.3.0 otherwise (database busy).
 //     Only definite verdicts (no such user, over quota, too big) answer 5xx.
+//   - A message is new mail: the store refuses a header section above limits.header_size or
+//     MIME nesting deeper than limits.mime_depth as it spools, reading no further; every
+//     recipient gets 552 5.3.4 or 554 5.6.0 and the rest of DATA (or of the chunks up to BDAT
+//     LAST) is read and discarded, so the session goes on (errors.go).
 //   - Overlong lines end the connection with 500 before more than MaxLineLength octets are
 //     buffered; a panic in a session is recovered (go-smtp answers 421) and logged.
 //   - Shutdown stops accepting, lets a delivery in progress finish and answer, and closes
@@ -96,7 +100,7 @@ type Options struct {
 // Store is what the LMTP server needs of the store.
 type Store interface {
 	ResolveRecipient(ctx context.Context, address, detailDelimiter string) (store.Account, string, error)
-	Spool(r io.Reader) (*store.Spooled, error)
+	Spool(r io.Reader, opts store.SpoolOptions) (*store.Spooled, error)
 	DeliverSpooled(ctx context.Context, accountID int64, sp *store.Spooled, opts store.DeliverOptions) (store.Delivered, error)
 }
 

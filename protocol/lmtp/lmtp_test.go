@@ -45,7 +45,14 @@ type testEnv struct {
 // quota in bytes, 0 for none).
 func newEnv(t *testing.T, opts Options, accounts map[string]int64) *testEnv {
 	t.Helper()
-	st, err := store.Open(t.TempDir(), store.Options{Logger: slog.New(slog.DiscardHandler)})
+	return newEnvWith(t, store.Options{}, opts, accounts)
+}
+
+// newEnvWith is newEnv with a store opened with storeOpts.
+func newEnvWith(t *testing.T, storeOpts store.Options, opts Options, accounts map[string]int64) *testEnv {
+	t.Helper()
+	storeOpts.Logger = slog.New(slog.DiscardHandler)
+	st, err := store.Open(t.TempDir(), storeOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

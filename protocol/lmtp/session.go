@@ -151,7 +151,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	ss.mu.Unlock()
 
 	src := &errReader{r: r}
-	sp, err := ss.s.st.Spool(src)
+	sp, err := ss.s.st.Spool(src, store.SpoolOptions{}) // new mail: the content limits apply
 	if err != nil {
 		// Read what the client still sends: go-smtp drains DATA itself, but with BDAT it
 		// writes the per-recipient replies only once the chunks up to LAST are consumed.
