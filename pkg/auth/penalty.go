@@ -24,6 +24,12 @@ import (
 //     Penalty.BlockDuration: every login from it is refused with ErrBlocked, even with
 //     the right password, without the password being checked. Accounts are never
 //     blocked, only slowed down: blocking an account would let anybody lock its owner out.
+//   - Password checks under way count as failures to come: from one address at most
+//     MaxFailures minus the failures already counted are checked at once, and a further
+//     login waits (for the length of a password check, never of a failure delay) until
+//     one of them is settled. Otherwise an attacker sending a password on each of many
+//     connections at once would have them all checked before the first failure was
+//     counted, and get as many guesses as connections instead of MaxFailures.
 //   - Loopback and the trusted networks (PlaintextPolicy.Trusted) are where proxies and
 //     webmail connect from, on behalf of many users: they are neither blocked nor slowed
 //     down by address, only by account.
@@ -69,6 +75,8 @@ type penalties struct {
 	mu       sync.Mutex
 	addrs    map[netip.Addr]*failures // address (IPv6: the /64's first address)
 	accounts map[string]*failures     // lower-cased account name as typed
+	inflight map[netip.Addr]int       // password checks under way (with MaxFailures set)
+	wake     chan struct{}            // closed when a check is settled; nil when none waits
 }
 
 // penaltyKey is the address failures are counted against, and whether there is one to
@@ -124,14 +132,88 @@ func (a *Authenticator) blocked(addr netip.Addr, ok bool, now time.Time) time.Ti
 	return time.Time{}
 }
 
+// admit waits until a password check from addr may start and takes a slot for it: with
+// MaxFailures set, the checks under way from one address and the failures counted against
+// it in the window stay below MaxFailures. It returns until when addr is blocked (zero if
+// it is not; then no slot is taken), and whether a slot was taken, which the caller gives
+// back through recordFailure or release. It fails only when ctx ends while waiting.
+func (a *Authenticator) admit(ctx context.Context, addr netip.Addr, hasAddr bool) (blockedUntil time.Time, slot bool, err error) {
+	if !hasAddr {
+		return time.Time{}, false, nil
+	}
+	limit := a.Penalty.MaxFailures
+	p := &a.penalties
+	for {
+		now := a.now()
+		p.mu.Lock()
+		f := p.addrs[addr]
+		if f != nil && now.Before(f.blockedUntil) {
+			p.mu.Unlock()
+			return f.blockedUntil, false, nil
+		}
+		if limit <= 0 {
+			p.mu.Unlock()
+			return time.Time{}, false, nil
+		}
+		counted := 0
+		if f != nil && now.Sub(f.first) < a.window() {
+			counted = f.count
+		}
+		if counted+p.inflight[addr] < limit {
+			if p.inflight == nil {
+				p.inflight = make(map[netip.Addr]int)
+			}
+			p.inflight[addr]++
+			p.mu.Unlock()
+			return time.Time{}, true, nil
+		}
+		if p.wake == nil {
+			p.wake = make(chan struct{})
+		}
+		wake := p.wake
+		p.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return time.Time{}, false, ctx.Err()
+		}
+	}
+}
+
+// release gives back a slot admit took for addr, for a check that did not fail.
+func (a *Authenticator) release(addr netip.Addr) {
+	p := &a.penalties
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.releaseLocked(addr)
+}
+
+// releaseLocked gives back a slot of addr and wakes the logins waiting for one; p.mu is held.
+func (p *penalties) releaseLocked(addr netip.Addr) {
+	if n := p.inflight[addr]; n > 1 {
+		p.inflight[addr] = n - 1
+	} else {
+		delete(p.inflight, addr)
+	}
+	if p.wake != nil {
+		close(p.wake)
+		p.wake = nil
+	}
+}
+
 // recordFailure counts a failed login of account from addr and returns how long its answer
 // waits, the failures it counts for (the address's or the account's, whichever is more),
-// and until when the address is now blocked (zero if this failure did not block it).
-func (a *Authenticator) recordFailure(addr netip.Addr, hasAddr bool, account string, now time.Time) (delay time.Duration, n int, blockedUntil time.Time) {
+// and until when the address is now blocked (zero if this failure did not block it). With
+// slot, it gives back the slot admit took, in the same step as the failure is counted, so
+// that no waiting login sees neither.
+func (a *Authenticator) recordFailure(addr netip.Addr, hasAddr bool, slot bool, account string, now time.Time) (delay time.Duration, n int, blockedUntil time.Time) {
 	p := &a.penalties
 	window := a.window()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if slot {
+		defer p.releaseLocked(addr)
+	}
 	if p.accounts == nil {
 		p.addrs = make(map[netip.Addr]*failures)
 		p.accounts = make(map[string]*failures)
