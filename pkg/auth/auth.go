@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/letterbox-mail/letterbox/store"
@@ -63,6 +64,8 @@ type Authenticator struct {
 	Sleep func(ctx context.Context, d time.Duration)
 
 	penalties penalties
+	fpKeyOnce sync.Once
+	fpKey     []byte // fingerprints of failed attempts (penalty.go)
 }
 
 // Login checks address and password for protocol (store.ProtocolIMAP, store.ProtocolPOP3)
@@ -97,7 +100,7 @@ func (a *Authenticator) LoginFrom(ctx context.Context, protocol string, remote n
 	fail := func(reason string) {
 		s := slot
 		slot = false
-		a.fail(ctx, remote, ip, hasIP, s, address, protocol, reason)
+		a.fail(ctx, remote, ip, hasIP, s, address, a.fingerprint(address, password), protocol, reason)
 	}
 	acct, err := a.Store.Authenticate(ctx, address, password)
 	switch {
@@ -120,9 +123,9 @@ func (a *Authenticator) LoginFrom(ctx context.Context, protocol string, remote n
 
 // fail counts a failed login (giving back its admission slot), logs it (and the block it
 // may start), and waits its delay.
-func (a *Authenticator) fail(ctx context.Context, remote net.Addr, ip netip.Addr, hasIP, slot bool, account, protocol, reason string) {
-	delay, count, blockedUntil := a.recordFailure(ip, hasIP, slot, account, a.now())
-	a.warn("login failed", remote, account, protocol, "reason", reason, "failures", count, "delay", delay)
+func (a *Authenticator) fail(ctx context.Context, remote net.Addr, ip netip.Addr, hasIP, slot bool, account string, fp uint64, protocol, reason string) {
+	delay, count, blockedUntil, repeat := a.recordFailure(ip, hasIP, slot, account, fp, a.now())
+	a.warn("login failed", remote, account, protocol, "reason", reason, "failures", count, "delay", delay, "repeat", repeat)
 	if !blockedUntil.IsZero() {
 		a.warn("address blocked after repeated login failures", remote, account, protocol,
 			"until", blockedUntil.UTC().Format(time.RFC3339))

@@ -201,12 +201,12 @@ func TestPenaltyMemoryIsBounded(t *testing.T) {
 	// One address blocked first (so seen longest ago), then a flood of new ones that
 	// fail once each.
 	blocked := netip.MustParseAddr("192.0.2.1")
-	e.a.recordFailure(blocked, true, false, "a@x", e.now)
-	e.a.recordFailure(blocked, true, false, "a@x", e.now)
+	e.a.recordFailure(blocked, true, false, "a@x", 0, e.now)
+	e.a.recordFailure(blocked, true, false, "a@x", 0, e.now)
 	for i := range maxPenaltyEntries + 5000 {
 		e.now = e.now.Add(time.Millisecond)
 		addr := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		e.a.recordFailure(addr, true, false, fmt.Sprintf("user%d", i), e.now)
+		e.a.recordFailure(addr, true, false, fmt.Sprintf("user%d", i), 0, e.now)
 	}
 	p := &e.a.penalties
 	if len(p.addrs) > maxPenaltyEntries || len(p.accounts) > maxPenaltyEntries {
@@ -348,5 +348,67 @@ func TestWaitingForASlotEndsWithTheSession(t *testing.T) {
 	}
 	if g.checks() != 1 {
 		t.Error("the waiting login had its password checked")
+	}
+}
+
+// TestRepeatedAttemptIsNotCountedAgain: a client retrying the same stale password (a
+// phone with an old password, polling) neither blocks its address nor grows the delay;
+// distinct guesses from that address still do. Repeats are recognised per address, or per
+// account where there is no address, and forgotten with the window.
+func TestRepeatedAttemptIsNotCountedAgain(t *testing.T) {
+	e := newPenaltyEnv(Penalty{MaxFailures: 3, Window: time.Hour})
+	const home = "198.51.100.20"
+	for i := range 50 {
+		e.now = e.now.Add(time.Minute / 2)
+		err, d := e.login(home, "alice@x", "last year's password")
+		if !errors.Is(err, ErrFailed) || d != time.Second {
+			t.Fatalf("stale password, attempt %d: %v after %v, want ErrFailed after the base delay", i+1, err, d)
+		}
+	}
+	if err, d := e.login(home, "alice@x", "right"); err != nil || d != 0 {
+		t.Fatalf("the right password from that address: %v after %v", err, d)
+	}
+	if !strings.Contains(e.logs.String(), "repeat=true") {
+		t.Error("repeats are not marked in the log")
+	}
+	// Other names with the same password, or other passwords, are new attempts: two more
+	// reach the limit of three.
+	if err, _ := e.login(home, "ALICE@x", "last year's password"); !errors.Is(err, ErrFailed) {
+		t.Fatalf("same attempt, name in capitals: %v", err) // a repeat (names fold case)
+	}
+	e.login(home, "bob@x", "last year's password")
+	if err, d := e.login(home, "alice@x", "another guess"); !errors.Is(err, ErrFailed) || d != 4*time.Second {
+		t.Fatalf("third distinct failure: %v after %v, want ErrFailed after 4s", err, d)
+	}
+	if err, _ := e.login(home, "alice@x", "right"); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("after three distinct failures: %v, want ErrBlocked", err)
+	}
+
+	// An attacker cycling through more passwords than are remembered gets each counted.
+	f := newPenaltyEnv(Penalty{MaxFailures: 2 * (recentAttempts + 1)})
+	for range 2 {
+		for i := range recentAttempts + 1 {
+			f.login("203.0.113.77", "alice@x", fmt.Sprint("cycle", i))
+		}
+	}
+	if err, _ := f.login("203.0.113.77", "alice@x", "right"); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("%d attempts cycling through %d passwords: %v, want ErrBlocked", 2*(recentAttempts+1), recentAttempts+1, err)
+	}
+
+	// Without an address (loopback), repeats are recognised per account; after the window
+	// a repeat is counted afresh.
+	g := newPenaltyEnv(Penalty{MaxFailures: 3, Window: time.Minute})
+	for range 5 {
+		if _, d := g.login("127.0.0.1", "alice@x", "stale"); d != time.Second {
+			t.Fatalf("stale password from loopback waited %v, want the base delay", d)
+		}
+	}
+	g.login("127.0.0.1", "alice@x", "other")
+	if _, d := g.login("127.0.0.1", "alice@x", "third"); d != 4*time.Second {
+		t.Fatalf("third distinct failure from loopback waited %v, want 4s", d)
+	}
+	g.now = g.now.Add(time.Minute)
+	if _, d := g.login("127.0.0.1", "alice@x", "stale"); d != time.Second {
+		t.Fatalf("after the window: waited %v, want the base delay", d)
 	}
 }
