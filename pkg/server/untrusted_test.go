@@ -64,9 +64,15 @@ func untrustedIP(t *testing.T) netip.Addr {
 	return netip.Addr{}
 }
 
-// loopback is the clean address the tests contrast with the untrusted one. It is exempt
-// from the per-address caps and penalties, not from the per-account ones.
-var loopback = netip.MustParseAddr("127.0.0.1")
+// loopbackFor is the clean address the tests contrast with the untrusted ip: loopback of
+// the same family. It is exempt from the per-address caps and penalties, not from the
+// per-account ones.
+func loopbackFor(ip netip.Addr) netip.Addr {
+	if ip.Is4() {
+		return netip.MustParseAddr("127.0.0.1")
+	}
+	return netip.IPv6Loopback()
+}
 
 // untrustedConfig is testConfig with every listener on ip instead of loopback.
 func untrustedConfig(t *testing.T, ip netip.Addr) *config.Config {
@@ -340,7 +346,7 @@ func TestPerIPLimitFromUntrustedAddress(t *testing.T) {
 	}
 
 	// Another address (loopback) is served meanwhile.
-	if g := dialFrom(t, loopback, srv.Addr(POP3), false).line(); !strings.HasPrefix(g, "+OK") {
+	if g := dialFrom(t, loopbackFor(ip), srv.Addr(POP3), false).line(); !strings.HasPrefix(g, "+OK") {
 		t.Errorf("loopback while the remote address is at its limit: %q", g)
 	}
 
@@ -390,7 +396,7 @@ func TestUserIPLimitFromUntrustedAddress(t *testing.T) {
 		t.Errorf("another account from the same address: %q", st)
 	}
 	// From loopback the account still logs in.
-	lc := dialFrom(t, loopback, srv.Addr(IMAPS), true)
+	lc := dialFrom(t, loopbackFor(ip), srv.Addr(IMAPS), true)
 	lc.line()
 	if _, st := lc.imap("l", fmt.Sprintf("LOGIN %q %q", user, password)); !strings.HasPrefix(st, "OK") {
 		t.Errorf("the account from another address: %q", st)
@@ -447,7 +453,7 @@ func TestLoginPenaltyFromUntrustedAddress(t *testing.T) {
 	}
 
 	// The owner, from a clean address, gets in.
-	p := dialFrom(t, loopback, srv.Addr(POP3), false)
+	p := dialFrom(t, loopbackFor(ip), srv.Addr(POP3), false)
 	p.line()
 	p.pop3("USER " + user)
 	if got := p.pop3("PASS " + password); !strings.HasPrefix(got, "+OK") {
@@ -515,7 +521,7 @@ func TestCorrectLoginNotSlowedByAttack(t *testing.T) {
 	}
 
 	done := make(chan string, 2)
-	d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(loopback, 0))}
+	d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(loopbackFor(ip), 0))}
 	go func() {
 		p, err := d.Dial("tcp", srv.Addr(POP3).String())
 		if err != nil {
