@@ -10,7 +10,8 @@
 //   - A failed login costs the client a delay before the answer, growing with the failures
 //     from its address and against the account, and repeated failures block the address
 //     for a while (penalty.go); a correct login from an address that is not blocked is
-//     never delayed. Failures are logged (address, account, never the password).
+//     never delayed by a failure delay (it may wait for password checks from its own
+//     address that are under way, see penalty.go). Failures are logged (address, account, never the password).
 package auth
 
 import (
@@ -21,6 +22,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/letterbox-mail/letterbox/store"
@@ -62,6 +64,8 @@ type Authenticator struct {
 	Sleep func(ctx context.Context, d time.Duration)
 
 	penalties penalties
+	fpKeyOnce sync.Once
+	fpKey     []byte // fingerprints of failed attempts (penalty.go)
 }
 
 // Login checks address and password for protocol (store.ProtocolIMAP, store.ProtocolPOP3)
@@ -76,36 +80,52 @@ func (a *Authenticator) Login(ctx context.Context, protocol, address, password s
 // after the growing delay (see penalty.go).
 func (a *Authenticator) LoginFrom(ctx context.Context, protocol string, remote net.Addr, address, password string) (store.Account, error) {
 	ip, hasIP := a.penaltyKey(remote)
-	now := a.now()
-	if until := a.blocked(ip, hasIP, now); !until.IsZero() {
+	until, slot, err := a.admit(ctx, ip, hasIP)
+	if err != nil {
+		return store.Account{}, fmt.Errorf("%w: %w", ErrTemporary, err)
+	}
+	if !until.IsZero() {
 		a.warn("login refused: address blocked", remote, address, protocol,
-			"blocked_for", until.Sub(now).Round(time.Second))
+			"blocked_for", until.Sub(a.now()).Round(time.Second))
 		a.wait(ctx, a.FailureDelay)
 		return store.Account{}, ErrBlocked
+	}
+	if slot {
+		defer func() {
+			if slot { // not given back by a failure (success, a store error, a panic)
+				a.release(ip)
+			}
+		}()
+	}
+	fail := func(reason string) {
+		s := slot
+		slot = false
+		a.fail(ctx, remote, ip, hasIP, s, address, a.fingerprint(address, password), protocol, reason)
 	}
 	acct, err := a.Store.Authenticate(ctx, address, password)
 	switch {
 	case err == nil:
 	case errors.Is(err, store.ErrAccountDisabled):
-		a.fail(ctx, remote, ip, hasIP, address, protocol, "account disabled")
+		fail("account disabled")
 		return store.Account{}, ErrDisabled
 	case errors.Is(err, store.ErrAuthFailed), errors.Is(err, store.ErrNoSuchAccount):
-		a.fail(ctx, remote, ip, hasIP, address, protocol, "bad credentials")
+		fail("bad credentials")
 		return store.Account{}, ErrFailed
 	default:
 		return store.Account{}, fmt.Errorf("%w: %w", ErrTemporary, err)
 	}
 	if !acct.Allows(protocol) {
-		a.fail(ctx, remote, ip, hasIP, address, protocol, "protocol not allowed")
+		fail("protocol not allowed")
 		return store.Account{}, ErrProtocolNotAllowed
 	}
 	return acct, nil
 }
 
-// fail counts a failed login, logs it (and the block it may start), and waits its delay.
-func (a *Authenticator) fail(ctx context.Context, remote net.Addr, ip netip.Addr, hasIP bool, account, protocol, reason string) {
-	delay, count, blockedUntil := a.recordFailure(ip, hasIP, account, a.now())
-	a.warn("login failed", remote, account, protocol, "reason", reason, "failures", count, "delay", delay)
+// fail counts a failed login (giving back its admission slot), logs it (and the block it
+// may start), and waits its delay.
+func (a *Authenticator) fail(ctx context.Context, remote net.Addr, ip netip.Addr, hasIP, slot bool, account string, fp uint64, protocol, reason string) {
+	delay, count, blockedUntil, repeat := a.recordFailure(ip, hasIP, slot, account, fp, a.now())
+	a.warn("login failed", remote, account, protocol, "reason", reason, "failures", count, "delay", delay, "repeat", repeat)
 	if !blockedUntil.IsZero() {
 		a.warn("address blocked after repeated login failures", remote, account, protocol,
 			"until", blockedUntil.UTC().Format(time.RFC3339))

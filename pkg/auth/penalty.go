@@ -2,6 +2,10 @@ package auth
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"slices"
@@ -24,6 +28,19 @@ import (
 //     Penalty.BlockDuration: every login from it is refused with ErrBlocked, even with
 //     the right password, without the password being checked. Accounts are never
 //     blocked, only slowed down: blocking an account would let anybody lock its owner out.
+//   - A failure that repeats one of the latest distinct failed attempts from the same
+//     address (or, without one, against the same account), with the same account name and
+//     password, waits the current delay but is not counted again: a mail client retrying
+//     a stale password every few minutes tells nobody anything new, and counting it would
+//     let one forgotten phone block everybody behind its address (Dovecot's auth penalty
+//     does not count such repeats either). Only a fingerprint is kept, an HMAC under a
+//     key that exists in memory only, never the password.
+//   - Password checks under way count as failures to come: from one address at most
+//     MaxFailures minus the failures already counted are checked at once, and a further
+//     login waits (for the length of a password check, never of a failure delay) until
+//     one of them is settled. Otherwise an attacker sending a password on each of many
+//     connections at once would have them all checked before the first failure was
+//     counted, and get as many guesses as connections instead of MaxFailures.
 //   - Loopback and the trusted networks (PlaintextPolicy.Trusted) are where proxies and
 //     webmail connect from, on behalf of many users: they are neither blocked nor slowed
 //     down by address, only by account.
@@ -57,11 +74,38 @@ const (
 	DefaultBlockDuration = 15 * time.Minute
 )
 
-// failures is one table entry: the failures counted since first, and a block.
+// recentAttempts is how many distinct failed attempts an entry remembers as repeats.
+const recentAttempts = 8
+
+// failures is one table entry: the failures counted since first, a block, and the
+// fingerprints of the latest distinct failed attempts counted.
 type failures struct {
 	count        int
 	first, last  time.Time
 	blockedUntil time.Time
+	recent       [recentAttempts]uint64
+	nrecent      int // fingerprints remembered so far (the latest at (nrecent-1)%recentAttempts)
+}
+
+// seen reports whether fp is one of the failed attempts f remembers.
+func (f *failures) seen(fp uint64) bool {
+	for i := range min(f.nrecent, recentAttempts) {
+		if f.recent[i] == fp {
+			return true
+		}
+	}
+	return false
+}
+
+// remember adds fp to the attempts f remembers, forgetting the oldest.
+func (f *failures) remember(fp uint64) {
+	f.recent[f.nrecent%recentAttempts] = fp
+	f.nrecent++
+}
+
+// restart starts a new count at first, forgetting the attempts counted before.
+func (f *failures) restart(first time.Time) {
+	f.count, f.first, f.nrecent = 0, first, 0
 }
 
 // penalties is the Authenticator's memory of failed logins. Its zero value is ready.
@@ -69,6 +113,8 @@ type penalties struct {
 	mu       sync.Mutex
 	addrs    map[netip.Addr]*failures // address (IPv6: the /64's first address)
 	accounts map[string]*failures     // lower-cased account name as typed
+	inflight map[netip.Addr]int       // password checks under way (with MaxFailures set)
+	wake     chan struct{}            // closed when a check is settled; nil when none waits
 }
 
 // penaltyKey is the address failures are counted against, and whether there is one to
@@ -124,21 +170,120 @@ func (a *Authenticator) blocked(addr netip.Addr, ok bool, now time.Time) time.Ti
 	return time.Time{}
 }
 
+// admit waits until a password check from addr may start and takes a slot for it: with
+// MaxFailures set, the checks under way from one address and the failures counted against
+// it in the window stay below MaxFailures. It returns until when addr is blocked (zero if
+// it is not; then no slot is taken), and whether a slot was taken, which the caller gives
+// back through recordFailure or release. It fails only when ctx ends while waiting.
+func (a *Authenticator) admit(ctx context.Context, addr netip.Addr, hasAddr bool) (blockedUntil time.Time, slot bool, err error) {
+	if !hasAddr {
+		return time.Time{}, false, nil
+	}
+	limit := a.Penalty.MaxFailures
+	p := &a.penalties
+	for {
+		now := a.now()
+		p.mu.Lock()
+		f := p.addrs[addr]
+		if f != nil && now.Before(f.blockedUntil) {
+			p.mu.Unlock()
+			return f.blockedUntil, false, nil
+		}
+		if limit <= 0 {
+			p.mu.Unlock()
+			return time.Time{}, false, nil
+		}
+		counted := 0
+		if f != nil && now.Sub(f.first) < a.window() {
+			counted = f.count
+		}
+		if counted+p.inflight[addr] < limit {
+			if p.inflight == nil {
+				p.inflight = make(map[netip.Addr]int)
+			}
+			p.inflight[addr]++
+			p.mu.Unlock()
+			return time.Time{}, true, nil
+		}
+		if p.wake == nil {
+			p.wake = make(chan struct{})
+		}
+		wake := p.wake
+		p.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return time.Time{}, false, ctx.Err()
+		}
+	}
+}
+
+// release gives back a slot admit took for addr, for a check that did not fail.
+func (a *Authenticator) release(addr netip.Addr) {
+	p := &a.penalties
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.releaseLocked(addr)
+}
+
+// releaseLocked gives back a slot of addr and wakes the logins waiting for one; p.mu is held.
+func (p *penalties) releaseLocked(addr netip.Addr) {
+	if n := p.inflight[addr]; n > 1 {
+		p.inflight[addr] = n - 1
+	} else {
+		delete(p.inflight, addr)
+	}
+	if p.wake != nil {
+		close(p.wake)
+		p.wake = nil
+	}
+}
+
 // recordFailure counts a failed login of account from addr and returns how long its answer
 // waits, the failures it counts for (the address's or the account's, whichever is more),
-// and until when the address is now blocked (zero if this failure did not block it).
-func (a *Authenticator) recordFailure(addr netip.Addr, hasAddr bool, account string, now time.Time) (delay time.Duration, n int, blockedUntil time.Time) {
+// until when the address is now blocked (zero if this failure did not block it), and
+// whether it was a repeat of a failure counted already (fp is the attempt's fingerprint,
+// 0 for none; a repeat is not counted again). With slot, it gives back the slot admit
+// took, in the same step as the failure is counted, so that no waiting login sees neither.
+func (a *Authenticator) recordFailure(addr netip.Addr, hasAddr bool, slot bool, account string, fp uint64, now time.Time) (delay time.Duration, n int, blockedUntil time.Time, repeat bool) {
 	p := &a.penalties
 	window := a.window()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if slot {
+		defer p.releaseLocked(addr)
+	}
 	if p.accounts == nil {
 		p.addrs = make(map[netip.Addr]*failures)
 		p.accounts = make(map[string]*failures)
 	}
-	n = bump(p.accounts, accountKey(account), now, window).count
+	live := func(f *failures) bool { return f != nil && now.Sub(f.first) < window }
+	acctKey := accountKey(account)
+	// Where repeats are recognised: the address's entry, or the account's without one.
+	judge := p.accounts[acctKey]
+	if hasAddr {
+		judge = p.addrs[addr]
+	}
+	if fp != 0 && live(judge) && judge.seen(fp) {
+		if f := p.accounts[acctKey]; live(f) {
+			n = f.count
+		}
+		if f := p.addrs[addr]; hasAddr && live(f) {
+			n = max(n, f.count)
+		}
+		judge.last = now
+		return failureDelay(a.FailureDelay, n), n, time.Time{}, true
+	}
+	af := bump(p.accounts, acctKey, now, window)
+	n = af.count
+	if fp != 0 {
+		af.remember(fp)
+	}
 	if hasAddr {
 		f := bump(p.addrs, addr, now, window)
+		if fp != 0 {
+			f.remember(fp)
+		}
 		n = max(n, f.count)
 		if m := a.Penalty.MaxFailures; m > 0 && f.count >= m && !now.Before(f.blockedUntil) {
 			block := a.Penalty.BlockDuration
@@ -148,10 +293,30 @@ func (a *Authenticator) recordFailure(addr netip.Addr, hasAddr bool, account str
 			f.blockedUntil = now.Add(block)
 			blockedUntil = f.blockedUntil
 			// A new block starts a new count: after it, the address gets MaxFailures again.
-			f.count, f.first = 0, f.blockedUntil
+			f.restart(f.blockedUntil)
 		}
 	}
-	return failureDelay(a.FailureDelay, n), n, blockedUntil
+	return failureDelay(a.FailureDelay, n), n, blockedUntil, false
+}
+
+// fingerprint identifies a login attempt (account name and password) among the failures
+// remembered, without keeping anything from which the password could be recovered: an
+// HMAC-SHA256 under a random key made once per Authenticator, cut to 64 bits.
+func (a *Authenticator) fingerprint(account, password string) uint64 {
+	a.fpKeyOnce.Do(func() {
+		a.fpKey = make([]byte, 32)
+		if _, err := rand.Read(a.fpKey); err != nil {
+			a.fpKey = nil // no fingerprints: every failure is counted
+		}
+	})
+	if a.fpKey == nil {
+		return 0
+	}
+	h := hmac.New(sha256.New, a.fpKey)
+	h.Write([]byte(accountKey(account)))
+	h.Write([]byte{0})
+	h.Write([]byte(password))
+	return binary.BigEndian.Uint64(h.Sum(nil)) | 1 // never 0, which means none
 }
 
 // maxAccountKey bounds the memory one remembered account name costs: no address is
@@ -191,7 +356,7 @@ func bump[K comparable](m map[K]*failures, key K, now time.Time, window time.Dur
 		m[key] = f
 	}
 	if now.Sub(f.first) >= window {
-		f.count, f.first = 0, now
+		f.restart(now)
 	}
 	f.count++
 	f.last = now

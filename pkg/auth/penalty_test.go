@@ -201,12 +201,12 @@ func TestPenaltyMemoryIsBounded(t *testing.T) {
 	// One address blocked first (so seen longest ago), then a flood of new ones that
 	// fail once each.
 	blocked := netip.MustParseAddr("192.0.2.1")
-	e.a.recordFailure(blocked, true, "a@x", e.now)
-	e.a.recordFailure(blocked, true, "a@x", e.now)
+	e.a.recordFailure(blocked, true, false, "a@x", 0, e.now)
+	e.a.recordFailure(blocked, true, false, "a@x", 0, e.now)
 	for i := range maxPenaltyEntries + 5000 {
 		e.now = e.now.Add(time.Millisecond)
 		addr := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
-		e.a.recordFailure(addr, true, fmt.Sprintf("user%d", i), e.now)
+		e.a.recordFailure(addr, true, false, fmt.Sprintf("user%d", i), 0, e.now)
 	}
 	p := &e.a.penalties
 	if len(p.addrs) > maxPenaltyEntries || len(p.accounts) > maxPenaltyEntries {
@@ -234,5 +234,181 @@ func TestFailureDelayTable(t *testing.T) {
 		if got := failureDelay(tt.base, tt.n); got != tt.want {
 			t.Errorf("failureDelay(%v, %d) = %v, want %v", tt.base, tt.n, got, tt.want)
 		}
+	}
+}
+
+// gatedStore counts password checks and holds each guess (a password starting with
+// "guess") until gate is closed.
+type gatedStore struct {
+	mu    sync.Mutex
+	calls int
+	gate  chan struct{}
+}
+
+func (g *gatedStore) Authenticate(ctx context.Context, address, password string) (store.Account, error) {
+	g.mu.Lock()
+	g.calls++
+	g.mu.Unlock()
+	if strings.HasPrefix(password, "guess") {
+		<-g.gate
+	}
+	return fakeStore{"alice@x": {ID: 1}}.Authenticate(ctx, address, password)
+}
+
+func (g *gatedStore) checks() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.calls
+}
+
+// TestConcurrentGuessesDoNotOutrunTheBlock: an attacker who opens many connections and
+// sends a password on each at once still gets only auth.max_failures passwords checked
+// before the block; the others wait for the outcome of those in flight and are then
+// refused without being checked. Meanwhile a clean address logs in.
+func TestConcurrentGuessesDoNotOutrunTheBlock(t *testing.T) {
+	g := &gatedStore{gate: make(chan struct{})}
+	a := &Authenticator{Store: g, Penalty: Penalty{MaxFailures: 3}}
+	attacker := net.TCPAddrFromAddrPort(netip.MustParseAddrPort("203.0.113.9:40000"))
+	login := func(remote net.Addr, password string) error {
+		_, err := a.LoginFrom(context.Background(), store.ProtocolIMAP, remote, "alice@x", password)
+		return err
+	}
+	const attempts = 20
+	errs := make(chan error, attempts)
+	for i := range attempts {
+		go func() { errs <- login(attacker, fmt.Sprint("guess", i)) }()
+	}
+	for i := 0; g.checks() < 3; i++ { // until three guesses are being checked
+		if i > 100000 {
+			t.Fatal("three password checks never started")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	// While they are, the owner logs in from a clean address (without waiting for them).
+	if err := login(net.TCPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.10:40000")), "right"); err != nil {
+		t.Fatalf("the owner from a clean address: %v", err)
+	}
+	close(g.gate)
+	var failed, blocked int
+	for range attempts {
+		switch err := <-errs; {
+		case errors.Is(err, ErrFailed):
+			failed++
+		case errors.Is(err, ErrBlocked):
+			blocked++
+		default:
+			t.Errorf("unexpected %v", err)
+		}
+	}
+	if n := g.checks() - 1; n != 3 || failed != 3 || blocked != attempts-3 {
+		t.Errorf("%d guesses checked, %d failed, %d blocked; want 3 checked and failed, %d blocked", n, failed, blocked, attempts-3)
+	}
+	if p := &a.penalties; len(p.inflight) != 0 || p.wake != nil {
+		t.Errorf("after every login settled: in flight %v, waiters' channel %v", p.inflight, p.wake)
+	}
+
+	// Many correct logins from one address at once all succeed, and so do correct logins
+	// after failures below the limit.
+	b := &Authenticator{Store: fakeStore{"alice@x": {ID: 1}}, Penalty: Penalty{MaxFailures: 3}}
+	clean := net.TCPAddrFromAddrPort(netip.MustParseAddrPort("192.0.2.11:40000"))
+	for range 2 {
+		b.LoginFrom(context.Background(), store.ProtocolIMAP, clean, "alice@x", "wrong")
+	}
+	for range attempts {
+		go func() {
+			_, err := b.LoginFrom(context.Background(), store.ProtocolIMAP, clean, "alice@x", "right")
+			errs <- err
+		}()
+	}
+	for range attempts {
+		if err := <-errs; err != nil {
+			t.Errorf("correct login: %v", err)
+		}
+	}
+}
+
+// TestWaitingForASlotEndsWithTheSession: a login waiting behind checks in flight from its
+// address gives up when its session ends, as a temporary failure.
+func TestWaitingForASlotEndsWithTheSession(t *testing.T) {
+	g := &gatedStore{gate: make(chan struct{})}
+	defer close(g.gate)
+	a := &Authenticator{Store: g, Penalty: Penalty{MaxFailures: 1}}
+	remote := net.TCPAddrFromAddrPort(netip.MustParseAddrPort("203.0.113.9:40000"))
+	go a.LoginFrom(context.Background(), store.ProtocolIMAP, remote, "alice@x", "guess")
+	for i := 0; g.checks() < 1; i++ {
+		if i > 100000 {
+			t.Fatal("the first check never started")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := a.LoginFrom(ctx, store.ProtocolIMAP, remote, "alice@x", "right"); !errors.Is(err, ErrTemporary) {
+		t.Fatalf("waiting login whose session ended: %v, want ErrTemporary", err)
+	}
+	if g.checks() != 1 {
+		t.Error("the waiting login had its password checked")
+	}
+}
+
+// TestRepeatedAttemptIsNotCountedAgain: a client retrying the same stale password (a
+// phone with an old password, polling) neither blocks its address nor grows the delay;
+// distinct guesses from that address still do. Repeats are recognised per address, or per
+// account where there is no address, and forgotten with the window.
+func TestRepeatedAttemptIsNotCountedAgain(t *testing.T) {
+	e := newPenaltyEnv(Penalty{MaxFailures: 3, Window: time.Hour})
+	const home = "198.51.100.20"
+	for i := range 50 {
+		e.now = e.now.Add(time.Minute / 2)
+		err, d := e.login(home, "alice@x", "last year's password")
+		if !errors.Is(err, ErrFailed) || d != time.Second {
+			t.Fatalf("stale password, attempt %d: %v after %v, want ErrFailed after the base delay", i+1, err, d)
+		}
+	}
+	if err, d := e.login(home, "alice@x", "right"); err != nil || d != 0 {
+		t.Fatalf("the right password from that address: %v after %v", err, d)
+	}
+	if !strings.Contains(e.logs.String(), "repeat=true") {
+		t.Error("repeats are not marked in the log")
+	}
+	// Other names with the same password, or other passwords, are new attempts: two more
+	// reach the limit of three.
+	if err, _ := e.login(home, "ALICE@x", "last year's password"); !errors.Is(err, ErrFailed) {
+		t.Fatalf("same attempt, name in capitals: %v", err) // a repeat (names fold case)
+	}
+	e.login(home, "bob@x", "last year's password")
+	if err, d := e.login(home, "alice@x", "another guess"); !errors.Is(err, ErrFailed) || d != 4*time.Second {
+		t.Fatalf("third distinct failure: %v after %v, want ErrFailed after 4s", err, d)
+	}
+	if err, _ := e.login(home, "alice@x", "right"); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("after three distinct failures: %v, want ErrBlocked", err)
+	}
+
+	// An attacker cycling through more passwords than are remembered gets each counted.
+	f := newPenaltyEnv(Penalty{MaxFailures: 2 * (recentAttempts + 1)})
+	for range 2 {
+		for i := range recentAttempts + 1 {
+			f.login("203.0.113.77", "alice@x", fmt.Sprint("cycle", i))
+		}
+	}
+	if err, _ := f.login("203.0.113.77", "alice@x", "right"); !errors.Is(err, ErrBlocked) {
+		t.Fatalf("%d attempts cycling through %d passwords: %v, want ErrBlocked", 2*(recentAttempts+1), recentAttempts+1, err)
+	}
+
+	// Without an address (loopback), repeats are recognised per account; after the window
+	// a repeat is counted afresh.
+	g := newPenaltyEnv(Penalty{MaxFailures: 3, Window: time.Minute})
+	for range 5 {
+		if _, d := g.login("127.0.0.1", "alice@x", "stale"); d != time.Second {
+			t.Fatalf("stale password from loopback waited %v, want the base delay", d)
+		}
+	}
+	g.login("127.0.0.1", "alice@x", "other")
+	if _, d := g.login("127.0.0.1", "alice@x", "third"); d != 4*time.Second {
+		t.Fatalf("third distinct failure from loopback waited %v, want 4s", d)
+	}
+	g.now = g.now.Add(time.Minute)
+	if _, d := g.login("127.0.0.1", "alice@x", "stale"); d != time.Second {
+		t.Fatalf("after the window: waited %v, want the base delay", d)
 	}
 }

@@ -104,6 +104,16 @@ func TestReloadTLS(t *testing.T) {
 	if got := startTLSSubject(t, srv.Addr(IMAP).String()); got != "b.test" {
 		t.Errorf("IMAP STARTTLS served %q after the reload, want b.test", got)
 	}
+	// And STLS on the plain POP3 listener.
+	stls, err := handshake(t, srv.Addr(POP3), func(t *testing.T, c net.Conn) { startTLSCommand(t, c, "STLS", "+OK") },
+		&tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("POP3 STLS after the reload: %v", err)
+	}
+	if got := stls.ConnectionState().PeerCertificates[0].Subject.CommonName; got != "b.test" {
+		t.Errorf("POP3 STLS served %q after the reload, want b.test", got)
+	}
+	stls.Close()
 	// The sessions opened before the reload were not dropped.
 	if _, err := imapOld.conn.Write([]byte("a1 NOOP\r\n")); err != nil {
 		t.Fatal(err)

@@ -293,3 +293,136 @@ func TestLoginCannotImpersonate(t *testing.T) {
 		}
 	}
 }
+
+// TestTenantIsolationIMAPQualifiedNames: names that try to reach bob's mailboxes through a
+// namespace, a path or his address (~bob/, #shared/, #users/, Other Users/, ../, a leading
+// /, bob@example.com/, a different case) answer, in every command that names a mailbox,
+// exactly as the same form of a name that exists nowhere; bob's mail is unchanged, and a
+// rename of alice's mailbox onto bob's names concerns her account only.
+func TestTenantIsolationIMAPQualifiedNames(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	bob := bobAccount(t, e.st)
+	e.deliver("INBOX", plainMessage("for alice", "alice's first"))
+	if _, err := e.st.CreateMailbox(ctx, e.acct.ID, "Mine", ""); err != nil {
+		t.Fatal(err)
+	}
+	bobBefore := snapshot(t, e.st, bob.ID)
+	aliceBefore := snapshot(t, e.st, e.acct.ID)
+	c := e.rawLogin()
+
+	// Each pair: a way to name one of bob's mailboxes, and the same form naming nothing.
+	var pairs [][2]string
+	for _, form := range []string{
+		"~%s/%s", "~%s@example.com/%s", "%s@example.com/%s", "#shared/%s/%s", "#users/%s/%s",
+		"Other Users/%s/%s", "Shared Folders/%s/%s", "../%s@example.com/%s", "../%s/%s",
+		"/%s/../%s", "%s/../../%s",
+	} {
+		for _, mb := range [][2]string{{"Secret", "Nowhere"}, {"INBOX", "INBOX"}, {"Secret/Deeper", "Nowhere/Deeper"}} {
+			pairs = append(pairs, [2]string{fmt.Sprintf(form, "bob", mb[0]), fmt.Sprintf(form, "zed", mb[1])})
+		}
+	}
+	pairs = append(pairs, [][2]string{
+		{"/Secret", "/Nowhere"}, {"SECRET", "NOWHERE"}, {"secret/deeper", "nowhere/deeper"},
+		{"INBOX/../Secret", "INBOX/../Nowhere"}, {"./Secret", "./Nowhere"}, {"Secret/", "Nowhere/"},
+		{"~b&APY-b/Secret", "~z&APY-d/Nowhere"}, // modified UTF-7 (RFC 3501 5.1.3): ~böb/Secret
+	}...)
+
+	for _, p := range pairs {
+		for _, format := range []string{
+			`SELECT "%s"`,
+			`EXAMINE "%s"`,
+			`STATUS "%s" (MESSAGES UIDNEXT UIDVALIDITY UNSEEN SIZE)`,
+			`DELETE "%s"`,
+			`RENAME "%s" "Stolen"`,
+			`LIST "" "%s"`,
+			`LIST "" "%s*"`,
+			`LSUB "" "%s*"`,
+			"APPEND \"%s\" {25+}\r\nSubject: x\r\n\r\nfrom alice",
+		} {
+			same(t, c, format, p[0], p[1])
+		}
+	}
+	c.ok(`SELECT INBOX`)
+	for _, p := range pairs {
+		for _, format := range []string{`COPY 1 "%s"`, `UID COPY 1 "%s"`, `MOVE 1 "%s"`, `UID MOVE 1 "%s"`} {
+			same(t, c, format, p[0], p[1])
+		}
+	}
+	c.ok(`UNSELECT`)
+	if got := snapshot(t, e.st, bob.ID); got != bobBefore {
+		t.Errorf("bob's mail changed:\nbefore\n%s\nafter\n%s", bobBefore, got)
+	}
+	// Some of these names are valid names for alice's own mailboxes (APPEND or CREATE may
+	// make them); what must hold is that none of them reached bob's. Compare her mail
+	// only where every command failed: nothing of hers changed either.
+	if got := snapshot(t, e.st, e.acct.ID); got != aliceBefore {
+		t.Errorf("alice's mail changed by commands that should all have failed:\nbefore\n%s\nafter\n%s", aliceBefore, got)
+	}
+
+	// RENAME alice's mailbox onto bob's names, and back: both succeed, in her account only.
+	for _, target := range []string{"Secret", "Secret/Deeper"} {
+		c.ok(`RENAME "Mine" "%s"`, target)
+		if u := c.ok(`LIST "" "%s"`, target); len(u) != 1 {
+			t.Errorf("after RENAME Mine %s: LIST shows %q", target, u)
+		}
+		c.ok(`RENAME "%s" "Mine"`, target)
+	}
+	c.cmd(`DELETE "Secret"`) // the parent RENAME to Secret/Deeper may have made
+	if got := snapshot(t, e.st, bob.ID); got != bobBefore {
+		t.Errorf("a RENAME onto bob's names changed his mail:\nbefore\n%s\nafter\n%s", bobBefore, got)
+	}
+}
+
+// TestTenantIsolationIMAPUpdates: mail arriving in, and changes to, bob's INBOX are never
+// announced to alice's session on her INBOX (NOOP, IDLE), whose updates are keyed by
+// mailbox and not by name.
+func TestTenantIsolationIMAPUpdates(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	bob := bobAccount(t, e.st)
+	e.deliver("INBOX", plainMessage("for alice", "alice's first"))
+	c := e.rawLogin()
+	c.ok(`SELECT INBOX`)
+
+	bobMsg := plainMessage("for bob "+bobToken, "bob's new "+bobToken)
+	if _, err := e.st.Deliver(ctx, bob.ID, strings.NewReader(bobMsg), store.DeliverOptions{Mailbox: "INBOX"}); err != nil {
+		t.Fatal(err)
+	}
+	bc := e.raw()
+	bc.ok(`LOGIN %q %q`, bobUser, bobPassword)
+	bc.ok(`SELECT INBOX`)
+	bc.ok(`STORE 1:* +FLAGS (\Seen $BobOnly)`)
+	bc.ok(`STORE 1 +FLAGS (\Deleted)`)
+	bc.ok(`EXPUNGE`)
+	if u := c.ok(`NOOP`); len(u) != 0 {
+		t.Errorf("alice's NOOP after changes in bob's INBOX: %q", u)
+	}
+
+	// IDLE: bob's next delivery and then one of alice's; the first update alice gets must
+	// be her own second message.
+	c.send("I IDLE")
+	if l := c.line(); !strings.HasPrefix(l, "+") {
+		t.Fatalf("IDLE: %q", l)
+	}
+	if _, err := e.st.Deliver(ctx, bob.ID, strings.NewReader(bobMsg), store.DeliverOptions{Mailbox: "INBOX"}); err != nil {
+		t.Fatal(err)
+	}
+	e.deliver("INBOX", plainMessage("for alice", "alice's second"))
+	if l := c.line(); l != "* 2 EXISTS" {
+		t.Errorf("alice's first update during IDLE: %q, want * 2 EXISTS (her second message)", l)
+	}
+	c.send("DONE")
+	for {
+		l := c.line()
+		noneOfBobs(t, "IDLE", []string{l})
+		if strings.HasPrefix(l, "I ") {
+			break
+		}
+	}
+	u := c.ok(`UID FETCH 1:* (FLAGS BODY.PEEK[])`)
+	noneOfBobs(t, "FETCH after IDLE", u)
+	if n := len(grep(u, `^\* \d+ FETCH`)); n != 2 {
+		t.Errorf("alice's INBOX shows %d messages, want her 2: %q", n, u)
+	}
+}
