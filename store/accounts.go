@@ -275,7 +275,9 @@ func (s *Store) lookup(ctx context.Context, address string) (Account, string, er
 func (s *Store) Authenticate(ctx context.Context, address, password string) (Account, error) {
 	a, hash, err := s.lookup(ctx, address)
 	if errors.Is(err, ErrNoSuchAccount) {
-		checkPassword(dummyHash(), password)
+		if _, err := s.checkPassword(ctx, dummyHash(), password); err != nil && ctx.Err() != nil {
+			return Account{}, err
+		}
 		return Account{}, fmt.Errorf("store: authenticate %q: %w", normalizeAddress(address), ErrAuthFailed)
 	}
 	if err != nil {
@@ -285,7 +287,10 @@ func (s *Store) Authenticate(ctx context.Context, address, password string) (Acc
 	// alive (or expire it) artificially.
 	ok := s.logins.verified(hash, password, time.Now())
 	if !ok {
-		ok, err = checkPassword(hash, password)
+		ok, err = s.checkPassword(ctx, hash, password)
+		if err != nil && ctx.Err() != nil {
+			return Account{}, err
+		}
 		if err != nil {
 			s.log.Warn("unusable password hash", "address", a.Address, "err", err)
 		}

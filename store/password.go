@@ -1,11 +1,13 @@
 package store
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -43,6 +45,30 @@ func hashPassword(password string) (string, error) {
 }
 
 var errBadHash = errors.New("unrecognised password hash")
+
+// maxPasswordChecks is how many password checks may run at once: two per CPU. An argon2id
+// check takes argonParams.memory (19 MiB) for its duration, so without a bound a flood of
+// logins from many addresses (each under auth.max_failures) could ask for gigabytes at
+// once; with it, checks beyond the bound wait their turn and the memory stays at about
+// 2 × GOMAXPROCS × 19 MiB. Checks are CPU-bound, so more than that would not finish sooner.
+func maxPasswordChecks() int { return max(2, 2*runtime.GOMAXPROCS(0)) }
+
+// verifyPassword is checkPassword; tests replace it to watch how many checks run at once.
+var verifyPassword = checkPassword
+
+// checkPassword runs one password check once a slot in s.checks is free, or gives up with
+// ctx's error when ctx ends first (the session went away). Only checks wait: a login the
+// login cache answers never takes a slot, so a correct login does not queue behind an
+// attacker's hashes.
+func (s *Store) checkPassword(ctx context.Context, hash, password string) (bool, error) {
+	select {
+	case s.checks <- struct{}{}:
+	case <-ctx.Done():
+		return false, fmt.Errorf("store: wait for a password check: %w", ctx.Err())
+	}
+	defer func() { <-s.checks }()
+	return verifyPassword(hash, password)
+}
 
 // checkPassword reports whether password matches hash (argon2id PHC string, or bcrypt
 // $2a$/$2b$/$2y$ as other tools write them).

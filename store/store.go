@@ -110,10 +110,11 @@ type Store struct {
 
 	hub     hub
 	watcher *dbWatcher
-	logins  *loginCache // recently verified passwords (authcache.go)
-	observe observer    // timing of write transactions, for metrics (observe.go)
-	search  searchIndex // the full-text index for SEARCH (fts.go)
-	shared  sharedReads // concurrent identical reads of Changes and MessagesAfter (changes.go)
+	logins  *loginCache   // recently verified passwords (authcache.go)
+	checks  chan struct{} // a slot per password check allowed to run at once (password.go)
+	observe observer      // timing of write transactions, for metrics (observe.go)
+	search  searchIndex   // the full-text index for SEARCH (fts.go)
+	shared  sharedReads   // concurrent identical reads of Changes and MessagesAfter (changes.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -140,6 +141,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		mgrace:  opts.QuotaMessageGrace,
 		hub:     newMemHub(),
 		logins:  newLoginCache(loginCacheTTL, loginCacheMax),
+		checks:  make(chan struct{}, maxPasswordChecks()),
 
 		writes:     make(chan *writeRequest),
 		closing:    make(chan struct{}),
