@@ -10,6 +10,16 @@ type pop3Filter struct {
 	greeted bool
 	pending []pop3Command // commands awaiting their status line (RFC 2449 PIPELINING)
 	sasl    bool          // an AUTH exchange is running: client lines are SASL responses
+	refused bool          // an AUTH that awaited SASL responses was just refused
+}
+
+// pop3Commands are the commands a POP3 client sends (RFC 1939, RFC 2449, RFC 2595,
+// RFC 5034, RFC 6856): after a refused AUTH, a line that starts with none of them is taken
+// for a SASL response the client sent anyway.
+var pop3Commands = map[string]bool{
+	"USER": true, "PASS": true, "APOP": true, "AUTH": true, "STAT": true, "LIST": true,
+	"RETR": true, "DELE": true, "NOOP": true, "RSET": true, "QUIT": true, "TOP": true,
+	"UIDL": true, "CAPA": true, "STLS": true, "UTF8": true, "LANG": true,
 }
 
 type pop3Command struct {
@@ -30,6 +40,16 @@ func (f *pop3Filter) client(l wireLine, _ bool) verdict {
 	}
 	kw, arg, hasArg := bytes.Cut(l.text, []byte(" "))
 	name := strings.ToUpper(string(kw))
+	if f.refused {
+		// A client that did not wait for a challenge (or ignored the refusal) may send
+		// its credentials as the next line; the server answers it as an unknown command,
+		// but the trace must not show it.
+		f.refused = false
+		if !pop3Commands[name] {
+			f.pending = append(f.pending, pop3Command{name: "", hasArg: false})
+			return show([]byte(masked))
+		}
+	}
 	f.pending = append(f.pending, pop3Command{name, hasArg && len(arg) > 0})
 	switch name {
 	case "PASS": // RFC 1939 §7
@@ -70,6 +90,7 @@ func (f *pop3Filter) server(l wireLine, _ bool) verdict {
 		f.greeted = true // RFC 1939 §4: the greeting answers no command
 		return v
 	}
+	inSASL := f.sasl
 	f.sasl = false
 	if len(f.pending) == 0 {
 		return v
@@ -77,6 +98,7 @@ func (f *pop3Filter) server(l wireLine, _ bool) verdict {
 	cmd := f.pending[0]
 	f.pending = f.pending[1:]
 	if !ok {
+		f.refused = inSASL && cmd.name == "AUTH"
 		return v
 	}
 	if m := pop3MultiLine[cmd.name]; m.always || (m.withoutArg && !cmd.hasArg) {

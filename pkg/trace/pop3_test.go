@@ -125,3 +125,34 @@ func TestPOP3RefusedSTLSGoesOn(t *testing.T) {
 	trace := s.transcript()
 	wantLines(t, trace, "S: +OK ready", "C: STLS", "S: -ERR STLS not available", "C: PASS ****")
 }
+
+// TestPOP3SASLResponseAfterRefusalIsMasked: a client that sends its SASL response although
+// the server refused the AUTH (plaintext not allowed here) has it answered as an unknown
+// command; the trace masks it, and shows the commands after it again.
+func TestPOP3SASLResponseAfterRefusalIsMasked(t *testing.T) {
+	plain := b64("\x00alice\x00refused-pw")
+	s := newSession(t, "pop3", false, 0)
+	s.s("+OK ready\r\n")
+	s.c("AUTH PLAIN\r\n")
+	s.s("-ERR [AUTH] Plaintext authentication disallowed without TLS\r\n")
+	s.c(plain + "\r\n")
+	s.s("-ERR Unknown command\r\n")
+	s.c("CAPA\r\n")
+	s.s("-ERR nothing\r\n")
+	s.c("AUTH LOGIN\r\n")
+	s.s("-ERR [AUTH] Plaintext authentication disallowed without TLS\r\n")
+	s.c("QUIT\r\n")
+	trace := s.transcript()
+	wantLines(t, trace,
+		"S: +OK ready",
+		"C: AUTH PLAIN",
+		"S: -ERR [AUTH] Plaintext authentication disallowed without TLS",
+		"C: ****",
+		"S: -ERR Unknown command",
+		"C: CAPA",
+		"S: -ERR nothing",
+		"C: AUTH LOGIN",
+		"S: -ERR [AUTH] Plaintext authentication disallowed without TLS",
+		"C: QUIT")
+	noLeak(t, trace, plain)
+}
