@@ -173,11 +173,16 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	// plain serves connections where plaintext credentials are allowed; secure those where
-	// they are not (LOGINDISABLED until STARTTLS). Both are fed through in-memory listeners.
-	plain, secure     *imapserver.Server
-	plainLn, secureLn *chanListener
-	innerDone         sync.WaitGroup
+	// plain serves plaintext connections where plaintext credentials are allowed; secure
+	// those where they are not (LOGINDISABLED until STARTTLS); tlsSrv TLS sessions, implicit
+	// or after STARTTLS (starttls.go). All are fed through in-memory listeners.
+	plain, secure, tlsSrv    *imapserver.Server
+	plainLn, secureLn, tlsLn *chanListener
+	innerDone                sync.WaitGroup
+
+	ctx        context.Context // ends TLS handshakes at Shutdown
+	cancel     context.CancelFunc
+	handshakes sync.WaitGroup // implicit-TLS handshakes under way
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -212,8 +217,12 @@ func newServer(st mailStore, opts Options) *Server {
 		sessions:  make(map[*session]struct{}),
 		drained:   make(chan struct{}),
 	}
-	s.plain, s.plainLn = s.newInner(true)
-	s.secure, s.secureLn = s.newInner(false)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	// The plaintext servers have the TLS configuration so that imapserver announces
+	// STARTTLS (and computes LOGINDISABLED) itself; the guard does the STARTTLS.
+	s.plain, s.plainLn = s.newInner(true, opts.TLSConfig)
+	s.secure, s.secureLn = s.newInner(false, opts.TLSConfig)
+	s.tlsSrv, s.tlsLn = s.newInner(true, nil)
 	return s
 }
 
@@ -239,13 +248,13 @@ var capabilities = imap.CapSet{
 	imap.CapLiteralPlus:      {},
 }
 
-func (s *Server) newInner(insecureAuth bool) (*imapserver.Server, *chanListener) {
+func (s *Server) newInner(insecureAuth bool, tlsConfig *tls.Config) (*imapserver.Server, *chanListener) {
 	ln := newChanListener()
 	srv := imapserver.New(&imapserver.Options{
 		NewSession:   s.newSession,
 		Caps:         capabilities,
 		Logger:       libLogger{s.log},
-		TLSConfig:    s.opts.TLSConfig,
+		TLSConfig:    tlsConfig,
 		InsecureAuth: insecureAuth,
 		DebugWriter:  s.opts.Debug,
 	})
@@ -278,19 +287,30 @@ func (s *Server) Serve(l net.Listener) error {
 	return accept.Loop(l, "imap", s.log, s.route)
 }
 
-// route hands a new connection to the inner server that allows plaintext credentials, or
-// to the one that does not, as the policy says for this connection; false once shutting
-// down.
+// route hands a new connection, behind its guard (guard.go, cork.go), to the inner server
+// for it: a TLS connection, once its handshake is done, to the TLS server; a plaintext one
+// to the server that allows plaintext credentials, or to the one that does not, as the
+// policy says for this connection. It returns false once shutting down.
 func (s *Server) route(conn net.Conn) bool {
-	_, isTLS := conn.(*tls.Conn)
+	if tc, ok := conn.(*tls.Conn); ok {
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			return false
+		}
+		s.handshakes.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.handshakes.Done()
+			s.handshakeTLS(tc)
+		}()
+		return true
+	}
 	target := s.secureLn
-	if s.opts.Auth != nil && s.opts.Auth.Plaintext.Allowed(conn, isTLS) {
+	if s.opts.Auth != nil && s.opts.Auth.Plaintext.Allowed(conn, false) {
 		target = s.plainLn
 	}
-	if !isTLS {
-		conn = newPreauthConn(newCorkConn(conn)) // see preauth.go and cork.go
-	}
-	return target.push(conn)
+	return target.push(newGuardConn(s, newCorkConn(conn), conn, false))
 }
 
 // Shutdown stops accepting connections, lets every session finish the command it is
@@ -329,10 +349,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Close whatever is left (nothing, unless ctx ended first) and stop the inner servers.
 	// imapserver's Serve must have begun (it calls Accept once it is ready) before Close,
 	// whose WaitGroup must not race with Serve's.
+	// TLS handshakes under way end; a session they would start is refused (register).
+	s.cancel()
 	<-s.plainLn.accepting
 	<-s.secureLn.accepting
+	<-s.tlsLn.accepting
 	s.plain.Close()
 	s.secure.Close()
+	s.tlsSrv.Close()
+	s.handshakes.Wait()
 	s.innerDone.Wait()
 	return err
 }
