@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -309,7 +310,7 @@ func (g *guardConn) readLine(p []byte) (int, error) {
 	room := maxCommandLine - g.count
 	if room <= 0 {
 		g.ph = phOverflow
-		g.srv.log.Info("command line too long; answered BAD", "limit", maxCommandLine)
+		g.logger().Info("command line too long; answered BAD", "limit", maxCommandLine)
 		return 0, errCommandTooLong
 	}
 	seg = seg[:min(len(seg), len(p), room)]
@@ -435,11 +436,19 @@ func (g *guardConn) readHead() (done bool, err error) {
 func (g *guardConn) tooLongHead() error {
 	g.ph = phClosed
 	g.pending = nil
-	g.srv.log.Info("command tag or name too long; connection closed", "limit", maxCommandLine)
+	g.logger().Info("command tag or name too long; connection closed", "limit", maxCommandLine)
 	g.mu.Unlock()
 	io.WriteString(g.Conn, "* BYE [LIMIT] Command line too long\r\n")
 	g.mu.Lock()
 	return io.EOF
+}
+
+// logger is the session's logger (with the remote address, and the user once logged in).
+func (g *guardConn) logger() *slog.Logger {
+	if g.sess != nil {
+		return g.sess.log
+	}
+	return g.srv.log
 }
 
 // mayStartTLS reports whether STARTTLS is the guard's to do: before login, on a plaintext

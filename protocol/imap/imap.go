@@ -13,7 +13,7 @@
 // S = selected):
 //
 //	CAPABILITY NOOP CHECK LOGOUT     N A S  imapserver (CHECK is a NOOP: every write is durable when answered)
-//	STARTTLS                         N      imapserver, offered only with TLSConfig and not yet TLS; preauth.go
+//	STARTTLS                         N      starttls.go, guard.go (announced by imapserver with TLSConfig, not yet TLS)
 //	LOGIN AUTHENTICATE               N      session.go (AUTH=PLAIN, AUTH=LOGIN)
 //	ENABLE NAMESPACE                 A S    imapserver, session.go
 //	CREATE DELETE RENAME             A S    mailbox.go
@@ -56,14 +56,29 @@
 //     store's full-text index where it can (store.SearchCandidates), never answered by it.
 //   - EXAMINE is read-only, enforced here: STORE, EXPUNGE and MOVE answer NO, FETCH BODY[]
 //     does not set \Seen, and CLOSE expunges nothing.
-//   - Plaintext credentials follow auth.PlaintextPolicy per connection: where they are not
-//     allowed the connection is served by an imapserver instance that announces
-//     LOGINDISABLED and no AUTH= mechanism until STARTTLS.
+//   - Three imapserver instances serve the connections, fed through in-memory listeners:
+//     plaintext where plaintext credentials are allowed (auth.PlaintextPolicy, per
+//     connection), plaintext where they are not (it announces LOGINDISABLED and no AUTH=
+//     mechanism), and TLS sessions (no STARTTLS, AUTH= mechanisms). imapserver decides
+//     "TLS" by a *tls.Conn type assertion, which no connection it gets passes, so the
+//     instance is the decision. The plaintext instances know the TLS configuration only to
+//     announce STARTTLS; the guard does it.
+//   - Every connection goes through a guard (guard.go) in front of imapserver: a command
+//     longer than maxCommandLine (48 KiB, literals aside; imapserver's own bound is 50 KiB
+//     and its answer NO [SERVERBUG] and a dead connection) is answered BAD [LIMIT] and the
+//     rest of its line is skipped as it streams, never buffered; the session goes on, as
+//     with Dovecot. A tag or name that alone is too long gets BYE. Before login the guard
+//     answers unknown commands BAD itself (imapserver would close the connection at the
+//     first one). Literals pass uncounted; the guard follows "+" and tagged answers, so a
+//     refused literal never desynchronises it.
+//   - TLS handshakes are done here (starttls.go): implicit TLS before the greeting, and
+//     STARTTLS by the guard of the plaintext connection, which drops what the client
+//     pipelined after the command (CVE-2011-0411), and hands the TLS connection to the TLS
+//     instance as a new imapserver connection without greeting (RFC 9051 §6.2.1); the old
+//     one ends without closing the socket, and without a logout line: the session, its
+//     registry entry and its trace go on, decrypted.
 //   - APPEND literals larger than the append limit are refused with NO [TOOBIG] before the
 //     continuation request, so nothing is read (imapserver checks SessionAppendLimit).
-//   - Before login on a plaintext connection, unknown commands are answered BAD by a small
-//     filter in front of imapserver (preauth.go), which would otherwise close the
-//     connection at the first one.
 //   - A panic in a command is recovered by imapserver for that connection only (logged with
 //     its stack, the connection is closed); the process and other sessions go on.
 //   - Shutdown stops accepting and lets every session finish the command it is running,
@@ -106,7 +121,8 @@ type Options struct {
 	// credentials are allowed.
 	Auth *auth.Authenticator
 	// TLSConfig enables STARTTLS; nil offers no STARTTLS. Connections that are TLS already
-	// (implicit TLS, a tls.Listener given to Serve) never offer it.
+	// (implicit TLS, a tls.Listener given to Serve) never offer it. A configuration whose
+	// GetCertificate changes its answer (SIGHUP) serves every later handshake the new one.
 	TLSConfig *tls.Config
 	// Hostname names the server in greetings and BYE responses.
 	Hostname string
@@ -269,7 +285,8 @@ func (s *Server) newInner(insecureAuth bool, tlsConfig *tls.Config) (*imapserver
 }
 
 // Serve accepts connections on l until Shutdown, and returns nil then. A connection that
-// is a *tls.Conn (a tls.Listener) is treated as protected and is not offered STARTTLS.
+// is a *tls.Conn (a tls.Listener) is implicit TLS: its handshake is done before the
+// greeting, and it is not offered STARTTLS.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
