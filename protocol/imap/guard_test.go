@@ -318,7 +318,9 @@ func TestOverlongTagSaysBye(t *testing.T) {
 // larger than it, with synchronizing, non-synchronizing (LITERAL+) and binary literals.
 func TestLiteralsPassTheGuard(t *testing.T) {
 	connKinds(t, func(t *testing.T, e *testEnv, c *rawClient) {
-		msg := plainMessage("big", strings.Repeat("a line of the body\r\n", 3*maxCommandLine/20))
+		// One line of the body alone is longer than the limit, and one looks like a literal.
+		msg := plainMessage("big", strings.Repeat("y", 2*maxCommandLine)+"\r\nA9 SELECT {1}\r\n"+
+			strings.Repeat("a line of the body\r\n", maxCommandLine/20))
 		c.send("A1 APPEND INBOX {%d}", len(msg))
 		if l := c.line(); !strings.HasPrefix(l, "+") {
 			t.Fatalf("APPEND: %q", l)
