@@ -347,7 +347,7 @@ func (g *guardConn) endLine() {
 }
 
 // discardLine skips pending octets up to the end of the line, and the non-synchronizing
-// literals announced at its ends.
+// literals announced at the ends of it and of its continuations.
 func (g *guardConn) discardLine() {
 	seg := g.pending
 	end := bytes.IndexByte(seg, '\n')
