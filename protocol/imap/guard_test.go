@@ -3,20 +3,17 @@ package imap
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -293,21 +290,26 @@ func TestOverlongLineDiscardedAsItStreams(t *testing.T) {
 }
 
 // TestOverlongTagSaysBye: a command whose tag or name alone is too long cannot be answered
-// by its tag; the server says BYE and closes, as Dovecot does.
+// by its tag; the server says BYE and closes, as Dovecot does. (The client sends exactly
+// the limit, all of which the server reads: a close with unread data would be a reset,
+// which may overtake the BYE.)
 func TestOverlongTagSaysBye(t *testing.T) {
 	e := newEnv(t)
-	for name, line := range map[string]string{
-		"tag":         strings.Repeat("t", maxCommandLine+10) + " NOOP",
-		"name":        "A1 " + strings.Repeat("N", maxCommandLine+10),
-		"UID subname": "A1 UID " + strings.Repeat("F", maxCommandLine+10),
+	for name, head := range map[string]string{
+		"tag":         "",
+		"name":        "A1 ",
+		"UID subname": "A1 UID ",
 	} {
 		c := e.raw()
-		c.send("%s", line)
+		c.conn.SetWriteDeadline(time.Now().Add(ioGuard))
+		if _, err := io.WriteString(c.conn, head+strings.Repeat("N", maxCommandLine-len(head))); err != nil {
+			t.Fatal(err)
+		}
 		if l := c.line(); !strings.HasPrefix(l, "* BYE [LIMIT]") {
 			t.Errorf("%s too long: %q", name, l)
 		}
 		c.conn.SetReadDeadline(time.Now().Add(ioGuard))
-		if rest, err := io.ReadAll(c.br); err != nil && !errors.Is(err, syscall.ECONNRESET) || len(rest) > 0 {
+		if rest, err := io.ReadAll(c.br); err != nil || len(rest) > 0 {
 			t.Errorf("%s too long: after BYE %q, %v; want the end", name, rest, err)
 		}
 	}
@@ -445,7 +447,9 @@ func TestStartTLSDropsInjectedPlaintext(t *testing.T) {
 	c.ok(`LOGIN %q %q`, testUser, testPassword)
 	c.ok("SELECT INBOX")
 	c.ok("LOGOUT")
-	e.srv.Shutdown(context.Background())
+	// imapserver closes the connection after the session has written its logout line.
+	c.conn.SetReadDeadline(time.Now().Add(ioGuard))
+	io.ReadAll(c.br)
 	if n := strings.Count(e.logs.String(), `msg="imap logout"`) + strings.Count(e.logs.String(), `msg="imap disconnect"`); n != 1 {
 		t.Errorf("%d logout lines for one session across STARTTLS, want 1:\n%s", n, e.logs.String())
 	}
