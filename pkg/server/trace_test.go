@@ -17,8 +17,8 @@ import (
 	"github.com/letterbox-mail/letterbox/store"
 )
 
-// Implicit TLS: the POP3 trace goes on decrypted, the IMAP trace keeps only its events,
-// and the registry knows both sessions while they are open.
+// Implicit TLS: the POP3 and IMAP traces go on decrypted, and the registry knows both
+// sessions while they are open.
 func TestTracesOverImplicitTLS(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Trace.Dir = filepath.Join(t.TempDir(), "traces") // created by Start
@@ -104,8 +104,12 @@ func TestTracesOverImplicitTLS(t *testing.T) {
 			t.Errorf("the POP3S trace lacks %q:\n%s", want, traces["pop3"])
 		}
 	}
-	if !strings.Contains(traces["imap"], " -- mailbox INBOX\n") || strings.Contains(traces["imap"], " C: ") {
-		t.Errorf("the IMAPS trace:\n%s", traces["imap"])
+	// IMAP does its own TLS handshake too (protocol/imap/starttls.go): traced decrypted.
+	for _, want := range []string{"-- TLS established (TLS 1.3); the decrypted stream follows\n",
+		" C: a LOGIN bob@example.net ****\n", " -- mailbox INBOX\n", " C: c LOGOUT\n"} {
+		if !strings.Contains(traces["imap"], want) {
+			t.Errorf("the IMAPS trace lacks %q:\n%s", want, traces["imap"])
+		}
 	}
 	if n := len(srv.Sessions().List()); n != 0 {
 		t.Errorf("%d sessions registered after both closed", n)
@@ -161,5 +165,87 @@ func TestInspectorShowsSessionsAndTraces(t *testing.T) {
 	}
 	if p := page("/traces/" + live[0].Trace); !strings.Contains(p, "C: PASS ****") || strings.Contains(p, "inspector-pw") {
 		t.Errorf("the transcript page:\n%s", p)
+	}
+}
+
+// IMAP STARTTLS: the session goes on in another imapserver connection (protocol/imap), but
+// it is one session in the registry, in the trace (decrypted after the handshake) and in
+// the log (one logout line, with the bytes of the whole connection).
+func TestIMAPStartTLSIsOneSession(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Trace.Dir = filepath.Join(t.TempDir(), "traces")
+	var logs syncBuffer
+	srv := start(t, cfg, &logs)
+	if _, err := srv.st.CreateAccount(context.Background(), store.NewAccount{Address: "bob@example.net", Password: "starttls-pw"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := net.Dial("tcp", srv.Addr(IMAP).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.SetDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(raw)
+	r.ReadString('\n') // greeting
+	fmt.Fprint(raw, "a STARTTLS\r\n")
+	if l, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(l, "a OK") {
+		t.Fatalf("STARTTLS: %q, %v", l, err)
+	}
+	c := tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
+	ir := bufio.NewReader(c)
+	fmt.Fprint(c, "b LOGIN bob@example.net starttls-pw\r\nc SELECT INBOX\r\n")
+	for {
+		l, err := ir.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(l, "c OK") {
+			break
+		}
+	}
+	live := srv.Sessions().List()
+	if len(live) != 1 || !live[0].TLS || live[0].User != "bob@example.net" || live[0].Mailbox != "INBOX" {
+		t.Fatalf("live sessions after STARTTLS: %+v", live)
+	}
+	fmt.Fprint(c, "d LOGOUT\r\n")
+	io.Copy(io.Discard, ir)
+	c.Close()
+
+	path := filepath.Join(cfg.Trace.Dir, live[0].Trace)
+	var text string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text = string(b); strings.Contains(text, "\n# end: ") || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range []string{" C: a STARTTLS\n", "-- TLS established (", " C: b LOGIN bob@example.net ****\n",
+		" S: c OK [READ-WRITE] SELECT completed\n", "\n# end: "} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the trace lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "starttls-pw") {
+		t.Errorf("the trace shows the password:\n%s", text)
+	}
+	for deadline := time.Now().Add(10 * time.Second); len(srv.Sessions().List()) > 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(srv.Sessions().List()); n != 0 {
+		t.Errorf("%d sessions registered after the connection closed", n)
+	}
+	lines := 0
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `msg="imap logout"`) || strings.Contains(l, `msg="imap disconnect"`) {
+			lines++
+			if !strings.Contains(l, "user=bob@example.net") || strings.Contains(l, " in=0 ") {
+				t.Errorf("logout line: %s", l)
+			}
+		}
+	}
+	if lines != 1 {
+		t.Errorf("%d logout lines for one session across STARTTLS, want 1:\n%s", lines, logs.String())
 	}
 }

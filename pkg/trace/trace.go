@@ -24,9 +24,9 @@
 //     listener, the raw stream is ciphertext and is not written (a TLS record at the start
 //     of a read is taken as the sign too, so ciphertext never reaches the file even if a
 //     filter missed the switch). A protocol that owns its TLS layer hands the *tls.Conn to
-//     Cleartext and the decrypted stream is traced from then on (POP3 does); imapserver
-//     keeps its TLS connection to itself, so an IMAP trace ends at TLS with the user and
-//     mailbox events still noted. Traces are meant for plaintext test setups on loopback.
+//     Cleartext and the decrypted stream is traced from then on; POP3 and IMAP both do
+//     (IMAP does its handshakes itself, in front of imapserver), LMTP has no TLS.
+//     Traces are meant for plaintext test setups on loopback.
 //   - A trace is flushed after every read and write, so the API and the inspector can show
 //     a live session; a failure to write is logged once and ends that trace, never the
 //     session.

@@ -17,8 +17,8 @@ var corkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, corkSize); re
 // the rest, before imapserver writes the tagged status. Uncorked, writes pass straight
 // through and the connection holds no buffer, so an idle session costs nothing more.
 //
-// It sits under the pre-login filter of plaintext (and STARTTLS) connections. Implicit-TLS
-// connections go without: imapserver must see their *tls.Conn as it is.
+// It sits right under the guard of every connection (guard.go): on a TLS session above the
+// TLS layer, so that the collected writes make full TLS records.
 type corkConn struct {
 	net.Conn
 
@@ -99,11 +99,11 @@ func (c *corkConn) uncork() error {
 	return err
 }
 
-// corkConn is the session's corkable connection, nil on implicit TLS.
+// corkConn is the session's corkable connection, or nil.
 func (s *session) corkConn() *corkConn {
-	if s.preauth == nil {
+	if s.guard == nil {
 		return nil
 	}
-	c, _ := s.preauth.Conn.(*corkConn)
+	c, _ := s.guard.Conn.(*corkConn)
 	return c
 }

@@ -13,7 +13,7 @@
 // S = selected):
 //
 //	CAPABILITY NOOP CHECK LOGOUT     N A S  imapserver (CHECK is a NOOP: every write is durable when answered)
-//	STARTTLS                         N      imapserver, offered only with TLSConfig and not yet TLS; preauth.go
+//	STARTTLS                         N      starttls.go, guard.go (announced by imapserver with TLSConfig, not yet TLS)
 //	LOGIN AUTHENTICATE               N      session.go (AUTH=PLAIN, AUTH=LOGIN)
 //	ENABLE NAMESPACE                 A S    imapserver, session.go
 //	CREATE DELETE RENAME             A S    mailbox.go
@@ -56,14 +56,29 @@
 //     store's full-text index where it can (store.SearchCandidates), never answered by it.
 //   - EXAMINE is read-only, enforced here: STORE, EXPUNGE and MOVE answer NO, FETCH BODY[]
 //     does not set \Seen, and CLOSE expunges nothing.
-//   - Plaintext credentials follow auth.PlaintextPolicy per connection: where they are not
-//     allowed the connection is served by an imapserver instance that announces
-//     LOGINDISABLED and no AUTH= mechanism until STARTTLS.
+//   - Three imapserver instances serve the connections, fed through in-memory listeners:
+//     plaintext where plaintext credentials are allowed (auth.PlaintextPolicy, per
+//     connection), plaintext where they are not (it announces LOGINDISABLED and no AUTH=
+//     mechanism), and TLS sessions (no STARTTLS, AUTH= mechanisms). imapserver decides
+//     "TLS" by a *tls.Conn type assertion, which no connection it gets passes, so the
+//     instance is the decision. The plaintext instances know the TLS configuration only to
+//     announce STARTTLS; the guard does it.
+//   - Every connection goes through a guard (guard.go) in front of imapserver: a command
+//     longer than maxCommandLine (48 KiB, literals aside; imapserver's own bound is 50 KiB
+//     and its answer NO [SERVERBUG] and a dead connection) is answered BAD [LIMIT] and the
+//     rest of its line is skipped as it streams, never buffered; the session goes on, as
+//     with Dovecot. A tag or name that alone is too long gets BYE. Before login the guard
+//     answers unknown commands BAD itself (imapserver would close the connection at the
+//     first one). Literals pass uncounted; the guard follows "+" and tagged answers, so a
+//     refused literal never desynchronises it.
+//   - TLS handshakes are done here (starttls.go): implicit TLS before the greeting, and
+//     STARTTLS by the guard of the plaintext connection, which drops what the client
+//     pipelined after the command (CVE-2011-0411), and hands the TLS connection to the TLS
+//     instance as a new imapserver connection without greeting (RFC 9051 §6.2.1); the old
+//     one ends without closing the socket, and without a logout line: the session, its
+//     registry entry and its trace go on, decrypted.
 //   - APPEND literals larger than the append limit are refused with NO [TOOBIG] before the
 //     continuation request, so nothing is read (imapserver checks SessionAppendLimit).
-//   - Before login on a plaintext connection, unknown commands are answered BAD by a small
-//     filter in front of imapserver (preauth.go), which would otherwise close the
-//     connection at the first one.
 //   - A panic in a command is recovered by imapserver for that connection only (logged with
 //     its stack, the connection is closed); the process and other sessions go on.
 //   - Shutdown stops accepting and lets every session finish the command it is running,
@@ -106,7 +121,8 @@ type Options struct {
 	// credentials are allowed.
 	Auth *auth.Authenticator
 	// TLSConfig enables STARTTLS; nil offers no STARTTLS. Connections that are TLS already
-	// (implicit TLS, a tls.Listener given to Serve) never offer it.
+	// (implicit TLS, a tls.Listener given to Serve) never offer it. A configuration whose
+	// GetCertificate changes its answer (SIGHUP) serves every later handshake the new one.
 	TLSConfig *tls.Config
 	// Hostname names the server in greetings and BYE responses.
 	Hostname string
@@ -173,11 +189,16 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	// plain serves connections where plaintext credentials are allowed; secure those where
-	// they are not (LOGINDISABLED until STARTTLS). Both are fed through in-memory listeners.
-	plain, secure     *imapserver.Server
-	plainLn, secureLn *chanListener
-	innerDone         sync.WaitGroup
+	// plain serves plaintext connections where plaintext credentials are allowed; secure
+	// those where they are not (LOGINDISABLED until STARTTLS); tlsSrv TLS sessions, implicit
+	// or after STARTTLS (starttls.go). All are fed through in-memory listeners.
+	plain, secure, tlsSrv    *imapserver.Server
+	plainLn, secureLn, tlsLn *chanListener
+	innerDone                sync.WaitGroup
+
+	ctx        context.Context // ends TLS handshakes at Shutdown
+	cancel     context.CancelFunc
+	handshakes sync.WaitGroup // implicit-TLS handshakes under way
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -212,8 +233,12 @@ func newServer(st mailStore, opts Options) *Server {
 		sessions:  make(map[*session]struct{}),
 		drained:   make(chan struct{}),
 	}
-	s.plain, s.plainLn = s.newInner(true)
-	s.secure, s.secureLn = s.newInner(false)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	// The plaintext servers have the TLS configuration so that imapserver announces
+	// STARTTLS (and computes LOGINDISABLED) itself; the guard does the STARTTLS.
+	s.plain, s.plainLn = s.newInner(true, opts.TLSConfig)
+	s.secure, s.secureLn = s.newInner(false, opts.TLSConfig)
+	s.tlsSrv, s.tlsLn = s.newInner(true, nil)
 	return s
 }
 
@@ -239,13 +264,13 @@ var capabilities = imap.CapSet{
 	imap.CapLiteralPlus:      {},
 }
 
-func (s *Server) newInner(insecureAuth bool) (*imapserver.Server, *chanListener) {
+func (s *Server) newInner(insecureAuth bool, tlsConfig *tls.Config) (*imapserver.Server, *chanListener) {
 	ln := newChanListener()
 	srv := imapserver.New(&imapserver.Options{
 		NewSession:   s.newSession,
 		Caps:         capabilities,
 		Logger:       libLogger{s.log},
-		TLSConfig:    s.opts.TLSConfig,
+		TLSConfig:    tlsConfig,
 		InsecureAuth: insecureAuth,
 		DebugWriter:  s.opts.Debug,
 	})
@@ -260,7 +285,8 @@ func (s *Server) newInner(insecureAuth bool) (*imapserver.Server, *chanListener)
 }
 
 // Serve accepts connections on l until Shutdown, and returns nil then. A connection that
-// is a *tls.Conn (a tls.Listener) is treated as protected and is not offered STARTTLS.
+// is a *tls.Conn (a tls.Listener) is implicit TLS: its handshake is done before the
+// greeting, and it is not offered STARTTLS.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -278,19 +304,30 @@ func (s *Server) Serve(l net.Listener) error {
 	return accept.Loop(l, "imap", s.log, s.route)
 }
 
-// route hands a new connection to the inner server that allows plaintext credentials, or
-// to the one that does not, as the policy says for this connection; false once shutting
-// down.
+// route hands a new connection, behind its guard (guard.go, cork.go), to the inner server
+// for it: a TLS connection, once its handshake is done, to the TLS server; a plaintext one
+// to the server that allows plaintext credentials, or to the one that does not, as the
+// policy says for this connection. It returns false once shutting down.
 func (s *Server) route(conn net.Conn) bool {
-	_, isTLS := conn.(*tls.Conn)
+	if tc, ok := conn.(*tls.Conn); ok {
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			return false
+		}
+		s.handshakes.Add(1)
+		s.mu.Unlock()
+		go func() {
+			defer s.handshakes.Done()
+			s.handshakeTLS(tc)
+		}()
+		return true
+	}
 	target := s.secureLn
-	if s.opts.Auth != nil && s.opts.Auth.Plaintext.Allowed(conn, isTLS) {
+	if s.opts.Auth != nil && s.opts.Auth.Plaintext.Allowed(conn, false) {
 		target = s.plainLn
 	}
-	if !isTLS {
-		conn = newPreauthConn(newCorkConn(conn)) // see preauth.go and cork.go
-	}
-	return target.push(conn)
+	return target.push(newGuardConn(s, newCorkConn(conn), conn, false))
 }
 
 // Shutdown stops accepting connections, lets every session finish the command it is
@@ -329,10 +366,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// Close whatever is left (nothing, unless ctx ended first) and stop the inner servers.
 	// imapserver's Serve must have begun (it calls Accept once it is ready) before Close,
 	// whose WaitGroup must not race with Serve's.
+	// TLS handshakes under way end; a session they would start is refused (register).
+	s.cancel()
 	<-s.plainLn.accepting
 	<-s.secureLn.accepting
+	<-s.tlsLn.accepting
 	s.plain.Close()
 	s.secure.Close()
+	s.tlsSrv.Close()
+	s.handshakes.Wait()
 	s.innerDone.Wait()
 	return err
 }

@@ -1,9 +1,7 @@
 package imap
 
 import (
-	"bytes"
 	"errors"
-	"io"
 	"net"
 	"strings"
 	"sync"
@@ -112,46 +110,4 @@ func TestBlockedAddressGetsUnavailable(t *testing.T) {
 	}
 	// From loopback the same account logs in.
 	e.rawLogin()
-}
-
-// TestOverlongCommandLine: imapserver bounds a command (literals aside) to 50 KiB, so a
-// client that sends one endless line is cut off after the server has read little more
-// than that: its 64 MiB stream ends in a closed connection long before its end, nothing
-// of it is accepted, and other sessions go on. (The words are imapserver's: the command
-// whose argument overflows gets NO [SERVERBUG], the rest of the line, read as the next
-// command, ends the connection; a BAD with BYE would be better, see docs/security.md.)
-func TestOverlongCommandLine(t *testing.T) {
-	e := newEnv(t)
-	c := e.rawLogin()
-	const flood = 64 << 20
-	written := make(chan int64, 1)
-	go func() {
-		c.conn.SetWriteDeadline(time.Now().Add(ioGuard))
-		n, _ := c.conn.Write([]byte("X1 LOGIN "))
-		chunk := bytes.Repeat([]byte("x"), 64<<10)
-		for total := int64(n); ; {
-			k, err := c.conn.Write(chunk)
-			total += int64(k)
-			if err != nil || total >= flood {
-				written <- total
-				return
-			}
-		}
-	}()
-	c.conn.SetReadDeadline(time.Now().Add(ioGuard))
-	// The server closes with unread data pending, so the end may come as a reset.
-	answers, err := io.ReadAll(c.br)
-	if ne, ok := err.(net.Error); ok && ne.Timeout() {
-		t.Fatalf("the server did not close the connection: %v", err)
-	}
-	for _, l := range strings.Split(string(answers), "\r\n") {
-		if f := strings.Fields(l); len(f) > 1 && f[1] == "OK" {
-			t.Errorf("an overlong command line was answered OK: %.80q", l)
-		}
-	}
-	c.conn.Close() // the writer, blocked or not, ends
-	if n := <-written; n >= flood {
-		t.Errorf("the server read all %d MiB of one command line", n>>20)
-	}
-	e.rawLogin().ok("NOOP")
 }

@@ -201,6 +201,10 @@ func (c *counted) Close() error {
 		c.tally("unselect")
 	}
 	err := c.session.Close()
+	if c.guard != nil && c.guard.handedOff.Load() {
+		// STARTTLS: the session goes on in another imapserver connection, which logs it.
+		return err
+	}
 	c.mu.Lock()
 	st, loggedIn := c.stats, c.acct != nil
 	c.mu.Unlock()

@@ -39,8 +39,8 @@ type session struct {
 	sel     *selected      // nil unless a mailbox is selected
 	release func()         // gives back the Options.Sessions slot taken at login, or nil
 
-	preauth *preauthConn    // the pre-login filter of a plaintext connection, or nil
-	live    *sessions.Entry // this session in the registry of live sessions, or nil
+	guard *guardConn      // the connection's guard (guard.go), or nil
+	live  *sessions.Entry // this session in the registry of live sessions, or nil
 
 	shutdownCh chan struct{} // closed when the server shuts down
 	byeText    string        // set before shutdownCh is closed; read after it is
@@ -74,8 +74,11 @@ func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapser
 	sess := &session{srv: s, st: s.st, conn: conn, log: log, ctx: ctx, cancel: cancel,
 		shutdownCh: make(chan struct{}), done: make(chan struct{}),
 		stats: sessionStats{start: time.Now(), netConn: conn.NetConn()}}
-	if pc, ok := conn.NetConn().(*preauthConn); ok {
-		sess.preauth = pc
+	if g, ok := conn.NetConn().(*guardConn); ok {
+		sess.guard, g.sess = g, sess
+		if o := g.origin; o != nil { // going on after STARTTLS
+			sess.stats.start, sess.stats.commands = o.start, o.commands
+		}
 	}
 	sess.live = sessions.Of(conn.NetConn())
 	if !s.register(sess) {
@@ -228,8 +231,8 @@ func (s *session) Login(username, password string) error {
 		s.release = release
 	}
 	s.acct = &acct
-	if s.preauth != nil {
-		s.preauth.authed.Store(true)
+	if s.guard != nil {
+		s.guard.authed.Store(true)
 	}
 	s.log = s.log.With("user", acct.Address)
 	s.log.Info("login")
