@@ -451,6 +451,24 @@ func (chanAddr) String() string  { return "imap" }
 // warning.
 type libLogger struct{ log *slog.Logger }
 
+// isClientInputError tells imapserver's "handling X command: ..." messages whose cause is
+// an argument it could not decode, not a fault of ours: a mailbox name that is not valid
+// modified UTF-7 (RFC 3501 §5.1.3), a number out of range, a date that is no date.
+// imapserver answers those
+// NO [SERVERBUG] (go-imap v2 beta.8), and a client can send as many as it likes, so they
+// are not warnings.
+func isClientInputError(msg string) bool {
+	if !strings.HasPrefix(msg, "handling ") {
+		return false
+	}
+	for _, cause := range []string{"utf7: ", "strconv.", "bad number set value", "in date-time: ", "in date: "} {
+		if strings.Contains(msg, cause) {
+			return true
+		}
+	}
+	return false
+}
+
 func (l libLogger) Printf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	switch {
@@ -458,7 +476,7 @@ func (l libLogger) Printf(format string, args ...any) {
 		l.log.Error("recovered from a panic; connection closed", "detail", msg)
 	case isDisconnect(msg):
 		l.log.Debug(msg)
-	case strings.Contains(msg, "imapwire:"):
+	case strings.Contains(msg, "imapwire:"), isClientInputError(msg):
 		l.log.Info("malformed client input", "detail", msg)
 	default:
 		l.log.Warn(msg)

@@ -193,3 +193,35 @@ func TestStatus(t *testing.T) {
 }
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+// TestUndecodableArguments: arguments imapserver cannot decode (a mailbox name that is not
+// modified UTF-7, RFC 3501 §5.1.3; a number beyond 32 bits) get a tagged refusal, the
+// session goes on, and the log calls them the client's malformed input, not a warning:
+// a client could otherwise fill the log with warnings at will.
+func TestUndecodableArguments(t *testing.T) {
+	e := newEnv(t)
+	c := e.rawLogin()
+	for _, cmd := range []string{
+		`SELECT "&Jjo"`,
+		`STATUS "&Jjo" (MESSAGES)`,
+		`RENAME INBOX "&AGE-"`, // encodes "a", which must be written as itself
+		"APPEND \"&Jjo\" {1+}\r\nx",
+		`FETCH 99999999999 FLAGS`,
+		`SEARCH SINCE 31-Foo-2020`,
+		`APPEND INBOX "99-Jan-2020 00:00:00 +0000" {1+}` + "\r\nx",
+	} {
+		if _, status := c.cmd("%s", cmd); strings.HasPrefix(status, "OK") {
+			t.Errorf("%q: %s, want a refusal", cmd, status)
+		}
+		c.ok("NOOP")
+	}
+	logs := e.logs.String()
+	if n := strings.Count(logs, `msg="malformed client input"`); n < 7 {
+		t.Errorf("%d undecodable commands logged as malformed client input, want 7:\n%s", n, logs)
+	}
+	for _, line := range strings.Split(logs, "\n") {
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, "handling") {
+			t.Errorf("undecodable client input logged as a warning: %s", line)
+		}
+	}
+}
