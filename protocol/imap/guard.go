@@ -621,9 +621,37 @@ func (g *guardConn) Write(p []byte) (int, error) {
 	if g.skipGreeting {
 		return g.writeAfterGreeting(p)
 	}
-	g.scanOut(p)
+	out, rewritten := g.clientBug(p)
+	g.scanOut(out)
 	g.mu.Unlock()
+	if rewritten {
+		if _, err := g.Conn.Write(out); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
 	return g.Conn.Write(p)
+}
+
+// undecodable is imapserver's answer to a command it failed on for a reason other than
+// syntax (go-imap v2 beta.8: internalServerErrorResp).
+const undecodable = " NO [SERVERBUG] Internal server error\r\n"
+
+// clientBug puts right imapserver's answer to a command whose arguments parsed but could
+// not be decoded (a mailbox name that is not modified UTF-7, RFC 3501 §5.1.3; a number
+// beyond 32 bits; a date that is no date): imapserver answers NO [SERVERBUG], as if the
+// fault were ours; it is the client's, BAD [CLIENTBUG] (RFC 5530 §3). imapserver gives
+// that exact answer to any error that is not an *imap.Error; the session turns every
+// failure of the store into an *imap.Error with its own text (storeError), and what else
+// can fail in it raw is a write to a connection already gone, so the answer is
+// imapserver's own (TestServerFaultStaysOurs). imapserver writes a status
+// response in one Write. g.mu is held.
+func (g *guardConn) clientBug(p []byte) (out []byte, rewritten bool) {
+	if g.tag == "" || len(p) != len(g.tag)+len(undecodable) ||
+		!bytes.HasPrefix(p, []byte(g.tag)) || string(p[len(g.tag):]) != undecodable {
+		return p, false
+	}
+	return []byte(g.tag + " BAD [CLIENTBUG] Arguments could not be decoded (a mailbox name not in modified UTF-7, a number out of range, or a bad date)\r\n"), true
 }
 
 // writeAfterGreeting drops imapserver's greeting ("* OK ..."); a BYE goes out.

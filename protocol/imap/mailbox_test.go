@@ -1,12 +1,16 @@
 package imap
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/letterbox-mail/letterbox/store"
 )
 
 func TestListSpecialUseAndChildren(t *testing.T) {
@@ -195,8 +199,8 @@ func TestStatus(t *testing.T) {
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
 
 // TestUndecodableArguments: arguments imapserver cannot decode (a mailbox name that is not
-// modified UTF-7, RFC 3501 §5.1.3; a number beyond 32 bits) get a tagged refusal, the
-// session goes on, and the log calls them the client's malformed input, not a warning:
+// modified UTF-7, RFC 3501 §5.1.3; a number beyond 32 bits; a bad date) are answered
+// BAD [CLIENTBUG], not imapserver's NO [SERVERBUG]; the session goes on, and the log calls them the client's malformed input, not a warning:
 // a client could otherwise fill the log with warnings at will.
 func TestUndecodableArguments(t *testing.T) {
 	e := newEnv(t)
@@ -210,8 +214,8 @@ func TestUndecodableArguments(t *testing.T) {
 		`SEARCH SINCE 31-Foo-2020`,
 		`APPEND INBOX "99-Jan-2020 00:00:00 +0000" {1+}` + "\r\nx",
 	} {
-		if _, status := c.cmd("%s", cmd); strings.HasPrefix(status, "OK") {
-			t.Errorf("%q: %s, want a refusal", cmd, status)
+		if _, status := c.cmd("%s", cmd); !strings.HasPrefix(status, "BAD [CLIENTBUG] ") {
+			t.Errorf("%q: %s, want BAD [CLIENTBUG] (RFC 5530: the client's fault)", cmd, status)
 		}
 		c.ok("NOOP")
 	}
@@ -224,4 +228,27 @@ func TestUndecodableArguments(t *testing.T) {
 			t.Errorf("undecodable client input logged as a warning: %s", line)
 		}
 	}
+}
+
+// failingSearchStore fails to read messages' text for SEARCH with a fault of the server's
+// own.
+type failingSearchStore struct{ mailStore }
+
+func (failingSearchStore) SearchData(context.Context, int64, ...store.UIDRange) ([]store.SearchData, error) {
+	return nil, errors.New("injected storage fault")
+}
+
+// TestServerFaultStaysOurs: a command the session handled and failed on is answered NO
+// [SERVERBUG], never taken for the client's bug: only commands imapserver failed to decode
+// are (TestUndecodableArguments).
+func TestServerFaultStaysOurs(t *testing.T) {
+	e := newEnv(t, func(_ *Options, ms *mailStore) { *ms = failingSearchStore{*ms} })
+	e.deliver("INBOX", "Subject: x\r\n\r\nbody text\r\n")
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	_, status := c.cmd(`SEARCH BODY "text"`)
+	if !strings.HasPrefix(status, "NO [SERVERBUG]") {
+		t.Errorf("SEARCH failing in the store: %s, want NO [SERVERBUG], the server's fault", status)
+	}
+	c.ok("NOOP")
 }

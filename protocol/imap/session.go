@@ -277,7 +277,10 @@ func (s *session) AppendLimit() uint32 {
 }
 
 // storeError turns a store error into the IMAP answer for it (RFC 5530 response codes);
-// what names the action in the present participle ("renaming the mailbox").
+// what names the action in the present participle ("renaming the mailbox"). Every store
+// error must pass through it: a raw error would be answered with imapserver's "Internal
+// server error", which the guard takes for an argument imapserver could not decode
+// (guard.clientBug).
 func (s *session) storeError(err error, what string) error {
 	var imapErr *imap.Error
 	switch {
