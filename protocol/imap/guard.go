@@ -152,8 +152,14 @@ type sessionOrigin struct {
 	commands int
 }
 
+// guardReadSize is the guard's read buffer for command lines. Every connection holds one
+// for its whole life, idle ones included (an idle session waits in a read), so it is kept
+// small: 16 KiB here cost 8 KB more per idle session (31 → 39 KB, 3000 idlers). Literal
+// data does not pass through it: readLiteral reads into imapserver's own buffer.
+const guardReadSize = 1 << 10
+
 func newGuardConn(srv *Server, c, raw net.Conn, tlsActive bool) *guardConn {
-	return &guardConn{Conn: c, srv: srv, raw: raw, tlsActive: tlsActive, buf: make([]byte, 16<<10)}
+	return &guardConn{Conn: c, srv: srv, raw: raw, tlsActive: tlsActive, buf: make([]byte, guardReadSize)}
 }
 
 // NetConn is the connection beneath the guard: sessions.Of and metrics.Transferred look
