@@ -2,14 +2,7 @@ package main
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -18,38 +11,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
-)
 
-// writeTestCert writes a self-signed certificate with common name cn and its key.
-func writeTestCert(t *testing.T, cn, certPath, keyPath string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		DNSNames:     []string{cn},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
+	"github.com/letterbox-mail/letterbox/internal/testcert"
+)
 
 // TestSIGHUPReloadsCertificate runs `serve` with tls.cert and tls.key, replaces the files,
 // sends SIGHUP, and checks that new IMAPS connections get the new certificate while the
@@ -57,7 +21,7 @@ func writeTestCert(t *testing.T, cn, certPath, keyPath string) {
 func TestSIGHUPReloadsCertificate(t *testing.T) {
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	writeTestCert(t, "before.test", certPath, keyPath)
+	testcert.WriteFiles(t, "before.test", certPath, keyPath)
 	cmd := exec.Command(binary, "serve", "--data", t.TempDir(),
 		"--imap-addr", "", "--imaps-addr", "127.0.0.1:0", "--pop3-addr", "", "--pop3s-addr", "127.0.0.1:0",
 		"--lmtp-addr", "", "--http-addr", "")
@@ -133,7 +97,7 @@ func TestSIGHUPReloadsCertificate(t *testing.T) {
 		t.Fatalf("served %q, want before.test", got)
 	}
 
-	writeTestCert(t, "after.test", certPath, keyPath)
+	testcert.WriteFiles(t, "after.test", certPath, keyPath)
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
