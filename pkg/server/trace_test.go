@@ -168,8 +168,7 @@ func TestInspectorShowsSessionsAndTraces(t *testing.T) {
 	}
 }
 
-// IMAP STARTTLS: the session goes on in another imapserver connection (protocol/imap), but
-// it is one session in the registry, in the trace (decrypted after the handshake) and in
+// IMAP STARTTLS: the session goes on over TLS (protocol/imap); it is one session in the registry, in the trace (decrypted after the handshake) and in
 // the log (one logout line, with the bytes of the whole connection).
 func TestIMAPStartTLSIsOneSession(t *testing.T) {
 	cfg := testConfig(t)

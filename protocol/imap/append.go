@@ -12,8 +12,8 @@ import (
 
 // Append answers APPEND (RFC 3501 §6.3.11) with APPENDUID (RFC 4315 §3). The literal is
 // streamed into the store as it arrives and stored exactly as given, with the flags and
-// INTERNALDATE the client named. Literals above the append limit never get here:
-// imapserver refuses them with NO [TOOBIG] before inviting the data. If the target is the
+// INTERNALDATE the client named. Literals above the append limit never get here: the
+// parser refuses them with NO [TOOBIG] before inviting the data. If the target is the
 // selected mailbox, the poll that follows announces the message with EXISTS. An appended
 // message is new mail: a header section or MIME nesting beyond the store's content limits
 // is refused with NO [LIMIT].
@@ -53,7 +53,7 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 	}
 	if cle := (*store.ContentLimitError)(nil); errors.As(err, &cle) {
 		// New mail beyond limits.header_size or limits.mime_depth, refused as it streamed
-		// in (imapserver reads the rest of the literal, and the session goes on). RFC 5530
+		// in (the reader skips the rest of the literal, and the session goes on). RFC 5530
 		// §3: [LIMIT] is an operation that "ran up against an implementation limit", which
 		// this is. Not [TOOBIG] (RFC 4469, used by RFC 7889 APPENDLIMIT): that says the message is too
 		// big, and a client comparing its size with APPENDLIMIT would find it is not.
@@ -74,4 +74,28 @@ func appendLimitText(cle *store.ContentLimitError) string {
 		return fmt.Sprintf("MIME nesting deeper than %d levels", cle.Limit)
 	}
 	return fmt.Sprintf("Message header section larger than %d octets", cle.Limit)
+}
+
+// --- the commands of this file (command.go has the table)
+
+// APPEND (RFC 3501 §6.3.11): the message literal streams from the connection into the
+// store, asked for ("+") only when the store starts reading it, so that a refusal before
+// (no such mailbox) costs the client nothing. More than one message (MULTIAPPEND, RFC
+// 3502) is not announced and refused.
+func handleAppend(s *session, cmd *command) error {
+	a := cmd.args.(*appendArgs)
+	m := a.first
+	data, err := s.Append(a.mailbox, m.body, &imap.AppendOptions{Flags: m.flags, Time: m.date})
+	if err != nil {
+		return err
+	}
+	next, err := a.next()
+	if err != nil {
+		return err
+	}
+	if next != nil {
+		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "One message per APPEND (no MULTIAPPEND); the first was stored"}
+	}
+	s.ok(imap.ResponseCode(fmt.Sprintf("APPENDUID %d %d", data.UIDValidity, data.UID)), "APPEND completed")
+	return nil
 }

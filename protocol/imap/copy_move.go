@@ -5,7 +5,6 @@ import (
 	"sort"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
@@ -76,7 +75,7 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 
 // Move answers MOVE and UID MOVE (RFC 6851): one store transaction copies and expunges;
 // the client gets COPYUID first, then an EXPUNGE for each moved message (RFC 6851 §4.3).
-func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+func (s *session) Move(w *moveWriter, numSet imap.NumSet, dest string) error {
 	v, err := s.lockSelected()
 	if err != nil {
 		return err
@@ -114,4 +113,25 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 
 func isNoSuchMailbox(err error) bool {
 	return errors.Is(err, store.ErrNoSuchMailbox)
+}
+
+// --- the commands of this file (command.go has the table)
+
+// COPY and UID COPY (RFC 3501 §6.4.7), with COPYUID (RFC 4315 §3).
+func handleCopy(s *session, cmd *command) error {
+	a := cmd.args.(*copyArgs)
+	data, err := s.Copy(a.nums, a.mailbox)
+	if err != nil {
+		return err
+	}
+	if data != nil {
+		s.ok(imap.ResponseCode(copyUIDCode(data)), cmd.name+" completed")
+	}
+	return nil
+}
+
+// MOVE and UID MOVE (RFC 6851).
+func handleMove(s *session, cmd *command) error {
+	a := cmd.args.(*copyArgs)
+	return s.Move(&moveWriter{w: s.out}, a.nums, a.mailbox)
 }

@@ -2,21 +2,19 @@ package imap
 
 import (
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 )
 
 // Expunge answers EXPUNGE (RFC 3501 §6.4.3), UID EXPUNGE (RFC 4315 §2.1) and the silent
-// expunge of CLOSE (RFC 3501 §6.4.2), which imapserver signals with a writer that writes
-// nothing. Only messages flagged \Deleted are removed. The EXPUNGE responses are written
+// expunge of CLOSE (RFC 3501 §6.4.2), which has no writer (nil). Only messages flagged \Deleted are removed. The EXPUNGE responses are written
 // here, from the UIDs the store actually removed; the change log later repeats them, but
 // they are no longer in the view then, so nothing is sent twice.
-func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+func (s *session) Expunge(w *expungeWriter, uids *imap.UIDSet) error {
 	v, err := s.lockSelected()
 	if err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	closing := w == nil || *w == (imapserver.ExpungeWriter{})
+	closing := w == nil
 	if v.readOnly {
 		if closing {
 			return nil // RFC 3501 §6.4.2: CLOSE of a read-only mailbox removes nothing
@@ -58,4 +56,15 @@ func (s *session) Expunge(w *imapserver.ExpungeWriter, uids *imap.UIDSet) error 
 		return v.remove(set, nil)
 	}
 	return v.remove(set, w.WriteExpunge)
+}
+
+// --- the commands of this file (command.go has the table)
+
+// EXPUNGE (RFC 3501 §6.4.3) and UID EXPUNGE (RFC 4315 §2.1).
+func handleExpunge(s *session, cmd *command) error {
+	var uids *imap.UIDSet
+	if a, ok := cmd.args.(*uidExpungeArgs); ok {
+		uids = &a.uids
+	}
+	return s.Expunge(&expungeWriter{w: s.out}, uids)
 }

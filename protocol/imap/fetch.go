@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -32,7 +31,7 @@ const maxHeaderFields = 4 << 20
 // sections are streamed from the stored message at the offsets that metadata records.
 // A non-PEEK body section sets \Seen, unless the mailbox is read-only, and the new flags
 // are sent in the same FETCH response.
-func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+func (s *session) Fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	v, err := s.lockSelected()
 	if err != nil {
 		return err
@@ -58,12 +57,8 @@ func (s *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *
 		}
 	}
 
-	// The responses of the whole command leave in as few writes as the socket buffer allows,
-	// not one each (see cork.go).
-	if c := s.corkConn(); c != nil {
-		c.cork()
-		defer c.uncork()
-	}
+	// The responses of the whole command go out through the session's buffered writer
+	// (write.go), in as few writes as its buffer allows.
 	return s.loadBatches(v, v.resolve(numSet), parts, needBody, func(batch []msgRef, metas map[uint32]*store.Metadata, bodies map[uint32]store.Body) error {
 		seen := map[uint32][]string{}
 		if markSeen {
@@ -192,7 +187,7 @@ func (s *session) openBodies(v *selected, ranges []store.UIDRange, parts store.M
 
 // fetchOne writes the FETCH response of one message; body is its opened body when a
 // section of it is asked for.
-func (s *session) fetchOne(w *imapserver.FetchWriter, v *selected, ref msgRef, m *store.Metadata, body store.Body,
+func (s *session) fetchOne(w *fetchWriter, v *selected, ref msgRef, m *store.Metadata, body store.Body,
 	options *imap.FetchOptions, flagsChanged bool) error {
 	// Binary sections are decoded before anything is written, so that a part that cannot be
 	// decoded fails the command instead of leaving half a response.
@@ -526,4 +521,15 @@ func (f base64Filter) Read(p []byte) (int, error) {
 			return j, err
 		}
 	}
+}
+
+// --- the commands of this file (command.go has the table)
+
+// FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8).
+func handleFetch(s *session, cmd *command) error {
+	a := cmd.args.(*fetchArgs)
+	if a.options.ModSeq || a.options.ChangedSince != 0 || a.vanished {
+		return errNoCondStore
+	}
+	return s.Fetch(&fetchWriter{w: s.out, args: a}, a.nums, &a.options)
 }

@@ -89,16 +89,11 @@ package imap
 import (
 	"context"
 	"crypto/tls"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/letterbox-mail/letterbox/pkg/accept"
 	"github.com/letterbox-mail/letterbox/pkg/auth"
@@ -189,16 +184,9 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	// plain serves plaintext connections where plaintext credentials are allowed; secure
-	// those where they are not (LOGINDISABLED until STARTTLS); tlsSrv TLS sessions, implicit
-	// or after STARTTLS (starttls.go). All are fed through in-memory listeners.
-	plain, secure, tlsSrv    *imapserver.Server
-	plainLn, secureLn, tlsLn *chanListener
-	innerDone                sync.WaitGroup
-
-	ctx        context.Context // ends TLS handshakes at Shutdown
-	cancel     context.CancelFunc
-	handshakes sync.WaitGroup // implicit-TLS handshakes under way
+	ctx    context.Context // ends TLS handshakes at Shutdown
+	cancel context.CancelFunc
+	conns  sync.WaitGroup // connections being served (serveConn)
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -234,59 +222,13 @@ func newServer(st mailStore, opts Options) *Server {
 		drained:   make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	// The plaintext servers have the TLS configuration so that imapserver announces
-	// STARTTLS (and computes LOGINDISABLED) itself; the guard does the STARTTLS.
-	s.plain, s.plainLn = s.newInner(true, opts.TLSConfig)
-	s.secure, s.secureLn = s.newInner(false, opts.TLSConfig)
-	s.tlsSrv, s.tlsLn = s.newInner(true, nil)
 	return s
-}
-
-// capabilities are the extensions announced besides those imapserver adds by itself
-// (SASL-IR, LITERAL-, UNSELECT, ENABLE, IDLE, UTF8=ACCEPT, STARTTLS, AUTH=, APPENDLIMIT=).
-// Each one is implemented by this package; see docs/imap.md for those not announced.
-var capabilities = imap.CapSet{
-	imap.CapIMAP4rev1: {},
-	imap.CapIMAP4rev2: {}, // RFC 9051, once the client ENABLEs it
-
-	imap.CapNamespace:        {},
-	imap.CapUIDPlus:          {},
-	imap.CapMove:             {},
-	imap.CapESearch:          {},
-	imap.CapSearchRes:        {},
-	imap.CapListExtended:     {},
-	imap.CapListStatus:       {},
-	imap.CapStatusSize:       {},
-	imap.CapBinary:           {},
-	imap.CapChildren:         {},
-	imap.CapSpecialUse:       {},
-	imap.CapCreateSpecialUse: {},
-	imap.CapLiteralPlus:      {},
-}
-
-func (s *Server) newInner(insecureAuth bool, tlsConfig *tls.Config) (*imapserver.Server, *chanListener) {
-	ln := newChanListener()
-	srv := imapserver.New(&imapserver.Options{
-		NewSession:   s.newSession,
-		Caps:         capabilities,
-		Logger:       libLogger{s.log},
-		TLSConfig:    tlsConfig,
-		InsecureAuth: insecureAuth,
-		DebugWriter:  s.opts.Debug,
-	})
-	s.innerDone.Add(1)
-	go func() {
-		defer s.innerDone.Done()
-		if err := srv.Serve(ln); err != nil {
-			s.log.Error("imap server stopped", "err", err)
-		}
-	}()
-	return srv, ln
 }
 
 // Serve accepts connections on l until Shutdown, and returns nil then. A connection that
 // is a *tls.Conn (a tls.Listener) is implicit TLS: its handshake is done before the
-// greeting, and it is not offered STARTTLS.
+// greeting, and it is not offered STARTTLS. The accept loop is shared with POP3 and LMTP
+// (pkg/accept).
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -301,33 +243,19 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 	}()
 
-	return accept.Loop(l, "imap", s.log, s.route)
+	return accept.Loop(l, "imap", s.log, s.start)
 }
 
-// route hands a new connection, behind its guard (guard.go, cork.go), to the inner server
-// for it: a TLS connection, once its handshake is done, to the TLS server; a plaintext one
-// to the server that allows plaintext credentials, or to the one that does not, as the
-// policy says for this connection. It returns false once shutting down.
-func (s *Server) route(conn net.Conn) bool {
-	if tc, ok := conn.(*tls.Conn); ok {
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			return false
-		}
-		s.handshakes.Add(1)
-		s.mu.Unlock()
-		go func() {
-			defer s.handshakes.Done()
-			s.handshakeTLS(tc)
-		}()
-		return true
+// start serves a new connection on its own goroutine; it returns false once shutting down.
+func (s *Server) start(conn net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
 	}
-	target := s.secureLn
-	if s.opts.Auth != nil && s.opts.Auth.Plaintext.Allowed(conn, false) {
-		target = s.plainLn
-	}
-	return target.push(newGuardConn(s, newCorkConn(conn), conn, false))
+	s.conns.Add(1)
+	go s.serveConn(conn)
+	return true
 }
 
 // Shutdown stops accepting connections, lets every session finish the command it is
@@ -363,19 +291,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	// Close whatever is left (nothing, unless ctx ended first) and stop the inner servers.
-	// imapserver's Serve must have begun (it calls Accept once it is ready) before Close,
-	// whose WaitGroup must not race with Serve's.
-	// TLS handshakes under way end; a session they would start is refused (register).
+	// Close whatever is left (nothing, unless ctx ended first); TLS handshakes under way end,
+	// and a session they would start is refused (register).
 	s.cancel()
-	<-s.plainLn.accepting
-	<-s.secureLn.accepting
-	<-s.tlsLn.accepting
-	s.plain.Close()
-	s.secure.Close()
-	s.tlsSrv.Close()
-	s.handshakes.Wait()
-	s.innerDone.Wait()
+	s.mu.Lock()
+	for sess := range s.sessions {
+		sess.raw.Close()
+	}
+	s.mu.Unlock()
+	s.conns.Wait()
 	return err
 }
 
@@ -400,95 +324,4 @@ func (s *Server) unregister(sess *session) {
 	if s.closing && len(s.sessions) == 0 {
 		close(s.drained)
 	}
-}
-
-// chanListener hands connections accepted by Server.Serve to an imapserver.Server.
-type chanListener struct {
-	conns         chan net.Conn
-	closed        chan struct{}
-	closeOnce     sync.Once
-	accepting     chan struct{} // closed at the first Accept
-	acceptingOnce sync.Once
-}
-
-func newChanListener() *chanListener {
-	return &chanListener{conns: make(chan net.Conn), closed: make(chan struct{}), accepting: make(chan struct{})}
-}
-
-func (l *chanListener) push(c net.Conn) bool {
-	select {
-	case l.conns <- c:
-		return true
-	case <-l.closed:
-		return false
-	}
-}
-
-func (l *chanListener) Accept() (net.Conn, error) {
-	l.acceptingOnce.Do(func() { close(l.accepting) })
-	select {
-	case c := <-l.conns:
-		return c, nil
-	case <-l.closed:
-		return nil, net.ErrClosed
-	}
-}
-
-func (l *chanListener) Close() error {
-	l.closeOnce.Do(func() { close(l.closed) })
-	return nil
-}
-
-func (l *chanListener) Addr() net.Addr { return chanAddr{} }
-
-type chanAddr struct{}
-
-func (chanAddr) Network() string { return "letterbox" }
-func (chanAddr) String() string  { return "imap" }
-
-// libLogger routes imapserver's messages to slog: panics as errors, connections that went
-// away as debug noise, malformed input (a client's fault) as info, anything else as a
-// warning.
-type libLogger struct{ log *slog.Logger }
-
-// isClientInputError tells imapserver's "handling X command: ..." messages whose cause is
-// an argument it could not decode, not a fault of ours: a mailbox name that is not valid
-// modified UTF-7 (RFC 3501 §5.1.3), a number out of range, a date that is no date.
-// imapserver answers those
-// NO [SERVERBUG] (go-imap v2 beta.8), and a client can send as many as it likes, so they
-// are not warnings.
-func isClientInputError(msg string) bool {
-	if !strings.HasPrefix(msg, "handling ") {
-		return false
-	}
-	for _, cause := range []string{"utf7: ", "strconv.", "bad number set value", "in date-time: ", "in date: "} {
-		if strings.Contains(msg, cause) {
-			return true
-		}
-	}
-	return false
-}
-
-func (l libLogger) Printf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	switch {
-	case strings.HasPrefix(msg, "panic"):
-		l.log.Error("recovered from a panic; connection closed", "detail", msg)
-	case isDisconnect(msg):
-		l.log.Debug(msg)
-	case strings.Contains(msg, "imapwire:"), isClientInputError(msg):
-		l.log.Info("malformed client input", "detail", msg)
-	default:
-		l.log.Warn(msg)
-	}
-}
-
-func isDisconnect(msg string) bool {
-	for _, s := range []string{"use of closed network connection", "EOF", "i/o timeout",
-		"connection reset", "broken pipe"} {
-		if strings.Contains(msg, s) {
-			return true
-		}
-	}
-	return false
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -222,7 +221,7 @@ func canonInbox(s string) string {
 // LSUB (RFC 3501 §6.3.9). Every mailbox carries \HasChildren or \HasNoChildren
 // (RFC 3348) and its special-use attribute (RFC 6154); superior names without a mailbox
 // are shown \Noselect.
-func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
+func (s *session) List(w *listWriter, ref string, patterns []string, options *imap.ListOptions) error {
 	acct, err := s.lockAuthenticated()
 	if err != nil {
 		return err
@@ -276,7 +275,7 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		n := nodes[name]
 		match := false
 		for _, p := range patterns {
-			if imapserver.MatchList(name, delimiter, ref, p) {
+			if matchList(name, delimiter, ref, p) {
 				match = true
 				break
 			}
@@ -322,5 +321,64 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 			return err
 		}
 	}
+	return nil
+}
+
+// --- the commands of this file (command.go has the table)
+
+// CREATE with USE (RFC 3501 §6.3.3, RFC 6154 §5.2).
+func handleCreate(s *session, cmd *command) error {
+	a := cmd.args.(*createArgs)
+	return s.Create(a.mailbox, &imap.CreateOptions{SpecialUse: a.specialUse})
+}
+
+// DELETE (RFC 3501 §6.3.4).
+func handleDelete(s *session, cmd *command) error {
+	return s.Delete(cmd.args.(*mailboxArgs).mailbox)
+}
+
+// RENAME (RFC 3501 §6.3.5).
+func handleRename(s *session, cmd *command) error {
+	a := cmd.args.(*renameArgs)
+	return s.Rename(a.from, a.to, &imap.RenameOptions{})
+}
+
+// SUBSCRIBE and UNSUBSCRIBE (RFC 3501 §6.3.6, §6.3.7).
+func handleSubscribe(s *session, cmd *command) error {
+	name := cmd.args.(*mailboxArgs).mailbox
+	if cmd.name == "SUBSCRIBE" {
+		return s.Subscribe(name)
+	}
+	return s.Unsubscribe(name)
+}
+
+// LIST (RFC 3501 §6.3.8, RFC 5258, RFC 5819) and LSUB (§6.3.9), which is LIST of the
+// subscribed mailboxes answered as LSUB.
+func handleList(s *session, cmd *command) error {
+	a := cmd.args.(*listArgs)
+	opts := a.options
+	if a.lsub {
+		opts.SelectSubscribed = true
+	}
+	var patterns []string
+	for _, p := range a.patterns {
+		if p != "" {
+			patterns = append(patterns, p)
+		}
+	}
+	if len(patterns) == 0 && len(a.patterns) > 1 {
+		return nil // only empty patterns, of LIST-EXTENDED: nothing matches
+	}
+	return s.List(&listWriter{w: s.out, lsub: a.lsub, status: opts.ReturnStatus}, a.ref, patterns, &opts)
+}
+
+// STATUS (RFC 3501 §6.3.10).
+func handleStatus(s *session, cmd *command) error {
+	a := cmd.args.(*statusArgs)
+	data, err := s.Status(a.mailbox, a.items)
+	if err != nil {
+		return err
+	}
+	writeStatus(s.out, data, a.items)
 	return nil
 }

@@ -517,12 +517,14 @@ func (r *commandReader) quoted() (string, error) {
 			}
 			return string(buf), nil
 		case '\\':
+			// RFC 3501 §9 escapes only '"' and '\\'; another escaped character is taken
+			// as itself, as by imapserver and Dovecot.
 			if b, err = r.readByte(); err != nil {
 				return "", err
 			}
-			if b != '"' && b != '\\' {
+			if b == '\r' || b == '\n' || b == 0 {
 				r.unread()
-				return "", badSyntax("Only \\\" and \\\\ may be escaped in a quoted string")
+				return "", badSyntax("Quoted string not closed before %s", describe(b))
 			}
 		case '\r', '\n', 0:
 			r.unread()
@@ -1575,7 +1577,11 @@ func (l *literalReader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if r.state != stLiteral || r.litLeft == 0 {
+	if r.state != stLiteral {
+		return 0, io.EOF
+	}
+	if r.litLeft == 0 {
+		r.literalDone()
 		return 0, io.EOF
 	}
 	if int64(len(p)) > r.litLeft {

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -25,7 +24,7 @@ import (
 // narrow the messages through the store's full-text index (store.SearchCandidates), when
 // it can: a prefilter that never misses a match, so every candidate is still confirmed
 // here, and the answer is the same with the index, while it lags, and without it.
-func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
+func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	v, err := s.lockSelected()
 	if err != nil {
 		return nil, err
@@ -80,7 +79,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 			}
 			matched = append(matched, ref.uid)
 			num := ref.seq
-			if kind == imapserver.NumKindUID {
+			if kind == numKindUID {
 				num = ref.uid
 				uids.AddNum(imap.UID(ref.uid))
 			} else {
@@ -105,7 +104,7 @@ func (s *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria,
 			return nil, err
 		}
 	}
-	if kind == imapserver.NumKindUID {
+	if kind == numKindUID {
 		data.All = uids
 	} else {
 		data.All = seqs
@@ -501,5 +500,64 @@ func (msg *searchMsg) load() error {
 	msg.bodyText = strings.ToLower(data.Text)
 	msg.header = store.SearchHeader(data.Header)
 	msg.headerText = store.SearchHeaderText(msg.header)
+	return nil
+}
+
+// --- the commands of this file (command.go has the table)
+
+// SEARCH and UID SEARCH (RFC 3501 §6.4.4): SEARCH, or ESEARCH (RFC 4731) when RETURN was
+// given or the client speaks IMAP4rev2 (RFC 9051 §7.3.4).
+func handleSearch(s *session, cmd *command) error {
+	a := cmd.args.(*searchArgs)
+	if a.modSeq {
+		return errNoCondStore
+	}
+	kind := numKindSeq
+	if a.uid {
+		kind = numKindUID
+	}
+	data, err := s.Search(kind, &a.criteria, &a.options)
+	if err != nil {
+		return err
+	}
+	w := s.out
+	if !a.esearch && !s.enabled.Has(imap.CapIMAP4rev2) {
+		w.raw("* SEARCH")
+		if a.uid {
+			for _, uid := range data.AllUIDs() {
+				w.sp().number(uint32(uid))
+			}
+		} else {
+			for _, n := range data.AllSeqNums() {
+				w.sp().number(n)
+			}
+		}
+		w.crlf()
+		return nil
+	}
+	o := a.options
+	if !a.esearch {
+		o = imap.SearchOptions{ReturnAll: true}
+	}
+	if o.ReturnSave && !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount {
+		return nil // RFC 5182 §2.4: SAVE alone has no ESEARCH response
+	}
+	w.raw("* ESEARCH (TAG ").quoted(cmd.tag).raw(")")
+	if a.uid {
+		w.raw(" UID")
+	}
+	if o.ReturnAll && data.Count > 0 {
+		w.raw(" ALL ").numSet(data.All)
+	}
+	if o.ReturnMin && data.Count > 0 {
+		w.raw(" MIN ").number(data.Min)
+	}
+	if o.ReturnMax && data.Count > 0 {
+		w.raw(" MAX ").number(data.Max)
+	}
+	if o.ReturnCount {
+		w.raw(" COUNT ").number(data.Count)
+	}
+	w.crlf()
 	return nil
 }

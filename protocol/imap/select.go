@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -235,7 +234,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		UIDNext:           imap.UID(uidNext),
 		UIDValidity:       mbox.UIDValidity,
 	}
-	if s.conn.EnabledCaps().Has(imap.CapIMAP4rev2) {
+	if s.enabled.Has(imap.CapIMAP4rev2) {
 		// RFC 9051 §6.3.2: the response includes the mailbox's LIST data.
 		data.List = &imap.ListData{Delim: delimiter, Mailbox: mbox.Name}
 	}
@@ -258,7 +257,7 @@ func (s *session) Unselect() error {
 
 // Poll runs after every command and tells the client what changed in its mailbox since
 // it was last told; expunges only where allowed (not after FETCH, STORE, SEARCH).
-func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+func (s *session) Poll(w *updateWriter, allowExpunge bool) error {
 	if err := s.lock(); err != nil {
 		return nil // the session is going away; there is nothing to report
 	}
@@ -277,7 +276,7 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 // asOf is 0 for what the store holds now, or the store's notification count after a
 // wake-up (store.Notified): then the reads may be shared with the other sessions of the
 // account woken by the same notification (ChangesAsOf, MessagesAfterAsOf).
-func (s *session) sync(ctx context.Context, w *imapserver.UpdateWriter, allowExpunge bool, asOf uint64) error {
+func (s *session) sync(ctx context.Context, w *updateWriter, allowExpunge bool, asOf uint64) error {
 	v := s.sel
 	var changes []store.Change
 	var err error
@@ -401,4 +400,58 @@ func (s *session) sync(ctx context.Context, w *imapserver.UpdateWriter, allowExp
 		}
 	}
 	return nil
+}
+
+// --- the commands of this file (command.go has the table)
+
+var errNoCondStore = &imap.Error{Type: imap.StatusResponseTypeBad, Text: "CONDSTORE and QRESYNC are not supported"}
+
+// SELECT and EXAMINE (RFC 3501 §6.3.1, §6.3.2; RFC 9051 §6.3.2 for IMAP4rev2 clients).
+func handleSelect(s *session, cmd *command) error {
+	a := cmd.args.(*selectArgs)
+	if a.condStore || a.qresync != nil {
+		return errNoCondStore
+	}
+	readOnly := cmd.name == "EXAMINE"
+	hadSelection := s.sel != nil
+	data, err := s.Select(a.mailbox, &imap.SelectOptions{ReadOnly: readOnly})
+	if err != nil {
+		return err
+	}
+	w := s.out
+	rev2 := s.enabled.Has(imap.CapIMAP4rev2)
+	if hadSelection {
+		// RFC 9051 §7.1, RFC 7162 §3.2.11: the previous mailbox is closed.
+		w.status("", imap.StatusResponseTypeOK, "CLOSED", "Previous mailbox closed")
+	}
+	w.raw("* FLAGS ").flags(data.Flags).crlf()
+	w.raw("* ").number(data.NumMessages).raw(" EXISTS").crlf()
+	if !rev2 {
+		w.raw("* ").number(data.NumRecent).raw(" RECENT").crlf()
+		if data.FirstUnseenSeqNum != 0 {
+			w.raw("* OK [UNSEEN ").number(data.FirstUnseenSeqNum).raw("] First unseen message").crlf()
+		}
+	}
+	if data.List != nil {
+		(&listWriter{w: w}).WriteList(data.List)
+	}
+	w.raw("* OK [PERMANENTFLAGS ").flags(data.PermanentFlags).raw("] Flags that can be stored").crlf()
+	w.raw("* OK [UIDNEXT ").number(uint32(data.UIDNext)).raw("] Predicted next UID").crlf()
+	w.raw("* OK [UIDVALIDITY ").number(data.UIDValidity).raw("] UIDs valid").crlf()
+	code := imap.ResponseCode("READ-WRITE")
+	if readOnly {
+		code = "READ-ONLY"
+	}
+	s.ok(code, cmd.name+" completed")
+	return nil
+}
+
+// CLOSE (RFC 3501 §6.4.2: the deleted messages go, silently) and UNSELECT (RFC 3691).
+func handleClose(s *session, cmd *command) error {
+	if cmd.name == "CLOSE" {
+		if err := s.Expunge(nil, nil); err != nil {
+			return err
+		}
+	}
+	return s.Unselect()
 }

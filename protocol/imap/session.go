@@ -1,17 +1,21 @@
 package imap
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 	"github.com/emersion/go-sasl"
 
 	"github.com/letterbox-mail/letterbox/pkg/auth"
@@ -20,14 +24,16 @@ import (
 	"github.com/letterbox-mail/letterbox/store"
 )
 
-// session is one IMAP connection's backend state. imapserver calls its methods from the
-// connection's goroutine, one command at a time, except Idle, which runs beside the
-// goroutine waiting for DONE; every method therefore holds mu while it works. Shutdown
-// takes mu too, so it waits for the running command to finish before saying BYE.
+// session is one IMAP connection: the object every command handler gets. It holds the
+// connection (remote address, TLS state, reader and writer), the account once logged in,
+// the selected view, the ENABLEd extensions, the registry entry (which the trace follows)
+// and the counters of the logout line. Commands run one at a time on the connection's
+// goroutine (conn.go); IDLE's DONE is read beside it. The backend methods hold mu while
+// they work; Shutdown takes mu too, so it waits for the running command to finish before
+// saying BYE.
 type session struct {
 	srv    *Server
 	st     mailStore
-	conn   *imapserver.Conn
 	log    *slog.Logger
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -39,8 +45,26 @@ type session struct {
 	sel     *selected      // nil unless a mailbox is selected
 	release func()         // gives back the Options.Sessions slot taken at login, or nil
 
-	guard *guardConn      // the connection's guard (guard.go), or nil
-	live  *sessions.Entry // this session in the registry of live sessions, or nil
+	live *sessions.Entry // this session in the registry of live sessions, or nil
+
+	// The connection (conn.go), used by the session's goroutine only, except raw.
+	raw      net.Conn             // as accepted: the socket with its metrics and trace wrappers
+	conn     net.Conn             // what commands are read from: raw, or TLS over it
+	sysConn  syscall.Conn         // the socket, for TCP_QUICKACK; nil if not TCP
+	remote   net.Addr             // the client
+	tlsState *tls.ConnectionState // nil until the session is TLS
+	br       *bufio.Reader        // over connReader
+	in       *commandReader
+	out      *responseWriter
+	enabled  imap.CapSet // what the client ENABLEd (RFC 5161)
+	quickAck bool        // a literal was asked for: acknowledge its data at once
+	cmdDone  bool        // the running command's handler wrote its tagged status
+	okResp   *imap.Error // the running command's tagged OK, if not "... completed"
+	// readingDone: IDLE's DONE is being read by another goroutine; connReader must not
+	// flush the writer, which IDLE's goroutine is using.
+	readingDone bool
+	ended       bool // BYE was said or the connection closed
+	unknown     int  // BAD answers before login
 
 	shutdownCh chan struct{} // closed when the server shuts down
 	byeText    string        // set before shutdownCh is closed; read after it is
@@ -50,13 +74,12 @@ type session struct {
 	stats sessionStats // for the logout line (logout.go)
 }
 
-var (
-	_ imapserver.SessionIMAP4rev2   = (*session)(nil)
-	_ imapserver.SessionSASL        = (*session)(nil)
-	_ imapserver.SessionAppendLimit = (*session)(nil)
-	_ imapserver.SessionNamespace   = (*session)(nil)
-	_ imapserver.SessionMove        = (*session)(nil)
-)
+// errAuthFailed answers wrong credentials (RFC 5530).
+var errAuthFailed = &imap.Error{
+	Type: imap.StatusResponseTypeNo,
+	Code: imap.ResponseCodeAuthenticationFailed,
+	Text: "Invalid credentials",
+}
 
 var errShuttingDown = &imap.Error{
 	Type: imap.StatusResponseTypeNo,
@@ -64,29 +87,19 @@ var errShuttingDown = &imap.Error{
 	Text: "Server shutting down",
 }
 
-// newSession is imapserver's NewSession hook: one session per accepted connection.
-func (s *Server) newSession(conn *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+// newSession makes the session of a new connection; conn is raw, or TLS over it for
+// implicit TLS.
+func (s *Server) newSession(raw, conn net.Conn, tlsState *tls.ConnectionState) *session {
 	ctx, cancel := context.WithCancel(context.Background())
-	log := s.log
-	if nc := conn.NetConn(); nc != nil && nc.RemoteAddr() != nil {
-		log = log.With("remote", nc.RemoteAddr().String())
-	}
-	sess := &session{srv: s, st: s.st, conn: conn, log: log, ctx: ctx, cancel: cancel,
+	sess := &session{srv: s, st: s.st, ctx: ctx, cancel: cancel,
 		shutdownCh: make(chan struct{}), done: make(chan struct{}),
-		stats: sessionStats{start: time.Now(), netConn: conn.NetConn()}}
-	if g, ok := conn.NetConn().(*guardConn); ok {
-		sess.guard, g.sess = g, sess
-		if o := g.origin; o != nil { // going on after STARTTLS
-			sess.stats.start, sess.stats.commands = o.start, o.commands
-		}
-	}
-	sess.live = sessions.Of(conn.NetConn())
-	if !s.register(sess) {
-		cancel()
-		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
-	}
-	log.Debug("connection opened")
-	return &counted{session: sess}, nil, nil
+		raw: raw, remote: raw.RemoteAddr(), tlsState: tlsState, sysConn: syscallConnOf(raw),
+		enabled: imap.CapSet{}, live: sessions.Of(raw),
+		stats: sessionStats{start: time.Now()}}
+	sess.log = s.log.With("remote", remoteString(sess.remote))
+	sess.setConn(conn)
+	sess.log.Debug("connection opened")
+	return sess
 }
 
 // lock starts a command: it takes the session mutex, unless the session is closing.
@@ -123,8 +136,8 @@ func (s *session) lockAuthenticated() (*store.Account, error) {
 	return s.acct, nil
 }
 
-// Close is called by imapserver when the connection ends, however it ends, before it
-// closes the connection: on shutdown this is where a session between commands says BYE.
+// Close ends the backend's part of the session when the connection has ended, however it
+// ended.
 func (s *session) Close() error {
 	s.mu.Lock()
 	s.closing = true
@@ -133,11 +146,6 @@ func (s *session) Close() error {
 		s.release()
 	}
 	s.mu.Unlock()
-	select {
-	case <-s.shutdownCh:
-		s.bye(s.byeText)
-	default:
-	}
 	s.cancel()
 	close(s.done)
 	s.srv.unregister(s)
@@ -145,21 +153,11 @@ func (s *session) Close() error {
 	return nil
 }
 
-// bye says BYE (RFC 3501 §7.1.5) and closes the connection, once.
-func (s *session) bye(text string) {
-	s.byeOnce.Do(func() {
-		if err := s.conn.Bye(text); err != nil {
-			s.log.Debug("BYE", "err", err)
-		}
-	})
-}
-
-// shutdown ends the session gracefully. The command running in this package finishes
-// first (it holds mu). A session in IDLE says BYE from Idle. Any other is between
-// commands, or finishing one inside imapserver: the read that waits for its next command
-// is interrupted (again and again, since imapserver sets its own read deadline before
-// each command), the connection ends and Close says BYE. So a command that has begun
-// always gets its tagged answer before BYE.
+// shutdown ends the session gracefully. The command running finishes first (it holds
+// mu). A session in IDLE says BYE from Idle. Any other is between commands, or finishing
+// one: the read that waits for its next command is interrupted (again and again, since
+// the loop sets its own read deadline before each command), and the loop says BYE. So a
+// command that has begun always gets its tagged answer before BYE.
 func (s *session) shutdown(text string) {
 	s.mu.Lock()
 	s.closing = true
@@ -171,7 +169,7 @@ func (s *session) shutdown(text string) {
 	for {
 		s.mu.Lock()
 		if !s.idling {
-			s.conn.NetConn().SetReadDeadline(time.Now())
+			s.raw.SetReadDeadline(time.Now())
 		}
 		s.mu.Unlock()
 		select {
@@ -184,7 +182,7 @@ func (s *session) shutdown(text string) {
 
 // --- not authenticated state ---
 
-// Login checks credentials for LOGIN and for both SASL mechanisms. imapserver has already
+// Login checks credentials for LOGIN and for both SASL mechanisms. handleLogin has already
 // refused it where the plaintext policy forbids it (LOGINDISABLED, RFC 3501 §6.2.3).
 func (s *session) Login(username, password string) error {
 	if err := s.lock(); err != nil {
@@ -198,17 +196,14 @@ func (s *session) Login(username, password string) error {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
 			Text: "Authentication is not configured"}
 	}
-	var remote net.Addr
-	if nc := s.conn.NetConn(); nc != nil {
-		remote = nc.RemoteAddr()
-	}
+	remote := s.remote
 	acct, err := s.srv.opts.Auth.LoginFrom(s.ctx, store.ProtocolIMAP, remote, username, password)
 	if err != nil {
 		s.log.Info("login failed", "user", username, "err", err)
 		s.srv.opts.Metrics.LoginFailed(metrics.IMAP, metrics.LoginFailureReason(err))
 		switch {
 		case errors.Is(err, auth.ErrFailed):
-			return imapserver.ErrAuthFailed
+			return errAuthFailed
 		case errors.Is(err, auth.ErrBlocked):
 			// RFC 5530 UNAVAILABLE: a temporary refusal, not a verdict on the password.
 			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable,
@@ -231,18 +226,10 @@ func (s *session) Login(username, password string) error {
 		s.release = release
 	}
 	s.acct = &acct
-	if s.guard != nil {
-		s.guard.authed.Store(true)
-	}
 	s.log = s.log.With("user", acct.Address)
 	s.log.Info("login")
 	s.live.SetUser(acct.Address)
 	return nil
-}
-
-// AuthenticateMechanisms lists the SASL mechanisms announced as AUTH= (RFC 3501 §6.2.2).
-func (s *session) AuthenticateMechanisms() []string {
-	return []string{sasl.Plain, auth.LoginMechanism}
 }
 
 // Authenticate starts a SASL exchange: PLAIN (RFC 4616) or LOGIN.
@@ -270,17 +257,10 @@ func (s *session) Namespace() (*imap.NamespaceData, error) {
 	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delimiter}}}, nil
 }
 
-// AppendLimit is announced as APPENDLIMIT= (RFC 7889); imapserver refuses larger APPEND
-// literals with NO [TOOBIG] before sending the continuation request.
-func (s *session) AppendLimit() uint32 {
-	return uint32(s.srv.opts.AppendLimit)
-}
-
 // storeError turns a store error into the IMAP answer for it (RFC 5530 response codes);
 // what names the action in the present participle ("renaming the mailbox"). Every store
-// error must pass through it: a raw error would be answered with imapserver's "Internal
-// server error", which the guard takes for an argument imapserver could not decode
-// (guard.clientBug).
+// error must pass through it: a raw error would be answered "NO [SERVERBUG] Internal
+// server error" with no word of what failed.
 func (s *session) storeError(err error, what string) error {
 	var imapErr *imap.Error
 	switch {
@@ -313,4 +293,156 @@ func (s *session) storeError(err error, what string) error {
 		s.log.Error(what+" failed", "err", err)
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "Internal error while " + what}
 	}
+}
+
+// --- the commands of this file (command.go has the table)
+
+// RFC 3501 §6.1.1.
+func handleCapability(s *session, cmd *command) error {
+	s.out.raw("* CAPABILITY ").raw(s.capabilityList()).crlf()
+	return nil
+}
+
+// NOOP and CHECK (RFC 3501 §6.1.2, §6.4.1): the poll after every command does their work;
+// CHECK has nothing else to do, since every write is durable when answered.
+func handleNoop(s *session, cmd *command) error { return nil }
+
+// RFC 3501 §6.1.3: BYE, then the tagged OK, then the connection closes.
+func handleLogout(s *session, cmd *command) error {
+	s.byeOnce.Do(func() {
+		s.out.status("", imap.StatusResponseTypeBye, "", "Logging out")
+		s.out.status(cmd.tag, imap.StatusResponseTypeOK, "", "LOGOUT completed")
+		s.out.flush()
+		s.conn.Close()
+	})
+	s.cmdDone, s.ended = true, true
+	return nil
+}
+
+var errPrivacyRequired = &imap.Error{
+	Type: imap.StatusResponseTypeNo,
+	Code: imap.ResponseCodePrivacyRequired,
+	Text: "Plaintext passwords are not accepted on this connection; use STARTTLS or TLS",
+}
+
+// RFC 3501 §6.2.3; the OK carries the new capabilities (RFC 9051 §6.2.3).
+func handleLogin(s *session, cmd *command) error {
+	a := cmd.args.(*loginArgs)
+	if !s.plaintextAllowed() {
+		return errPrivacyRequired
+	}
+	if err := s.Login(a.username, a.password); err != nil {
+		return err
+	}
+	s.ok(imap.ResponseCode("CAPABILITY "+s.capabilityList()), "Logged in")
+	return nil
+}
+
+// RFC 3501 §6.2.2 with SASL-IR (RFC 4959): challenges and responses in base64 until the
+// mechanism is done; "*" cancels.
+func handleAuthenticate(s *session, cmd *command) error {
+	a := cmd.args.(*authenticateArgs)
+	if !s.plaintextAllowed() {
+		return errPrivacyRequired
+	}
+	known := false
+	for _, m := range saslMechanisms {
+		known = known || m == a.mechanism
+	}
+	if !known {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Unsupported SASL mechanism"}
+	}
+	srv, err := s.Authenticate(a.mechanism)
+	if err != nil {
+		return err
+	}
+	resp := a.initialResponse
+	for {
+		challenge, done, err := srv.Next(resp)
+		if err != nil {
+			var ie *imap.Error
+			if errors.As(err, &ie) {
+				return ie
+			}
+			return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAuthenticationFailed, Text: "Authentication failed"}
+		}
+		if done {
+			break
+		}
+		if err := s.out.continuationData(base64.StdEncoding.EncodeToString(challenge)); err != nil {
+			return err
+		}
+		line, err := s.readLine()
+		if err != nil {
+			var ie *imap.Error
+			if errors.As(err, &ie) {
+				return ie
+			}
+			return err
+		}
+		data, cancel, err := decodeSASLResponse(line)
+		if err != nil {
+			return err
+		}
+		if cancel {
+			return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "AUTHENTICATE cancelled"}
+		}
+		resp = data
+	}
+	if s.acct == nil {
+		return errAuthFailed
+	}
+	s.ok(imap.ResponseCode("CAPABILITY "+s.capabilityList()), "Authenticated")
+	return nil
+}
+
+// RFC 5161 §3.1: ENABLED lists what this command turned on.
+func handleEnable(s *session, cmd *command) error {
+	a := cmd.args.(*enableArgs)
+	s.out.raw("* ENABLED")
+	for _, c := range a.caps {
+		for _, e := range enableable {
+			if strings.EqualFold(string(c), string(e)) && !s.enabled.Has(e) {
+				s.enabled[e] = struct{}{}
+				s.out.sp().atom(string(e))
+			}
+		}
+	}
+	s.out.crlf()
+	s.in.utf8Names, s.out.utf8 = s.utf8(), s.utf8()
+	return nil
+}
+
+// RFC 2342 §5.
+func handleNamespace(s *session, cmd *command) error {
+	ns, err := s.Namespace()
+	if err != nil {
+		return err
+	}
+	s.out.raw("* NAMESPACE ")
+	writeNamespaces(s.out, ns.Personal)
+	s.out.sp()
+	writeNamespaces(s.out, ns.Other)
+	s.out.sp()
+	writeNamespaces(s.out, ns.Shared)
+	s.out.crlf()
+	return nil
+}
+
+func writeNamespaces(w *responseWriter, list []imap.NamespaceDescriptor) {
+	if len(list) == 0 {
+		w.raw("NIL")
+		return
+	}
+	w.octet('(')
+	for _, d := range list {
+		w.octet('(').string(d.Prefix).sp()
+		if d.Delim == 0 {
+			w.raw("NIL")
+		} else {
+			w.quoted(string(d.Delim))
+		}
+		w.octet(')')
+	}
+	w.octet(')')
 }

@@ -2,7 +2,6 @@ package imap
 
 import (
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -17,7 +16,7 @@ var errReadOnly = &imap.Error{
 // the set is answered with its flags as the store now has them, with its UID (as UID
 // STORE requires, RFC 3501 §6.4.8). With .SILENT the view records what the client expects,
 // so a concurrent change by someone else still reaches it through the next poll.
-func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
+func (s *session) Store(w *fetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
 	v, err := s.lockSelected()
 	if err != nil {
 		return err
@@ -76,4 +75,15 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		}
 		return nil
 	})
+}
+
+// --- the commands of this file (command.go has the table)
+
+// STORE and UID STORE (RFC 3501 §6.4.6).
+func handleStore(s *session, cmd *command) error {
+	a := cmd.args.(*storeArgs)
+	if a.hasUnchanged {
+		return errNoCondStore
+	}
+	return s.Store(&fetchWriter{w: s.out}, a.nums, &a.flags, &imap.StoreOptions{})
 }

@@ -239,6 +239,9 @@ func (w *responseWriter) literal(size int64, r io.Reader, binary bool) error {
 // mailbox writes a mailbox name, as a quoted string: in UTF-8 to a client that takes it,
 // else in modified UTF-7 (RFC 3501 §5.1.3).
 func (w *responseWriter) mailbox(name string) *responseWriter {
+	if name == "INBOX" {
+		return w.raw(name)
+	}
 	if !w.utf8 {
 		name = encodeModifiedUTF7(name)
 	}
@@ -257,9 +260,10 @@ func (w *responseWriter) flags(flags []imap.Flag) *responseWriter {
 	return w.octet(')')
 }
 
-// dateTime writes a date-time (RFC 3501 §9): "dd-Mon-yyyy hh:mm:ss +zzzz".
+// dateTime writes a date-time (RFC 3501 §9): "dd-Mon-yyyy hh:mm:ss +zzzz", the day in
+// two digits (date-day-fixed allows " 7" too; Dovecot and clients expect "07").
 func (w *responseWriter) dateTime(t time.Time) *responseWriter {
-	return w.octet('"').raw(t.Format("_2-Jan-2006 15:04:05 -0700")).octet('"')
+	return w.octet('"').raw(t.Format("02-Jan-2006 15:04:05 -0700")).octet('"')
 }
 
 // numSet writes a sequence set.

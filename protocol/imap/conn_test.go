@@ -125,7 +125,7 @@ func TestImplicitTLS(t *testing.T) {
 	}
 }
 
-// --- the line guard (guard.go) ---
+// --- the limits of the parser (parse.go), on every kind of connection ---
 
 // connKinds runs f over each kind of connection, logged in: plaintext, implicit TLS and
 // plaintext after STARTTLS.
@@ -191,33 +191,19 @@ func (c *rawClient) startTLS(inject string) {
 	c.conn, c.br = tc, bufio.NewReader(tc)
 }
 
-// guardOf returns the guard of the only session of the server.
-func (e *testEnv) guardOf() *guardConn {
-	e.t.Helper()
-	e.srv.mu.Lock()
-	defer e.srv.mu.Unlock()
-	if len(e.srv.sessions) != 1 {
-		e.t.Fatalf("%d sessions, want 1", len(e.srv.sessions))
-	}
-	for s := range e.srv.sessions {
-		return s.guard
-	}
-	return nil
-}
-
 // TestOverlongCommandLine: a command longer than the limit (literals aside) is answered
 // BAD [LIMIT], the rest of its line is skipped, and the session goes on with the next
 // command, pipelined or not, on every kind of connection.
 func TestOverlongCommandLine(t *testing.T) {
 	connKinds(t, func(t *testing.T, e *testEnv, c *rawClient) {
-		long := "1" + strings.Repeat(",1", maxCommandLine/2)
+		long := "1" + strings.Repeat(",1", commandLineLimit/2)
 		_, status := c.cmd("UID SEARCH UID %s", long)
 		if !strings.HasPrefix(status, "BAD [LIMIT]") {
 			t.Fatalf("overlong SEARCH: %s", status)
 		}
 		c.ok("NOOP")
 		// Pipelined behind it, in one write: the next command is answered.
-		c.send("P1 SELECT %s\r\nP2 SELECT INBOX\r\nP3 CAPABILITY", strings.Repeat("x", 2*maxCommandLine))
+		c.send("P1 SELECT %s\r\nP2 SELECT INBOX\r\nP3 CAPABILITY", strings.Repeat("x", 2*commandLineLimit))
 		var tagged []string
 		for len(tagged) < 3 {
 			if l := c.line(); !strings.HasPrefix(l, "* ") {
@@ -227,8 +213,8 @@ func TestOverlongCommandLine(t *testing.T) {
 		if got := strings.Join(tagged, ","); got != "P1 BAD [LIMIT],P2 OK [READ-WRITE],P3 OK CAPABILITY" {
 			t.Errorf("pipelined answers %s", got)
 		}
-		// A command just within the limit is imapserver's to judge.
-		pad := maxCommandLine - len(fmt.Sprintf("T%d SELECT \r\n", c.tags+1))
+		// A command just within the limit is parsed and answered.
+		pad := commandLineLimit - len(fmt.Sprintf("T%d SELECT \r\n", c.tags+1))
 		if _, status := c.cmd("SELECT %s", strings.Repeat("x", pad)); !strings.HasPrefix(status, "NO") {
 			t.Errorf("SELECT of a long name within the limit: %s", status)
 		}
@@ -236,12 +222,12 @@ func TestOverlongCommandLine(t *testing.T) {
 	})
 }
 
-// TestOverlongLineDiscardedAsItStreams: a 64 MiB line is skipped as it arrives; imapserver
-// is handed no more than the limit of it, and the next command is answered.
+// TestOverlongLineDiscardedAsItStreams: a 64 MiB line is answered and skipped as it
+// arrives, and the next command is answered. (That the skipping buffers nothing is
+// TestParseOverlongLineSkippedWithoutBuffering's.)
 func TestOverlongLineDiscardedAsItStreams(t *testing.T) {
 	e := newEnv(t)
 	c := e.rawLogin()
-	before := e.guardOf().handed.Load()
 	const flood = 64 << 20
 	go func() {
 		chunk := bytes.Repeat([]byte("x"), 64<<10)
@@ -259,9 +245,6 @@ func TestOverlongLineDiscardedAsItStreams(t *testing.T) {
 	if l := c.line(); !strings.HasPrefix(l, "X2 OK") {
 		t.Fatalf("after the 64 MiB line: %q", l)
 	}
-	if handed := e.guardOf().handed.Load() - before; handed > maxCommandLine+int64(len("X2 NOOP\r\n")) {
-		t.Errorf("imapserver was handed %d octets of a 64 MiB line, want at most %d", handed, maxCommandLine)
-	}
 	c.ok("SELECT INBOX")
 }
 
@@ -278,7 +261,7 @@ func TestOverlongTagSaysBye(t *testing.T) {
 	} {
 		c := e.raw()
 		c.conn.SetWriteDeadline(time.Now().Add(ioGuard))
-		if _, err := io.WriteString(c.conn, head+strings.Repeat("N", maxCommandLine-len(head))); err != nil {
+		if _, err := io.WriteString(c.conn, head+strings.Repeat("N", commandLineLimit-len(head))); err != nil {
 			t.Fatal(err)
 		}
 		if l := c.line(); !strings.HasPrefix(l, "* BYE [LIMIT]") {
@@ -292,13 +275,13 @@ func TestOverlongTagSaysBye(t *testing.T) {
 	e.rawLogin().ok("NOOP")
 }
 
-// TestLiteralsPassTheGuard: literals do not count towards the limit: APPEND of messages
+// TestLiteralsDoNotCount: literals do not count towards the limit: APPEND of messages
 // larger than it, with synchronizing, non-synchronizing (LITERAL+) and binary literals.
-func TestLiteralsPassTheGuard(t *testing.T) {
+func TestLiteralsDoNotCount(t *testing.T) {
 	connKinds(t, func(t *testing.T, e *testEnv, c *rawClient) {
 		// One line of the body alone is longer than the limit, and one looks like a literal.
-		msg := plainMessage("big", strings.Repeat("y", 2*maxCommandLine)+"\r\nA9 SELECT {1}\r\n"+
-			strings.Repeat("a line of the body\r\n", maxCommandLine/20))
+		msg := plainMessage("big", strings.Repeat("y", 2*commandLineLimit)+"\r\nA9 SELECT {1}\r\n"+
+			strings.Repeat("a line of the body\r\n", commandLineLimit/20))
 		c.send("A1 APPEND INBOX {%d}", len(msg))
 		if l := c.line(); !strings.HasPrefix(l, "+") {
 			t.Fatalf("APPEND: %q", l)
@@ -327,7 +310,7 @@ func TestLiteralsPassTheGuard(t *testing.T) {
 			t.Errorf("FETCH of the big messages: %s", status)
 		}
 		// A literal in the middle of a command: what follows it still counts.
-		_, status = c.cmd("SEARCH SUBJECT {3+}\r\nbig %s", strings.Repeat("ALL ", maxCommandLine/4))
+		_, status = c.cmd("SEARCH SUBJECT {3+}\r\nbig %s", strings.Repeat("ALL ", commandLineLimit/4))
 		if !strings.HasPrefix(status, "BAD [LIMIT]") {
 			t.Errorf("overlong SEARCH after a literal: %s", status)
 		}
@@ -335,16 +318,16 @@ func TestLiteralsPassTheGuard(t *testing.T) {
 	})
 }
 
-// TestRefusedLiteralKeepsTheGuardInStep: a synchronizing literal that imapserver refuses
+// TestRefusedLiteralKeepsInStep: a synchronizing literal the server refuses
 // (a tagged answer instead of "+") is never sent, so what follows is a command, counted as
 // one; a refused non-synchronizing literal is skipped.
-func TestRefusedLiteralKeepsTheGuardInStep(t *testing.T) {
+func TestRefusedLiteralKeepsInStep(t *testing.T) {
 	e := newEnv(t)
 	c := e.rawLogin()
-	overlong := "SELECT " + strings.Repeat("x", maxCommandLine+1000)
+	overlong := "SELECT " + strings.Repeat("x", commandLineLimit+1000)
 	for _, refused := range []string{
 		"APPEND INBOX {2000000000}", // over APPENDLIMIT: NO [TOOBIG]
-		"SEARCH SUBJECT {100000}",   // imapserver buffers at most 4096, and says nothing
+		"SEARCH SUBJECT {100000}",   // literals of commands other than APPEND are buffered, at most 4096 octets
 	} {
 		_, status := c.cmd("%s", refused)
 		if !strings.HasPrefix(status, "NO [TOOBIG]") {
@@ -377,7 +360,7 @@ func TestRefusedLiteralKeepsTheGuardInStep(t *testing.T) {
 func TestUnknownCommandWithLongArguments(t *testing.T) {
 	e := newEnv(t)
 	c := e.raw()
-	if _, status := c.cmd("XYZZY %s", strings.Repeat("x", 3*maxCommandLine)); !strings.HasPrefix(status, "BAD") {
+	if _, status := c.cmd("XYZZY %s", strings.Repeat("x", 3*commandLineLimit)); !strings.HasPrefix(status, "BAD") {
 		t.Errorf("long unknown command: %s", status)
 	}
 	c.send("U1 XYZZY {20+}\r\nU2 LOGOUT\r\nU3 NOOPZ\r\nU4 NOOP")
@@ -423,7 +406,7 @@ func TestStartTLSDropsInjectedPlaintext(t *testing.T) {
 	c.ok(`LOGIN %q %q`, testUser, testPassword)
 	c.ok("SELECT INBOX")
 	c.ok("LOGOUT")
-	// imapserver closes the connection after the session has written its logout line.
+	// The server closes the connection after the session has written its logout line.
 	c.conn.SetReadDeadline(time.Now().Add(ioGuard))
 	io.ReadAll(c.br)
 	if n := strings.Count(e.logs.String(), `msg="imap logout"`) + strings.Count(e.logs.String(), `msg="imap disconnect"`); n != 1 {
@@ -451,15 +434,15 @@ func TestStartTLSRefused(t *testing.T) {
 	if caps := c.ok("CAPABILITY")[0]; strings.Contains(caps, "STARTTLS") {
 		t.Errorf("STARTTLS announced without TLS: %q", caps)
 	}
-	if _, status := c.cmd("STARTTLS"); !strings.HasPrefix(status, "NO") {
-		t.Errorf("STARTTLS without TLS: %s", status)
+	if _, status := c.cmd("STARTTLS"); !strings.HasPrefix(status, "BAD") {
+		t.Errorf("STARTTLS without TLS (not announced, so no such command): %s", status)
 	}
 	c.ok("NOOP")
 }
 
-// TestIdleThroughTheGuard: IDLE's DONE is a line of the IDLE command, not a new command,
+// TestIdleDoneLine: IDLE's DONE is a line of the IDLE command, not a new command,
 // and an overlong line in its place is answered and skipped.
-func TestIdleThroughTheGuard(t *testing.T) {
+func TestIdleDoneLine(t *testing.T) {
 	e := newEnv(t)
 	c := e.rawLogin()
 	c.ok("SELECT INBOX")
@@ -473,7 +456,7 @@ func TestIdleThroughTheGuard(t *testing.T) {
 	if l := c.line(); !strings.HasPrefix(l, "+") {
 		t.Fatalf("IDLE: %q", l)
 	}
-	c.send("DONE%s\r\nI3 NOOP", strings.Repeat("x", 2*maxCommandLine))
+	c.send("DONE%s\r\nI3 NOOP", strings.Repeat("x", 2*commandLineLimit))
 	if l := c.waitFor(`^I\d .*`); !strings.HasPrefix(l[0], "I2 BAD") {
 		t.Errorf("IDLE ended by a long line: %q", l)
 	}

@@ -1,0 +1,376 @@
+package imap
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/pkg/sessions"
+	"github.com/letterbox-mail/letterbox/pkg/trace"
+)
+
+// readBufferSize is the buffer commands are read through. Every session holds one for
+// its whole life (an idle one waits in a read), so it is small; literal data larger than
+// it is read past it, straight into the handler's buffer.
+const readBufferSize = 2 << 10
+
+// preAuthTimeout ends a session that sends no command for this long before logging in;
+// after login the autologout timer is IdleTimeout (RFC 3501 §5.4: at least 30 minutes).
+const preAuthTimeout = 2 * time.Minute
+
+// serveConn serves one connection, from the TLS handshake of implicit TLS to the logout
+// line. It runs on its own goroutine; every command of the session runs on it, in order.
+func (s *Server) serveConn(raw net.Conn) {
+	defer s.conns.Done()
+	conn := raw
+	var tlsState *tls.ConnectionState
+	if tc, ok := raw.(*tls.Conn); ok {
+		// RFC 8314 §3.2: TLS first, then the greeting.
+		ctx, cancel := context.WithTimeout(s.ctx, tlsHandshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			s.log.Info("imap TLS handshake failed", "remote", tc.RemoteAddr().String(), "err", err)
+			tc.Close()
+			return
+		}
+		st := tc.ConnectionState()
+		tlsState = &st
+		conn = trace.Cleartext(tc) // a traced session is traced decrypted
+	}
+	sess := s.newSession(raw, conn, tlsState)
+	if !s.register(sess) {
+		io.WriteString(conn, "* BYE [UNAVAILABLE] Server shutting down\r\n")
+		conn.Close()
+		return
+	}
+	defer sess.end()
+	defer func() {
+		if p := recover(); p != nil {
+			sess.log.Error("recovered from a panic; connection closed", "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	sess.out.raw("* OK [CAPABILITY ").raw(sess.capabilityList()).raw("] ").raw(s.opts.Hostname).raw(" IMAP server ready").crlf()
+	if err := sess.out.flush(); err != nil {
+		sess.log.Debug("greeting", "err", err)
+		return
+	}
+	sess.loop()
+}
+
+// loop reads and runs commands until the session ends.
+func (s *session) loop() {
+	for {
+		s.mu.Lock()
+		closing := s.closing
+		s.mu.Unlock()
+		if closing {
+			s.bye(s.byeText)
+			return
+		}
+		timeout := preAuthTimeout
+		if s.acct != nil {
+			timeout = s.srv.opts.IdleTimeout
+		}
+		s.conn.SetReadDeadline(time.Now().Add(timeout))
+		s.quickAck = false
+		s.in.literalMinus = s.acct == nil // LITERAL+ is announced after login only
+		cmd, err := s.in.readCommand()
+		var ie *imap.Error
+		switch {
+		case errors.As(err, &ie):
+			if !s.refuse(cmd, ie) {
+				return
+			}
+			continue
+		case err != nil:
+			s.mu.Lock()
+			closing := s.closing
+			s.mu.Unlock()
+			if closing {
+				s.bye(s.byeText)
+			} else if errors.Is(err, os.ErrDeadlineExceeded) {
+				s.log.Info("autologout: no command in time", "timeout", timeout)
+				s.bye("Autologout; idle for too long")
+			} else {
+				s.log.Debug("connection ended", "err", err)
+			}
+			return
+		}
+		s.conn.SetReadDeadline(time.Time{})
+		if !s.run(cmd) {
+			return
+		}
+		// Answers go out when nothing more waits to be read (and, at the latest, before the
+		// next read from the network: connReader); pipelined commands share writes.
+		if s.br.Buffered() == 0 {
+			if err := s.out.flush(); err != nil {
+				s.log.Debug("writing", "err", err)
+				return
+			}
+		}
+		if s.out.err != nil {
+			return
+		}
+	}
+}
+
+// refuse answers a command that could not be read: BAD (or NO) by its tag, or untagged
+// without one; a BYE ends the session. Before login, too many of them end it too (as
+// Dovecot does, against other protocols talking to the port).
+func (s *session) refuse(cmd *command, ie *imap.Error) bool {
+	tag := ""
+	if cmd != nil {
+		tag = cmd.tag
+	}
+	s.log.Info("malformed client input", "detail", ie.Text)
+	if ie.Type == imap.StatusResponseTypeBye {
+		s.bye(ie)
+		return false
+	}
+	s.out.statusError(tag, ie)
+	if s.acct == nil && ie.Type == imap.StatusResponseTypeBad {
+		if s.unknown++; s.unknown > maxBadBeforeLogin {
+			s.bye(&imap.Error{Type: imap.StatusResponseTypeBye, Text: "Too many invalid commands"})
+			return false
+		}
+	}
+	if err := s.out.flush(); err != nil {
+		return false
+	}
+	return true
+}
+
+// maxBadBeforeLogin is how many commands a client may get BAD for before it logs in.
+const maxBadBeforeLogin = 3
+
+// run runs one command: the table decides whether it may, the handler answers it, and
+// its tagged status follows the poll for changes. It returns false when the session ends.
+func (s *session) run(cmd *command) bool {
+	spec, ie := s.lookupCommand(cmd)
+	if ie != nil {
+		return s.refuse(cmd, ie)
+	}
+	if spec.metric != "" {
+		s.stats.commands++
+		s.srv.opts.Metrics.Command(metrics.IMAP, spec.metric)
+	}
+	s.cmdDone, s.okResp = false, nil
+	err := spec.handler(s, cmd)
+	if s.ended {
+		return false
+	}
+	if err == nil && !spec.noPoll && s.sel != nil {
+		err = s.Poll(&updateWriter{w: s.out}, !spec.noExpunge)
+	}
+	if err := s.in.finish(); err != nil && !errors.Is(err, io.EOF) {
+		s.log.Debug("skipping the rest of a command", "err", err)
+	}
+	var resp *imap.Error
+	switch {
+	case err == nil:
+		if s.cmdDone {
+			return true // the handler wrote its tagged status
+		}
+		resp = s.okResp
+		if resp == nil {
+			resp = &imap.Error{Type: imap.StatusResponseTypeOK, Text: cmd.name + " completed"}
+		}
+	case errors.As(err, &resp):
+	default:
+		if s.out.err != nil {
+			s.log.Debug("writing", "err", s.out.err)
+			return false
+		}
+		s.log.Error("command failed", "command", cmd.name, "err", err)
+		resp = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "Internal server error"}
+	}
+	s.out.statusError(cmd.tag, resp)
+	return s.out.err == nil
+}
+
+// ok sets the tagged OK of the running command, with a response code; it follows the
+// updates of the poll after the command.
+func (s *session) ok(code imap.ResponseCode, text string) {
+	s.okResp = &imap.Error{Type: imap.StatusResponseTypeOK, Code: code, Text: text}
+}
+
+// bye says BYE (RFC 3501 §7.1.5) and closes the connection, once. text is a string or an
+// *imap.Error (a BYE with a code).
+func (s *session) bye(reason any) {
+	s.byeOnce.Do(func() {
+		switch r := reason.(type) {
+		case *imap.Error:
+			s.out.status("", imap.StatusResponseTypeBye, r.Code, r.Text)
+		case string:
+			s.out.status("", imap.StatusResponseTypeBye, "", r)
+		}
+		if err := s.out.flush(); err != nil {
+			s.log.Debug("BYE", "err", err)
+		}
+		s.conn.Close()
+		s.ended = true
+	})
+}
+
+// end runs when the connection is over, however it ended: the session lets go of its
+// slot and registry entry, and writes its logout line (as Dovecot's imap_logout_format):
+// one Info line per connection, STARTTLS or not, with the user (once logged in), how long
+// it lasted, the bytes it moved on the wire (TLS included) and what it did.
+func (s *session) end() {
+	s.out.flush()
+	s.conn.Close()
+	s.Close()
+	s.mu.Lock()
+	st, loggedIn := s.stats, s.acct != nil
+	s.mu.Unlock()
+	in, out, _ := metrics.Transferred(s.raw)
+	msg := "imap disconnect"
+	if loggedIn {
+		msg = "imap logout"
+	}
+	s.log.Info(msg, "duration", time.Since(st.start).Round(time.Millisecond),
+		"in", in, "out", out, "commands", st.commands,
+		"fetched", st.fetched, "appended", st.appended, "expunged", st.expunged)
+}
+
+// connReader is what the session's bufio.Reader reads from: the connection, after the
+// answers written so far have gone out (a read may wait for the client, which may be
+// waiting for them). After a continuation request for a literal it asks the kernel to
+// acknowledge what arrives at once (TCP_QUICKACK): a client with Nagle's algorithm on
+// (Python's imaplib) sends the literal and its closing CRLF in two writes, the second held
+// back until the first is acknowledged, and a delayed acknowledgement would cost every
+// APPEND 40 ms.
+type connReader struct{ s *session }
+
+func (c connReader) Read(p []byte) (int, error) {
+	s := c.s
+	if !s.readingDone && s.out.buffered() > 0 {
+		if err := s.out.flush(); err != nil {
+			return 0, err
+		}
+	}
+	if s.quickAck {
+		setQuickAck(s.sysConn)
+	}
+	return s.conn.Read(p)
+}
+
+// setQuickAck turns TCP_QUICKACK on for the socket (Linux; elsewhere nothing). The kernel
+// turns it off again by itself, so it is set before every read that may wait for data.
+func setQuickAck(sc syscall.Conn) {
+	if sc == nil || quickAckOption == 0 {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, quickAckOption, 1)
+	})
+	quickAcks.Add(1)
+}
+
+// syscallConnOf finds the socket beneath the wrappers of an accepted connection.
+func syscallConnOf(c net.Conn) syscall.Conn {
+	for range 8 {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			return v
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+// setConn makes c the session's connection: at the start, and after STARTTLS. Whatever
+// was read ahead from the old one is dropped.
+func (s *session) setConn(c net.Conn) {
+	s.conn = c
+	s.br = bufio.NewReaderSize(connReader{s}, readBufferSize)
+	s.in = newCommandReader(s.br, s.continueLiteral)
+	s.in.appendLimit = s.srv.opts.AppendLimit
+	s.in.utf8Names = s.utf8()
+	if s.out == nil {
+		s.out = newResponseWriter(c)
+	}
+	s.out.dst = c
+	s.out.utf8 = s.utf8()
+}
+
+// continueLiteral asks for a synchronizing literal's data (RFC 3501 §7.5).
+func (s *session) continueLiteral() error {
+	s.quickAck = true
+	return s.out.continuation("Ready for literal data")
+}
+
+// utf8 says the client takes UTF-8 (UTF8=ACCEPT, RFC 6855, or IMAP4rev2, RFC 9051).
+func (s *session) utf8() bool {
+	return s.enabled.Has(imap.CapUTF8Accept) || s.enabled.Has(imap.CapIMAP4rev2)
+}
+
+// plaintextAllowed says whether LOGIN and AUTHENTICATE may carry passwords now.
+func (s *session) plaintextAllowed() bool {
+	return s.srv.opts.Auth != nil && s.srv.opts.Auth.Plaintext.Allowed(s.raw, s.tlsState != nil)
+}
+
+// remoteString is the client's address for logs.
+func remoteString(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	return a.String()
+}
+
+// readLine reads one line the client sends in answer to a continuation request (a SASL
+// response, IDLE's DONE), within the command line limit.
+func (s *session) readLine() (string, error) {
+	var b strings.Builder
+	for {
+		chunk, err := s.br.ReadSlice('\n')
+		if b.Len()+len(chunk) > commandLineLimit {
+			// The rest of the line is skipped as it comes (and a literal it announces).
+			if err == nil {
+				return "", errLineTooLong
+			}
+			s.in.state = stLine
+			if err := s.in.finish(); err != nil {
+				return "", err
+			}
+			return "", errLineTooLong
+		}
+		b.Write(chunk)
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimRight(b.String(), "\r\n"), nil
+	}
+}
+
+// liveEntry finds the session's entry in the registry (pkg/sessions) once, at the start.
+func liveEntry(raw net.Conn) *sessions.Entry { return sessions.Of(raw) }
+
+var _ = fmt.Sprintf
+
+// quickAcks counts TCP_QUICKACK settings, for tests.
+var quickAcks atomic.Int64
