@@ -766,7 +766,8 @@ func (r *commandReader) mailboxName(raw string) (string, error) {
 	return name, nil
 }
 
-// listMailbox = 1*list-char / string (RFC 3501 §9), decoded as a mailbox name is.
+// listMailbox = 1*list-char / string (RFC 3501 §9), decoded as a mailbox name is, when
+// it is modified UTF-7.
 func (r *commandReader) listMailbox() (string, error) {
 	b, err := r.peek()
 	if err != nil {
@@ -786,8 +787,9 @@ func (r *commandReader) listMailbox() (string, error) {
 	}
 	name, err := decodeModifiedUTF7(raw)
 	if err != nil {
-		return "", &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeClientBug,
-			Text: "Mailbox pattern is not valid modified UTF-7 (RFC 3501 §5.1.3)"}
+		// A pattern is not a name: one that is not modified UTF-7 is taken as it is, and
+		// matches no mailbox (Dovecot answers such a LIST OK, with nothing).
+		return raw, nil
 	}
 	return name, nil
 }
