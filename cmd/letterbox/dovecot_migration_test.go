@@ -336,6 +336,8 @@ func populateDovecot(t *testing.T, d *dovecotServer) {
 //     property (RFC 3501 §2.3.2) that no migration carries over.
 //   - A string may come as a quoted string or a literal (RFC 3501 §4.3); the text compares.
 //   - STATUS items are sorted and the mailbox name is compared unquoted (§7.2.4, §4.3).
+//   - INTERNALDATE is compared as an instant with its zone offset: RFC 3501 §9's date-time
+//     allows the day as " 6" or "06", and the two servers need not pick the same form.
 //
 // Everything else (UIDs, UIDVALIDITY, UIDNEXT, flags and keywords, INTERNALDATE with its
 // zone, sizes, every byte of every message, the POP3 UIDL and LIST lines) must be equal.
@@ -584,8 +586,19 @@ func normaliseFetch(t *testing.T, resp []byte) string {
 	}
 	slices.Sort(flags)
 	body := items["BODY[]"]
-	return fmt.Sprintf("%s FETCH UID %s FLAGS (%s) INTERNALDATE %q RFC822.SIZE %s BODY[] {%d}%q",
-		head, items["UID"], strings.Join(flags, " "), items["INTERNALDATE"], items["RFC822.SIZE"], len(body), body)
+	return fmt.Sprintf("%s FETCH UID %s FLAGS (%s) INTERNALDATE %s RFC822.SIZE %s BODY[] {%d}%q",
+		head, items["UID"], strings.Join(flags, " "), internalDate(t, items["INTERNALDATE"]), items["RFC822.SIZE"], len(body), body)
+}
+
+// internalDate is an RFC 3501 date-time ("06-Dec-2026 10:00:00 +0100", or " 6-Dec-..."), as
+// the instant and zone offset it names.
+func internalDate(t *testing.T, s string) string {
+	t.Helper()
+	d, err := time.Parse("_2-Jan-2006 15:04:05 -0700", s)
+	if err != nil {
+		t.Fatalf("INTERNALDATE %q: %v", s, err)
+	}
+	return d.Format(time.RFC3339)
 }
 
 // normaliseStatus turns "* STATUS name (k v ...)" into "STATUS name k v ..." with the
