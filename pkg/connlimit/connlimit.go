@@ -226,6 +226,10 @@ type conn struct {
 	release func()
 }
 
+// NetConn is the connection beneath, for what looks through wrappers (TCP options, the
+// metrics' byte counts).
+func (c *conn) NetConn() net.Conn { return c.Conn }
+
 func (c *conn) Close() error {
 	err := c.Conn.Close()
 	c.release()

@@ -112,6 +112,7 @@ type guardConn struct {
 	srv       *Server
 	raw       net.Conn // the accepted connection, for STARTTLS; nil on TLS
 	tlsActive bool
+	ack       quickAcker   // the TCP connection beneath, to acknowledge a literal at once
 	authed    atomic.Bool  // set by the session at login: the pre-login filter steps aside
 	handedOff atomic.Bool  // STARTTLS handed the connection to a new imapserver connection
 	handed    atomic.Int64 // octets handed to imapserver, literals included (tests read it)
@@ -159,7 +160,8 @@ type sessionOrigin struct {
 const guardReadSize = 1 << 10
 
 func newGuardConn(srv *Server, c, raw net.Conn, tlsActive bool) *guardConn {
-	return &guardConn{Conn: c, srv: srv, raw: raw, tlsActive: tlsActive, buf: make([]byte, guardReadSize)}
+	return &guardConn{Conn: c, srv: srv, raw: raw, tlsActive: tlsActive, buf: make([]byte, guardReadSize),
+		ack: newQuickAcker(c)}
 }
 
 // NetConn is the connection beneath the guard: sessions.Of and metrics.Transferred look
@@ -259,6 +261,7 @@ func (g *guardConn) Read(p []byte) (int, error) {
 // fill reads from the network into pending, which must be empty; g.mu is released
 // meanwhile (Write may change the phase).
 func (g *guardConn) fill() error {
+	g.ackIfMidCommand()
 	g.mu.Unlock()
 	n, err := g.Conn.Read(g.buf)
 	g.mu.Lock()
@@ -268,6 +271,23 @@ func (g *guardConn) fill() error {
 	}
 	return nil // an error with data comes again at the next read
 }
+
+// ackIfMidCommand acknowledges what has arrived before the guard waits for more of a
+// command it has begun to read (quickack.go): a client holding back the CRLF after a
+// literal until it is acknowledged would otherwise wait for the kernel's delayed ACK. Between
+// commands the answer carries the ACK, and nothing is done.
+func (g *guardConn) ackIfMidCommand() {
+	if g.ph != phNew || len(g.head) > 0 {
+		if ackRequested != nil {
+			ackRequested(g.ph, g.midLine)
+		}
+		g.ack.now()
+	}
+}
+
+// ackRequested, set by tests only, is told of every ACK the guard asks for: the phase of
+// the command being read, and whether a literal has ended in its current line.
+var ackRequested func(ph phase, afterLiteral bool)
 
 // newCommand starts on the next command.
 func (g *guardConn) newCommand() {
@@ -284,6 +304,7 @@ func (g *guardConn) readLiteral(p []byte) (int, error) {
 		n = copy(p[:min(int64(len(p)), g.litN)], g.pending)
 		g.pending = g.pending[n:]
 	} else {
+		g.ackIfMidCommand()
 		g.mu.Unlock()
 		n, err = g.Conn.Read(p[:min(int64(len(p)), g.litN)])
 		g.mu.Lock()
