@@ -41,9 +41,14 @@ import (
 //     one of them is settled. Otherwise an attacker sending a password on each of many
 //     connections at once would have them all checked before the first failure was
 //     counted, and get as many guesses as connections instead of MaxFailures.
-//   - Loopback and the trusted networks (PlaintextPolicy.Trusted) are where proxies and
-//     webmail connect from, on behalf of many users: they are neither blocked nor slowed
-//     down by address, only by account.
+//   - The trusted networks (PlaintextPolicy.Trusted) are where webmail, or a proxy that
+//     cannot name its clients, connects from on behalf of many users: they are neither
+//     blocked nor slowed down by address, only by account. Loopback is not exempt: a
+//     proxy on this host that sends the PROXY protocol header (pkg/proxyproto) names each
+//     client, so its clients are counted by their own addresses, and a client that really
+//     is on this host is one client like any other (Dovecot's auth penalty counts it too).
+//     A webmail on this host that cannot send the header is put in auth.trusted_networks
+//     (127.0.0.1/32) by its operator.
 //   - Memory is bounded: at most maxPenaltyEntries addresses and as many account names are
 //     remembered; expired entries are dropped first, then the oldest.
 
@@ -118,7 +123,7 @@ type penalties struct {
 }
 
 // penaltyKey is the address failures are counted against, and whether there is one to
-// count (unix sockets, unknown peers, loopback and trusted networks have none).
+// count (unix sockets, unknown peers and trusted networks have none).
 func (a *Authenticator) penaltyKey(remote net.Addr) (netip.Addr, bool) {
 	if remote == nil {
 		return netip.Addr{}, false
@@ -128,9 +133,6 @@ func (a *Authenticator) penaltyKey(remote net.Addr) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	addr := ap.Addr().Unmap()
-	if addr.IsLoopback() {
-		return netip.Addr{}, false
-	}
 	for _, p := range a.Plaintext.Trusted {
 		if p.Contains(addr) {
 			return netip.Addr{}, false

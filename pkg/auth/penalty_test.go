@@ -163,9 +163,9 @@ func TestAccountUnderDistributedAttack(t *testing.T) {
 }
 
 func TestTrustedAddressesAreNotPenalised(t *testing.T) {
-	trusted := netip.MustParsePrefix("10.0.0.0/8")
-	e := newPenaltyEnv(Penalty{MaxFailures: 2}, trusted)
-	for _, ip := range []string{"127.0.0.1", "::1", "10.1.2.3", ""} {
+	trusted := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32")}
+	e := newPenaltyEnv(Penalty{MaxFailures: 2}, trusted...)
+	for _, ip := range []string{"127.0.0.1", "10.1.2.3", ""} {
 		for i := range 5 {
 			err, d := e.login(ip, fmt.Sprintf("u%d-%s@x", i, ip), "wrong")
 			if !errors.Is(err, ErrFailed) || d != time.Second {
@@ -175,6 +175,27 @@ func TestTrustedAddressesAreNotPenalised(t *testing.T) {
 		if err, _ := e.login(ip, "alice@x", "right"); err != nil {
 			t.Fatalf("%q was blocked: %v", ip, err)
 		}
+	}
+}
+
+// TestLoopbackIsPenalised: loopback is no longer exempt. A client on this host, or one a
+// proxy on this host names by its loopback address (pkg/proxyproto), is slowed down and
+// blocked like any other, by its own address: 127.0.0.2 blocked does not block 127.0.0.3.
+func TestLoopbackIsPenalised(t *testing.T) {
+	e := newPenaltyEnv(Penalty{MaxFailures: 2})
+	for _, ip := range []string{"127.0.0.2", "::1"} {
+		if _, d := e.login(ip, "a-"+ip+"@x", "wrong"); d != time.Second {
+			t.Fatalf("%s: first failure waited %v, want the base delay", ip, d)
+		}
+		if _, d := e.login(ip, "b-"+ip+"@x", "wrong"); d != 2*time.Second {
+			t.Fatalf("%s: second failure waited %v, want it doubled by the address's count", ip, d)
+		}
+		if err, _ := e.login(ip, "alice@x", "right"); !errors.Is(err, ErrBlocked) {
+			t.Fatalf("%s after two failures: %v, want ErrBlocked", ip, err)
+		}
+	}
+	if err, d := e.login("127.0.0.3", "alice@x", "right"); err != nil || d != 0 {
+		t.Fatalf("127.0.0.3 while 127.0.0.2 is blocked: %v after %v, want in at once", err, d)
 	}
 }
 
@@ -395,20 +416,20 @@ func TestRepeatedAttemptIsNotCountedAgain(t *testing.T) {
 		t.Fatalf("%d attempts cycling through %d passwords: %v, want ErrBlocked", 2*(recentAttempts+1), recentAttempts+1, err)
 	}
 
-	// Without an address (loopback), repeats are recognised per account; after the window
-	// a repeat is counted afresh.
-	g := newPenaltyEnv(Penalty{MaxFailures: 3, Window: time.Minute})
+	// Without an address (a trusted network), repeats are recognised per account; after
+	// the window a repeat is counted afresh.
+	g := newPenaltyEnv(Penalty{MaxFailures: 3, Window: time.Minute}, netip.MustParsePrefix("10.0.0.0/8"))
 	for range 5 {
-		if _, d := g.login("127.0.0.1", "alice@x", "stale"); d != time.Second {
-			t.Fatalf("stale password from loopback waited %v, want the base delay", d)
+		if _, d := g.login("10.0.0.1", "alice@x", "stale"); d != time.Second {
+			t.Fatalf("stale password from a trusted network waited %v, want the base delay", d)
 		}
 	}
-	g.login("127.0.0.1", "alice@x", "other")
-	if _, d := g.login("127.0.0.1", "alice@x", "third"); d != 4*time.Second {
-		t.Fatalf("third distinct failure from loopback waited %v, want 4s", d)
+	g.login("10.0.0.1", "alice@x", "other")
+	if _, d := g.login("10.0.0.1", "alice@x", "third"); d != 4*time.Second {
+		t.Fatalf("third distinct failure from a trusted network waited %v, want 4s", d)
 	}
 	g.now = g.now.Add(time.Minute)
-	if _, d := g.login("127.0.0.1", "alice@x", "stale"); d != time.Second {
+	if _, d := g.login("10.0.0.1", "alice@x", "stale"); d != time.Second {
 		t.Fatalf("after the window: waited %v, want the base delay", d)
 	}
 }
