@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -18,13 +19,15 @@ import (
 // TestHAProxy puts Debian's HAProxy in front of `letterbox serve`, as a provider would
 // (mode tcp, send-proxy-v2: testdata/e2e/haproxy/haproxy.cfg.tmpl, the configuration
 // docs/operations.md shows), with Letterbox trusting it (proxy.trusted_networks
-// 127.0.0.1/32, proxy.required). The clients connect to HAProxy from distinct loopback
-// addresses (127.0.0.2, 127.0.0.3, 127.0.0.4: all of 127/8 is this host's on Linux), so
+// 127.0.0.9/32, HAProxy's source address, and proxy.required). The clients connect to
+// HAProxy from distinct loopback addresses (127.0.0.2, 127.0.0.3, 127.0.0.4: all of 127/8
+// is this host's on Linux), so
 // Letterbox sees only HAProxy's connections, and must go by the addresses the headers
 // name: limits.max_userip_connections counts per client address (over IMAPS, TLS passing
 // through HAProxy to Letterbox), the failed-login block of one client does not block
-// another behind the same proxy (IMAP and POP3), and a connection to Letterbox without a
-// header is refused. HAProxy runs as its own process in the foreground on free ports,
+// another behind the same proxy (IMAP and POP3); straight to Letterbox, a connection from
+// HAProxy's address without a header is refused, and one from elsewhere on the host is
+// served but its header, were it to send one, not honoured. HAProxy runs as its own process in the foreground on free ports,
 // with its configuration in a temporary directory; it needs no root.
 func TestHAProxy(t *testing.T) {
 	if testing.Short() {
@@ -32,7 +35,7 @@ func TestHAProxy(t *testing.T) {
 	}
 	needCommand(t, "haproxy")
 	haproxy, _ := exec.LookPath("haproxy")
-	for _, ip := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
+	for _, ip := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.9"} {
 		l, err := net.Listen("tcp", ip+":0")
 		if err != nil {
 			t.Fatalf("cannot bind %s (all of 127.0.0.0/8 is loopback on Linux): %v", ip, err)
@@ -43,7 +46,7 @@ func TestHAProxy(t *testing.T) {
 	dir := t.TempDir()
 	config := filepath.Join(dir, "letterbox.yaml")
 	if err := os.WriteFile(config, []byte(`proxy:
-  trusted_networks: [127.0.0.1/32]
+  trusted_networks: [127.0.0.9/32]
   required: true
 auth:
   failure_delay: 0s
@@ -63,6 +66,7 @@ limits:
 	// not the address they connect to).
 	settings := map[string]string{
 		"Bind":           "127.0.0.1",
+		"Source":         "127.0.0.9", // HAProxy's own address towards Letterbox
 		"IMAP":           port(freePort(t)),
 		"IMAPS":          port(freePort(t)),
 		"POP3":           port(freePort(t)),
@@ -142,16 +146,24 @@ limits:
 		t.Errorf("POP3 of ben from 127.0.0.4: %q", st)
 	}
 
-	// Straight to Letterbox, bypassing HAProxy: no header, refused (proxy.required).
-	c, err := net.Dial("tcp", srv.ports["imap"])
-	if err != nil {
-		t.Fatal(err)
+	// Straight to Letterbox, bypassing HAProxy. From HAProxy's address without a header:
+	// refused (proxy.required). From 127.0.0.1, another process of this host: served as
+	// it is, and a header it sends is not honoured but ends the connection.
+	direct := func(from, send string) (greeting, rest string) {
+		c, r := haproxyDial(t, from, srv.ports["imap"], false)
+		fmt.Fprint(c, send)
+		greeting, _ = r.ReadString('\n')
+		b, _ := io.ReadAll(r)
+		return greeting, string(b)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	fmt.Fprint(c, "a LOGOUT\r\n")
-	if b, _ := bufio.NewReader(c).ReadString('\n'); b != "" {
-		t.Errorf("a connection without a PROXY header was answered %q", b)
+	if g, rest := direct("127.0.0.9", "a LOGOUT\r\n"); g != "" || rest != "" {
+		t.Errorf("from HAProxy's address without a header: answered %q %q, want the connection closed", g, rest)
+	}
+	if g, rest := direct("127.0.0.1", "a LOGOUT\r\n"); !strings.HasPrefix(g, "* OK") || !strings.Contains(rest, "a OK") {
+		t.Errorf("a direct client on 127.0.0.1: %q %q, want served", g, rest)
+	}
+	if g, rest := direct("127.0.0.1", "PROXY TCP4 127.0.0.4 127.0.0.1 1 143\r\na LOGIN ben@example.test ben-pw\r\n"); !strings.HasPrefix(g, "* OK") || rest != "" {
+		t.Errorf("a header from 127.0.0.1, not a trusted proxy: %q %q, want the connection closed after the greeting", g, rest)
 	}
 }
 
