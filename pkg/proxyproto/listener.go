@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -158,8 +159,19 @@ func (l *Listener) run() {
 			pc, err := l.handshake(c)
 			l.untrack(c)
 			if err != nil {
-				c.Close()
-				l.logRefusal(c.RemoteAddr(), err)
+				select {
+				case <-l.done: // closed by Close: nothing to report
+				default:
+					if errors.Is(err, io.EOF) {
+						// Closed before sending a byte: a TCP health check (HAProxy's
+						// "check"), not a misconfiguration.
+						l.opts.Logger.Debug("proxy connection closed before a header", "protocol", l.opts.Protocol,
+							"ip", c.RemoteAddr().String())
+					} else {
+						l.logRefusal(c.RemoteAddr(), err)
+					}
+				}
+				c.Close() // after the log line: a test sees it once the peer sees the close
 				return
 			}
 			l.handOn(pc)

@@ -1,11 +1,15 @@
 package proxyproto
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -265,5 +269,48 @@ func TestListenerClose(t *testing.T) {
 	}
 	if _, err := l.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Accept after Close: %v", err)
+	}
+}
+
+// syncBuffer is a log destination safe for the listener's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestListenerLogsRefusals: a trusted peer that closes before sending anything (a TCP
+// health check) is not warned about; a bad header is, with the peer's address and the
+// reason, and refusals in a burst are logged once with their count.
+func TestListenerLogsRefusals(t *testing.T) {
+	logs := &syncBuffer{}
+	l := listen(t, Options{Trusted: loopback, Required: true, Protocol: "imap",
+		Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	go l.Accept() // starts the accept loop; nothing is handed on
+
+	check := dial(t, l, "")
+	check.(*net.TCPConn).CloseWrite()
+	readAll(t, check)
+	if got := logs.String(); got != "" {
+		t.Errorf("a health check was logged: %s", got)
+	}
+	for range 3 {
+		readAll(t, dial(t, l, "PROXY TCP4 203.0.113.7 198.51.100.1 056324 993\r\n"))
+	}
+	got := logs.String()
+	if strings.Count(got, "level=WARN") != 1 || !strings.Contains(got, "msg=\"connection refused: PROXY protocol\"") ||
+		!strings.Contains(got, "protocol=imap") || !strings.Contains(got, "ip=127.0.0.1:") || !strings.Contains(got, "not a port") {
+		t.Errorf("log after three bad headers:\n%s\nwant one warning naming the listener, the peer and the reason", got)
 	}
 }
