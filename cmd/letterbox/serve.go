@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"os"
 	"os/signal"
 	"path"
@@ -45,7 +44,7 @@ transcript of every IMAP, POP3 and LMTP session into DIR, credentials masked.`,
 	}
 	config.AddServeFlags(cmd.Flags())
 	cmd.Flags().BoolVar(&demo, "demo", false, "create the user demo@localhost (password demo) with sample messages, if absent; the web inspector on")
-	cmd.Flags().BoolVar(&testing, "testing", false, "mode for test suites: the JSON API and the web inspector on (no token needed from loopback unless api.token is set), plaintext login on loopback, loopback exempt from login penalties, no demo data")
+	cmd.Flags().BoolVar(&testing, "testing", false, "mode for test suites: the JSON API and the web inspector on (no token needed from loopback unless api.token is set), plaintext login on loopback, no demo data")
 	return cmd
 }
 
@@ -62,10 +61,6 @@ func runServe(cmd *cobra.Command, demo, testing bool) error {
 			cfg.Auth.AllowPlaintext = nil
 		}
 		demo = false
-		// A test suite's wrong passwords from loopback block nobody: loopback is counted
-		// like any address for login penalties, except in auth.trusted_networks.
-		cfg.Auth.TrustedNetworks = append(cfg.Auth.TrustedNetworks,
-			netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
 		// The JSON API on; without a token, open to loopback clients only.
 		cfg.API.Enabled = true
 		cfg.API.OpenOnLoopback = true

@@ -19,7 +19,8 @@
 //     per-address cap, not from the total: the local MTA delivers many messages at once
 //     over LMTP, and a webmail or tool on this host (or on a trusted network) that cannot
 //     send a PROXY header speaks for all its users from one address. A proxy was the other
-//     reason for the exemption; it no longer is one, as the proxy now names each client.
+//     reason for the exemption; it no longer is one, as the proxy now names each client:
+//     a loopback address that a proxy names (a client on this host behind it) is counted.
 //   - The per-account cap is asked for at login by the protocols through AcquireUser, and
 //     released when the session ends; it counts per protocol, as Dovecot does. It counts
 //     every address, loopback and the trusted networks included, as Dovecot's
@@ -79,7 +80,7 @@ type userIPKey struct {
 }
 
 // key is the address a connection from remote is counted against (IPv6: its /64), and
-// whether it is exempt from the per-address cap (loopback, Exempt). ok is false when
+// whether it is exempt from the per-address cap (loopback not named by a proxy, Exempt). ok is false when
 // there is no address to count (a unix socket: the local MTA; an unknown peer).
 func (l *Limiter) key(remote net.Addr) (addr netip.Addr, exempt, ok bool) {
 	if remote == nil {
@@ -90,7 +91,8 @@ func (l *Limiter) key(remote net.Addr) (addr netip.Addr, exempt, ok bool) {
 		return netip.Addr{}, false, false
 	}
 	addr = ap.Addr().Unmap()
-	exempt = addr.IsLoopback()
+	_, named := remote.(proxied)
+	exempt = addr.IsLoopback() && !named
 	for _, p := range l.Exempt {
 		if p.Contains(addr) {
 			exempt = true
@@ -101,6 +103,9 @@ func (l *Limiter) key(remote net.Addr) (addr netip.Addr, exempt, ok bool) {
 	}
 	return addr, exempt, true
 }
+
+// proxied is implemented by an address that a trusted proxy named (pkg/proxyproto.Addr).
+type proxied interface{ Proxy() net.Addr }
 
 // Acquire takes a connection slot for a client at remote; ok is false if a cap is reached.
 // release gives the slot back; it may be called any number of times.

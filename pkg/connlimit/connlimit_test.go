@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/pkg/proxyproto"
 )
 
 func tcp(s string) net.Addr { return net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
@@ -69,6 +71,25 @@ func TestIPv6PerSlash64AndExempt(t *testing.T) {
 	for range 3 {
 		if _, ok := l.Acquire(tcp("10.9.9.9:1")); !ok {
 			t.Fatal("exempt network capped")
+		}
+	}
+}
+
+// TestLoopbackNamedByAProxyIsCounted: the per-address cap exempts a process on this host,
+// not a client on this host that a trusted proxy names (pkg/proxyproto): the proxy knows
+// who it is, so it is counted like any client.
+func TestLoopbackNamedByAProxyIsCounted(t *testing.T) {
+	l := &Limiter{MaxPerIP: 1}
+	named := &proxyproto.Addr{TCPAddr: *net.TCPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.2:1"))}
+	if _, ok := l.Acquire(named); !ok {
+		t.Fatal("the first connection of a named loopback client was refused")
+	}
+	if _, ok := l.Acquire(named); ok {
+		t.Error("a named loopback client was exempt from the per-address cap")
+	}
+	for range 3 {
+		if _, ok := l.Acquire(tcp("127.0.0.2:1")); !ok {
+			t.Fatal("a process on this host, connecting over loopback itself, was capped")
 		}
 	}
 }

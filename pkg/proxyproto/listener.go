@@ -266,7 +266,7 @@ func (l *Listener) handshake(c net.Conn) (*Conn, error) {
 		pc.br = br
 	}
 	if h.HasAddresses() {
-		pc.remote = net.TCPAddrFromAddrPort(h.Source)
+		pc.remote = &Addr{TCPAddr: *net.TCPAddrFromAddrPort(h.Source), proxy: c.RemoteAddr()}
 		pc.local = net.TCPAddrFromAddrPort(h.Destination)
 	}
 	return pc, nil
@@ -295,9 +295,21 @@ func (l *Listener) logRefusal(remote net.Addr, err error) {
 	l.lastLog, l.refused = now, 0
 }
 
-// Conn is a connection from a trusted proxy. RemoteAddr and LocalAddr are the client's
-// address and the address it connected to on the proxy, as the header names them (the
-// connection's own when it names none). Reads start with what followed the header.
+// Addr is a client's address as a trusted proxy's header named it: a TCP address (its
+// String is the client's host:port), and the proxy's own. A consumer that must tell a
+// client on this host from one a proxy on this host speaks for asks for the method Proxy
+// (pkg/auth and pkg/connlimit do, to keep loopback's exemptions to local processes).
+type Addr struct {
+	net.TCPAddr
+	proxy net.Addr
+}
+
+// Proxy is the address of the proxy that named the client.
+func (a *Addr) Proxy() net.Addr { return a.proxy }
+
+// Conn is a connection from a trusted proxy. RemoteAddr (an *Addr) and LocalAddr are the
+// client's address and the address it connected to on the proxy, as the header names
+// them (the connection's own when it names none). Reads start with what followed the header.
 type Conn struct {
 	net.Conn
 	br            *bufio.Reader // bytes read past the header; nil once drained

@@ -91,8 +91,8 @@ func TestListenerTrustedHeaders(t *testing.T) {
 			if got := c.LocalAddr().String(); got != tc.local {
 				t.Errorf("LocalAddr = %s, want %s", got, tc.local)
 			}
-			if _, ok := c.RemoteAddr().(*net.TCPAddr); !ok {
-				t.Errorf("RemoteAddr is a %T, want *net.TCPAddr", c.RemoteAddr())
+			if a, ok := c.RemoteAddr().(*Addr); !ok || a.Network() != "tcp" || a.Proxy().String() != client.LocalAddr().String() {
+				t.Errorf("RemoteAddr is %T %v, want an *Addr naming the proxy %s", c.RemoteAddr(), c.RemoteAddr(), client.LocalAddr())
 			}
 			if pc, ok := c.(*Conn); !ok || pc.Header().Version == 0 {
 				t.Errorf("accepted %T without its header", c)
