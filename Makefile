@@ -55,7 +55,7 @@ bench-compare: build
 FUZZTIME     ?= 30s
 FUZZ_TARGETS := ./protocol/pop3:FuzzCommandLine ./protocol/pop3:FuzzSession ./store:FuzzParse ./store:FuzzDecodeEnvelope \
                 ./pkg/mailimport:FuzzMbox ./pkg/mailimport:FuzzMaildirName ./pkg/mailimport:FuzzDovecot \
-                ./pkg/mailimport:FuzzMboxExport
+                ./pkg/mailimport:FuzzMboxExport ./pkg/proxyproto:FuzzReadHeader
 
 # A run that fails with "context deadline exceeded" and no failing input written is Go's
 # fuzzing coordinator racing its own -fuzztime deadline (go.dev/issue/75804, fixed in Go
