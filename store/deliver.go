@@ -315,13 +315,14 @@ func normalizePrepend(b []byte) []byte {
 
 // crlfWriter writes what it is given with every line ending (CRLF, bare LF, bare CR) made
 // CRLF, refusing to write more than limit octets (ErrTooBig) so that an oversized message
-// is never read whole. finish ends an unterminated last line with CRLF.
+// is never read whole. It adds no line ending where the input has none: a message whose
+// last line is unterminated is stored so, and its size and every section served are those
+// octets (a POP3 RETR ends the line itself before its terminating dot, RFC 1939 §3).
 type crlfWriter struct {
 	w     io.Writer
 	limit int64
 	n     int64
 	cr    bool // the last byte written was a CR whose LF is still due
-	last  byte
 }
 
 func (c *crlfWriter) emit(b []byte) error {
@@ -332,7 +333,6 @@ func (c *crlfWriter) emit(b []byte) error {
 		return fmt.Errorf("more than %d bytes: %w", c.limit, ErrTooBig)
 	}
 	c.n += int64(len(b))
-	c.last = b[len(b)-1]
 	_, err := c.w.Write(b)
 	return err
 }
@@ -377,13 +377,11 @@ func (c *crlfWriter) Write(p []byte) (int, error) {
 	return total, nil
 }
 
+// finish completes a bare CR that ended the input, as CRLF: a line ending the input had.
 func (c *crlfWriter) finish() error {
-	switch {
-	case c.cr:
-		c.cr = false
-		return c.emit(crlf[1:])
-	case c.n > 0 && c.last != '\n':
-		return c.emit(crlf)
+	if !c.cr {
+		return nil
 	}
-	return nil
+	c.cr = false
+	return c.emit(crlf[1:])
 }

@@ -130,6 +130,28 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 	if version != len(migrations) || mode != "wal" {
 		t.Errorf("user_version %d journal_mode %q, want %d wal", version, mode, len(migrations))
 	}
+	// Durability rests on the writer's pragmas: an acknowledged write is durable only with
+	// WAL and synchronous=FULL (2), which a kill -9 test cannot tell from OFF, since the
+	// page cache survives the process. Read them on the writer connection itself, inside a
+	// write transaction as every write runs.
+	var writerMode string
+	var writerSync, foreignKeys int
+	err = s.write(context.Background(), "test pragmas", func(wt *writeTx) error {
+		if err := wt.tx.QueryRow(`PRAGMA journal_mode`).Scan(&writerMode); err != nil {
+			return err
+		}
+		if err := wt.tx.QueryRow(`PRAGMA synchronous`).Scan(&writerSync); err != nil {
+			return err
+		}
+		return wt.tx.QueryRow(`PRAGMA foreign_keys`).Scan(&foreignKeys)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if writerMode != "wal" || writerSync != 2 || foreignKeys != 1 {
+		t.Errorf("writer: journal_mode %q synchronous %d foreign_keys %d, want wal 2 (FULL) 1",
+			writerMode, writerSync, foreignKeys)
+	}
 	a := newAccount(t, s, "alice@example.com")
 	deliver(t, s, a.ID, simpleMessage("one"), DeliverOptions{})
 	if err := s.Close(); err != nil {

@@ -69,10 +69,7 @@ func TestWorkloadsAgainstLetterbox(t *testing.T) {
 	if again := runOne(t, b, "load"); again.Count != 0 {
 		t.Errorf("second load appended %d messages to a full mailbox", again.Count)
 	}
-	var corpusBytes int64
-	for i := range 120 {
-		corpusBytes += int64(len(b.Corpus.Message(i)))
-	}
+	corpusBytes := corpusBytesOf(b, 120)
 
 	b.Messages = 20
 	app := runOne(t, b, "append")
@@ -83,6 +80,14 @@ func TestWorkloadsAgainstLetterbox(t *testing.T) {
 		if got := srv.Mailbox("bench@example.test", "INBOX"); len(got.Messages) != 120 {
 			t.Errorf("append changed INBOX (%d messages) instead of %s", len(got.Messages), mb)
 		}
+	}
+
+	nagle := runOne(t, b, "append-nagle")
+	if nagle.Count != 20 || nagle.Seconds <= 0 || nagle.Bytes != corpusBytesOf(b, 20) {
+		t.Errorf("append-nagle: %+v", nagle)
+	}
+	if got := srv.Mailbox("bench@example.test", "INBOX"); len(got.Messages) != 120 {
+		t.Errorf("append-nagle changed INBOX (%d messages) instead of %s", len(got.Messages), scratchMailbox)
 	}
 
 	meta := runOne(t, b, "fetch-meta")
@@ -212,4 +217,13 @@ func TestServerMemory(t *testing.T) {
 	if _, err := processTreePSS(1 << 30); err == nil {
 		t.Error("PSS of a process that does not exist")
 	}
+}
+
+// corpusBytesOf is the size of the first n corpus messages.
+func corpusBytesOf(b *Bench, n int) int64 {
+	var total int64
+	for i := range n {
+		total += int64(len(b.Corpus.Message(i)))
+	}
+	return total
 }

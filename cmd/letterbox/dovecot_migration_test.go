@@ -298,6 +298,9 @@ func populateDovecot(t *testing.T, d *dovecotServer) {
 	appendAt("Work/Clients", e2eMessage("<c2@example.org>", "client two", "Invoice."), time.Date(2024, 2, 29, 23, 59, 59, 0, time.UTC), imap.FlagFlagged, "ClientX")
 	appendAt("Work", e2eMessage("<w1@example.org>", "work", "Minutes."), time.Date(2024, 3, 10, 8, 0, 0, 0, time.UTC))
 	appendAt("Sent", e2eMessage("<s1@example.org>", "sent", "My reply."), time.Date(2024, 3, 11, 12, 0, 0, 0, time.UTC), imap.FlagSeen)
+	// An APPEND is the one way in that keeps a message without a final line break (LMTP's
+	// DATA always ends the last line): its octets, size and POP3 LIST must survive import.
+	appendAt("Sent", "From: a@b\r\nSubject: x\r\nMessage-ID: <s2@example.org>\r\n\r\nno final line break", time.Date(2024, 3, 11, 12, 30, 0, 0, time.UTC))
 
 	imapStoreFlags(t, c, "INBOX", 1, imap.StoreFlagsAdd, imap.FlagSeen, imap.FlagAnswered, "$Label1")
 	imapStoreFlags(t, c, "INBOX", 2, imap.StoreFlagsAdd, imap.FlagFlagged, "Project")
@@ -336,6 +339,8 @@ func populateDovecot(t *testing.T, d *dovecotServer) {
 //     property (RFC 3501 §2.3.2) that no migration carries over.
 //   - A string may come as a quoted string or a literal (RFC 3501 §4.3); the text compares.
 //   - STATUS items are sorted and the mailbox name is compared unquoted (§7.2.4, §4.3).
+//   - INTERNALDATE is compared as an instant with its zone offset: RFC 3501 §9's date-time
+//     allows the day as " 6" or "06", and the two servers need not pick the same form.
 //
 // Everything else (UIDs, UIDVALIDITY, UIDNEXT, flags and keywords, INTERNALDATE with its
 // zone, sizes, every byte of every message, the POP3 UIDL and LIST lines) must be equal.
@@ -584,8 +589,19 @@ func normaliseFetch(t *testing.T, resp []byte) string {
 	}
 	slices.Sort(flags)
 	body := items["BODY[]"]
-	return fmt.Sprintf("%s FETCH UID %s FLAGS (%s) INTERNALDATE %q RFC822.SIZE %s BODY[] {%d}%q",
-		head, items["UID"], strings.Join(flags, " "), items["INTERNALDATE"], items["RFC822.SIZE"], len(body), body)
+	return fmt.Sprintf("%s FETCH UID %s FLAGS (%s) INTERNALDATE %s RFC822.SIZE %s BODY[] {%d}%q",
+		head, items["UID"], strings.Join(flags, " "), internalDate(t, items["INTERNALDATE"]), items["RFC822.SIZE"], len(body), body)
+}
+
+// internalDate is an RFC 3501 date-time ("06-Dec-2026 10:00:00 +0100", or " 6-Dec-..."), as
+// the instant and zone offset it names.
+func internalDate(t *testing.T, s string) string {
+	t.Helper()
+	d, err := time.Parse("_2-Jan-2006 15:04:05 -0700", s)
+	if err != nil {
+		t.Fatalf("INTERNALDATE %q: %v", s, err)
+	}
+	return d.Format(time.RFC3339)
 }
 
 // normaliseStatus turns "* STATUS name (k v ...)" into "STATUS name k v ..." with the

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,6 +21,18 @@ import (
 
 	"github.com/letterbox-mail/letterbox/store"
 )
+
+// testBuildTags is the -tags this test binary was built with ("" for none).
+func testBuildTags() string {
+	if info, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range info.Settings {
+			if s.Key == "-tags" {
+				return s.Value
+			}
+		}
+	}
+	return ""
+}
 
 // binary is the letterbox command built once for these tests.
 var binary string
@@ -31,7 +44,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "letterbox")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	// The binary is built with this test's own build tags (make test: sqlite_fts5, as make
+	// build), so the tests run the build that ships, FTS5 included.
+	build := exec.Command("go", "build", "-tags", testBuildTags(), "-o", binary, ".")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building letterbox:", err)
@@ -350,6 +365,11 @@ func TestServe(t *testing.T) {
 		if ports[p] == "" {
 			t.Fatalf("no listening line for %s in:\n%s", p, log.String())
 		}
+	}
+	// The binary is the build that ships: the Makefile's sqlite_fts5 tag gives SEARCH its
+	// full-text index, and the store says at open when it has none.
+	if strings.Contains(testBuildTags(), "sqlite_fts5") && strings.Contains(log.String(), "without FTS5") {
+		t.Errorf("the binary under test was built without FTS5, unlike make build:\n%s", log.String())
 	}
 
 	for proto, want := range map[string]string{"imap": "* OK", "pop3": "+OK", "lmtp": "220 "} {

@@ -6,7 +6,11 @@
 //     sees a hash and never logs a password.
 //   - Plaintext mechanisms (IMAP LOGIN, POP3 USER/PASS, SASL PLAIN and LOGIN) are refused on
 //     a connection that is neither TLS nor from loopback or a trusted network, unless the
-//     configuration allows them everywhere (RFC 2595 §2.3, RFC 8314).
+//     configuration allows them everywhere (RFC 2595 §2.3, RFC 8314). The address is the
+//     client's: behind a proxy that sends the PROXY protocol header (pkg/proxyproto) it
+//     is the one the header names, so a proxy on loopback does not make its remote
+//     clients "loopback". Loopback itself keeps the exemption: credentials that never
+//     leave this host cannot be overheard on a network.
 //   - A failed login costs the client a delay before the answer, growing with the failures
 //     from its address and against the account, and repeated failures block the address
 //     for a while (penalty.go); a correct login from an address that is not blocked is

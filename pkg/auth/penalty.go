@@ -41,9 +41,13 @@ import (
 //     one of them is settled. Otherwise an attacker sending a password on each of many
 //     connections at once would have them all checked before the first failure was
 //     counted, and get as many guesses as connections instead of MaxFailures.
-//   - Loopback and the trusted networks (PlaintextPolicy.Trusted) are where proxies and
-//     webmail connect from, on behalf of many users: they are neither blocked nor slowed
-//     down by address, only by account.
+//   - The trusted networks (PlaintextPolicy.Trusted) are where webmail, or a proxy that
+//     cannot name its clients, connects from on behalf of many users: they are neither
+//     blocked nor slowed down by address, only by account. So is a process on this host
+//     connecting over loopback (a webmail, a test suite; an attacker with a shell here is
+//     outside the threat model, docs/security.md). A client that a trusted proxy names
+//     (pkg/proxyproto) is counted by the address it is named by, loopback or not: a proxy
+//     on this host is no reason to exempt its clients, now that they are known.
 //   - Memory is bounded: at most maxPenaltyEntries addresses and as many account names are
 //     remembered; expired entries are dropped first, then the oldest.
 
@@ -118,7 +122,7 @@ type penalties struct {
 }
 
 // penaltyKey is the address failures are counted against, and whether there is one to
-// count (unix sockets, unknown peers, loopback and trusted networks have none).
+// count (unix sockets, unknown peers, trusted networks and local processes have none).
 func (a *Authenticator) penaltyKey(remote net.Addr) (netip.Addr, bool) {
 	if remote == nil {
 		return netip.Addr{}, false
@@ -128,7 +132,7 @@ func (a *Authenticator) penaltyKey(remote net.Addr) (netip.Addr, bool) {
 		return netip.Addr{}, false
 	}
 	addr := ap.Addr().Unmap()
-	if addr.IsLoopback() {
+	if _, named := remote.(proxied); addr.IsLoopback() && !named {
 		return netip.Addr{}, false
 	}
 	for _, p := range a.Plaintext.Trusted {
@@ -141,6 +145,9 @@ func (a *Authenticator) penaltyKey(remote net.Addr) (netip.Addr, bool) {
 	}
 	return addr, true
 }
+
+// proxied is implemented by an address that a trusted proxy named (pkg/proxyproto.Addr).
+type proxied interface{ Proxy() net.Addr }
 
 func (a *Authenticator) now() time.Time {
 	if a.Now != nil {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/pkg/proxyproto"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -54,11 +55,14 @@ func newPenaltyEnv(p Penalty, trusted ...netip.Prefix) *penaltyEnv {
 	return e
 }
 
-// login logs in from ip and returns the error and the delay it waited (0 if none).
+// login logs in from ip and returns the error and the delay it waited (0 if none). An ip
+// written "via-proxy:ADDR" is ADDR as a trusted proxy names it (pkg/proxyproto).
 func (e *penaltyEnv) login(ip, user, pass string) (error, time.Duration) {
 	e.delays = nil
 	var remote net.Addr
-	if ip != "" {
+	if named, ok := strings.CutPrefix(ip, "via-proxy:"); ok {
+		remote = &proxyproto.Addr{TCPAddr: *net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(named), 40000))}
+	} else if ip != "" {
 		remote = net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr(ip), 40000))
 	}
 	_, err := e.a.LoginFrom(context.Background(), store.ProtocolIMAP, remote, user, pass)
@@ -165,7 +169,9 @@ func TestAccountUnderDistributedAttack(t *testing.T) {
 func TestTrustedAddressesAreNotPenalised(t *testing.T) {
 	trusted := netip.MustParsePrefix("10.0.0.0/8")
 	e := newPenaltyEnv(Penalty{MaxFailures: 2}, trusted)
-	for _, ip := range []string{"127.0.0.1", "::1", "10.1.2.3", ""} {
+	// Processes on this host (loopback, not named by a proxy), a trusted network (also when
+	// a proxy names it), no address at all.
+	for _, ip := range []string{"127.0.0.1", "::1", "10.1.2.3", "via-proxy:10.1.2.4", ""} {
 		for i := range 5 {
 			err, d := e.login(ip, fmt.Sprintf("u%d-%s@x", i, ip), "wrong")
 			if !errors.Is(err, ErrFailed) || d != time.Second {
@@ -174,6 +180,30 @@ func TestTrustedAddressesAreNotPenalised(t *testing.T) {
 		}
 		if err, _ := e.login(ip, "alice@x", "right"); err != nil {
 			t.Fatalf("%q was blocked: %v", ip, err)
+		}
+	}
+}
+
+// TestLoopbackNamedByAProxyIsPenalised: a loopback address that a trusted proxy names (a
+// client on this host behind it, as in cmd/letterbox's TestHAProxy) is slowed down and
+// blocked like any other, by its own address: 127.0.0.2 blocked does not block 127.0.0.3
+// behind the same proxy, nor a process connecting from 127.0.0.2 directly.
+func TestLoopbackNamedByAProxyIsPenalised(t *testing.T) {
+	e := newPenaltyEnv(Penalty{MaxFailures: 2})
+	for _, ip := range []string{"via-proxy:127.0.0.2", "via-proxy:::1"} {
+		if _, d := e.login(ip, "a-"+ip+"@x", "wrong"); d != time.Second {
+			t.Fatalf("%s: first failure waited %v, want the base delay", ip, d)
+		}
+		if _, d := e.login(ip, "b-"+ip+"@x", "wrong"); d != 2*time.Second {
+			t.Fatalf("%s: second failure waited %v, want it doubled by the address's count", ip, d)
+		}
+		if err, _ := e.login(ip, "alice@x", "right"); !errors.Is(err, ErrBlocked) {
+			t.Fatalf("%s after two failures: %v, want ErrBlocked", ip, err)
+		}
+	}
+	for _, ip := range []string{"via-proxy:127.0.0.3", "127.0.0.2", "::1"} {
+		if err, d := e.login(ip, "alice@x", "right"); err != nil || d != 0 {
+			t.Fatalf("%s while via-proxy:127.0.0.2 is blocked: %v after %v, want in at once", ip, err, d)
 		}
 	}
 }
@@ -395,20 +425,20 @@ func TestRepeatedAttemptIsNotCountedAgain(t *testing.T) {
 		t.Fatalf("%d attempts cycling through %d passwords: %v, want ErrBlocked", 2*(recentAttempts+1), recentAttempts+1, err)
 	}
 
-	// Without an address (loopback), repeats are recognised per account; after the window
-	// a repeat is counted afresh.
-	g := newPenaltyEnv(Penalty{MaxFailures: 3, Window: time.Minute})
+	// Without an address (a trusted network), repeats are recognised per account; after
+	// the window a repeat is counted afresh.
+	g := newPenaltyEnv(Penalty{MaxFailures: 3, Window: time.Minute}, netip.MustParsePrefix("10.0.0.0/8"))
 	for range 5 {
-		if _, d := g.login("127.0.0.1", "alice@x", "stale"); d != time.Second {
-			t.Fatalf("stale password from loopback waited %v, want the base delay", d)
+		if _, d := g.login("10.0.0.1", "alice@x", "stale"); d != time.Second {
+			t.Fatalf("stale password from a trusted network waited %v, want the base delay", d)
 		}
 	}
-	g.login("127.0.0.1", "alice@x", "other")
-	if _, d := g.login("127.0.0.1", "alice@x", "third"); d != 4*time.Second {
-		t.Fatalf("third distinct failure from loopback waited %v, want 4s", d)
+	g.login("10.0.0.1", "alice@x", "other")
+	if _, d := g.login("10.0.0.1", "alice@x", "third"); d != 4*time.Second {
+		t.Fatalf("third distinct failure from a trusted network waited %v, want 4s", d)
 	}
 	g.now = g.now.Add(time.Minute)
-	if _, d := g.login("127.0.0.1", "alice@x", "stale"); d != time.Second {
+	if _, d := g.login("10.0.0.1", "alice@x", "stale"); d != time.Second {
 		t.Fatalf("after the window: waited %v, want the base delay", d)
 	}
 }

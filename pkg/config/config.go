@@ -61,6 +61,7 @@ type Config struct {
 	Trace   Trace
 	TLS     TLS
 	Auth    Auth
+	Proxy   Proxy
 	Limits  Limits
 	Folders Folders
 	Quota   Quota
@@ -209,6 +210,17 @@ type Auth struct {
 	BlockDuration time.Duration
 }
 
+// Proxy configures the HAProxy PROXY protocol on the IMAP, IMAPS, POP3, POP3S and LMTP
+// listeners (pkg/proxyproto).
+type Proxy struct {
+	// TrustedNetworks are the proxies whose connections may start with a PROXY protocol
+	// header naming the client's address; a header from anybody else closes the
+	// connection. Empty: no proxies.
+	TrustedNetworks []netip.Prefix
+	// Required refuses a connection from TrustedNetworks that does not start with a header.
+	Required bool
+}
+
 // Limits bounds what clients may send.
 type Limits struct {
 	MessageSize int64 // bytes
@@ -343,6 +355,8 @@ var keys = []key{
 	{"auth.max_failures", 10},
 	{"auth.failure_window", "10m"},
 	{"auth.block_duration", "15m"},
+	{"proxy.trusted_networks", []string{}},
+	{"proxy.required", false},
 	{"limits.message_size", "50M"},
 	{"limits.max_connections", 1000},
 	{"limits.max_connections_per_ip", 50},
@@ -654,11 +668,19 @@ func (cfg *Config) fill(v *viper.Viper) error {
 		}
 		cfg.Auth.AllowPlaintext = &b
 	}
-	nets, err := parseNetworks(v.Get("auth.trusted_networks"))
+	nets, err := parseNetworks("auth.trusted_networks", v.Get("auth.trusted_networks"))
 	if err != nil {
 		errs = append(errs, err)
 	}
 	cfg.Auth.TrustedNetworks = nets
+	proxies, err := parseNetworks("proxy.trusted_networks", v.Get("proxy.trusted_networks"))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	cfg.Proxy = Proxy{TrustedNetworks: proxies, Required: boolean("proxy.required")}
+	if cfg.Proxy.Required && len(proxies) == 0 {
+		errs = append(errs, errors.New("proxy.required: needs proxy.trusted_networks (the proxies that send the header)"))
+	}
 	cfg.Auth.FailureDelay = duration("auth.failure_delay")
 	// count reads a non-negative number (0 meaning no limit).
 	count := func(k string) int {
@@ -862,9 +884,10 @@ func parseExpire(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// parseNetworks reads auth.trusted_networks: a YAML list, or a string of prefixes separated
-// by commas or spaces (from the environment). A bare address means that one host.
-func parseNetworks(raw any) ([]netip.Prefix, error) {
+// parseNetworks reads a list of networks (auth.trusted_networks, proxy.trusted_networks,
+// named by key): a YAML list, or a string of prefixes separated by commas or spaces (from
+// the environment). A bare address means that one host.
+func parseNetworks(key string, raw any) ([]netip.Prefix, error) {
 	var items []string
 	switch x := raw.(type) {
 	case nil:
@@ -873,7 +896,7 @@ func parseNetworks(raw any) ([]netip.Prefix, error) {
 	default:
 		list, err := cast.ToStringSliceE(x)
 		if err != nil {
-			return nil, fmt.Errorf("auth.trusted_networks: want a list of networks: %w", err)
+			return nil, fmt.Errorf("%s: want a list of networks: %w", key, err)
 		}
 		items = list
 	}
@@ -892,7 +915,7 @@ func parseNetworks(raw any) ([]netip.Prefix, error) {
 			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 			continue
 		}
-		errs = append(errs, fmt.Errorf("auth.trusted_networks: %q is not a network (192.0.2.0/24) or address", item))
+		errs = append(errs, fmt.Errorf("%s: %q is not a network (192.0.2.0/24) or address", key, item))
 	}
 	return out, errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -203,6 +204,9 @@ func TestValidationErrors(t *testing.T) {
 		{"duration", "auth:\n  failure_delay: soon\n", "auth.failure_delay"},
 		{"allow_plaintext", "auth:\n  allow_plaintext: maybe\n", "auth.allow_plaintext"},
 		{"trusted network", "auth:\n  trusted_networks: [10.0.0.0/8, bogus]\n", "bogus"},
+		{"proxy network", "proxy:\n  trusted_networks: [10.0.0.0/8, 10.1.2.3/33]\n", "proxy.trusted_networks"},
+		{"proxy required without proxies", "proxy:\n  required: true\n", "proxy.required"},
+		{"proxy required not a bool", "proxy:\n  trusted_networks: [10.0.0.1]\n  required: sometimes\n", "proxy.required"},
 		{"imaps without tls", "imaps:\n  addr: 127.0.0.1:993\n", "imaps.addr"},
 		{"cert without key", "tls:\n  cert: /c.pem\n", "tls.cert"},
 		{"log format", "log:\n  format: xml\n", "log.format"},
@@ -238,6 +242,37 @@ func TestAuthSettings(t *testing.T) {
 	}
 	if cfg.POP3.ExpireAfter != 30*24*time.Hour {
 		t.Errorf("pop3.expire 30d = %v", cfg.POP3.ExpireAfter)
+	}
+}
+
+// TestProxySettings: proxy.trusted_networks and proxy.required from the file and the
+// environment; by default nobody is a proxy.
+func TestProxySettings(t *testing.T) {
+	clearEnv(t)
+	cfg, err := Load(LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Proxy.TrustedNetworks) != 0 || cfg.Proxy.Required {
+		t.Errorf("default proxy settings = %+v, want no proxies, not required", cfg.Proxy)
+	}
+	cfg, err = Load(LoadOptions{File: writeFile(t, "proxy:\n  trusted_networks: [127.0.0.1, \"2001:db8::/48\"]\n  required: true\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32"), netip.MustParsePrefix("2001:db8::/48")}
+	if !slices.Equal(cfg.Proxy.TrustedNetworks, want) || !cfg.Proxy.Required {
+		t.Errorf("proxy settings from the file = %+v, want %v, required", cfg.Proxy, want)
+	}
+	t.Setenv("LETTERBOX_PROXY_TRUSTED_NETWORKS", "10.0.0.0/8 192.0.2.7")
+	t.Setenv("LETTERBOX_PROXY_REQUIRED", "false")
+	cfg, err = Load(LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32")}
+	if !slices.Equal(cfg.Proxy.TrustedNetworks, want) || cfg.Proxy.Required {
+		t.Errorf("proxy settings from the environment = %+v, want %v, not required", cfg.Proxy, want)
 	}
 }
 

@@ -11,11 +11,21 @@
 //   - A slot is held from Accept until the connection is closed, however often Close is
 //     called, so the counts cannot drift: every protocol closes its connections when the
 //     session ends (a STARTTLS session closes the TLS connection, which closes this one).
-//   - Loopback and the trusted networks (where proxies, webmail and the MTA connect from,
-//     on behalf of many users) are exempt from the per-address cap, not from the total.
-//     IPv6 addresses are counted per /64, the block a single host usually controls.
+//   - The address counted is the client's: behind a proxy that sends the PROXY protocol
+//     header (pkg/proxyproto, beneath this Listener), RemoteAddr is already the client's
+//     own, not the proxy's. IPv6 addresses are counted per /64, the block a single host
+//     usually controls.
+//   - Loopback and the trusted networks (auth.trusted_networks) are exempt from the
+//     per-address cap, not from the total: the local MTA delivers many messages at once
+//     over LMTP, and a webmail or tool on this host (or on a trusted network) that cannot
+//     send a PROXY header speaks for all its users from one address. A proxy was the other
+//     reason for the exemption; it no longer is one, as the proxy now names each client:
+//     a loopback address that a proxy names (a client on this host behind it) is counted.
 //   - The per-account cap is asked for at login by the protocols through AcquireUser, and
-//     released when the session ends; it counts per protocol, as Dovecot does.
+//     released when the session ends; it counts per protocol, as Dovecot does. It counts
+//     every address, loopback and the trusted networks included, as Dovecot's
+//     mail_max_userip_connections does: many users behind one address each have their own
+//     count, so only one account's own sessions are limited.
 //   - Refusals are logged at most once every 10 s with the number refused since, so a
 //     flood does not flood the log.
 package connlimit
@@ -54,8 +64,8 @@ type Limiter struct {
 	// MaxUserIP caps one account's sessions from one address, per protocol
 	// (limits.max_userip_connections).
 	MaxUserIP int
-	// Exempt are networks free of the per-address caps besides loopback
-	// (auth.trusted_networks).
+	// Exempt are networks free of the per-address cap MaxPerIP besides loopback
+	// (auth.trusted_networks); MaxUserIP counts them too.
 	Exempt []netip.Prefix
 
 	mu     sync.Mutex
@@ -69,35 +79,39 @@ type userIPKey struct {
 	addr              netip.Addr
 }
 
-// key is the address a connection from remote is counted against, and whether the
-// per-address caps apply to it at all.
-func (l *Limiter) key(remote net.Addr) (netip.Addr, bool) {
+// key is the address a connection from remote is counted against (IPv6: its /64), and
+// whether it is exempt from the per-address cap (loopback not named by a proxy, Exempt). ok is false when
+// there is no address to count (a unix socket: the local MTA; an unknown peer).
+func (l *Limiter) key(remote net.Addr) (addr netip.Addr, exempt, ok bool) {
 	if remote == nil {
-		return netip.Addr{}, false
+		return netip.Addr{}, false, false
 	}
 	ap, err := netip.ParseAddrPort(remote.String())
 	if err != nil {
-		return netip.Addr{}, false // a unix socket: the local MTA
+		return netip.Addr{}, false, false
 	}
-	addr := ap.Addr().Unmap()
-	if addr.IsLoopback() {
-		return netip.Addr{}, false
-	}
+	addr = ap.Addr().Unmap()
+	_, named := remote.(proxied)
+	exempt = addr.IsLoopback() && !named
 	for _, p := range l.Exempt {
 		if p.Contains(addr) {
-			return netip.Addr{}, false
+			exempt = true
 		}
 	}
 	if addr.Is6() {
 		addr = netip.PrefixFrom(addr, 64).Masked().Addr()
 	}
-	return addr, true
+	return addr, exempt, true
 }
+
+// proxied is implemented by an address that a trusted proxy named (pkg/proxyproto.Addr).
+type proxied interface{ Proxy() net.Addr }
 
 // Acquire takes a connection slot for a client at remote; ok is false if a cap is reached.
 // release gives the slot back; it may be called any number of times.
 func (l *Limiter) Acquire(remote net.Addr) (release func(), ok bool) {
-	addr, perIP := l.key(remote)
+	addr, exempt, ok := l.key(remote)
+	perIP := ok && !exempt
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.MaxTotal > 0 && l.total >= l.MaxTotal {
@@ -128,13 +142,14 @@ func (l *Limiter) Acquire(remote net.Addr) (release func(), ok bool) {
 // AcquireUser takes a session slot for account (compared case-insensitively) logged in
 // over protocol from remote; ErrTooMany if the account already has MaxUserIP sessions of
 // that protocol from that address. release gives the slot back; it may be called any
-// number of times. Addresses exempt from the per-address cap are exempt here too.
+// number of times. Every address counts, loopback and Exempt included; a client without
+// one (a unix socket) is not limited.
 func (l *Limiter) AcquireUser(protocol, account string, remote net.Addr) (release func(), err error) {
 	if l == nil || l.MaxUserIP <= 0 {
 		return func() {}, nil
 	}
-	addr, limited := l.key(remote)
-	if !limited {
+	addr, _, ok := l.key(remote)
+	if !ok {
 		return func() {}, nil
 	}
 	k := userIPKey{protocol, strings.ToLower(account), addr}
@@ -225,6 +240,10 @@ type conn struct {
 	net.Conn
 	release func()
 }
+
+// NetConn is the connection beneath, for what looks through wrappers (TCP options, the
+// metrics' byte counts).
+func (c *conn) NetConn() net.Conn { return c.Conn }
 
 func (c *conn) Close() error {
 	err := c.Conn.Close()

@@ -8,13 +8,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/pkg/proxyproto"
 )
 
 func tcp(s string) net.Addr { return net.TCPAddrFromAddrPort(netip.MustParseAddrPort(s)) }
 
 // counts reports the connections held in total and from remote's key.
 func (l *Limiter) counts(remote net.Addr) (total, perIP int) {
-	addr, _ := l.key(remote)
+	addr, _, _ := l.key(remote)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.total, l.perIP[addr]
@@ -73,6 +75,25 @@ func TestIPv6PerSlash64AndExempt(t *testing.T) {
 	}
 }
 
+// TestLoopbackNamedByAProxyIsCounted: the per-address cap exempts a process on this host,
+// not a client on this host that a trusted proxy names (pkg/proxyproto): the proxy knows
+// who it is, so it is counted like any client.
+func TestLoopbackNamedByAProxyIsCounted(t *testing.T) {
+	l := &Limiter{MaxPerIP: 1}
+	named := &proxyproto.Addr{TCPAddr: *net.TCPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.2:1"))}
+	if _, ok := l.Acquire(named); !ok {
+		t.Fatal("the first connection of a named loopback client was refused")
+	}
+	if _, ok := l.Acquire(named); ok {
+		t.Error("a named loopback client was exempt from the per-address cap")
+	}
+	for range 3 {
+		if _, ok := l.Acquire(tcp("127.0.0.2:1")); !ok {
+			t.Fatal("a process on this host, connecting over loopback itself, was capped")
+		}
+	}
+}
+
 func TestAcquireUser(t *testing.T) {
 	l := &Limiter{MaxUserIP: 2}
 	from := tcp("198.51.100.1:1")
@@ -104,6 +125,24 @@ func TestAcquireUser(t *testing.T) {
 	}
 	if _, err := l.AcquireUser("imap", "alice@x", from); !errors.Is(err, ErrTooMany) {
 		t.Fatalf("a double release freed two slots: %v", err)
+	}
+	// Loopback and the exempt networks are counted like any address (Dovecot's
+	// mail_max_userip_connections): exempt from the per-address cap, not from this one.
+	// Behind a proxy that sends the PROXY protocol, each client has its own address; a
+	// unix socket has none and is not limited.
+	l = &Limiter{MaxUserIP: 1, Exempt: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
+	for _, from := range []net.Addr{tcp("127.0.0.1:1"), tcp("[::1]:1"), tcp("10.1.1.1:1")} {
+		if _, err := l.AcquireUser("imap", "alice@x", from); err != nil {
+			t.Fatalf("first session from %v: %v", from, err)
+		}
+		if _, err := l.AcquireUser("imap", "alice@x", from); !errors.Is(err, ErrTooMany) {
+			t.Errorf("second session from %v: %v, want ErrTooMany (loopback and exempt networks count)", from, err)
+		}
+	}
+	for range 2 {
+		if _, err := l.AcquireUser("imap", "alice@x", &net.UnixAddr{Name: "@", Net: "unix"}); err != nil {
+			t.Errorf("a unix-socket session: %v", err)
+		}
 	}
 	var nilLimiter *Limiter
 	if _, err := nilLimiter.AcquireUser("imap", "a", from); err != nil {

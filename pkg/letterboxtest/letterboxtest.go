@@ -14,6 +14,9 @@
 //     serve` runs; only the configuration differs: the built-in defaults (config.Defaults: no
 //     file, no environment), every listener on 127.0.0.1:0, no implicit TLS, no delay after a
 //     failed login, hostname "letterbox.test", and the JSON API on for loopback clients.
+//     The test's clients all connect from loopback, which limits.max_userip_connections
+//     counts like any address, so that limit is off (a test may open many sessions of one
+//     account); WithConfig can set it back.
 //   - Deliver stores through the store, as the LMTP server does (a waiting IMAP IDLE is told
 //     at once), but stores the message exactly as given (CRLF-normalised): no Return-Path or
 //     Delivered-To is prepended, so a test knows the bytes POP3 RETR returns.
@@ -144,6 +147,7 @@ func Start(t TB, opts ...Option) *Server {
 	cfg.Hostname = Hostname
 	cfg.IMAP.Addr, cfg.POP3.Addr, cfg.LMTP.Addr, cfg.HTTP.Addr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Auth.FailureDelay = 0
+	cfg.Limits.MaxUserIPConnections = 0
 	cfg.API.Enabled, cfg.API.OpenOnLoopback = true, true
 	for _, fn := range s.configure {
 		fn(cfg)

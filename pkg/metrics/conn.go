@@ -49,6 +49,9 @@ type conn struct {
 	in, out atomic.Int64
 }
 
+// NetConn is the connection beneath, for what looks through wrappers (TCP options).
+func (c *conn) NetConn() net.Conn { return c.Conn }
+
 func (c *conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.in.Add(int64(n))

@@ -16,6 +16,10 @@
 //   - Every TLS handshake (implicit and STARTTLS/STLS) takes its certificate from one
 //     atomically swapped pointer (tls.go); ReloadTLS replaces it on SIGHUP, so established
 //     sessions keep theirs and a failed reload leaves the previous certificate in place.
+//   - Every IMAP, IMAPS, POP3, POP3S and LMTP listener reads the PROXY protocol header
+//     of connections from proxy.trusted_networks (pkg/proxyproto) beneath every other
+//     wrapper, so the connection limits, login penalties, plaintext policy, logs, traces
+//     and metrics all see the client's address, and implicit TLS starts after the header.
 //   - Every IMAP, POP3 and LMTP connection is registered in Sessions while it is open and,
 //     with trace.dir, traced (pkg/trace); that wrapper sits beneath TLS like the others.
 //   - Shutdown stops every protocol at once under one deadline: each stops accepting, lets
@@ -38,6 +42,7 @@ import (
 	"github.com/letterbox-mail/letterbox/pkg/connlimit"
 	"github.com/letterbox-mail/letterbox/pkg/inspector"
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/pkg/proxyproto"
 	"github.com/letterbox-mail/letterbox/pkg/sessions"
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -223,6 +228,12 @@ func (s *Server) Start(ctx context.Context) error {
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("server: %s: %w", sp.name, err)
+		}
+		if sp.name != HTTP {
+			// Beneath everything else: from here on RemoteAddr is the client's, also
+			// behind a trusted proxy, and the header is read before any TLS handshake.
+			l = proxyproto.NewListener(l, proxyproto.Options{Trusted: s.cfg.Proxy.TrustedNetworks,
+				Required: s.cfg.Proxy.Required, Protocol: sp.name, Logger: s.log})
 		}
 		if refusal, ok := connRefusals[sp.name]; ok {
 			if sp.implicitTLS {

@@ -60,8 +60,9 @@ func (r *soakRun) did(what string) { r.counts[what].Add(1) }
 // deliveries. Every answer must be a success: zero protocol errors. After the clients have
 // logged out, the goroutine count must come back to what it was before they started, and
 // the heap, after GC, must not have grown by more than soakHeapGrowth. Loopback is exempt
-// from the per-address connection caps (limits.max_connections_per_ip,
-// limits.max_userip_connections), and 200 is below limits.max_connections (1000).
+// from limits.max_connections_per_ip, letterboxtest turns limits.max_userip_connections off
+// (13 IMAP sessions share each account here), and 200 is below limits.max_connections
+// (1000).
 func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak test")

@@ -1,11 +1,11 @@
 package server
 
-// The promises that hold for clients that are not on loopback, tested with a real one: the
-// server listens on an address of this machine that is not loopback, and the test dials
-// from that address, so the server sees a remote client exactly as it would see one from
-// the internet (loopback is trusted for plaintext and exempt from the per-address caps and
-// penalties, so tests from 127.0.0.1 cannot prove these). Where the machine has no such
-// address the tests are skipped and say so.
+// The promises that hold for clients that are not on loopback, tested with real listeners:
+// the test connects from loopback as a trusted proxy (proxy.trusted_networks 127.0.0.1/32)
+// and starts each connection with a PROXY protocol header naming a client on the
+// internet (203.0.113.0/24, TEST-NET-3), so the server sees a remote client exactly as it
+// would see one behind HAProxy. Every machine has these addresses, so the tests always
+// run. cmd/letterbox's TestHAProxy does the same with a real HAProxy in front.
 
 import (
 	"bufio"
@@ -23,93 +23,74 @@ import (
 	"github.com/letterbox-mail/letterbox/store"
 )
 
-// untrustedIP is an address of one of this machine's interfaces that is neither loopback
-// nor link-local, and that can be bound; the test is skipped if there is none.
-func untrustedIP(t *testing.T) netip.Addr {
-	t.Helper()
-	addrs, err := net.InterfaceAddrs()
-	if err != nil {
-		t.Skipf("listing interface addresses: %v", err)
-	}
-	var v6 netip.Addr
-	for _, a := range addrs {
-		ipnet, ok := a.(*net.IPNet)
-		if !ok {
-			continue
-		}
-		ip, ok := netip.AddrFromSlice(ipnet.IP)
-		if !ok {
-			continue
-		}
-		ip = ip.Unmap()
-		if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsMulticast() || ip.IsUnspecified() {
-			continue
-		}
-		l, err := net.Listen("tcp", netip.AddrPortFrom(ip, 0).String())
-		if err != nil {
-			continue
-		}
-		l.Close()
-		if ip.Is4() {
-			return ip
-		}
-		if !v6.IsValid() {
-			v6 = ip
-		}
-	}
-	if v6.IsValid() {
-		return v6
-	}
-	t.Skip("this machine has no address other than loopback to test a remote client from")
-	return netip.Addr{}
-}
+// The remote clients the tests speak for: one untrusted address, and a clean one to
+// contrast it with (another client behind the same proxy).
+var (
+	untrustedIP = netip.MustParseAddr("203.0.113.7")
+	cleanIP     = netip.MustParseAddr("203.0.113.8")
+)
 
-// loopbackFor is the clean address the tests contrast with the untrusted ip: loopback of
-// the same family. It is exempt from the per-address caps and penalties, not from the
-// per-account ones.
-func loopbackFor(ip netip.Addr) netip.Addr {
-	if ip.Is4() {
-		return netip.MustParseAddr("127.0.0.1")
-	}
-	return netip.IPv6Loopback()
-}
-
-// untrustedConfig is testConfig with every listener on ip instead of loopback.
-func untrustedConfig(t *testing.T, ip netip.Addr) *config.Config {
+// untrustedConfig is testConfig with loopback trusted as a proxy.
+func untrustedConfig(t *testing.T) *config.Config {
 	t.Helper()
 	cfg := testConfig(t)
-	for _, a := range []*string{&cfg.IMAP.Addr, &cfg.IMAPS.Addr, &cfg.POP3.Addr, &cfg.POP3S.Addr, &cfg.LMTP.Addr} {
-		*a = netip.AddrPortFrom(ip, 0).String()
-	}
-	return cfg // HTTP (metrics) stays on loopback
+	cfg.Proxy.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
+	cfg.Proxy.Required = true
+	return cfg
 }
 
-// remote is a line-oriented client connected from the untrusted address.
+// remote is a line-oriented client connected for a remote address.
 type remote struct {
 	t  *testing.T
 	c  net.Conn
 	br *bufio.Reader
 }
 
-// dialFrom connects to addr from ip (plain TCP, or implicit TLS), reading nothing yet.
+// proxyHeader is a PROXY protocol header for a client at ip connecting to addr: v1 for
+// IPv4 clients, v2 for IPv6 ones, so that both are exercised.
+func proxyHeader(ip netip.Addr, addr net.Addr) []byte {
+	dst := addr.(*net.TCPAddr).AddrPort()
+	if ip.Is4() {
+		return fmt.Appendf(nil, "PROXY TCP4 %s %s 40000 %d\r\n", ip, dst.Addr(), dst.Port())
+	}
+	b := []byte("\r\n\r\n\x00\r\nQUIT\n\x21\x21\x00\x24")
+	b = append(b, ip.AsSlice()...)
+	b = append(b, netip.IPv6Loopback().AsSlice()...)
+	return append(b, 0x9c, 0x40, byte(dst.Port()>>8), byte(dst.Port()))
+}
+
+// proxyDial connects to addr from loopback, as a proxy, and sends the header for a client
+// at ip; with implicitTLS, the TLS handshake follows.
+func proxyDial(ip netip.Addr, addr net.Addr, implicitTLS bool) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr.String(), 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := c.Write(proxyHeader(ip, addr)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	if !implicitTLS {
+		return c, nil
+	}
+	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+	if err := tc.Handshake(); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// dialFrom connects to addr for a client at ip (plain TCP, or implicit TLS), reading
+// nothing yet.
 func dialFrom(t *testing.T, ip netip.Addr, addr net.Addr, implicitTLS bool) *remote {
 	t.Helper()
-	d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, 0))}
-	var c net.Conn
-	var err error
-	if implicitTLS {
-		c, err = tls.DialWithDialer(d, "tcp", addr.String(), &tls.Config{InsecureSkipVerify: true})
-	} else {
-		c, err = d.Dial("tcp", addr.String())
-	}
+	c, err := proxyDial(ip, addr, implicitTLS)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	if got := c.LocalAddr().(*net.TCPAddr).AddrPort().Addr().Unmap(); got != ip {
-		t.Fatalf("dialled from %v, want %v", got, ip)
-	}
-	c.SetDeadline(time.Now().Add(60 * time.Second))
 	return &remote{t: t, c: c, br: bufio.NewReader(c)}
 }
 
@@ -192,8 +173,8 @@ func saslPlain(user, password string) string {
 // AUTHENTICATE PLAIN; after STLS/STARTTLS, and on the implicit-TLS listeners, the same
 // credentials log in. With the address in auth.trusted_networks, plaintext is allowed.
 func TestPlaintextFromUntrustedAddress(t *testing.T) {
-	ip := untrustedIP(t)
-	srv := start(t, untrustedConfig(t, ip), &syncBuffer{})
+	ip := untrustedIP
+	srv := start(t, untrustedConfig(t), &syncBuffer{})
 	const user, password = "ann@mail.test", "correct horse"
 	createAccount(t, srv, user, password)
 
@@ -283,7 +264,7 @@ func TestPlaintextFromUntrustedAddress(t *testing.T) {
 	ms.imap("z", "LOGOUT")
 
 	// The same address in auth.trusted_networks: plaintext is allowed.
-	cfg := untrustedConfig(t, ip)
+	cfg := untrustedConfig(t)
 	cfg.Auth.TrustedNetworks = []netip.Prefix{netip.PrefixFrom(ip, ip.BitLen())}
 	trusted := start(t, cfg, &syncBuffer{})
 	createAccount(t, trusted, user, password)
@@ -316,8 +297,8 @@ func contains(list []string, s string) bool {
 // of a remote address; the one over it is refused in each protocol's words and closed, a
 // connection from loopback is still served, and closing one frees its slot.
 func TestPerIPLimitFromUntrustedAddress(t *testing.T) {
-	ip := untrustedIP(t)
-	cfg := untrustedConfig(t, ip)
+	ip := untrustedIP
+	cfg := untrustedConfig(t)
 	cfg.Limits.MaxConnectionsPerIP = 2
 	srv := start(t, cfg, &syncBuffer{})
 
@@ -339,15 +320,14 @@ func TestPerIPLimitFromUntrustedAddress(t *testing.T) {
 		}
 	}
 	// Implicit TLS has no session to answer in: the connection is closed.
-	d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(ip, 0))}
-	if c, err := tls.DialWithDialer(d, "tcp", srv.Addr(POP3S).String(), &tls.Config{InsecureSkipVerify: true}); err == nil {
+	if c, err := proxyDial(ip, srv.Addr(POP3S), true); err == nil {
 		c.Close()
 		t.Error("POP3S completed a handshake over the per-address limit")
 	}
 
-	// Another address (loopback) is served meanwhile.
-	if g := dialFrom(t, loopbackFor(ip), srv.Addr(POP3), false).line(); !strings.HasPrefix(g, "+OK") {
-		t.Errorf("loopback while the remote address is at its limit: %q", g)
+	// Another client behind the same proxy is served meanwhile.
+	if g := dialFrom(t, cleanIP, srv.Addr(POP3), false).line(); !strings.HasPrefix(g, "+OK") {
+		t.Errorf("another address while the remote address is at its limit: %q", g)
 	}
 
 	// Ending one session frees its slot.
@@ -370,8 +350,8 @@ func TestPerIPLimitFromUntrustedAddress(t *testing.T) {
 // account from one remote address, NO [LIMIT] beyond, while the same account still logs in
 // from another address; POP3 allows one session per account ([IN-USE]).
 func TestUserIPLimitFromUntrustedAddress(t *testing.T) {
-	ip := untrustedIP(t)
-	cfg := untrustedConfig(t, ip)
+	ip := untrustedIP
+	cfg := untrustedConfig(t)
 	cfg.Limits.MaxUserIPConnections = 2
 	srv := start(t, cfg, &syncBuffer{})
 	const user, password = "ann@mail.test", "pw"
@@ -395,8 +375,8 @@ func TestUserIPLimitFromUntrustedAddress(t *testing.T) {
 	if st := login("ben@mail.test"); !strings.HasPrefix(st, "OK") {
 		t.Errorf("another account from the same address: %q", st)
 	}
-	// From loopback the account still logs in.
-	lc := dialFrom(t, loopbackFor(ip), srv.Addr(IMAPS), true)
+	// From another address the account still logs in.
+	lc := dialFrom(t, cleanIP, srv.Addr(IMAPS), true)
 	lc.line()
 	if _, st := lc.imap("l", fmt.Sprintf("LOGIN %q %q", user, password)); !strings.HasPrefix(st, "OK") {
 		t.Errorf("the account from another address: %q", st)
@@ -424,8 +404,8 @@ func TestUserIPLimitFromUntrustedAddress(t *testing.T) {
 // without the password and counted in metrics with reason "blocked", and the owner of the
 // account under attack logs in from a clean address at once.
 func TestLoginPenaltyFromUntrustedAddress(t *testing.T) {
-	ip := untrustedIP(t)
-	cfg := untrustedConfig(t, ip)
+	ip := untrustedIP
+	cfg := untrustedConfig(t)
 	cfg.Auth.MaxFailures = 3
 	log := &syncBuffer{}
 	srv := start(t, cfg, log)
@@ -453,7 +433,7 @@ func TestLoginPenaltyFromUntrustedAddress(t *testing.T) {
 	}
 
 	// The owner, from a clean address, gets in.
-	p := dialFrom(t, loopbackFor(ip), srv.Addr(POP3), false)
+	p := dialFrom(t, cleanIP, srv.Addr(POP3S), true)
 	p.line()
 	p.pop3("USER " + user)
 	if got := p.pop3("PASS " + password); !strings.HasPrefix(got, "+OK") {
@@ -489,8 +469,8 @@ func TestLoginPenaltyFromUntrustedAddress(t *testing.T) {
 // in with the right password from another address at once, by POP3 and by IMAP. Were the
 // per-account penalty applied to correct logins, the owner would wait that hour.
 func TestCorrectLoginNotSlowedByAttack(t *testing.T) {
-	ip := untrustedIP(t)
-	cfg := untrustedConfig(t, ip)
+	ip := untrustedIP
+	cfg := untrustedConfig(t)
 	cfg.Auth.FailureDelay = time.Hour
 	cfg.Auth.MaxFailures = 100
 	log := &syncBuffer{}
@@ -521,9 +501,8 @@ func TestCorrectLoginNotSlowedByAttack(t *testing.T) {
 	}
 
 	done := make(chan string, 2)
-	d := &net.Dialer{Timeout: 10 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(loopbackFor(ip), 0))}
 	go func() {
-		p, err := d.Dial("tcp", srv.Addr(POP3).String())
+		p, err := proxyDial(cleanIP, srv.Addr(POP3S), true)
 		if err != nil {
 			done <- err.Error()
 			return
@@ -537,7 +516,7 @@ func TestCorrectLoginNotSlowedByAttack(t *testing.T) {
 		done <- "pop3 " + l
 	}()
 	go func() {
-		m, err := d.Dial("tcp", srv.Addr(IMAP).String())
+		m, err := proxyDial(cleanIP, srv.Addr(IMAPS), true)
 		if err != nil {
 			done <- err.Error()
 			return

@@ -67,3 +67,19 @@ func TestAppendLimit(t *testing.T) {
 	msg := plainMessage("Small", "x\r\n")
 	c.ok("APPEND INBOX {%d+}\r\n%s", len(msg), msg)
 }
+
+// TestAppendKeepsExactOctets: a message comes back exactly as it was given, without a line
+// break added at its end (RFC 3501 §6.3.11 stores the literal's octets; RFC822.SIZE is their
+// number, §7.4.2).
+func TestAppendKeepsExactOctets(t *testing.T) {
+	e := newEnv(t)
+	msg := "From: a@b\r\nSubject: x\r\n\r\nno final line break" // 44 octets, no final CRLF
+	c := e.rawLogin()
+	c.ok("APPEND INBOX {%d+}\r\n%s", len(msg), msg)
+	c.ok("SELECT INBOX")
+	got := grep(c.ok("FETCH 1 (RFC822.SIZE BODY.PEEK[])"), "FETCH")
+	want := "* 1 FETCH (RFC822.SIZE 44 BODY[] {44}\r\n" + msg + ")"
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("FETCH of the appended message:\n%q\nwant\n%q", got, want)
+	}
+}

@@ -5,14 +5,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
 	"runtime/debug"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -86,7 +83,6 @@ func (s *session) loop() {
 			timeout = s.srv.opts.IdleTimeout
 		}
 		s.conn.SetReadDeadline(time.Now().Add(timeout))
-		s.quickAck = false
 		s.in.literalMinus = s.acct == nil // LITERAL+ is announced after login only
 		cmd, err := s.in.readCommand()
 		var ie *imap.Error
@@ -249,11 +245,11 @@ func (s *session) end() {
 
 // connReader is what the session's bufio.Reader reads from: the connection, after the
 // answers written so far have gone out (a read may wait for the client, which may be
-// waiting for them). After a continuation request for a literal it asks the kernel to
-// acknowledge what arrives at once (TCP_QUICKACK): a client with Nagle's algorithm on
-// (Python's imaplib) sends the literal and its closing CRLF in two writes, the second held
-// back until the first is acknowledged, and a delayed acknowledgement would cost every
-// APPEND 40 ms.
+// waiting for them). Before it waits for more of a command it has begun to read, it has
+// what arrived acknowledged at once (quickack.go): a client with Nagle's algorithm on
+// (Python's imaplib) sends a literal and the CRLF after it in two writes, the second held
+// back until the first is acknowledged, and a delayed ACK would cost every APPEND 40 ms.
+// Between commands the answer carries the ACK.
 type connReader struct{ s *session }
 
 func (c connReader) Read(p []byte) (int, error) {
@@ -263,42 +259,18 @@ func (c connReader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	if s.quickAck {
-		setQuickAck(s.sysConn)
+	if s.in.midCommand() {
+		if ackRequested != nil {
+			ackRequested(s.in.literalInLine)
+		}
+		s.ack.now()
 	}
 	return s.conn.Read(p)
 }
 
-// setQuickAck turns TCP_QUICKACK on for the socket (Linux; elsewhere nothing). The kernel
-// turns it off again by itself, so it is set before every read that may wait for data.
-func setQuickAck(sc syscall.Conn) {
-	if sc == nil || quickAckOption == 0 {
-		return
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	rc.Control(func(fd uintptr) {
-		syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, quickAckOption, 1)
-	})
-	quickAcks.Add(1)
-}
-
-// syscallConnOf finds the socket beneath the wrappers of an accepted connection.
-func syscallConnOf(c net.Conn) syscall.Conn {
-	for range 8 {
-		switch v := c.(type) {
-		case *net.TCPConn:
-			return v
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return nil
-		}
-	}
-	return nil
-}
+// ackRequested, set by tests only, is told of every ACK asked for, and whether a literal
+// has ended in the line being read.
+var ackRequested func(afterLiteral bool)
 
 // setConn makes c the session's connection: at the start, and after STARTTLS. Whatever
 // was read ahead from the old one is dropped.
@@ -317,7 +289,6 @@ func (s *session) setConn(c net.Conn) {
 
 // continueLiteral asks for a synchronizing literal's data (RFC 3501 §7.5).
 func (s *session) continueLiteral() error {
-	s.quickAck = true
 	return s.out.continuation("Ready for literal data")
 }
 
@@ -369,8 +340,3 @@ func (s *session) readLine() (string, error) {
 
 // liveEntry finds the session's entry in the registry (pkg/sessions) once, at the start.
 func liveEntry(raw net.Conn) *sessions.Entry { return sessions.Of(raw) }
-
-var _ = fmt.Sprintf
-
-// quickAcks counts TCP_QUICKACK settings, for tests.
-var quickAcks atomic.Int64

@@ -191,6 +191,20 @@ func (c *rawClient) startTLS(inject string) {
 	c.conn, c.br = tc, bufio.NewReader(tc)
 }
 
+// onlySession returns the only session of the server.
+func (e *testEnv) onlySession() *session {
+	e.t.Helper()
+	e.srv.mu.Lock()
+	defer e.srv.mu.Unlock()
+	if len(e.srv.sessions) != 1 {
+		e.t.Fatalf("%d sessions, want 1", len(e.srv.sessions))
+	}
+	for s := range e.srv.sessions {
+		return s
+	}
+	return nil
+}
+
 // TestOverlongCommandLine: a command longer than the limit (literals aside) is answered
 // BAD [LIMIT], the rest of its line is skipped, and the session goes on with the next
 // command, pipelined or not, on every kind of connection.

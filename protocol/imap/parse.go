@@ -114,7 +114,9 @@ type commandReader struct {
 	litSync  bool      // stLiteral: synchronizing, and not asked for yet
 	buffered int64     // octets of buffered literals
 	depth    int       // parenthesised lists open
-	scratch  []byte
+	// literalInLine: a literal has ended in the line being read (its CRLF is due).
+	literalInLine bool
+	scratch       []byte
 }
 
 func newCommandReader(br *bufio.Reader, continueLiteral func() error) *commandReader {
@@ -131,7 +133,7 @@ func (r *commandReader) readCommand() (cmd *command, err error) {
 	}
 	cmd = &command{}
 	for {
-		r.count, r.state, r.buffered, r.depth, r.lastLF = 0, stLine, 0, 0, false
+		r.count, r.state, r.buffered, r.depth, r.lastLF, r.literalInLine = 0, stLine, 0, 0, false, false
 		b, err := r.peek()
 		if err != nil {
 			return cmd, err
@@ -601,7 +603,12 @@ func (r *commandReader) askLiteral() error {
 
 // literalDone: the literal's data was read; the command's line goes on.
 func (r *commandReader) literalDone() {
-	r.state, r.litLeft, r.lastLF = stLine, 0, false
+	r.state, r.litLeft, r.lastLF, r.literalInLine = stLine, 0, false, true
+}
+
+// midCommand says the reader has begun a command and waits for more of it.
+func (r *commandReader) midCommand() bool {
+	return r.state == stLiteral || (r.state == stLine && r.count > 0)
 }
 
 // bufferedLiteral reads a literal into memory, within the limits of buffered literals.

@@ -12,7 +12,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -50,14 +49,13 @@ type session struct {
 	// The connection (conn.go), used by the session's goroutine only, except raw.
 	raw      net.Conn             // as accepted: the socket with its metrics and trace wrappers
 	conn     net.Conn             // what commands are read from: raw, or TLS over it
-	sysConn  syscall.Conn         // the socket, for TCP_QUICKACK; nil if not TCP
+	ack      quickAcker           // the TCP connection beneath, to acknowledge at once
 	remote   net.Addr             // the client
 	tlsState *tls.ConnectionState // nil until the session is TLS
 	br       *bufio.Reader        // over connReader
 	in       *commandReader
 	out      *responseWriter
 	enabled  imap.CapSet // what the client ENABLEd (RFC 5161)
-	quickAck bool        // a literal was asked for: acknowledge its data at once
 	cmdDone  bool        // the running command's handler wrote its tagged status
 	okResp   *imap.Error // the running command's tagged OK, if not "... completed"
 	// readingDone: IDLE's DONE is being read by another goroutine; connReader must not
@@ -93,7 +91,7 @@ func (s *Server) newSession(raw, conn net.Conn, tlsState *tls.ConnectionState) *
 	ctx, cancel := context.WithCancel(context.Background())
 	sess := &session{srv: s, st: s.st, ctx: ctx, cancel: cancel,
 		shutdownCh: make(chan struct{}), done: make(chan struct{}),
-		raw: raw, remote: raw.RemoteAddr(), tlsState: tlsState, sysConn: syscallConnOf(raw),
+		raw: raw, remote: raw.RemoteAddr(), tlsState: tlsState, ack: newQuickAcker(raw),
 		enabled: imap.CapSet{}, live: sessions.Of(raw),
 		stats: sessionStats{start: time.Now()}}
 	sess.log = s.log.With("remote", remoteString(sess.remote))
