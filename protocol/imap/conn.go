@@ -22,7 +22,7 @@ import (
 // readBufferSize is the buffer commands are read through. Every session holds one for
 // its whole life (an idle one waits in a read), so it is small; literal data larger than
 // it is read past it, straight into the handler's buffer.
-const readBufferSize = 2 << 10
+const readBufferSize = 1 << 10
 
 // preAuthTimeout ends a session that sends no command for this long before logging in;
 // after login the autologout timer is IdleTimeout (RFC 3501 §5.4: at least 30 minutes).
@@ -228,7 +228,7 @@ func (s *session) bye(reason any) {
 // it lasted, the bytes it moved on the wire (TLS included) and what it did.
 func (s *session) end() {
 	s.out.flush()
-	s.conn.Close()
+	defer s.conn.Close() // after the logout line: a client that saw the end finds it
 	s.Close()
 	s.mu.Lock()
 	st, loggedIn := s.stats, s.acct != nil

@@ -952,7 +952,7 @@ func (r *commandReader) keyword() (string, error) {
 var argParsers = map[string]func(*commandReader) (any, error){
 	"CAPABILITY": noArgs, "NOOP": noArgs, "LOGOUT": noArgs, "STARTTLS": noArgs,
 	"CHECK": noArgs, "CLOSE": noArgs, "UNSELECT": noArgs, "EXPUNGE": noArgs,
-	"IDLE": noArgs, "NAMESPACE": noArgs, "UNAUTHENTICATE": noArgs,
+	"IDLE": noArgs, "NAMESPACE": noArgs,
 	"LOGIN":        parseLogin,
 	"AUTHENTICATE": parseAuthenticate,
 	"ENABLE":       parseEnable,

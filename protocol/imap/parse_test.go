@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -619,4 +620,36 @@ func TestParseSeedSessions(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestParseOverlongLineSkippedWithoutBuffering: the rest of an overlong line is skipped as
+// it streams: skipping 16 MiB allocates nothing near that.
+func TestParseOverlongLineSkippedWithoutBuffering(t *testing.T) {
+	const flood = 16 << 20
+	input := io.MultiReader(strings.NewReader("a LOGIN "), io.LimitReader(repeatReader('x'), flood),
+		strings.NewReader("\r\nb NOOP\r\n"))
+	r := newCommandReader(bufio.NewReaderSize(input, readBufferSize), nil)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	if _, err := r.readCommand(); err != errLineTooLong {
+		t.Fatalf("overlong: %v", err)
+	}
+	cmd, err := r.readCommand()
+	runtime.ReadMemStats(&after)
+	if err != nil || cmd.tag != "b" {
+		t.Fatalf("after it: %+v %v", cmd, err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("reading past a 16 MiB line allocated %d octets", alloc)
+	}
+}
+
+type repeatReader byte
+
+func (c repeatReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(c)
+	}
+	return len(p), nil
 }

@@ -305,13 +305,13 @@ func handleCapability(s *session, cmd *command) error {
 // CHECK has nothing else to do, since every write is durable when answered.
 func handleNoop(s *session, cmd *command) error { return nil }
 
-// RFC 3501 §6.1.3: BYE, then the tagged OK, then the connection closes.
+// RFC 3501 §6.1.3: BYE, then the tagged OK, then the connection closes (session.end,
+// once the logout line is written).
 func handleLogout(s *session, cmd *command) error {
 	s.byeOnce.Do(func() {
 		s.out.status("", imap.StatusResponseTypeBye, "", "Logging out")
 		s.out.status(cmd.tag, imap.StatusResponseTypeOK, "", "LOGOUT completed")
 		s.out.flush()
-		s.conn.Close()
 	})
 	s.cmdDone, s.ended = true, true
 	return nil
