@@ -119,7 +119,7 @@ func mailboxFlags(keywords map[string]string) []imap.Flag {
 	return out
 }
 
-// imapEnvelope converts the delivery-time envelope (RFC 3501 §7.4.2). imapserver adds the
+// imapEnvelope converts the delivery-time envelope (RFC 3501 §7.4.2). writeEnvelope adds the
 // angle brackets around message ids and encodes non-ASCII text (RFC 2047).
 func imapEnvelope(e *store.Envelope) *imap.Envelope {
 	if e == nil {
@@ -162,7 +162,7 @@ func imapAddresses(addrs []store.Address) []imap.Address {
 }
 
 // imapBodyStructure converts the delivery-time MIME tree into BODYSTRUCTURE
-// (RFC 3501 §7.4.2), always with the extension data, which imapserver leaves out for BODY.
+// (RFC 3501 §7.4.2), always with the extension data, which writeBodyStructure leaves out for BODY.
 func imapBodyStructure(p *store.Part) imap.BodyStructure {
 	if strings.EqualFold(p.Type, "multipart") && len(p.Children) > 0 {
 		mp := &imap.BodyStructureMultiPart{

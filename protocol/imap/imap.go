@@ -1,27 +1,31 @@
 // Package imap serves IMAP4rev1 (RFC 3501) and its common extensions over the Letterbox
-// store, on top of github.com/emersion/go-imap/v2/imapserver, which parses commands and
-// writes responses; this package is the backend behind its Session interface.
+// store, with a protocol layer of its own, written from RFC 3501 and RFC 9051: a parser
+// (parse.go), a command table (command.go), one session object per connection
+// (session.go, conn.go) and a buffered response writer (write.go, responses.go). go-imap
+// v2's imap package provides the types (number sets, fetch, search, store, list and
+// status options).
 //
 // Announced: IMAP4rev1 and IMAP4rev2 (RFC 9051, after ENABLE), AUTH=PLAIN, AUTH=LOGIN,
-// SASL-IR, STARTTLS (with TLS configured), LITERAL+, LITERAL-, IDLE, UIDPLUS, MOVE,
-// NAMESPACE, UNSELECT, ENABLE, ESEARCH, SEARCHRES, LIST-EXTENDED, LIST-STATUS,
-// STATUS=SIZE, BINARY, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE, APPENDLIMIT=n and
-// UTF8=ACCEPT. Not (yet): CONDSTORE, QRESYNC, QUOTA, ID, COMPRESS, SORT, THREAD.
+// SASL-IR, STARTTLS (with TLS configured), LITERAL+ (after login), LITERAL-, IDLE,
+// UIDPLUS, MOVE, NAMESPACE, UNSELECT, ENABLE, ESEARCH, SEARCHRES, LIST-EXTENDED,
+// LIST-STATUS, STATUS=SIZE, BINARY, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE,
+// APPENDLIMIT=n and UTF8=ACCEPT. Not (yet): CONDSTORE, QRESYNC, QUOTA, ID, COMPRESS,
+// SORT, THREAD, MULTIAPPEND, UNAUTHENTICATE.
 //
-// Commands, the file that implements each and the states it is allowed in (imapserver
-// dispatches them and enforces the states; N = not authenticated, A = authenticated,
-// S = selected):
+// Commands, the file that implements each and the states it is allowed in (the command
+// table enforces them; N = not authenticated, A = authenticated, S = selected):
 //
-//	CAPABILITY NOOP CHECK LOGOUT     N A S  imapserver (CHECK is a NOOP: every write is durable when answered)
-//	STARTTLS                         N      starttls.go, guard.go (announced by imapserver with TLSConfig, not yet TLS)
+//	CAPABILITY NOOP LOGOUT           N A S  session.go
+//	STARTTLS                         N      starttls.go (announced with TLS configured, not yet TLS)
 //	LOGIN AUTHENTICATE               N      session.go (AUTH=PLAIN, AUTH=LOGIN)
-//	ENABLE NAMESPACE                 A S    imapserver, session.go
+//	ENABLE NAMESPACE                 A S    session.go
 //	CREATE DELETE RENAME             A S    mailbox.go
 //	SUBSCRIBE UNSUBSCRIBE LIST LSUB  A S    mailbox.go
 //	STATUS                           A S    mailbox.go
 //	APPEND                           A S    append.go
 //	IDLE                             A S    idle.go
 //	SELECT EXAMINE                   A S    select.go
+//	CHECK                            S      session.go (a NOOP: every write is durable when answered)
 //	CLOSE UNSELECT                   S      select.go, expunge.go
 //	FETCH UID FETCH                  S      fetch.go
 //	STORE UID STORE                  S      store_flags.go
@@ -31,6 +35,32 @@
 //
 // Implementation notes:
 //
+//   - One goroutine per connection (conn.go) reads a command, runs it and writes its
+//     answers, in order; nothing runs concurrently within a session except the read of
+//     IDLE's DONE. Pipelined commands are read ahead from the connection's buffer: answers
+//     are flushed when no further command waits in it, and always before the session waits
+//     for the network (connReader), so neither side waits for the other.
+//   - The parser reads straight from the connection's bufio.Reader, octet by octet, as the
+//     grammar needs. A synchronizing literal is asked for ("+" and a flush) only when its
+//     data is needed and acceptable; APPEND's literal is streamed by the handler into the
+//     store and asked for at its first read. The limits are the parser's: 48 KiB per
+//     command outside literals (BAD [LIMIT], the rest skipped as it streams; BYE when the
+//     tag or name alone is that long), 4096 octets per buffered literal and 64 KiB per
+//     command (NO [TOOBIG], before "+"), the append limit for APPEND, 32 levels of lists.
+//     After a refusal the reader skips what the client still sends of the command,
+//     following the literals it announces. Before login, the fourth command answered BAD
+//     ends the connection (as Dovecot does, against other protocols on the port).
+//   - The command table says in which states each command runs, which capability brings
+//     it, its metric name, and whether the poll after it may announce expunges. CAPABILITY
+//     is computed from it: a command exists iff its capability is announced.
+//   - The session is the object every handler gets: remote address, TLS state, account,
+//     selected view, ENABLEd extensions, registry entry, counters, reader and writer. Its
+//     backend methods (Select, Fetch, Search...) hold mu while they work; Shutdown takes mu
+//     too, so it waits for the running command to finish before saying BYE.
+//   - The writer buffers through a 16 KiB buffer taken from a sync.Pool for the duration
+//     of a command and given back at the flush, so a session waiting for a command or in
+//     IDLE holds no write buffer. A string with CR, LF, NUL or 8-bit text the client did not
+//     enable goes as a literal; decoded binary data as literal8.
 //   - The store is the only truth. A selected session keeps a view: the UIDs it has
 //     announced, in sequence-number order, the flags it last reported for each, and the
 //     modseq up to which it has read the store's change log. Every unilateral update
@@ -38,7 +68,7 @@
 //     changes made by POP3, LMTP, `letterbox deliver` in another process and other IMAP
 //     sessions all arrive the same way, and a session can never drift from the store: a
 //     sequence number is always an index into the view, which is exactly what the client
-//     was told. The library's in-process MailboxTracker is not used for that reason.
+//     was told.
 //   - Expunges that arrive while they may not be announced (during FETCH, STORE and SEARCH,
 //     RFC 3501 §7.4.1) stay in the view as "gone" entries until the next command that may
 //     announce them; such messages are skipped by FETCH, STORE, COPY and SEARCH.
@@ -46,9 +76,10 @@
 //     as they are answered; when the same change later comes back through the change log it
 //     matches the view and produces nothing, so no response is ever sent twice.
 //   - IDLE registers with store.Watch, synchronises once before waiting (so nothing that
-//     happened just before IDLE is held back) and again on every wake-up. A wake-up's sync
-//     reads as of the notification that woke it (store.ChangesAsOf), so the sessions woken
-//     by one delivery share one read; after a command, a session reads the store as it is.
+//     happened just before IDLE is held back) and again on every wake-up, each update
+//     flushed at once. A wake-up's sync reads as of the notification that woke it
+//     (store.ChangesAsOf), so the sessions woken by one delivery share one read; after a
+//     command, a session reads the store as it is.
 //   - ENVELOPE, BODYSTRUCTURE, sizes and dates come from the metadata the store computed at
 //     delivery; body sections are streamed from the stored message using the MIME part
 //     offsets in that metadata, never re-parsed. SEARCH HEADER/BODY/TEXT use the raw
@@ -56,31 +87,15 @@
 //     store's full-text index where it can (store.SearchCandidates), never answered by it.
 //   - EXAMINE is read-only, enforced here: STORE, EXPUNGE and MOVE answer NO, FETCH BODY[]
 //     does not set \Seen, and CLOSE expunges nothing.
-//   - Three imapserver instances serve the connections, fed through in-memory listeners:
-//     plaintext where plaintext credentials are allowed (auth.PlaintextPolicy, per
-//     connection), plaintext where they are not (it announces LOGINDISABLED and no AUTH=
-//     mechanism), and TLS sessions (no STARTTLS, AUTH= mechanisms). imapserver decides
-//     "TLS" by a *tls.Conn type assertion, which no connection it gets passes, so the
-//     instance is the decision. The plaintext instances know the TLS configuration only to
-//     announce STARTTLS; the guard does it.
-//   - Every connection goes through a guard (guard.go) in front of imapserver: a command
-//     longer than maxCommandLine (48 KiB, literals aside; imapserver's own bound is 50 KiB
-//     and its answer NO [SERVERBUG] and a dead connection) is answered BAD [LIMIT] and the
-//     rest of its line is skipped as it streams, never buffered; the session goes on, as
-//     with Dovecot. A tag or name that alone is too long gets BYE. Before login the guard
-//     answers unknown commands BAD itself (imapserver would close the connection at the
-//     first one). Literals pass uncounted; the guard follows "+" and tagged answers, so a
-//     refused literal never desynchronises it.
-//   - TLS handshakes are done here (starttls.go): implicit TLS before the greeting, and
-//     STARTTLS by the guard of the plaintext connection, which drops what the client
-//     pipelined after the command (CVE-2011-0411), and hands the TLS connection to the TLS
-//     instance as a new imapserver connection without greeting (RFC 9051 §6.2.1); the old
-//     one ends without closing the socket, and without a logout line: the session, its
-//     registry entry and its trace go on, decrypted.
-//   - APPEND literals larger than the append limit are refused with NO [TOOBIG] before the
-//     continuation request, so nothing is read (imapserver checks SessionAppendLimit).
-//   - A panic in a command is recovered by imapserver for that connection only (logged with
-//     its stack, the connection is closed); the process and other sessions go on.
+//   - TLS handshakes are done by the session: implicit TLS before the greeting, STARTTLS as
+//     a command, which drops what the client pipelined after it (CVE-2011-0411) and goes on
+//     over TLS without a greeting (RFC 9051 §6.2.1): one session in the registry, the log
+//     and the trace (trace.Cleartext: traced decrypted).
+//   - Before it waits for more of a command it has begun to read, the session has what
+//     arrived acknowledged at once (TCP_QUICKACK, quickack.go): a client with Nagle's
+//     algorithm on sends a literal and the CRLF after it in two writes.
+//   - A panic in a command is recovered for that connection only (logged with its stack,
+//     the connection is closed); the process and other sessions go on.
 //   - Shutdown stops accepting and lets every session finish the command it is running,
 //     tagged answer included; then the session says BYE and is closed. A session in IDLE
 //     says BYE at once; one waiting for its next command has that wait interrupted.

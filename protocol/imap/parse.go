@@ -520,7 +520,7 @@ func (r *commandReader) quoted() (string, error) {
 			return string(buf), nil
 		case '\\':
 			// RFC 3501 §9 escapes only '"' and '\\'; another escaped character is taken
-			// as itself, as by imapserver and Dovecot.
+			// as itself, as by Dovecot.
 			if b, err = r.readByte(); err != nil {
 				return "", err
 			}
