@@ -71,18 +71,20 @@ func (s *Server) serveConn(raw net.Conn) {
 // loop reads and runs commands until the session ends.
 func (s *session) loop() {
 	for {
+		timeout := preAuthTimeout
+		if s.acct != nil {
+			timeout = s.srv.opts.IdleTimeout
+		}
 		s.mu.Lock()
 		closing := s.closing
+		if !closing {
+			s.conn.SetReadDeadline(time.Now().Add(timeout)) // under mu: see shutdown
+		}
 		s.mu.Unlock()
 		if closing {
 			s.bye(s.byeText)
 			return
 		}
-		timeout := preAuthTimeout
-		if s.acct != nil {
-			timeout = s.srv.opts.IdleTimeout
-		}
-		s.conn.SetReadDeadline(time.Now().Add(timeout))
 		s.in.literalMinus = s.acct == nil // LITERAL+ is announced after login only
 		cmd, err := s.in.readCommand()
 		var ie *imap.Error
@@ -106,7 +108,9 @@ func (s *session) loop() {
 			}
 			return
 		}
-		s.conn.SetReadDeadline(time.Time{})
+		// The deadline stays while the command runs: a client that stops in the middle of
+		// a literal or a SASL exchange is cut off as one that sends no command (IDLE
+		// lifts it: IdleTimeout bounds it).
 		if !s.run(cmd) {
 			return
 		}

@@ -100,6 +100,11 @@ func handleIdle(s *session, cmd *command) error {
 	}
 	stop := make(chan struct{})
 	done := make(chan lineResult, 1)
+	s.mu.Lock()
+	if !s.closing {
+		s.conn.SetReadDeadline(time.Time{}) // IdleTimeout ends an IDLE (Idle)
+	}
+	s.mu.Unlock()
 	s.readingDone = true
 	go func() {
 		line, err := s.readLine()

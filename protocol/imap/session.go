@@ -151,30 +151,20 @@ func (s *session) Close() error {
 	return nil
 }
 
-// shutdown ends the session gracefully. The command running finishes first (it holds
-// mu). A session in IDLE says BYE from Idle. Any other is between commands, or finishing
-// one: the read that waits for its next command is interrupted (again and again, since
-// the loop sets its own read deadline before each command), and the loop says BYE. So a
-// command that has begun always gets its tagged answer before BYE.
+// shutdown ends the session gracefully. A backend method running finishes first (it
+// holds mu). A session in IDLE says BYE from Idle. Any other is between commands, or
+// finishing one: the read that waits for its next command is interrupted once, and the
+// loop says BYE; the loop sets its own read deadline under mu, after looking at closing,
+// so it cannot undo this one (conn.go). A command that has begun gets its tagged answer
+// before BYE.
 func (s *session) shutdown(text string) {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.closing = true
 	s.byeText = text
 	close(s.shutdownCh)
-	s.mu.Unlock()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		s.mu.Lock()
-		if !s.idling {
-			s.raw.SetReadDeadline(time.Now())
-		}
-		s.mu.Unlock()
-		select {
-		case <-s.done:
-			return
-		case <-tick.C:
-		}
+	if !s.idling {
+		s.raw.SetReadDeadline(time.Now())
 	}
 }
 
