@@ -1,29 +1,6 @@
 package threading
 
-// compareCasemap compares a and b under the i;ascii-casemap collation (RFC 4790 §9.2):
-// US-ASCII lower-case letters are mapped to upper case, then the octets are compared as
-// i;octet does (RFC 4790 §9.3), a shorter string before any string it is a prefix of.
-// It returns -1, 0 or +1 and copies nothing.
-func compareCasemap(a, b string) int {
-	n := min(len(a), len(b))
-	for i := 0; i < n; i++ {
-		ca, cb := upperASCII(a[i]), upperASCII(b[i])
-		if ca != cb {
-			if ca < cb {
-				return -1
-			}
-			return 1
-		}
-	}
-	switch {
-	case len(a) < len(b):
-		return -1
-	case len(a) > len(b):
-		return 1
-	}
-	return 0
-}
-
+// upperASCII maps a-z to A-Z and leaves every other octet as it is.
 func upperASCII(c byte) byte {
 	if 'a' <= c && c <= 'z' {
 		return c - ('a' - 'A')
@@ -31,17 +8,44 @@ func upperASCII(c byte) byte {
 	return c
 }
 
-// casemapKey returns s with US-ASCII letters in upper case: a key under which strings
-// equal under i;ascii-casemap are equal. It returns s itself when nothing changes.
-func casemapKey(s string) string {
-	for i := 0; i < len(s); i++ {
-		if 'a' <= s[i] && s[i] <= 'z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				b[j] = upperASCII(b[j])
-			}
-			return string(b)
+// foldKeys prepares strs for the i;ascii-casemap collation (RFC 4790 §9.2): the US-ASCII
+// lower-case letters a-z are mapped to upper case A-Z, then the octets compare as
+// i;octet does (§9.3), a string before any longer one it is a prefix of. Each string
+// with a lower-case letter is replaced by its upper-cased copy, all copies sharing one new
+// backing string; afterwards strings.Compare and == are the collation, at memcmp speed.
+func foldKeys(strs []string) {
+	size := 0
+	for _, s := range strs {
+		if hasLowerASCII(s) {
+			size += len(s)
 		}
 	}
-	return s
+	if size == 0 {
+		return
+	}
+	buf := make([]byte, 0, size)
+	for _, s := range strs {
+		if hasLowerASCII(s) {
+			for i := 0; i < len(s); i++ {
+				buf = append(buf, upperASCII(s[i]))
+			}
+		}
+	}
+	all := string(buf)
+	off := 0
+	for i, s := range strs {
+		if hasLowerASCII(s) {
+			strs[i] = all[off : off+len(s)]
+			off += len(s)
+		}
+	}
+}
+
+func hasLowerASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if 'a' <= s[i] && s[i] <= 'z' {
+			return true
+		}
+	}
+	return false
 }

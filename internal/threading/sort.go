@@ -74,7 +74,7 @@ type sortColumn struct {
 	reverse bool
 	dates   []sentDate // Arrival, Date
 	sizes   []int64    // Size
-	strs    []string   // the string criteria, compared with i;ascii-casemap
+	strs    []string   // the string criteria, folded by foldKeys
 }
 
 // Sort returns the indexes of msgs in the order keys says (RFC 5256 §3), so that
@@ -130,6 +130,7 @@ func Sort(msgs []Message, keys []SortKey) ([]int, error) {
 				}
 				col.strs[i] = s
 			}
+			foldKeys(col.strs)
 		default:
 			return nil, fmt.Errorf("threading: sort key %d: unknown criterion %v", k, key.Criterion)
 		}
@@ -149,7 +150,8 @@ func Sort(msgs []Message, keys []SortKey) ([]int, error) {
 			case col.sizes != nil:
 				c = cmpInt64(col.sizes[a], col.sizes[b])
 			default:
-				c = compareCasemap(col.strs[a], col.strs[b])
+				// i;ascii-casemap on keys folded to upper case: i;octet.
+				c = strings.Compare(col.strs[a], col.strs[b])
 			}
 			if c != 0 {
 				if col.reverse {

@@ -1,6 +1,9 @@
 package threading
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestBaseSubject(t *testing.T) {
 	tests := []struct {
@@ -86,7 +89,7 @@ func TestBaseSubjectNoCopy(t *testing.T) {
 	}
 }
 
-func TestCompareCasemap(t *testing.T) {
+func TestCasemapCollation(t *testing.T) {
 	tests := []struct {
 		a, b string
 		want int
@@ -106,14 +109,15 @@ func TestCompareCasemap(t *testing.T) {
 		{"é", "É", 1},
 	}
 	for _, tt := range tests {
-		if got := compareCasemap(tt.a, tt.b); got != tt.want {
-			t.Errorf("compareCasemap(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		keys := []string{tt.a, tt.b}
+		foldKeys(keys)
+		if got := strings.Compare(keys[0], keys[1]); got != tt.want {
+			t.Errorf("i;ascii-casemap(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
 		}
-		if got := compareCasemap(tt.b, tt.a); got != -tt.want {
-			t.Errorf("compareCasemap(%q, %q) = %d, want %d", tt.b, tt.a, got, -tt.want)
-		}
-		if (casemapKey(tt.a) == casemapKey(tt.b)) != (tt.want == 0) {
-			t.Errorf("casemapKey(%q) vs casemapKey(%q) disagrees with compareCasemap", tt.a, tt.b)
-		}
+	}
+	// Strings without lower-case letters are kept, not copied.
+	keys := []string{"ABC", "_[]", ""}
+	if allocs := testing.AllocsPerRun(10, func() { foldKeys(keys) }); allocs != 0 {
+		t.Errorf("foldKeys of upper-case keys allocated %v times", allocs)
 	}
 }

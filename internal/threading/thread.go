@@ -3,6 +3,7 @@ package threading
 import (
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Thread is one node of a thread tree: a message and its replies.
@@ -82,13 +83,14 @@ func OrderedSubject(msgs []Message) []*Thread {
 	for i := range msgs {
 		subjects[i] = BaseSubject(msgs[i].Subject)
 	}
+	foldKeys(subjects) // compared with i;ascii-casemap
 	// RFC 5256 §4: "sorts the messages by base subject and then by sent date".
 	order := make([]int, len(msgs))
 	for i := range order {
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int {
-		if c := compareCasemap(subjects[a], subjects[b]); c != 0 {
+		if c := strings.Compare(subjects[a], subjects[b]); c != 0 {
 			return c
 		}
 		return threadKey{t.sent[a], msgs[a].Seq, a}.compare(threadKey{t.sent[b], msgs[b].Seq, b})
@@ -101,7 +103,7 @@ func OrderedSubject(msgs []Message) []*Thread {
 	// becomes the parent; subsequent messages are children of the first."
 	for start := 0; start < len(order); {
 		end := start + 1
-		for end < len(order) && compareCasemap(subjects[order[start]], subjects[order[end]]) == 0 {
+		for end < len(order) && subjects[order[start]] == subjects[order[end]] {
 			end++
 		}
 		for k := start; k < end; k++ {
@@ -444,16 +446,17 @@ func (t *threader) gatherSubjects(roots []*Thread) []*Thread {
 	table := make(map[string]int, len(roots))
 	keys := make([]string, len(roots))
 	reply := make([]bool, len(roots))
+	for i, r := range roots {
+		keys[i], reply[i] = t.subjectOf(r)
+	}
+	foldKeys(keys)
 	// (B) "Populate the subject table with one message per base subject."
 	for i, r := range roots {
-		subject, isReply := t.subjectOf(r)
-		reply[i] = isReply
+		key := keys[i]
 		// (ii) "If the thread subject is empty, skip this message."
-		if subject == "" {
+		if key == "" {
 			continue
 		}
-		key := casemapKey(subject)
-		keys[i] = key
 		j, ok := table[key]
 		switch {
 		case !ok:
