@@ -2,11 +2,12 @@
 // subjects, the sort criteria of SORT, ESORT and SORT=DISPLAY, and the ORDEREDSUBJECT and
 // REFERENCES threading algorithms, with the THREAD response text they produce.
 //
-// It is pure: no database, no wire. The IMAP layer fills a []Message from what the store
-// keeps of each message of the selected mailbox (sequence number, UID, INTERNALDATE,
-// RFC822.SIZE, the ENVELOPE and the References header field), calls Sort, OrderedSubject or
-// References, and prints the result (the indexes Sort returns mapped to sequence numbers or
-// UIDs; Format for THREAD).
+// It is pure: no database, no wire. The IMAP layer fills a []Message with the messages
+// the command's search criteria matched, from what the store keeps of each (sequence
+// number, UID, INTERNALDATE, RFC822.SIZE, the ENVELOPE and the References header field),
+// calls Sort, OrderedSubject or References, and prints the result: the indexes Sort
+// returns mapped to sequence numbers or UIDs (SORT, UID SORT, and ESORT's MIN, MAX,
+// COUNT, ALL and PARTIAL taken from that order), and Format's text for THREAD.
 //
 // Implementation notes:
 //
@@ -26,8 +27,12 @@
 //     after "Z"). The empty string, an absent header, sorts first (RFC 5256 §3). Each key
 //     is folded to upper case once, before sorting, into one buffer for all the keys
 //     (foldKeys); the sort then compares plain strings. Non-ASCII letters are not folded:
-//     i;ascii-casemap is what the brief of issue 14 asks for; the i;unicode-casemap of
-//     RFC 5051, which I18NLEVEL=1 (RFC 5255) would require, differs only there.
+//     i;ascii-casemap is what issue 14 specifies; the i;unicode-casemap of RFC 5051,
+//     which I18NLEVEL=1 (RFC 5255) would require, differs only there.
+//   - FROM, TO and CC compare the addr-mailbox of the first address (RFC 5256 §3), not
+//     the host. DISPLAYFROM and DISPLAYTO (RFC 5957 §4) compare the sort value of
+//     RFC 5957 §3: the display name, else mailbox@host, else the mailbox (which is how a
+//     group's start, whose mailbox is the group name, sorts), else "".
 //   - The sent date (RFC 5256 §2.2) is the Date header field, or INTERNALDATE when it is
 //     missing or unparseable (Message.Date zero); dates compare as instants, so the time
 //     zone the sender wrote does not matter.
@@ -42,6 +47,12 @@
 //     (angle brackets and quoting of the local part removed). A message that lists its own
 //     Message-ID among its references ignores that entry: no message can be its own
 //     ancestor, and taking it literally would only break the link to its true parent.
+//     Step (1)(B) is taken literally otherwise: a message's existing parent link is
+//     broken even when no new one can be made (a loop, or no references at all), as
+//     imaptest's "thread" script expects of Dovecot.
+//   - Only the top level keeps dummies: step (3) promotes the children of every dummy
+//     below it, and step (5) makes a new dummy only at the top, so a Thread with Index
+//     -1 is always a top-level thread with two or more children.
 //   - Sorting uses slices.SortFunc (pattern-defeating quicksort, O(n log n)) on a total
 //     order, so it is as stable as a stable sort without paying for one.
 package threading

@@ -43,9 +43,10 @@ type Address struct {
 	Host    string // addr-host: the domain
 }
 
-// display is the SORT=DISPLAY key of an address (RFC 5957 §3): the display name if it
-// is not empty, else the address itself (mailbox@host, or the mailbox alone without a
-// host, as for a group).
+// display is the SORT=DISPLAY sort value of an address (RFC 5957 §3): the display name
+// (addr-name, RFC 2047-decoded) when it is not empty; else addr-mailbox "@" addr-host
+// when both are there; else addr-mailbox alone (a group's start, or an address without
+// a domain); else the empty string.
 func (a Address) display() string {
 	if a.Name != "" {
 		return a.Name
