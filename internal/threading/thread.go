@@ -27,6 +27,7 @@ type threadKey struct {
 	index int
 }
 
+// threader holds what both threading algorithms look up of the messages.
 type threader struct {
 	msgs []Message
 	sent []sentDate // sent date of each message, computed once
@@ -40,6 +41,7 @@ func newThreader(msgs []Message) *threader {
 	return t
 }
 
+// key returns the sort key of n among its siblings.
 func (t *threader) key(n *Thread) threadKey {
 	// RFC 5256 §4 step (4): "In the case of a dummy message, sort its children by sent
 	// date and then use the first child for the top-level sort."
