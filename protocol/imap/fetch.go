@@ -228,9 +228,9 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, v *selected, ref msgRef, m
 		rw.WriteUID(imap.UID(ref.uid))
 	}
 	if options.Flags || flagsChanged {
-		rw.WriteFlags(imapFlags(m.Flags))
 		v.flags[ref.uid] = m.Flags
 		v.noteKeywords(m.Flags)
+		rw.WriteFlags(v.flagsOf(ref.uid))
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(m.InternalDate)

@@ -28,6 +28,22 @@ type selected struct {
 	modseq    int64    // the change log has been read up to here
 	deleted   bool     // the mailbox itself was deleted
 	searchRes []uint32 // the saved SEARCH result (RFC 5182), as UIDs
+
+	// heldFlags are the messages a STORE answers whose FETCH waits for the FLAGS
+	// response announcing a new keyword; Poll writes them (store_flags.go).
+	heldFlags []msgRef
+	// recent holds the messages this session has \Recent on (RFC 3501 §2.3.2).
+	recent map[uint32]struct{}
+}
+
+// flagsOf is a message's flags for the wire: as last reported, with \Recent if this
+// session holds it.
+func (v *selected) flagsOf(uid uint32) []imap.Flag {
+	out := imapFlags(v.flags[uid])
+	if _, ok := v.recent[uid]; ok {
+		out = append([]imap.Flag{imap.Flag(flagRecent)}, out...)
+	}
+	return out
 }
 
 // msgRef is a message of the view: its sequence number and UID.
@@ -266,7 +282,19 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if s.sel == nil {
 		return nil
 	}
-	return s.sync(s.ctx, w, allowExpunge, 0)
+	err := s.sync(s.ctx, w, allowExpunge, 0)
+	if v := s.sel; v != nil && len(v.heldFlags) > 0 {
+		if v.keywordsChanged { // sync failed before it could send FLAGS
+			v.keywordsChanged = false
+			if werr := w.WriteMailboxFlags(mailboxFlags(v.keywords)); werr != nil {
+				return werr
+			}
+		}
+		if werr := v.writeHeldFlags(w); err == nil {
+			err = werr
+		}
+	}
+	return err
 }
 
 // sync brings the view up to date with the store through the change log, writing the
@@ -396,7 +424,7 @@ func (s *session) sync(ctx context.Context, w *imapserver.UpdateWriter, allowExp
 		}
 	}
 	for _, u := range updates {
-		if err := w.WriteMessageFlags(u.ref.seq, imap.UID(u.ref.uid), imapFlags(u.flags)); err != nil {
+		if err := w.WriteMessageFlags(u.ref.seq, imap.UID(u.ref.uid), v.flagsOf(u.ref.uid)); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/letterbox-mail/letterbox/store"
@@ -57,5 +58,38 @@ func TestStoreSilentSeesOthers(t *testing.T) {
 	got := c.ok(`STORE 1 +FLAGS.SILENT (\Seen)`)
 	if len(got) != 1 || got[0] != `* 1 FETCH (UID 1 FLAGS (\Flagged \Seen))` && got[0] != `* 1 FETCH (UID 1 FLAGS (\Seen \Flagged))` {
 		t.Errorf("STORE .SILENT after a concurrent change: %q", got)
+	}
+}
+
+// RFC 3501 §7.2.6: the session whose STORE brings a new keyword is told FLAGS before the
+// FETCH that shows it.
+func TestStoreNewKeywordFlagsFirst(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("INBOX", plainMessage("One", "x\r\n"))
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	got := c.ok(`STORE 1 +FLAGS ($keyword1)`)
+	if len(got) != 2 || !strings.HasPrefix(got[0], `* FLAGS (`) || !strings.Contains(got[0], "$keyword1") ||
+		got[1] != `* 1 FETCH (UID 1 FLAGS ($keyword1))` {
+		t.Errorf("STORE of a new keyword answered %q, want FLAGS then FETCH", got)
+	}
+	if got := c.ok("NOOP"); len(got) != 0 {
+		t.Errorf("NOOP after the STORE repeated it: %q", got)
+	}
+	// A keyword the client knows needs no FLAGS.
+	got = c.ok(`STORE 1 FLAGS ($keyword1 \Seen)`)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "* 1 FETCH") {
+		t.Errorf("STORE of a known keyword answered %q", got)
+	}
+}
+
+// NIL is no keyword: BAD, as Dovecot answers.
+func TestStoreNILKeyword(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("INBOX", plainMessage("One", "x\r\n"))
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	if _, status := c.cmd(`STORE 1 +FLAGS (NIL)`); !strings.HasPrefix(status, "BAD") {
+		t.Errorf("STORE NIL answered %q, want BAD", status)
 	}
 }
