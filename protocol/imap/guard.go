@@ -133,6 +133,7 @@ type guardConn struct {
 	ph       phase
 	tag      string      // the command being handed on
 	isAppend bool        // it is APPEND
+	onlyName bool        // a mailbox name is all it has that imapserver may fail to decode
 	count    int         // its octets so far, literals aside
 	midLine  bool        // some of the current line was handed on
 	cont     bool        // "+" asked for a continuation line (IDLE's DONE, a SASL response)
@@ -271,7 +272,7 @@ func (g *guardConn) fill() error {
 
 // newCommand starts on the next command.
 func (g *guardConn) newCommand() {
-	g.ph, g.tag, g.isAppend, g.count, g.midLine, g.cont = phNew, "", false, 0, false, false
+	g.ph, g.tag, g.isAppend, g.onlyName, g.count, g.midLine, g.cont = phNew, "", false, false, 0, false, false
 	g.litScan = literalScan{}
 	g.head, g.hp = g.head[:0], headParser{}
 }
@@ -401,6 +402,7 @@ func (g *guardConn) readHead() (done bool, err error) {
 	}
 	if hp.nameEnd > hp.nameStart {
 		g.isAppend = hp.name(g.head) == "APPEND"
+		g.onlyName = mailboxNameCommands[hp.name(g.head)]
 	}
 	switch {
 	case hp.startTLS:
@@ -652,12 +654,27 @@ const undecodable = " NO [SERVERBUG] Internal server error\r\n"
 // can fail in it raw is a write to a connection already gone, so the answer is
 // imapserver's own (TestServerFaultStaysOurs). imapserver writes a status
 // response in one Write. g.mu is held.
+//
+// A command whose only argument imapserver decodes beyond syntax is a mailbox name
+// (mailboxNameCommands) is answered NO instead, as Dovecot does: the name is well formed
+// IMAP, it just names no mailbox that can exist (RFC 3501 §5.1.3 leaves the answer to the
+// server).
 func (g *guardConn) clientBug(p []byte) (out []byte, rewritten bool) {
 	if g.tag == "" || len(p) != len(g.tag)+len(undecodable) ||
 		!bytes.HasPrefix(p, []byte(g.tag)) || string(p[len(g.tag):]) != undecodable {
 		return p, false
 	}
+	if g.onlyName {
+		return []byte(g.tag + " NO Mailbox name is not valid modified UTF-7\r\n"), true
+	}
 	return []byte(g.tag + " BAD [CLIENTBUG] Arguments could not be decoded (a mailbox name not in modified UTF-7, a number out of range, or a bad date)\r\n"), true
+}
+
+// mailboxNameCommands take no argument imapserver decodes beyond its syntax but mailbox
+// names: imapserver failing one of them (NO [SERVERBUG]) means a name not in modified UTF-7.
+var mailboxNameCommands = map[string]bool{
+	"SELECT": true, "EXAMINE": true, "CREATE": true, "DELETE": true, "RENAME": true,
+	"SUBSCRIBE": true, "UNSUBSCRIBE": true, "STATUS": true, "LIST": true, "LSUB": true,
 }
 
 // writeAfterGreeting drops imapserver's greeting ("* OK ..."); a BYE goes out.
