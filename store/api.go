@@ -308,6 +308,9 @@ type DeliverOptions struct {
 	// as it was, never refused for its shape (see SpoolOptions). New mail (LMTP, `letterbox
 	// deliver`, APPEND) leaves it false. DeliverSpooled ignores it: Spool decided.
 	Migrated bool
+	// AnyOctets and Binary are as in SpoolOptions (IMAP APPEND).
+	AnyOctets bool
+	Binary    bool
 }
 
 // SpoolOptions says how Spool takes a message.
@@ -317,6 +320,13 @@ type SpoolOptions struct {
 	// short beyond the parse bounds (store/parse.go). New mail leaves it false and is refused
 	// with a *ContentLimitError beyond Options.MaxHeaderSize and Options.MaxMIMEDepth.
 	Migrated bool
+	// AnyOctets stores octets without a header section too (IMAP APPEND: the parse is for
+	// the description, not a gate); without it they are refused with ErrNotMessage (LMTP
+	// and `letterbox deliver`, whose contract refuses what is not a message).
+	AnyOctets bool
+	// Binary stores the octets exactly as given, line endings included: no CRLF
+	// normalisation and no CRLF added at the end (an IMAP literal8 APPEND, RFC 3516 §4.2).
+	Binary bool
 }
 
 // ContentLimitError refuses a new message for its shape. errors.Is matches it against Err;

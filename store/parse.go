@@ -92,7 +92,9 @@ func shiftPart(p Part, n int64) Part {
 // header, and a message beyond lim (a *ContentLimitError), at the line that crosses the
 // limit, reading no further than the parser's buffer beyond it. Otherwise r is read to its
 // end. The decoded text (parsed.text) is left to extractText, once the message is spooled.
-func parseMessage(r io.Reader, lim contentLimits) (*parser, *parsed, error) {
+// With anyOctets (SpoolOptions.AnyOctets) input without a header is described as a message
+// whose header section is empty, not refused.
+func parseMessage(r io.Reader, lim contentLimits, anyOctets bool) (*parser, *parsed, error) {
 	p := &parser{s: &lineScanner{r: bufio.NewReaderSize(r, 64<<10), atStart: true}, lim: lim}
 	top, h, fields := p.entity(0, nil, false)
 	if err := p.s.err; err != nil {
@@ -101,7 +103,7 @@ func parseMessage(r io.Reader, lim contentLimits) (*parser, *parsed, error) {
 		}
 		return nil, nil, fmt.Errorf("read message: %w", err)
 	}
-	if fields == 0 {
+	if fields == 0 && !anyOctets {
 		return nil, nil, ErrNotMessage
 	}
 	md := &parsed{

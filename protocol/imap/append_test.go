@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -30,8 +31,24 @@ func TestAppend(t *testing.T) {
 	if _, status := c.cmd("APPEND Nowhere {1+}\r\nx"); !strings.HasPrefix(status, "NO [TRYCREATE]") {
 		t.Errorf("APPEND to a missing mailbox: %s", status)
 	}
-	if _, status := c.cmd("APPEND INBOX {10+}\r\nno header"); !strings.HasPrefix(status, "NO") {
-		t.Errorf("APPEND of something that is not a message: %s", status)
+	// Any octets are stored, an empty header section too (as Dovecot; imaptest's esearch).
+	c.ok("APPEND INBOX {5+}\r\n\r\n1\r\n")
+	if got := grep(c.ok("FETCH 2 (BODY.PEEK[] BODY.PEEK[TEXT])"), "FETCH"); len(got) != 1 ||
+		got[0] != "* 2 FETCH (BODY[] {5}\r\n\r\n1\r\n BODY[TEXT] {3}\r\n1\r\n)" {
+		t.Errorf("message with an empty header: %q", got)
+	}
+}
+
+// RFC 3516 §4.2: a literal8 APPEND is stored octet for octet, bare LFs and NULs included.
+func TestAppendLiteral8Unchanged(t *testing.T) {
+	e := newEnv(t)
+	c := e.rawLogin()
+	msg := "Subject: bin\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00-\xe4\n\r\n\n"
+	c.ok("APPEND INBOX ~{%d+}\r\n%s", len(msg), msg)
+	c.ok("SELECT INBOX")
+	if got := grep(c.ok("FETCH 1 (RFC822.SIZE BINARY.PEEK[1])"), "FETCH"); len(got) != 1 ||
+		got[0] != "* 1 FETCH (RFC822.SIZE "+strconv.Itoa(len(msg))+" BINARY[1] ~{7}\r\n\x00-\xe4\n\r\n\n)" {
+		t.Errorf("literal8 message: %q", got)
 	}
 }
 

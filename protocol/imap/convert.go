@@ -25,11 +25,6 @@ func canonicalFlags(flags []imap.Flag) ([]string, error) {
 	out := make([]string, 0, len(flags))
 	for _, f := range flags {
 		s := string(f)
-		// RFC 3501 §9: a flag-keyword is an atom, but NIL is no keyword a client can mean
-		// (Dovecot refuses it too).
-		if strings.EqualFold(s, "NIL") {
-			return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Code: imap.ResponseCodeClientBug, Text: "NIL is not a flag"}
-		}
 		if !strings.HasPrefix(s, `\`) {
 			out = append(out, s)
 			continue

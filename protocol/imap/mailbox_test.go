@@ -218,6 +218,10 @@ func TestUndecodableArguments(t *testing.T) {
 		}
 		c.ok("NOOP")
 	}
+	// A LIST pattern that is not modified UTF-7 matches nothing.
+	if got := c.ok("%s", "LIST \"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*"); len(got) != 0 {
+		t.Errorf("LIST of a pattern not in modified UTF-7: %q", got)
+	}
 	for _, cmd := range []string{
 		"APPEND \"&Jjo\" {1+}\r\nx",
 		`FETCH 99999999999 FLAGS`,
@@ -230,8 +234,8 @@ func TestUndecodableArguments(t *testing.T) {
 		c.ok("NOOP")
 	}
 	logs := e.logs.String()
-	if n := strings.Count(logs, `msg="malformed client input"`); n < 8 {
-		t.Errorf("%d undecodable commands logged as malformed client input, want 8:\n%s", n, logs)
+	if n := strings.Count(logs, `msg="malformed client input"`); n < 9 {
+		t.Errorf("%d undecodable commands logged as malformed client input, want 9:\n%s", n, logs)
 	}
 	for _, line := range strings.Split(logs, "\n") {
 		if strings.Contains(line, "level=WARN") && strings.Contains(line, "handling") {
