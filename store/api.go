@@ -170,8 +170,10 @@ type Mailbox struct {
 	SpecialUse  string // one of the Special* constants, or ""
 	UIDValidity uint32
 	UIDNext     uint32
-	Subscribed  bool
-	ModSeq      int64 // highest modseq of any change in this mailbox
+	// RecentUID is the highest UID some IMAP session has been given \Recent for
+	// (ClaimRecent); messages above it are recent and not yet claimed.
+	RecentUID uint32
+	ModSeq    int64 // highest modseq of any change in this mailbox
 }
 
 // MailboxStatus counts a mailbox's messages (IMAP STATUS, POP3 STAT).
@@ -181,6 +183,7 @@ type MailboxStatus struct {
 	Unseen   int64
 	Deleted  int64 // messages flagged \Deleted
 	Size     int64 // sum of message sizes
+	Recent   int64 // messages above RecentUID: recent, no session has claimed them yet
 }
 
 // Message is one message row in a mailbox: what every listing needs, nothing parsed.

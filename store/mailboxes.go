@@ -10,11 +10,11 @@ import (
 	"unicode/utf8"
 )
 
-const mailboxColumns = `id, account_id, name, special_use, uidvalidity, uid_next, subscribed, modseq`
+const mailboxColumns = `id, account_id, name, special_use, uidvalidity, uid_next, recent_uid, modseq`
 
 func scanMailbox(row rowScanner) (Mailbox, error) {
 	var m Mailbox
-	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.SpecialUse, &m.UIDValidity, &m.UIDNext, &m.Subscribed, &m.ModSeq)
+	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.SpecialUse, &m.UIDValidity, &m.UIDNext, &m.RecentUID, &m.ModSeq)
 	return m, err
 }
 
@@ -146,7 +146,7 @@ func (wt *writeTx) createMailbox(accountID int64, name, specialUse string) (Mail
 		return Mailbox{}, err
 	}
 	return Mailbox{ID: id, AccountID: accountID, Name: name, SpecialUse: specialUse,
-		UIDValidity: uint32(uv), UIDNext: 1, Subscribed: true, ModSeq: wt.mboxMod[id]}, nil
+		UIDValidity: uint32(uv), UIDNext: 1, ModSeq: wt.mboxMod[id]}, nil
 }
 
 // CreateMailbox creates a mailbox with a fresh UIDVALIDITY (ErrMailboxExists if present).
@@ -273,16 +273,69 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 	})
 }
 
-// SetSubscribed sets a mailbox's subscription.
+// SetSubscribed subscribes or unsubscribes a name. RFC 3501 §6.3.6: a subscription is a
+// name of its own, not a property of a mailbox: a name that names no mailbox (yet, or any
+// more) can be subscribed, and deleting or renaming a mailbox leaves its subscription as
+// it is. Only a name that no mailbox could have is refused (ErrNoSuchMailbox).
 func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error {
-	return s.write(ctx, fmt.Sprintf("subscribe mailbox %q", name), func(wt *writeTx) error {
-		m, err := wt.mailboxByName(accountID, name)
-		if err != nil {
+	n, err := normalizeMailboxName(name)
+	if err != nil {
+		return fmt.Errorf("store: mailbox %q: %w", name, ErrNoSuchMailbox)
+	}
+	return s.write(ctx, fmt.Sprintf("subscribe mailbox %q", n), func(wt *writeTx) error {
+		if subscribed {
+			_, err := wt.exec(`INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)`, accountID, n)
 			return err
 		}
-		_, err = wt.exec(`UPDATE mailboxes SET subscribed = ? WHERE id = ?`, subscribed, m.ID)
+		_, err := wt.exec(`DELETE FROM subscriptions WHERE account_id = ? AND name = ?`, accountID, n)
 		return err
 	})
+}
+
+// Subscriptions lists an account's subscribed names, sorted; some may name no mailbox.
+func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name`, accountID)
+	if err != nil {
+		return nil, wrapErr("list subscriptions", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, wrapErr("list subscriptions", err)
+		}
+		out = append(out, n)
+	}
+	return out, wrapErr("list subscriptions", rows.Err())
+}
+
+// ClaimRecent gives the caller \Recent (RFC 3501 §2.3.2) on the mailbox's messages with
+// UIDs up to upTo that no one has claimed yet: it raises the mailbox's recent watermark to
+// upTo and returns the watermark it found. The messages with UIDs in (from, upTo] are the
+// caller's to show as \Recent; no other caller gets them. A read-write SELECT claims the
+// messages it shows, and so does its session for the new messages it announces; EXAMINE
+// claims nothing (it shows as recent what is above Mailbox.RecentUID).
+func (s *Store) ClaimRecent(ctx context.Context, mailboxID int64, upTo uint32) (from uint32, err error) {
+	// Most calls find the messages claimed already (every session of the account woken by
+	// one delivery asks): a read answers those without queueing for the writer.
+	if err := s.r.QueryRowContext(ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, mailboxID).Scan(&from); err == nil && from >= upTo {
+		return from, nil
+	}
+	err = s.write(ctx, "claim recent", func(wt *writeTx) error {
+		if err := wt.tx.QueryRowContext(wt.ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, mailboxID).Scan(&from); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("mailbox %d: %w", mailboxID, ErrNoSuchMailbox)
+			}
+			return err
+		}
+		if upTo <= from {
+			return nil
+		}
+		_, err := wt.exec(`UPDATE mailboxes SET recent_uid = ? WHERE id = ?`, upTo, mailboxID)
+		return err
+	})
+	return from, err
 }
 
 // Status counts a mailbox's messages.
@@ -301,9 +354,9 @@ func (s *Store) Status(ctx context.Context, mailboxID int64) (MailboxStatus, err
 	}
 	st := MailboxStatus{Mailbox: m}
 	err = tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0),
-		coalesce(sum(sysflags & ? = 0), 0), coalesce(sum(sysflags & ? != 0), 0)
-		FROM messages WHERE mailbox_id = ?`, bitSeen, bitDeleted, mailboxID).
-		Scan(&st.Messages, &st.Size, &st.Unseen, &st.Deleted)
+		coalesce(sum(sysflags & ? = 0), 0), coalesce(sum(sysflags & ? != 0), 0), coalesce(sum(uid > ?), 0)
+		FROM messages WHERE mailbox_id = ?`, bitSeen, bitDeleted, m.RecentUID, mailboxID).
+		Scan(&st.Messages, &st.Size, &st.Unseen, &st.Deleted, &st.Recent)
 	if err != nil {
 		return MailboxStatus{}, wrapErr("mailbox status", err)
 	}

@@ -134,6 +134,7 @@ type guardConn struct {
 	tag      string      // the command being handed on
 	isAppend bool        // it is APPEND
 	onlyName nameArgs    // what of it imapserver may fail to decode beyond syntax
+	command  string      // its name, upper case (List tells LSUB from LIST by it)
 	count    int         // its octets so far, literals aside
 	midLine  bool        // some of the current line was handed on
 	cont     bool        // "+" asked for a continuation line (IDLE's DONE, a SASL response)
@@ -273,7 +274,7 @@ func (g *guardConn) fill() error {
 
 // newCommand starts on the next command.
 func (g *guardConn) newCommand() {
-	g.ph, g.tag, g.isAppend, g.onlyName, g.count, g.midLine, g.cont = phNew, "", false, nameOther, 0, false, false
+	g.ph, g.tag, g.isAppend, g.onlyName, g.command, g.count, g.midLine, g.cont = phNew, "", false, nameOther, "", 0, false, false
 	g.litScan = literalScan{}
 	g.head, g.hp = g.head[:0], headParser{}
 }
@@ -405,6 +406,7 @@ func (g *guardConn) readHead() (done bool, err error) {
 	if hp.nameEnd > hp.nameStart {
 		g.isAppend = hp.name(g.head) == "APPEND"
 		g.onlyName = mailboxNameCommands[hp.name(g.head)]
+		g.command = hp.name(g.head)
 	}
 	switch {
 	case hp.startTLS:

@@ -156,6 +156,8 @@ type mailStore interface {
 	RenameMailbox(ctx context.Context, accountID int64, from, to string) error
 	DeleteMailbox(ctx context.Context, accountID int64, name string) error
 	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
+	Subscriptions(ctx context.Context, accountID int64) ([]string, error)
+	ClaimRecent(ctx context.Context, mailboxID int64, upTo uint32) (uint32, error)
 	Status(ctx context.Context, mailboxID int64) (store.MailboxStatus, error)
 
 	Messages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.Message, error)

@@ -88,9 +88,9 @@ func TestSearchKeys(t *testing.T) {
 		{`UNDRAFT`, "1 2 3 4"},
 		{`KEYWORD $work`, "3"},
 		{`UNKEYWORD $Work`, "1 2 4"},
-		{`RECENT`, ""},
-		{`NEW`, ""},
-		{`OLD`, "1 2 3 4"},
+		{`RECENT`, "1 2 3 4"}, // this session was the first to see them
+		{`NEW`, "2 4"},
+		{`OLD`, ""},
 		{`LARGER 10000`, ""},
 		{`SMALLER 10000`, "1 2 3 4"},
 		{`2:3`, "2 3"},

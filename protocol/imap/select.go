@@ -185,6 +185,7 @@ func (v *selected) remove(uids map[uint32]struct{}, write func(seq uint32) error
 		removed++
 		delete(v.gone, uid)
 		delete(v.flags, uid)
+		delete(v.recent, uid)
 	}
 	v.uids = kept
 	return err
@@ -233,6 +234,9 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		}
 	}
 	v.keywordsChanged = false
+	if err := s.takeRecent(v, v.uids, mbox.RecentUID); err != nil {
+		return nil, err
+	}
 	uidNext := mbox.UIDNext
 	if uidNext <= v.maxUID() {
 		uidNext = v.maxUID() + 1
@@ -247,6 +251,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		Flags:             flags,
 		PermanentFlags:    permanent,
 		NumMessages:       uint32(len(v.uids)),
+		NumRecent:         uint32(len(v.recent)),
 		FirstUnseenSeqNum: firstUnseen,
 		UIDNext:           imap.UID(uidNext),
 		UIDValidity:       mbox.UIDValidity,
@@ -259,6 +264,42 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	s.live.SetMailbox(mbox.Name)
 	s.log.Debug("selected", "mailbox", mbox.Name, "messages", len(v.uids), "read_only", options.ReadOnly)
 	return data, nil
+}
+
+// takeRecent gives the view \Recent on those of the messages just added to it (uids,
+// ascending) that no session has had yet (RFC 3501 §2.3.2): the first session to see a
+// message gets it. A read-write session claims them in the store (store.ClaimRecent), so
+// no other session gets them; a read-only one (EXAMINE) claims nothing and shows as recent
+// what is above the mailbox's watermark, watermark being what the caller last read of it,
+// or 0 to read it now.
+func (s *session) takeRecent(v *selected, uids []uint32, watermark uint32) error {
+	if len(uids) == 0 {
+		return nil
+	}
+	if v.recent == nil {
+		v.recent = make(map[uint32]struct{})
+	}
+	top := uids[len(uids)-1]
+	from := watermark
+	switch {
+	case !v.readOnly && top > watermark:
+		var err error
+		if from, err = s.st.ClaimRecent(s.ctx, v.mbox.ID, top); err != nil {
+			return s.storeError(err, "claiming \\Recent")
+		}
+	case v.readOnly && watermark == 0:
+		m, err := s.st.MailboxByID(s.ctx, v.mbox.ID)
+		if err != nil {
+			return s.storeError(err, "reading \\Recent")
+		}
+		from = m.RecentUID
+	}
+	for _, uid := range uids {
+		if uid > from {
+			v.recent[uid] = struct{}{}
+		}
+	}
+	return nil
 }
 
 // Unselect leaves the selected state (UNSELECT, RFC 3691; CLOSE after its expunge).
@@ -386,7 +427,7 @@ func (s *session) sync(ctx context.Context, w *imapserver.UpdateWriter, allowExp
 		}
 	}
 	// 2. New messages: appended to the view, announced by one EXISTS.
-	grew := false
+	var grown []uint32
 	for _, m := range added {
 		if m.UID <= v.maxUID() {
 			continue
@@ -394,10 +435,19 @@ func (s *session) sync(ctx context.Context, w *imapserver.UpdateWriter, allowExp
 		v.uids = append(v.uids, m.UID)
 		v.flags[m.UID] = m.Flags
 		v.noteKeywords(m.Flags)
-		grew = true
+		grown = append(grown, m.UID)
 	}
-	if grew {
+	if len(grown) > 0 {
+		// A read-write session claims \Recent on what it announces; watermark 0 makes
+		// ClaimRecent (or, read-only, a read of the mailbox) find the current one.
+		if err := s.takeRecent(v, grown, 0); err != nil {
+			return err
+		}
 		if err := w.WriteNumMessages(uint32(len(v.uids))); err != nil {
+			return err
+		}
+		// RFC 3501 §7.3.2: RECENT follows a change in the number of recent messages.
+		if err := w.WriteNumRecent(uint32(len(v.recent))); err != nil {
 			return err
 		}
 	}
