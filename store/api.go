@@ -209,8 +209,12 @@ func (m Message) HasFlag(flag string) bool {
 }
 
 // Address is one mailbox of an address list, as IMAP ENVELOPE carries it (RFC 3501 §7.4.2).
+//
+// A group (RFC 5322 §3.4) is a start marker with only Mailbox, the group's name, then its
+// members, then the zero Address as end marker (RFC 3501 §7.4.2).
 type Address struct {
 	Name    string // display name, decoded from RFC 2047
+	Route   string `json:",omitempty"` // RFC 822 source route ("@a,@b"), mostly ""
 	Mailbox string // local part
 	Host    string // domain
 }

@@ -228,8 +228,13 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, v *selected, ref msgRef, m
 		rw.WriteUID(imap.UID(ref.uid))
 	}
 	if options.Flags || flagsChanged {
-		v.flags[ref.uid] = m.Flags
-		v.noteKeywords(m.Flags)
+		// RFC 3501 §7.2.6: a keyword someone else has just stored may reach the client only
+		// after FLAGS announces it, which a FETCH cannot send (imapserver gives it only a
+		// FetchWriter). Then the flags the client knows are shown, and the poll after the
+		// command announces the keyword, then the message's new flags.
+		if !hasNewKeyword(v, m.Flags) {
+			v.flags[ref.uid] = m.Flags
+		}
 		rw.WriteFlags(v.flagsOf(ref.uid))
 	}
 	if options.InternalDate {

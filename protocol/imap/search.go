@@ -217,8 +217,17 @@ func compileSearch(v *selected, c *imap.SearchCriteria) (*matcher, error) {
 		m.needs |= needMeta
 	}
 	for _, h := range c.Header {
+		// imapserver gives FROM x and HEADER FROM x alike. An empty string asks whether
+		// the message has the field at all (RFC 3501 §6.4.4 HEADER; a message without a
+		// Subject has none, though its envelope's subject is as empty as an empty one),
+		// so it is answered from the header.
 		switch strings.ToLower(h.Key) {
 		case "from", "to", "cc", "bcc", "subject":
+			if h.Value == "" {
+				m.headers = append(m.headers, h)
+				m.needs |= needText
+				continue
+			}
 			m.envelope = append(m.envelope, h)
 			m.needs |= needMeta
 		default:

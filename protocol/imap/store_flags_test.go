@@ -95,3 +95,28 @@ func TestStoreNILKeyword(t *testing.T) {
 		t.Errorf("FETCH FLAGS after STORE NIL: %q", got)
 	}
 }
+
+// A keyword another session stores reaches a FETCH FLAGS only after FLAGS has announced it
+// (RFC 3501 §7.2.6; imaptest's stress found FETCH showing it first).
+func TestFetchOthersNewKeywordAfterFlags(t *testing.T) {
+	e := newEnv(t)
+	d := e.deliver("INBOX", plainMessage("One", "x\r\n"))
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	if _, err := e.st.SetFlags(t.Context(), d.MailboxID, []uint32{d.UID}, store.FlagsAdd, []string{"$Fresh"}); err != nil {
+		t.Fatal(err)
+	}
+	got := c.ok("FETCH 1 FLAGS")
+	announced := false
+	for _, l := range got {
+		if strings.HasPrefix(l, "* FLAGS (") && strings.Contains(l, "$Fresh") {
+			announced = true
+		}
+		if strings.Contains(l, "FETCH") && strings.Contains(l, "$Fresh") && !announced {
+			t.Errorf("FETCH showed $Fresh before FLAGS: %q", got)
+		}
+	}
+	if !announced || !strings.Contains(got[len(got)-1], `FLAGS (\Recent $Fresh)`) {
+		t.Errorf("FETCH FLAGS after another's new keyword: %q, want FLAGS and then the new flags", got)
+	}
+}
