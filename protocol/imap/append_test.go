@@ -24,7 +24,7 @@ func TestAppend(t *testing.T) {
 	}
 	c.ok("SELECT INBOX")
 	got := grep(c.ok("FETCH 1 (FLAGS INTERNALDATE BODY.PEEK[])"), "FETCH")
-	want := `* 1 FETCH (FLAGS (\Flagged $Todo) INTERNALDATE "15-Mar-2023 10:20:30 +0100" BODY[] {` + itoa(uint32(len(msg))) + "}\r\n" + msg + ")"
+	want := `* 1 FETCH (FLAGS (\Recent \Flagged $Todo) INTERNALDATE "15-Mar-2023 10:20:30 +0100" BODY[] {` + itoa(uint32(len(msg))) + "}\r\n" + msg + ")"
 	if len(got) != 1 || got[0] != want {
 		t.Errorf("appended message:\n%q\nwant\n%q", got, want)
 	}
@@ -49,6 +49,11 @@ func TestAppendLiteral8Unchanged(t *testing.T) {
 	if got := grep(c.ok("FETCH 1 (RFC822.SIZE BINARY.PEEK[1])"), "FETCH"); len(got) != 1 ||
 		got[0] != "* 1 FETCH (RFC822.SIZE "+strconv.Itoa(len(msg))+" BINARY[1] ~{7}\r\n\x00-\xe4\n\r\n\n)" {
 		t.Errorf("literal8 message: %q", got)
+	}
+	// RFC 3501 §4.3: no NUL in a plain literal; BODY[1] carries 0x80 instead (as Dovecot).
+	if got := grep(c.ok("FETCH 1 (BODY.PEEK[1])"), "FETCH"); len(got) != 1 ||
+		got[0] != "* 1 FETCH (BODY[1] {7}\r\n\x80-\xe4\n\r\n\n)" {
+		t.Errorf("BODY[1] of a part with a NUL: %q", got)
 	}
 }
 
