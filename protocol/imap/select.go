@@ -34,6 +34,9 @@ type selected struct {
 	heldFlags []msgRef
 	// recent holds the messages this session has \Recent on (RFC 3501 §2.3.2).
 	recent map[uint32]struct{}
+	// rev2: IMAP4rev2 is enabled, which has no \Recent (RFC 9051 §1.1): the session
+	// neither claims nor shows it, leaving it to IMAP4rev1 sessions.
+	rev2 bool
 }
 
 // flagsOf is a message's flags for the wire: as last reported, with \Recent if this
@@ -223,6 +226,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		flags:    make(map[uint32][]string, len(msgs)),
 		keywords: make(map[string]string),
 		modseq:   modseq,
+		rev2:     s.conn.EnabledCaps().Has(imap.CapIMAP4rev2),
 	}
 	var firstUnseen uint32
 	for i, m := range msgs {
@@ -273,7 +277,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 // what is above the mailbox's watermark, watermark being what the caller last read of it,
 // or 0 to read it now.
 func (s *session) takeRecent(v *selected, uids []uint32, watermark uint32) error {
-	if len(uids) == 0 {
+	if len(uids) == 0 || v.rev2 {
 		return nil
 	}
 	if v.recent == nil {
