@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -317,9 +318,15 @@ func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, e
 // messages it shows, and so does its session for the new messages it announces; EXAMINE
 // claims nothing (it shows as recent what is above Mailbox.RecentUID).
 func (s *Store) ClaimRecent(ctx context.Context, mailboxID int64, upTo uint32) (from uint32, err error) {
-	// Most calls find the messages claimed already (every session of the account woken by
-	// one delivery asks): a read answers those without queueing for the writer.
+	// Most calls find the messages claimed already: every session of the account woken by
+	// one delivery asks. The watermark only grows, so a value seen before is a lower
+	// bound that answers them without a query (the 10,000 sessions in IDLE woken by one
+	// delivery still cost two reads); else a read answers without queueing for the writer.
+	if seen := s.recent.get(mailboxID); seen >= upTo {
+		return seen, nil
+	}
 	if err := s.r.QueryRowContext(ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, mailboxID).Scan(&from); err == nil && from >= upTo {
+		s.recent.raise(mailboxID, from)
 		return from, nil
 	}
 	err = s.write(ctx, "claim recent", func(wt *writeTx) error {
@@ -335,7 +342,34 @@ func (s *Store) ClaimRecent(ctx context.Context, mailboxID int64, upTo uint32) (
 		_, err := wt.exec(`UPDATE mailboxes SET recent_uid = ? WHERE id = ?`, upTo, mailboxID)
 		return err
 	})
+	if err == nil {
+		s.recent.raise(mailboxID, max(from, upTo))
+	}
 	return from, err
+}
+
+// recentMarks remembers, per mailbox, a value its \Recent watermark has reached: the
+// watermark never falls (another process may raise it further), so it is a lower bound.
+type recentMarks struct {
+	mu sync.Mutex
+	m  map[int64]uint32
+}
+
+func (r *recentMarks) get(mailboxID int64) uint32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[mailboxID]
+}
+
+func (r *recentMarks) raise(mailboxID int64, uid uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = make(map[int64]uint32)
+	}
+	if uid > r.m[mailboxID] {
+		r.m[mailboxID] = uid
+	}
 }
 
 // Status counts a mailbox's messages.
