@@ -234,9 +234,11 @@ func TestStatus(t *testing.T) {
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
 
-// TestUndecodableArguments: arguments imapserver cannot decode (a mailbox name that is not
-// modified UTF-7, RFC 3501 §5.1.3; a number beyond 32 bits; a bad date) are answered
-// BAD [CLIENTBUG], not imapserver's NO [SERVERBUG]; the session goes on, and the log calls them the client's malformed input, not a warning:
+// TestUndecodableArguments: arguments imapserver cannot decode are answered as the client's
+// fault, not with imapserver's NO [SERVERBUG]: a mailbox name that is not modified UTF-7
+// (RFC 3501 §5.1.3) NO, as Dovecot, a LIST pattern that is not OK with nothing listed, and
+// a number beyond 32 bits, a bad date (or a command where either may be it) BAD [CLIENTBUG].
+// The session goes on, and the log calls them the client's malformed input, not a warning:
 // a client could otherwise fill the log with warnings at will.
 func TestUndecodableArguments(t *testing.T) {
 	e := newEnv(t)
