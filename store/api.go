@@ -174,6 +174,9 @@ type Mailbox struct {
 	// (ClaimRecent); messages above it are recent and not yet claimed.
 	RecentUID uint32
 	ModSeq    int64 // highest modseq of any change in this mailbox
+	// Subscribed: the mailbox's name is subscribed (Subscriptions lists every subscribed
+	// name, with or without a mailbox).
+	Subscribed bool
 }
 
 // MailboxStatus counts a mailbox's messages (IMAP STATUS, POP3 STAT).

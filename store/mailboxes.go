@@ -11,11 +11,14 @@ import (
 	"unicode/utf8"
 )
 
-const mailboxColumns = `id, account_id, name, special_use, uidvalidity, uid_next, recent_uid, modseq`
+// mailboxColumns are what scanMailbox reads, from mailboxes; Subscribed is whether the
+// subscriptions table has the mailbox's name (schema 5).
+const mailboxColumns = `id, account_id, name, special_use, uidvalidity, uid_next, recent_uid, modseq,
+	EXISTS (SELECT 1 FROM subscriptions WHERE subscriptions.account_id = mailboxes.account_id AND subscriptions.name = mailboxes.name)`
 
 func scanMailbox(row rowScanner) (Mailbox, error) {
 	var m Mailbox
-	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.SpecialUse, &m.UIDValidity, &m.UIDNext, &m.RecentUID, &m.ModSeq)
+	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.SpecialUse, &m.UIDValidity, &m.UIDNext, &m.RecentUID, &m.ModSeq, &m.Subscribed)
 	return m, err
 }
 
@@ -146,8 +149,13 @@ func (wt *writeTx) createMailbox(accountID int64, name, specialUse string) (Mail
 	if _, err := wt.logChange(accountID, id, 0, ChangeMailboxCreate); err != nil {
 		return Mailbox{}, err
 	}
+	// A name may have been subscribed before its mailbox existed (RFC 3501 §6.3.6).
+	var subscribed bool
+	if err := wt.queryRow(`SELECT EXISTS (SELECT 1 FROM subscriptions WHERE account_id = ? AND name = ?)`, accountID, name).Scan(&subscribed); err != nil {
+		return Mailbox{}, err
+	}
 	return Mailbox{ID: id, AccountID: accountID, Name: name, SpecialUse: specialUse,
-		UIDValidity: uint32(uv), UIDNext: 1, ModSeq: wt.mboxMod[id]}, nil
+		UIDValidity: uint32(uv), UIDNext: 1, ModSeq: wt.mboxMod[id], Subscribed: subscribed}, nil
 }
 
 // CreateMailbox creates a mailbox with a fresh UIDVALIDITY (ErrMailboxExists if present).

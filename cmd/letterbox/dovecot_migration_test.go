@@ -584,8 +584,14 @@ func normaliseFetch(t *testing.T, resp []byte) string {
 	}
 	slices.Sort(flags)
 	body := items["BODY[]"]
+	// RFC 3501 §9 date-day-fixed is (SP DIGIT) / 2DIGIT: Dovecot writes "06-Dec-2026",
+	// imapserver " 6-Dec-2026", both right; on the 1st to 9th of a month they differ.
+	date := items["INTERNALDATE"]
+	if len(date) > 1 && date[0] == ' ' {
+		date = "0" + date[1:]
+	}
 	return fmt.Sprintf("%s FETCH UID %s FLAGS (%s) INTERNALDATE %q RFC822.SIZE %s BODY[] {%d}%q",
-		head, items["UID"], strings.Join(flags, " "), items["INTERNALDATE"], items["RFC822.SIZE"], len(body), body)
+		head, items["UID"], strings.Join(flags, " "), date, items["RFC822.SIZE"], len(body), body)
 }
 
 // normaliseStatus turns "* STATUS name (k v ...)" into "STATUS name k v ..." with the
