@@ -41,6 +41,10 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 		Mailbox:      mbox.Name,
 		Flags:        flags,
 		InternalDate: options.Time,
+		// Any octets are stored: the parse describes the message, it is no gate (Dovecot
+		// stores "\r\n1\r\n" too). A literal8 (RFC 3516 §4.2) is kept octet for octet.
+		AnyOctets: true,
+		Binary:    isLiteral8(r),
 	})
 	s.srv.opts.Metrics.Delivery(metrics.ViaAppend, metrics.DeliveryOutcome(err))
 	if errors.Is(err, store.ErrStorageFull) {
@@ -66,6 +70,12 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 	s.stats.appended++
 	s.log.Debug("appended", "mailbox", mbox.Name, "uid", d.UID, "size", d.Size)
 	return &imap.AppendData{UID: imap.UID(d.UID), UIDValidity: d.UIDValidity}, nil
+}
+
+// isLiteral8 says whether r is the data of a literal8 (~{n}, RFC 3516 §4.4).
+func isLiteral8(r imap.LiteralReader) bool {
+	lr, ok := r.(*literalReader)
+	return ok && lr.binary
 }
 
 // appendLimitText words the refusal of a message for its shape.

@@ -1566,16 +1566,17 @@ func (r *commandReader) appendMessage() (*appendMessage, error) {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig,
 			Text: fmt.Sprintf("Message too big (the limit is %d octets)", r.appendLimit)}
 	}
-	m.body = &literalReader{r: r, size: n}
+	m.body = &literalReader{r: r, size: n, binary: binary}
 	return m, nil
 }
 
 // literalReader streams a literal's data from the connection. What a handler leaves
 // unread of it (a message refused as it streamed in) is skipped by the reader's finish.
 type literalReader struct {
-	r     *commandReader
-	size  int64
-	asked bool
+	r      *commandReader
+	size   int64
+	binary bool // a literal8
+	asked  bool
 }
 
 func (l *literalReader) Read(p []byte) (int, error) {

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/letterbox-mail/letterbox/store"
 )
 
 // The data responses of RFC 3501 §7 and the writers the command handlers use to send
@@ -44,6 +46,12 @@ func (u *updateWriter) WriteExpunge(seq uint32) error {
 
 func (u *updateWriter) WriteNumMessages(n uint32) error {
 	u.w.raw("* ").number(n).raw(" EXISTS").crlf()
+	return u.done()
+}
+
+// WriteNumRecent sends RECENT (RFC 3501 §7.3.2).
+func (u *updateWriter) WriteNumRecent(n uint32) error {
+	u.w.raw("* ").number(n).raw(" RECENT").crlf()
 	return u.done()
 }
 
@@ -216,9 +224,10 @@ func (r *fetchResponseWriter) WriteModSeq(modSeq uint64) {
 	r.item("MODSEQ (").modSeq(modSeq).raw(")")
 }
 
-func (r *fetchResponseWriter) WriteEnvelope(env *imap.Envelope) {
+// WriteEnvelope writes ENVELOPE from the store's envelope (source routes included).
+func (r *fetchResponseWriter) WriteEnvelope(env *store.Envelope) {
 	r.item("ENVELOPE ")
-	writeEnvelope(r.w, env)
+	writeStoreEnvelope(r.w, env)
 }
 
 // WriteBodyStructure writes BODYSTRUCTURE, or BODY (without extension data) when that is
@@ -348,55 +357,101 @@ func envelopeText(w *responseWriter, s string) string {
 	return s
 }
 
-// writeEnvelope writes envelope (RFC 3501 §7.4.2, §9). Sender and Reply-To default to
-// From, as RFC 3501 requires.
+// envelopeAddress is one address of ENVELOPE: RFC 3501 §9's addr-name, addr-adl (the
+// source route, which imap.Address has no field for), addr-mailbox, addr-host.
+type envelopeAddress struct{ name, route, mailbox, host string }
+
+// writeEnvelope writes envelope (RFC 3501 §7.4.2, §9) from go-imap's type (a message/rfc822
+// part's, in BODYSTRUCTURE). Sender and Reply-To default to From, as RFC 3501 requires.
 func writeEnvelope(w *responseWriter, env *imap.Envelope) {
 	if env == nil {
 		env = &imap.Envelope{}
 	}
+	conv := func(list []imap.Address) []envelopeAddress {
+		out := make([]envelopeAddress, len(list))
+		for i, a := range list {
+			out[i] = envelopeAddress{name: a.Name, mailbox: a.Mailbox, host: a.Host}
+		}
+		return out
+	}
+	inReplyTo := ""
+	if len(env.InReplyTo) > 0 {
+		inReplyTo = "<" + strings.Join(env.InReplyTo, "> <") + ">"
+	}
+	messageID := ""
+	if env.MessageID != "" {
+		messageID = "<" + env.MessageID + ">"
+	}
+	writeEnvelopeFields(w, env.Date, env.Subject, [6][]envelopeAddress{conv(env.From), conv(env.Sender),
+		conv(env.ReplyTo), conv(env.To), conv(env.Cc), conv(env.Bcc)}, inReplyTo, messageID)
+}
+
+// writeStoreEnvelope writes the envelope the store computed at delivery, source routes
+// included (RFC 3501 §7.4.2: ((NIL "@route" "user" "domain"))).
+func writeStoreEnvelope(w *responseWriter, e *store.Envelope) {
+	if e == nil {
+		e = &store.Envelope{}
+	}
+	conv := func(list []store.Address) []envelopeAddress {
+		out := make([]envelopeAddress, len(list))
+		for i, a := range list {
+			out[i] = envelopeAddress{name: a.Name, route: a.Route, mailbox: a.Mailbox, host: a.Host}
+		}
+		return out
+	}
+	var ids []string
+	for _, id := range e.InReplyTo {
+		if id = trimAngles(id); id != "" {
+			ids = append(ids, id)
+		}
+	}
+	inReplyTo := ""
+	if len(ids) > 0 {
+		inReplyTo = "<" + strings.Join(ids, "> <") + ">"
+	}
+	messageID := ""
+	if id := trimAngles(e.MessageID); id != "" {
+		messageID = "<" + id + ">"
+	}
+	writeEnvelopeFields(w, e.Date, e.Subject, [6][]envelopeAddress{conv(e.From), conv(e.Sender),
+		conv(e.ReplyTo), conv(e.To), conv(e.Cc), conv(e.Bcc)}, inReplyTo, messageID)
+}
+
+// writeEnvelopeFields writes "(" env-date SP env-subject SP env-from SP env-sender SP
+// env-reply-to SP env-to SP env-cc SP env-bcc SP env-in-reply-to SP env-message-id ")".
+func writeEnvelopeFields(w *responseWriter, date time.Time, subject string, lists [6][]envelopeAddress, inReplyTo, messageID string) {
 	w.octet('(')
-	if env.Date.IsZero() {
+	if date.IsZero() {
 		w.raw("NIL")
 	} else {
-		w.string(env.Date.Format(envelopeDateLayout))
+		w.string(date.Format(envelopeDateLayout))
 	}
-	w.sp().nilOrString(envelopeText(w, env.Subject))
-	sender, replyTo := env.Sender, env.ReplyTo
-	if len(sender) == 0 {
-		sender = env.From
+	w.sp().nilOrString(envelopeText(w, subject))
+	if len(lists[1]) == 0 { // Sender defaults to From
+		lists[1] = lists[0]
 	}
-	if len(replyTo) == 0 {
-		replyTo = env.From
+	if len(lists[2]) == 0 { // Reply-To too
+		lists[2] = lists[0]
 	}
-	for _, list := range [][]imap.Address{env.From, sender, replyTo, env.To, env.Cc, env.Bcc} {
+	for _, list := range lists {
 		w.sp()
 		writeAddresses(w, list)
 	}
-	w.sp()
-	if len(env.InReplyTo) > 0 {
-		w.string("<" + strings.Join(env.InReplyTo, "> <") + ">")
-	} else {
-		w.raw("NIL")
-	}
-	w.sp()
-	if env.MessageID != "" {
-		w.string("<" + env.MessageID + ">")
-	} else {
-		w.raw("NIL")
-	}
-	w.octet(')')
+	w.sp().nilOrString(inReplyTo).sp().nilOrString(messageID).octet(')')
 }
 
-// writeAddresses writes an address list, NIL when empty. A group is written as RFC 3501
-// §7.4.2 has it: a start (NIL NIL name NIL), its members, an end (NIL NIL NIL NIL).
-func writeAddresses(w *responseWriter, list []imap.Address) {
+// writeAddresses writes an address list, NIL when empty: "(" 1*address ")", no space
+// between the addresses (RFC 3501 §9). A group is written as RFC 3501 §7.4.2 has it: a
+// start (NIL NIL name NIL), its members, an end (NIL NIL NIL NIL).
+func writeAddresses(w *responseWriter, list []envelopeAddress) {
 	if len(list) == 0 {
 		w.raw("NIL")
 		return
 	}
 	w.octet('(')
 	for _, a := range list {
-		w.octet('(').nilOrString(envelopeText(w, a.Name)).raw(" NIL ").nilOrString(a.Mailbox).sp().nilOrString(a.Host).octet(')')
+		w.octet('(').nilOrString(envelopeText(w, a.name)).sp().nilOrString(a.route).sp().
+			nilOrString(a.mailbox).sp().nilOrString(a.host).octet(')')
 	}
 	w.octet(')')
 }
