@@ -347,7 +347,7 @@ func TestRefusedLiteralKeepsInStep(t *testing.T) {
 		if !strings.HasPrefix(status, "NO [TOOBIG]") {
 			t.Fatalf("%s: %s", refused, status)
 		}
-		// Were the guard waiting for 100000 octets of literal, it would hand all of this on.
+		// Were the reader waiting for 100000 octets of literal, it would take all of this.
 		if _, status := c.cmd("%s", overlong); !strings.HasPrefix(status, "BAD [LIMIT]") {
 			t.Errorf("overlong line after a refused %s: %s", refused, status)
 		}
@@ -369,7 +369,7 @@ func TestRefusedLiteralKeepsInStep(t *testing.T) {
 	c.ok(`LOGIN %q %q`, testUser, testPassword)
 }
 
-// TestUnknownCommandWithLongArguments: before login the guard answers an unknown command
+// TestUnknownCommandWithLongArguments: before login the server answers an unknown command
 // itself; its arguments, however long, and a literal it announces are skipped.
 func TestUnknownCommandWithLongArguments(t *testing.T) {
 	e := newEnv(t)

@@ -293,7 +293,7 @@ func TestSearchAddressesAndFieldPresence(t *testing.T) {
 		}
 	}
 	// RFC 3501 §7.4.2: a group is a start marker (NIL host) and an end marker (all NIL).
-	// (imapserver puts a space between addresses, which RFC 3501 §9 env-to does not have.)
+	// (No space between addresses: RFC 3501 §9 "(" 1*address ")".)
 	if got := grep(c.ok("FETCH 3 ENVELOPE"), "FETCH"); len(got) != 1 ||
 		!regexp.MustCompile(`\(\(NIL NIL "emptygroup" NIL\) ?\(NIL NIL NIL NIL\)\)`).MatchString(got[0]) {
 		t.Errorf("ENVELOPE of an empty group: %q", got)
