@@ -3,12 +3,21 @@ package imap
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/store"
 )
 
 // FuzzParseCommand feeds arbitrary client input to the command reader, as a session
@@ -98,6 +107,76 @@ func FuzzModifiedUTF7(f *testing.F) {
 			if dec, err := decodeModifiedUTF7(enc); err != nil || dec != s {
 				t.Fatalf("%q encoded as %q decodes to %q, %v", s, enc, dec, err)
 			}
+		}
+	})
+}
+
+// FuzzSession runs arbitrary client input through a whole session against a real store,
+// logged in first: every handler meets what the parser lets through. No input may panic a
+// session (a recovered panic is logged, and fails here), and the session always ends.
+func FuzzSession(f *testing.F) {
+	for _, seed := range []string{
+		"a SELECT INBOX\r\nb FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (Subject)] BODYSTRUCTURE ENVELOPE)\r\n",
+		"a SELECT INBOX\r\nb UID SEARCH RETURN (MIN MAX COUNT SAVE) OR SEEN UNSEEN\r\nc UID FETCH $ (BINARY.PEEK[1]<0.5> BINARY.SIZE[1])\r\n",
+		"a CREATE x/y\r\nb LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (* %) RETURN (CHILDREN STATUS (MESSAGES SIZE))\r\nc RENAME x z\r\nd DELETE z/y\r\n",
+		"a APPEND INBOX (\\Seen $k) {5+}\r\nhello\r\nb SELECT INBOX\r\nc STORE 1:* +FLAGS.SILENT (\\Deleted)\r\nd UID EXPUNGE 1:*\r\n",
+		"a SELECT INBOX\r\nb COPY 1 Trash\r\nc MOVE 1:* Trash\r\nd IDLE\r\nDONE\r\ne CLOSE\r\n",
+		"a ENABLE IMAP4rev2 UTF8=ACCEPT\r\nb SELECT INBOX\r\nc SEARCH CHARSET UTF-8 TEXT \"gr\u00fc\u00df\"\r\nd STATUS INBOX (MESSAGES UIDNEXT UNSEEN DELETED SIZE)\r\n",
+		"a EXAMINE INBOX\r\nb FETCH 1 RFC822\r\nc STORE 1 FLAGS x\r\nd UNSELECT\r\ne NAMESPACE\r\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	logs := &logBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	st, err := store.Open(f.TempDir(), store.Options{Logger: logger})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { st.Close() })
+	acct, err := st.CreateAccount(context.Background(), store.NewAccount{Address: testUser, Password: testPassword})
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, m := range []string{plainMessage("One", "x\r\n"), multipartMessage} {
+		if _, err := st.Deliver(context.Background(), acct.ID, strings.NewReader(m), store.DeliverOptions{Mailbox: "INBOX"}); err != nil {
+			f.Fatal(err)
+		}
+	}
+	srv := newServer(st, Options{Logger: logger, Auth: &auth.Authenticator{Store: st, Plaintext: auth.PlaintextPolicy{Always: true}},
+		AppendLimit: 1 << 16})
+	f.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ioGuard)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	f.Fuzz(func(t *testing.T, input []byte) {
+		if len(input) > 16<<10 {
+			t.Skip("long enough")
+		}
+		client, server := net.Pipe()
+		defer client.Close()
+		if !srv.start(server) {
+			t.Fatal("server refused the connection")
+		}
+		go io.Copy(io.Discard, client) // the answers
+		client.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		fmt.Fprintf(client, "L LOGIN %q %q\r\n", testUser, testPassword)
+		client.Write(input)
+		client.Write([]byte("\r\nZ LOGOUT\r\n"))
+		client.Close() // a session still reading a literal ends here
+		for deadline := time.Now().Add(ioGuard); ; time.Sleep(time.Millisecond) { // a hang guard
+			srv.mu.Lock()
+			n := len(srv.sessions)
+			srv.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the session never ended after %q", input)
+			}
+		}
+		if strings.Contains(logs.String(), "recovered from a panic") {
+			t.Fatalf("a session panicked on %q:\n%s", input, logs.String())
 		}
 	})
 }
