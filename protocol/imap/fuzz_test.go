@@ -163,7 +163,7 @@ func FuzzSession(f *testing.F) {
 		fmt.Fprintf(client, "L LOGIN %q %q\r\n", testUser, testPassword)
 		client.Write(input)
 		client.Write([]byte("\r\nZ LOGOUT\r\n"))
-		client.Close() // a session still reading a literal ends here
+		client.Close()                                                            // a session still reading a literal ends here
 		for deadline := time.Now().Add(ioGuard); ; time.Sleep(time.Millisecond) { // a hang guard
 			srv.mu.Lock()
 			n := len(srv.sessions)
