@@ -163,8 +163,9 @@ func FuzzSession(f *testing.F) {
 		fmt.Fprintf(client, "L LOGIN %q %q\r\n", testUser, testPassword)
 		client.Write(input)
 		client.Write([]byte("\r\nZ LOGOUT\r\n"))
-		client.Close()                                                            // a session still reading a literal ends here
-		for deadline := time.Now().Add(ioGuard); ; time.Sleep(time.Millisecond) { // a hang guard
+		// A session still reading a literal ends here; the loop only guards against a hang.
+		client.Close()
+		for deadline := time.Now().Add(ioGuard); ; time.Sleep(time.Millisecond) {
 			srv.mu.Lock()
 			n := len(srv.sessions)
 			srv.mu.Unlock()
