@@ -285,10 +285,22 @@ func (s *session) setConn(c net.Conn) {
 	s.in.appendLimit = s.srv.opts.AppendLimit
 	s.in.utf8Names = s.utf8()
 	if s.out == nil {
-		s.out = newResponseWriter(c)
+		s.out = newResponseWriter(nil)
 	}
-	s.out.dst = c
+	s.out.dst = deadlineWriter{c}
 	s.out.utf8 = s.utf8()
+}
+
+// writeTimeout is how long one write to the client may wait for it to read: a client that
+// stops reading is cut off, not waited for (a write carries at most one buffer, 16 KiB).
+const writeTimeout = 5 * time.Minute
+
+// deadlineWriter gives every write to the connection writeTimeout.
+type deadlineWriter struct{ c net.Conn }
+
+func (d deadlineWriter) Write(p []byte) (int, error) {
+	d.c.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return d.c.Write(p)
 }
 
 // continueLiteral asks for a synchronizing literal's data (RFC 3501 §7.5).
