@@ -15,7 +15,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
-	"github.com/letterbox-mail/letterbox/pkg/sessions"
 	"github.com/letterbox-mail/letterbox/pkg/trace"
 )
 
@@ -60,7 +59,8 @@ func (s *Server) serveConn(raw net.Conn) {
 			sess.log.Error("recovered from a panic; connection closed", "panic", p, "stack", string(debug.Stack()))
 		}
 	}()
-	sess.out.raw("* OK [CAPABILITY ").raw(sess.capabilityList()).raw("] ").raw(s.opts.Hostname).raw(" IMAP server ready").crlf()
+	sess.out.status("", imap.StatusResponseTypeOK, imap.ResponseCode("CAPABILITY "+sess.capabilityList()),
+		s.opts.Hostname+" IMAP server ready")
 	if err := sess.out.flush(); err != nil {
 		sess.log.Debug("greeting", "err", err)
 		return
@@ -353,6 +353,3 @@ func (s *session) readLine() (string, error) {
 		return strings.TrimRight(b.String(), "\r\n"), nil
 	}
 }
-
-// liveEntry finds the session's entry in the registry (pkg/sessions) once, at the start.
-func liveEntry(raw net.Conn) *sessions.Entry { return sessions.Of(raw) }
