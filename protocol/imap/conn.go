@@ -30,7 +30,6 @@ const preAuthTimeout = 2 * time.Minute
 // serveConn serves one connection, from the TLS handshake of implicit TLS to the logout
 // line. It runs on its own goroutine; every command of the session runs on it, in order.
 func (s *Server) serveConn(raw net.Conn) {
-	defer s.conns.Done()
 	conn := raw
 	var tlsState *tls.ConnectionState
 	if tc, ok := raw.(*tls.Conn); ok {
@@ -48,7 +47,7 @@ func (s *Server) serveConn(raw net.Conn) {
 		conn = trace.Cleartext(tc) // a traced session is traced decrypted
 	}
 	sess := s.newSession(raw, conn, tlsState)
-	if !s.register(sess) {
+	if !s.sessions.Add(sess) {
 		io.WriteString(conn, "* BYE [UNAVAILABLE] Server shutting down\r\n")
 		conn.Close()
 		return

@@ -194,15 +194,11 @@ func (c *rawClient) startTLS(inject string) {
 // onlySession returns the only session of the server.
 func (e *testEnv) onlySession() *session {
 	e.t.Helper()
-	e.srv.mu.Lock()
-	defer e.srv.mu.Unlock()
-	if len(e.srv.sessions) != 1 {
-		e.t.Fatalf("%d sessions, want 1", len(e.srv.sessions))
+	live := e.srv.sessions.Live()
+	if len(live) != 1 {
+		e.t.Fatalf("%d sessions, want 1", len(live))
 	}
-	for s := range e.srv.sessions {
-		return s
-	}
-	return nil
+	return live[0]
 }
 
 // TestOverlongCommandLine: a command longer than the limit (literals aside) is answered

@@ -166,10 +166,7 @@ func FuzzSession(f *testing.F) {
 		// A session still reading a literal ends here; the loop only guards against a hang.
 		client.Close()
 		for deadline := time.Now().Add(ioGuard); ; time.Sleep(time.Millisecond) {
-			srv.mu.Lock()
-			n := len(srv.sessions)
-			srv.mu.Unlock()
-			if n == 0 {
+			if len(srv.sessions.Live()) == 0 {
 				break
 			}
 			if time.Now().After(deadline) {

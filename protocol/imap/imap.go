@@ -124,7 +124,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/letterbox-mail/letterbox/pkg/accept"
@@ -218,15 +217,9 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	ctx    context.Context // ends TLS handshakes at Shutdown
-	cancel context.CancelFunc
-	conns  sync.WaitGroup // connections being served (serveConn)
-
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	sessions  map[*session]struct{}
-	closing   bool
-	drained   chan struct{} // closed when closing and no session is left
+	ctx      context.Context // ends TLS handshakes at Shutdown
+	cancel   context.CancelFunc
+	sessions accept.Sessions[*session] // listeners, live sessions, their goroutines
 }
 
 // NewServer returns a server over st. It does not listen; call Serve.
@@ -248,12 +241,9 @@ func newServer(st mailStore, opts Options) *Server {
 		opts.Hostname = "letterbox"
 	}
 	s := &Server{
-		st:        st,
-		opts:      opts,
-		log:       opts.Logger.With("protocol", "imap"),
-		listeners: make(map[net.Listener]struct{}),
-		sessions:  make(map[*session]struct{}),
-		drained:   make(chan struct{}),
+		st:   st,
+		opts: opts,
+		log:  opts.Logger.With("protocol", "imap"),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
@@ -261,101 +251,35 @@ func newServer(st mailStore, opts Options) *Server {
 
 // Serve accepts connections on l until Shutdown, and returns nil then. A connection that
 // is a *tls.Conn (a tls.Listener) is implicit TLS: its handshake is done before the
-// greeting, and it is not offered STARTTLS. The accept loop is shared with POP3 and LMTP
-// (pkg/accept).
+// greeting, and it is not offered STARTTLS. The accept loop and the bookkeeping of
+// listeners and sessions are shared with POP3 (pkg/accept).
 func (s *Server) Serve(l net.Listener) error {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		return nil
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-	}()
-
-	return accept.Loop(l, "imap", s.log, s.start)
+	return s.sessions.Serve(l, "imap", s.log, s.start)
 }
 
 // start serves a new connection on its own goroutine; it returns false once shutting down.
 func (s *Server) start(conn net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	s.conns.Add(1)
-	go s.serveConn(conn)
-	return true
+	return s.sessions.Go(func() { s.serveConn(conn) })
 }
 
 // Shutdown stops accepting connections, lets every session finish the command it is
 // running, says BYE to it (IDLE included) and closes it. It returns when all sessions are
 // gone, or closes the rest at once when ctx ends.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	first := !s.closing
-	s.closing = true
-	for l := range s.listeners {
-		l.Close()
-	}
-	sessions := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		sessions = append(sessions, sess)
-	}
-	if first && len(s.sessions) == 0 {
-		close(s.drained)
-	}
-	s.mu.Unlock()
-
 	bye := "Server shutting down"
 	if s.opts.Hostname != "" {
 		bye = s.opts.Hostname + " shutting down"
 	}
-	for _, sess := range sessions {
+	for _, sess := range s.sessions.Close() {
 		go sess.shutdown(bye)
 	}
-
-	var err error
-	select {
-	case <-s.drained:
-	case <-ctx.Done():
-		err = ctx.Err()
-	}
+	err := s.sessions.Drain(ctx)
 	// Close whatever is left (nothing, unless ctx ended first); TLS handshakes under way end,
 	// and a session they would start is refused (register).
 	s.cancel()
-	s.mu.Lock()
-	for sess := range s.sessions {
+	for _, sess := range s.sessions.Live() {
 		sess.raw.Close()
 	}
-	s.mu.Unlock()
-	s.conns.Wait()
+	s.sessions.Wait()
 	return err
-}
-
-// register adds a new session, or refuses it when shutting down.
-func (s *Server) register(sess *session) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	s.sessions[sess] = struct{}{}
-	return true
-}
-
-func (s *Server) unregister(sess *session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, ok := s.sessions[sess]; !ok {
-		return
-	}
-	delete(s.sessions, sess)
-	if s.closing && len(s.sessions) == 0 {
-		close(s.drained)
-	}
 }

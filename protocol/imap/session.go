@@ -146,7 +146,7 @@ func (s *session) Close() error {
 	s.mu.Unlock()
 	s.cancel()
 	close(s.done)
-	s.srv.unregister(s)
+	s.srv.sessions.Remove(s)
 	s.log.Debug("connection closed")
 	return nil
 }

@@ -59,8 +59,6 @@ import (
 	"net"
 	"os"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/letterbox-mail/letterbox/pkg/accept"
@@ -191,11 +189,7 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	closing   atomic.Bool
-	mu        sync.Mutex
-	listeners map[net.Listener]struct{}
-	sessions  map[*session]struct{}
-	active    sync.WaitGroup // one per session goroutine
+	sessions accept.Sessions[*session] // listeners, live sessions, their goroutines
 }
 
 // NewServer returns a POP3 server for st. Options that fail Validate make Serve return
@@ -221,8 +215,6 @@ func newServer(st mailStore, opts Options) *Server {
 		hostname:  greetingHost(opts.Hostname),
 		optErr:    opts.Validate(),
 		lockWait:  defaultLockWait,
-		listeners: make(map[net.Listener]struct{}),
-		sessions:  make(map[*session]struct{}),
 	}
 	s.uidl, _ = parseUIDLFormat(opts.UIDLFormat) // an error is kept in optErr
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -235,41 +227,22 @@ func (s *Server) Serve(l net.Listener) error {
 	if s.optErr != nil {
 		return s.optErr
 	}
-	s.mu.Lock()
-	if s.closing.Load() {
-		s.mu.Unlock()
-		return nil
-	}
-	s.listeners[l] = struct{}{}
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.listeners, l)
-		s.mu.Unlock()
-	}()
-
-	return accept.Loop(l, "pop3", s.log, s.startSession)
+	return s.sessions.Serve(l, "pop3", s.log, s.startSession)
 }
 
 // startSession registers and starts a session for conn; false once shutting down.
 func (s *Server) startSession(conn net.Conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing.Load() {
+	sess := newSession(s, conn)
+	if !s.sessions.Add(sess) {
 		return false
 	}
-	sess := newSession(s, conn)
-	s.sessions[sess] = struct{}{}
-	s.active.Add(1)
-	go func() {
-		defer s.active.Done()
-		defer func() {
-			s.mu.Lock()
-			delete(s.sessions, sess)
-			s.mu.Unlock()
-		}()
+	if !s.sessions.Go(func() {
+		defer s.sessions.Remove(sess)
 		sess.serve()
-	}()
+	}) {
+		s.sessions.Remove(sess)
+		return false
+	}
 	return true
 }
 
@@ -278,24 +251,13 @@ func (s *Server) startSession(conn net.Conn) bool {
 // for all sessions to end. Sessions that did not QUIT delete nothing. If ctx ends first,
 // the remaining connections are closed at once and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.closing.Store(true)
-	for l := range s.listeners {
-		l.Close()
-	}
-	sessions := make([]*session, 0, len(s.sessions))
-	for sess := range s.sessions {
-		sessions = append(sessions, sess)
-	}
-	s.mu.Unlock()
-
-	for _, sess := range sessions {
+	for _, sess := range s.sessions.Close() {
 		sess.interruptIdle()
 	}
 
 	done := make(chan struct{})
 	go func() {
-		s.active.Wait()
+		s.sessions.Wait()
 		close(done)
 	}()
 	select {
@@ -304,11 +266,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		s.cancel()
-		s.mu.Lock()
-		for sess := range s.sessions {
+		for _, sess := range s.sessions.Live() {
 			sess.forceClose()
 		}
-		s.mu.Unlock()
 		<-done
 		return ctx.Err()
 	}

@@ -338,7 +338,7 @@ func (s *session) readLine(limit int) ([]byte, error) {
 // session marked idle. It returns errShuttingDown if Shutdown interrupted it.
 func (s *session) waitClient(fn func() error) error {
 	s.mu.Lock()
-	if s.srv.closing.Load() {
+	if s.srv.sessions.Closing() {
 		s.mu.Unlock()
 		return errShuttingDown
 	}
@@ -351,7 +351,7 @@ func (s *session) waitClient(fn func() error) error {
 	s.mu.Lock()
 	s.idle = false
 	s.mu.Unlock()
-	if err != nil && s.srv.closing.Load() {
+	if err != nil && s.srv.sessions.Closing() {
 		return errShuttingDown
 	}
 	return err

@@ -514,7 +514,7 @@ func TestShutdownLetsCommandFinish(t *testing.T) {
 		shut <- e.srv.Shutdown(ctx)
 	}()
 	// Let Shutdown begin while the commit is held, then let the commit go.
-	waitFor(t, e.srv.closing.Load)
+	waitFor(t, e.srv.sessions.Closing)
 	close(gate.release)
 	if l := c.line(); !strings.HasPrefix(l, "+OK") {
 		t.Errorf("QUIT during Shutdown: %q, want +OK", l)
