@@ -17,8 +17,7 @@ func TestSessionsShutdown(t *testing.T) {
 	}
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(ln, "test", quiet, func(c net.Conn) bool { c.Close(); return true }) }()
-	for !g.Add(1) {
-	}
+	g.Add(1)
 	g.Add(2)
 	release := make(chan struct{})
 	if !g.Go(func() { <-release }) {

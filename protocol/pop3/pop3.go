@@ -209,12 +209,12 @@ func newServer(st mailStore, opts Options) *Server {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
 	s := &Server{
-		st:        st,
-		opts:      opts,
-		log:       opts.Logger.With("protocol", "pop3"),
-		hostname:  greetingHost(opts.Hostname),
-		optErr:    opts.Validate(),
-		lockWait:  defaultLockWait,
+		st:       st,
+		opts:     opts,
+		log:      opts.Logger.With("protocol", "pop3"),
+		hostname: greetingHost(opts.Hostname),
+		optErr:   opts.Validate(),
+		lockWait: defaultLockWait,
 	}
 	s.uidl, _ = parseUIDLFormat(opts.UIDLFormat) // an error is kept in optErr
 	s.ctx, s.cancel = context.WithCancel(context.Background())
