@@ -84,11 +84,14 @@ func (s *Store) CreateAccount(ctx context.Context, a NewAccount) (Account, error
 		if id, err = res.LastInsertId(); err != nil {
 			return err
 		}
-		if _, err := wt.createMailbox(id, "INBOX", ""); err != nil {
-			return err
-		}
-		for _, name := range slices.Sorted(maps.Keys(s.folders)) {
+		// The default folders are subscribed from the start, so that clients showing only
+		// subscribed folders show them; mailboxes created later are not (RFC 3501 §6.3.6).
+		names := append([]string{"INBOX"}, slices.Sorted(maps.Keys(s.folders))...)
+		for _, name := range names {
 			if _, err := wt.createMailbox(id, name, s.folders[name]); err != nil {
+				return err
+			}
+			if _, err := wt.exec(`INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)`, id, name); err != nil {
 				return err
 			}
 		}

@@ -171,8 +171,13 @@ type Mailbox struct {
 	SpecialUse  string // one of the Special* constants, or ""
 	UIDValidity uint32
 	UIDNext     uint32
-	Subscribed  bool
-	ModSeq      int64 // highest modseq of any change in this mailbox
+	// RecentUID is the highest UID some IMAP session has been given \Recent for
+	// (ClaimRecent); messages above it are recent and not yet claimed.
+	RecentUID uint32
+	ModSeq    int64 // highest modseq of any change in this mailbox
+	// Subscribed: the mailbox's name is subscribed (Subscriptions lists every subscribed
+	// name, with or without a mailbox).
+	Subscribed bool
 }
 
 // ObjectID is the mailbox's RFC 8474 MAILBOXID. It stays the same across a RENAME (which
@@ -188,6 +193,7 @@ type MailboxStatus struct {
 	Unseen   int64
 	Deleted  int64 // messages flagged \Deleted
 	Size     int64 // sum of message sizes
+	Recent   int64 // messages above RecentUID: recent, no session has claimed them yet
 }
 
 // Message is one message row in a mailbox: what every listing needs, nothing parsed.
@@ -227,8 +233,12 @@ func (m Message) HasFlag(flag string) bool {
 }
 
 // Address is one mailbox of an address list, as IMAP ENVELOPE carries it (RFC 3501 §7.4.2).
+//
+// A group (RFC 5322 §3.4) is a start marker with only Mailbox, the group's name, then its
+// members, then the zero Address as end marker (RFC 3501 §7.4.2).
 type Address struct {
 	Name    string // display name, decoded from RFC 2047
+	Route   string `json:",omitempty"` // RFC 822 source route ("@a,@b"), mostly ""
 	Mailbox string // local part
 	Host    string // domain
 }
@@ -337,6 +347,9 @@ type DeliverOptions struct {
 	// as it was, never refused for its shape (see SpoolOptions). New mail (LMTP, `letterbox
 	// deliver`, APPEND) leaves it false. DeliverSpooled ignores it: Spool decided.
 	Migrated bool
+	// AnyOctets and Binary are as in SpoolOptions (IMAP APPEND).
+	AnyOctets bool
+	Binary    bool
 }
 
 // SpoolOptions says how Spool takes a message.
@@ -346,6 +359,13 @@ type SpoolOptions struct {
 	// short beyond the parse bounds (store/parse.go). New mail leaves it false and is refused
 	// with a *ContentLimitError beyond Options.MaxHeaderSize and Options.MaxMIMEDepth.
 	Migrated bool
+	// AnyOctets stores octets without a header section too (IMAP APPEND: the parse is for
+	// the description, not a gate); without it they are refused with ErrNotMessage (LMTP
+	// and `letterbox deliver`, whose contract refuses what is not a message).
+	AnyOctets bool
+	// Binary stores the octets exactly as given, line endings included: no CRLF
+	// normalisation and no CRLF added at the end (an IMAP literal8 APPEND, RFC 3516 §4.2).
+	Binary bool
 }
 
 // ContentLimitError refuses a new message for its shape. errors.Is matches it against Err;

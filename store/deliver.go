@@ -17,7 +17,7 @@ import (
 // Errors: ErrNoSuchMailbox, ErrOverQuota, ErrTooBig, ErrNotMessage, ErrTemporary, and for new
 // mail (not opts.Migrated) a *ContentLimitError (ErrHeaderTooBig, ErrNestingTooDeep).
 func (s *Store) Deliver(ctx context.Context, accountID int64, r io.Reader, opts DeliverOptions) (Delivered, error) {
-	sp, err := s.Spool(r, SpoolOptions{Migrated: opts.Migrated})
+	sp, err := s.Spool(r, SpoolOptions{Migrated: opts.Migrated, AnyOctets: opts.AnyOctets, Binary: opts.Binary})
 	if err != nil {
 		return Delivered{}, err
 	}
@@ -57,7 +57,7 @@ func (s *Store) Spool(r io.Reader, opts SpoolOptions) (*Spooled, error) {
 	if opts.Migrated {
 		lim = contentLimits{}
 	}
-	if err := sp.fill(r, s.maxSize, s.tmpDir(), lim); err != nil {
+	if err := sp.fill(r, s.maxSize, s.tmpDir(), lim, opts); err != nil {
 		sp.Close()
 		var cle *ContentLimitError
 		if errors.Is(err, ErrTooBig) || errors.Is(err, ErrNotMessage) || errors.As(err, &cle) {
@@ -71,14 +71,14 @@ func (s *Store) Spool(r io.Reader, opts SpoolOptions) (*Spooled, error) {
 // fill reads r, CRLF-normalised, into memory or a spool file in dir while the parser reads
 // the same octets to describe the message (spoolReader), then decodes the text parts from
 // the spool. The parser sees each octet as it is spooled, so a limit stops both at once.
-func (sp *Spooled) fill(r io.Reader, limit int64, dir string, lim contentLimits) error {
+func (sp *Spooled) fill(r io.Reader, limit int64, dir string, lim contentLimits, opts SpoolOptions) error {
 	sw := &spoolWriter{dir: dir}
 	bw := bufio.NewWriterSize(sw, 64<<10)
 	buf := readBuffers.Get().(*[]byte)
 	defer readBuffers.Put(buf)
 	in := &spoolReader{src: r, spool: bw, buf: *buf}
-	in.cw = crlfWriter{w: in, limit: limit}
-	p, md, err := parseMessage(in, lim)
+	in.cw = crlfWriter{w: in, limit: limit, raw: opts.Binary}
+	p, md, err := parseMessage(in, lim, opts.AnyOctets)
 	if err == nil {
 		// The parser reads to the end of the message; this only makes sure of it.
 		_, err = io.Copy(io.Discard, in)
@@ -324,6 +324,7 @@ type crlfWriter struct {
 	limit int64
 	n     int64
 	cr    bool // the last byte written was a CR whose LF is still due
+	raw   bool // SpoolOptions.Binary: octets pass as they are, only counted
 }
 
 func (c *crlfWriter) emit(b []byte) error {
@@ -342,6 +343,12 @@ var crlf = []byte("\r\n")
 
 func (c *crlfWriter) Write(p []byte) (int, error) {
 	total := len(p)
+	if c.raw {
+		if err := c.emit(p); err != nil {
+			return 0, err
+		}
+		return total, nil
+	}
 	for len(p) > 0 {
 		if c.cr {
 			c.cr = false
@@ -380,7 +387,7 @@ func (c *crlfWriter) Write(p []byte) (int, error) {
 
 // finish completes a bare CR that ended the input, as CRLF: a line ending the input had.
 func (c *crlfWriter) finish() error {
-	if !c.cr {
+	if c.raw || !c.cr {
 		return nil
 	}
 	c.cr = false

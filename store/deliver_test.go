@@ -284,11 +284,12 @@ func TestEnvelope(t *testing.T) {
 	if fmt.Sprint(env.From) != fmt.Sprint(wantFrom) || fmt.Sprint(env.Sender) != fmt.Sprint(wantFrom) || fmt.Sprint(env.ReplyTo) != fmt.Sprint(wantFrom) {
 		t.Errorf("from/sender/reply-to %v %v %v", env.From, env.Sender, env.ReplyTo)
 	}
-	wantTo := []Address{{"Bob, Jr.", "bob", "example.com"}, {"", "carol", "example.org"}, {"René", "rene", "example.fr"}}
+	wantTo := []Address{{Name: "Bob, Jr.", Mailbox: "bob", Host: "example.com"}, {Mailbox: "carol", Host: "example.org"}, {Name: "René", Mailbox: "rene", Host: "example.fr"}}
 	if fmt.Sprint(env.To) != fmt.Sprint(wantTo) {
 		t.Errorf("to %+v", env.To)
 	}
-	if len(env.Cc) != 0 || env.MessageID != "<abc.123@example.de>" || fmt.Sprint(env.InReplyTo) != "[<x@y> <z@w>]" {
+	// An empty group is its two markers (RFC 3501 §7.4.2).
+	if fmt.Sprint(env.Cc) != fmt.Sprint([]Address{{Mailbox: "undisclosed-recipients"}, {}}) || env.MessageID != "<abc.123@example.de>" || fmt.Sprint(env.InReplyTo) != "[<x@y> <z@w>]" {
 		t.Errorf("cc %v message-id %q in-reply-to %v", env.Cc, env.MessageID, env.InReplyTo)
 	}
 

@@ -18,17 +18,21 @@ import (
 //	date:       uvarint 0 (none), or 1 then varint Unix seconds, varint zone offset (seconds)
 //	subject:    string
 //	from, sender, reply-to, to, cc, bcc: each uvarint count, then per address
-//	            name, mailbox, host: strings
+//	            name, mailbox, host: strings (envelopeV2: name, route, mailbox, host)
 //	in-reply-to: uvarint count, then strings
 //	message-id: string
 //
-// A string is a uvarint length and its UTF-8 octets.
-const envelopeV1 = 1
+// A string is a uvarint length and its UTF-8 octets. envelopeV2 adds each address's
+// source route (Address.Route); envelopeV1, without it, is still read.
+const (
+	envelopeV1 = 1
+	envelopeV2 = 2
+)
 
 // encodeEnvelope returns the stored form of env.
 func encodeEnvelope(env *Envelope) []byte {
 	b := make([]byte, 0, 256)
-	b = append(b, envelopeV1)
+	b = append(b, envelopeV2)
 	if env.Date.IsZero() {
 		b = binary.AppendUvarint(b, 0)
 	} else {
@@ -41,7 +45,7 @@ func encodeEnvelope(env *Envelope) []byte {
 	for _, list := range [][]Address{env.From, env.Sender, env.ReplyTo, env.To, env.Cc, env.Bcc} {
 		b = binary.AppendUvarint(b, uint64(len(list)))
 		for _, a := range list {
-			b = appendString(appendString(appendString(b, a.Name), a.Mailbox), a.Host)
+			b = appendString(appendString(appendString(appendString(b, a.Name), a.Route), a.Mailbox), a.Host)
 		}
 	}
 	b = binary.AppendUvarint(b, uint64(len(env.InReplyTo)))
@@ -62,9 +66,10 @@ func decodeEnvelope(data []byte, env *Envelope) error {
 	if len(data) > 0 && data[0] == '{' {
 		return json.Unmarshal(data, env)
 	}
-	if len(data) == 0 || data[0] != envelopeV1 {
+	if len(data) == 0 || data[0] != envelopeV1 && data[0] != envelopeV2 {
 		return errBadEnvelope
 	}
+	withRoute := data[0] == envelopeV2
 	d := envelopeDecoder{data: data[1:]}
 	*env = Envelope{}
 	if d.uvarint() == 1 {
@@ -79,7 +84,12 @@ func decodeEnvelope(data []byte, env *Envelope) error {
 		}
 		*list = make([]Address, n)
 		for i := range *list {
-			(*list)[i] = Address{Name: d.string(), Mailbox: d.string(), Host: d.string()}
+			a := &(*list)[i]
+			a.Name = d.string()
+			if withRoute {
+				a.Route = d.string()
+			}
+			a.Mailbox, a.Host = d.string(), d.string()
 		}
 	}
 	if n := d.count(); n > 0 {

@@ -117,3 +117,32 @@ func FuzzDecodeEnvelope(f *testing.F) {
 		}
 	})
 }
+
+// RFC 3501 §7.4.2 address lists: groups give start and end markers, comments are no part
+// of an address (a bare address's comment is its name), and a source route is kept
+// (imaptest's fetch-envelope and search-addresses).
+func TestParseAddressList(t *testing.T) {
+	g := func(name string) Address { return Address{Mailbox: name} }
+	end := Address{}
+	for _, tt := range []struct {
+		in   string
+		want []Address
+	}{
+		{"group: g1@d1.org, g2@d2.org;, group2: g3@d3.org;", []Address{
+			g("group"), {Mailbox: "g1", Host: "d1.org"}, {Mailbox: "g2", Host: "d2.org"}, end,
+			g("group2"), {Mailbox: "g3", Host: "d3.org"}, end}},
+		{"group:;, group2: (foo) ;", []Address{g("group"), end, g("group2"), end}},
+		{"<user-from (comment)@ (comment) domain.org>", []Address{{Mailbox: "user-from", Host: "domain.org"}}},
+		{"user@domain (Real Name)", []Address{{Name: "Real Name", Mailbox: "user", Host: "domain"}}},
+		{"<@route:user@domain>", []Address{{Route: "@route", Mailbox: "user", Host: "domain"}}},
+		{`"Bob, Jr." <bob@example.com>, J. Smith <js@x>`, []Address{
+			{Name: "Bob, Jr.", Mailbox: "bob", Host: "example.com"}, {Name: "J. Smith", Mailbox: "js", Host: "x"}}},
+		{"=?utf-8?q?Ren=C3=A9?= <rene@example.fr>", []Address{{Name: "René", Mailbox: "rene", Host: "example.fr"}}},
+		{"undisclosed", []Address{{Mailbox: "undisclosed", Host: missingDomain}}},
+		{"Broken <not an address", []Address{{Name: "Broken", Mailbox: "notanaddress", Host: missingDomain}}},
+	} {
+		if got := parseAddressList(tt.in); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("parseAddressList(%q) =\n%+v\nwant\n%+v", tt.in, got, tt.want)
+		}
+	}
+}

@@ -44,8 +44,15 @@ func (s *Store) ImportMailbox(ctx context.Context, accountID int64, name string,
 		switch {
 		case errors.Is(err, ErrNoSuchMailbox):
 			m, err = wt.createMailbox(accountID, name, "")
-			if err != nil || uidValidity == 0 {
+			if err != nil {
 				return err
+			}
+			// Imported folders are subscribed (docs/migration.md): the mail was in use.
+			if _, err := wt.exec(`INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)`, accountID, m.Name); err != nil {
+				return err
+			}
+			if uidValidity == 0 {
+				return nil
 			}
 			return wt.adoptUIDValidity(&m, uidValidity)
 		case err != nil:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +161,18 @@ func TestExportSnapshot(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A folder the import creates is subscribed, as docs/migration.md promises; subscriptions
+// are their own names now (schema 5), so the import adds it.
+func TestImportSubscribesNewFolders(t *testing.T) {
+	s := newStore(t)
+	a := newAccount(t, s, "alice")
+	if _, err := s.ImportMailbox(ctx, a.ID, "Lists/Go", 0); err != nil {
+		t.Fatal(err)
+	}
+	if subs, err := s.Subscriptions(ctx, a.ID); err != nil || !slices.Contains(subs, "Lists/Go") {
+		t.Errorf("subscriptions after importing Lists/Go: %q, %v", subs, err)
 	}
 }

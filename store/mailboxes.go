@@ -7,14 +7,18 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
-const mailboxColumns = `id, account_id, name, special_use, uidvalidity, uid_next, subscribed, modseq`
+// mailboxColumns are what scanMailbox reads, from mailboxes; Subscribed is whether the
+// subscriptions table has the mailbox's name (schema 5).
+const mailboxColumns = `id, account_id, name, special_use, uidvalidity, uid_next, recent_uid, modseq,
+	EXISTS (SELECT 1 FROM subscriptions WHERE subscriptions.account_id = mailboxes.account_id AND subscriptions.name = mailboxes.name)`
 
 func scanMailbox(row rowScanner) (Mailbox, error) {
 	var m Mailbox
-	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.SpecialUse, &m.UIDValidity, &m.UIDNext, &m.Subscribed, &m.ModSeq)
+	err := row.Scan(&m.ID, &m.AccountID, &m.Name, &m.SpecialUse, &m.UIDValidity, &m.UIDNext, &m.RecentUID, &m.ModSeq, &m.Subscribed)
 	return m, err
 }
 
@@ -145,8 +149,13 @@ func (wt *writeTx) createMailbox(accountID int64, name, specialUse string) (Mail
 	if _, err := wt.logChange(accountID, id, 0, ChangeMailboxCreate); err != nil {
 		return Mailbox{}, err
 	}
+	// A name may have been subscribed before its mailbox existed (RFC 3501 §6.3.6).
+	var subscribed bool
+	if err := wt.queryRow(`SELECT EXISTS (SELECT 1 FROM subscriptions WHERE account_id = ? AND name = ?)`, accountID, name).Scan(&subscribed); err != nil {
+		return Mailbox{}, err
+	}
 	return Mailbox{ID: id, AccountID: accountID, Name: name, SpecialUse: specialUse,
-		UIDValidity: uint32(uv), UIDNext: 1, Subscribed: true, ModSeq: wt.mboxMod[id]}, nil
+		UIDValidity: uint32(uv), UIDNext: 1, ModSeq: wt.mboxMod[id], Subscribed: subscribed}, nil
 }
 
 // CreateMailbox creates a mailbox with a fresh UIDVALIDITY (ErrMailboxExists if present).
@@ -273,16 +282,102 @@ func (s *Store) DeleteMailbox(ctx context.Context, accountID int64, name string)
 	})
 }
 
-// SetSubscribed sets a mailbox's subscription.
+// SetSubscribed subscribes or unsubscribes a name. RFC 3501 §6.3.6: a subscription is a
+// name of its own, not a property of a mailbox: a name that names no mailbox (yet, or any
+// more) can be subscribed, and deleting or renaming a mailbox leaves its subscription as
+// it is. Only a name that no mailbox could have is refused (ErrNoSuchMailbox).
 func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error {
-	return s.write(ctx, fmt.Sprintf("subscribe mailbox %q", name), func(wt *writeTx) error {
-		m, err := wt.mailboxByName(accountID, name)
-		if err != nil {
+	n, err := normalizeMailboxName(name)
+	if err != nil {
+		return fmt.Errorf("store: mailbox %q: %w", name, ErrNoSuchMailbox)
+	}
+	return s.write(ctx, fmt.Sprintf("subscribe mailbox %q", n), func(wt *writeTx) error {
+		if subscribed {
+			_, err := wt.exec(`INSERT OR IGNORE INTO subscriptions (account_id, name) VALUES (?, ?)`, accountID, n)
 			return err
 		}
-		_, err = wt.exec(`UPDATE mailboxes SET subscribed = ? WHERE id = ?`, subscribed, m.ID)
+		_, err := wt.exec(`DELETE FROM subscriptions WHERE account_id = ? AND name = ?`, accountID, n)
 		return err
 	})
+}
+
+// Subscriptions lists an account's subscribed names, sorted; some may name no mailbox.
+func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name`, accountID)
+	if err != nil {
+		return nil, wrapErr("list subscriptions", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, wrapErr("list subscriptions", err)
+		}
+		out = append(out, n)
+	}
+	return out, wrapErr("list subscriptions", rows.Err())
+}
+
+// ClaimRecent gives the caller \Recent (RFC 3501 §2.3.2) on the mailbox's messages with
+// UIDs up to upTo that no one has claimed yet: it raises the mailbox's recent watermark to
+// upTo and returns the watermark it found. The messages with UIDs in (from, upTo] are the
+// caller's to show as \Recent; no other caller gets them. A read-write SELECT claims the
+// messages it shows, and so does its session for the new messages it announces; EXAMINE
+// claims nothing (it shows as recent what is above Mailbox.RecentUID).
+func (s *Store) ClaimRecent(ctx context.Context, mailboxID int64, upTo uint32) (from uint32, err error) {
+	// Most calls find the messages claimed already: every session of the account woken by
+	// one delivery asks. The watermark only grows, so a value seen before is a lower
+	// bound that answers them without a query (the 10,000 sessions in IDLE woken by one
+	// delivery still cost two reads); else a read answers without queueing for the writer.
+	if seen := s.recent.get(mailboxID); seen >= upTo {
+		return seen, nil
+	}
+	if err := s.r.QueryRowContext(ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, mailboxID).Scan(&from); err == nil && from >= upTo {
+		s.recent.raise(mailboxID, from)
+		return from, nil
+	}
+	err = s.write(ctx, "claim recent", func(wt *writeTx) error {
+		if err := wt.tx.QueryRowContext(wt.ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, mailboxID).Scan(&from); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("mailbox %d: %w", mailboxID, ErrNoSuchMailbox)
+			}
+			return err
+		}
+		if upTo <= from {
+			return nil
+		}
+		_, err := wt.exec(`UPDATE mailboxes SET recent_uid = ? WHERE id = ?`, upTo, mailboxID)
+		return err
+	})
+	if err == nil {
+		s.recent.raise(mailboxID, max(from, upTo))
+	}
+	return from, err
+}
+
+// recentMarks remembers, per mailbox, a value its \Recent watermark has reached: the
+// watermark never falls (another process may raise it further), so it is a lower bound.
+type recentMarks struct {
+	mu sync.Mutex
+	m  map[int64]uint32
+}
+
+func (r *recentMarks) get(mailboxID int64) uint32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[mailboxID]
+}
+
+func (r *recentMarks) raise(mailboxID int64, uid uint32) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = make(map[int64]uint32)
+	}
+	if uid > r.m[mailboxID] {
+		r.m[mailboxID] = uid
+	}
 }
 
 // Status counts a mailbox's messages.
@@ -301,9 +396,9 @@ func (s *Store) Status(ctx context.Context, mailboxID int64) (MailboxStatus, err
 	}
 	st := MailboxStatus{Mailbox: m}
 	err = tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0),
-		coalesce(sum(sysflags & ? = 0), 0), coalesce(sum(sysflags & ? != 0), 0)
-		FROM messages WHERE mailbox_id = ?`, bitSeen, bitDeleted, mailboxID).
-		Scan(&st.Messages, &st.Size, &st.Unseen, &st.Deleted)
+		coalesce(sum(sysflags & ? = 0), 0), coalesce(sum(sysflags & ? != 0), 0), coalesce(sum(uid > ?), 0)
+		FROM messages WHERE mailbox_id = ?`, bitSeen, bitDeleted, m.RecentUID, mailboxID).
+		Scan(&st.Messages, &st.Size, &st.Unseen, &st.Deleted, &st.Recent)
 	if err != nil {
 		return MailboxStatus{}, wrapErr("mailbox status", err)
 	}

@@ -126,7 +126,24 @@ CREATE INDEX aliases_account ON aliases (account_id);
 	`
 ALTER TABLE accounts ADD COLUMN quota_messages INTEGER NOT NULL DEFAULT 0; -- 0: unlimited
 `,
-	// CONDSTORE, QRESYNC, PREVIEW, SAVEDATE (condstore.go, preview.go). Kept in one entry,
+	// 4: IMAP \Recent (RFC 3501 §2.3.2): the highest UID of the mailbox some session has
+	// been given \Recent for (ClaimRecent). Mail already there is not recent.
+	`
+ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 0;
+UPDATE mailboxes SET recent_uid = uid_next - 1;
+`,
+	// 5: subscriptions as names of their own (RFC 3501 §6.3.6): a name stays subscribed
+	// when its mailbox is deleted, and one can be subscribed before it exists.
+	// mailboxes.subscribed is no longer read.
+	`
+CREATE TABLE subscriptions (
+	account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+	name       TEXT    NOT NULL,                        -- as the mailbox would be named
+	PRIMARY KEY (account_id, name)
+) WITHOUT ROWID;
+INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed = 1;
+`,
+	// 6: CONDSTORE, QRESYNC, PREVIEW, SAVEDATE (condstore.go, preview.go). Kept in one entry,
 	// the last, so that it can follow any migration merged in before it.
 	migrationCondstore,
 }

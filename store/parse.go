@@ -14,7 +14,6 @@ import (
 
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/charset"
-	gomail "github.com/emersion/go-message/mail"
 	"github.com/emersion/go-message/textproto"
 )
 
@@ -93,7 +92,9 @@ func shiftPart(p Part, n int64) Part {
 // header, and a message beyond lim (a *ContentLimitError), at the line that crosses the
 // limit, reading no further than the parser's buffer beyond it. Otherwise r is read to its
 // end. The decoded text (parsed.text) is left to extractText, once the message is spooled.
-func parseMessage(r io.Reader, lim contentLimits) (*parser, *parsed, error) {
+// With anyOctets (SpoolOptions.AnyOctets) input without a header is described as a message
+// whose header section is empty, not refused.
+func parseMessage(r io.Reader, lim contentLimits, anyOctets bool) (*parser, *parsed, error) {
 	p := &parser{s: &lineScanner{r: bufio.NewReaderSize(r, 64<<10), atStart: true}, lim: lim}
 	top, h, fields := p.entity(0, nil, false)
 	if err := p.s.err; err != nil {
@@ -102,7 +103,7 @@ func parseMessage(r io.Reader, lim contentLimits) (*parser, *parsed, error) {
 		}
 		return nil, nil, fmt.Errorf("read message: %w", err)
 	}
-	if fields == 0 {
+	if fields == 0 && !anyOctets {
 		return nil, nil, ErrNotMessage
 	}
 	md := &parsed{
@@ -592,95 +593,10 @@ const (
 	missingDomain  = "MISSING_DOMAIN"
 )
 
-// addressList parses an address list leniently: the whole list as RFC 5322 says, else each
-// comma-separated item on its own, else a best guess from the raw text.
+// addressList parses an address list leniently (address.go), groups and routes included.
 func addressList(v string) []Address {
 	if strings.TrimSpace(v) == "" {
 		return nil
 	}
-	if list, err := gomail.ParseAddressList(v); err == nil {
-		out := make([]Address, 0, len(list))
-		for _, a := range list {
-			out = append(out, splitAddress(a.Name, a.Address))
-		}
-		return out
-	}
-	var out []Address
-	for _, item := range splitAddressList(v) {
-		if a, err := gomail.ParseAddress(item); err == nil {
-			out = append(out, splitAddress(a.Name, a.Address))
-		} else {
-			out = append(out, guessAddress(item))
-		}
-	}
-	return out
-}
-
-func splitAddress(name, addr string) Address {
-	a := Address{Name: strings.ToValidUTF8(name, "\uFFFD")}
-	local, host, ok := cutLast(addr, "@")
-	if !ok || host == "" {
-		host = missingDomain
-	}
-	if local == "" {
-		local = missingMailbox
-	}
-	a.Mailbox, a.Host = local, host
-	return a
-}
-
-func cutLast(s, sep string) (before, after string, ok bool) {
-	i := strings.LastIndex(s, sep)
-	if i < 0 {
-		return s, "", false
-	}
-	return s[:i], s[i+len(sep):], true
-}
-
-// guessAddress makes the best of an item net/mail rejects: "Name <addr>" or a bare word.
-func guessAddress(item string) Address {
-	item = strings.TrimSpace(item)
-	if i := strings.LastIndexByte(item, '<'); i >= 0 {
-		if j := strings.IndexByte(item[i:], '>'); j > 0 {
-			name := strings.Trim(strings.TrimSpace(item[:i]), `"`)
-			return splitAddress(decodeText(name), strings.TrimSpace(item[i+1:i+j]))
-		}
-	}
-	return splitAddress("", strings.Trim(item, "<>\" "))
-}
-
-// splitAddressList splits at commas outside quotes, comments and angle brackets.
-func splitAddressList(v string) []string {
-	var out []string
-	var quoted, escaped bool
-	depth, angle, start := 0, 0, 0
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case escaped:
-			escaped = false
-		case c == '\\':
-			escaped = true
-		case c == '"':
-			quoted = !quoted
-		case quoted:
-		case c == '(':
-			depth++
-		case c == ')' && depth > 0:
-			depth--
-		case c == '<':
-			angle++
-		case c == '>' && angle > 0:
-			angle--
-		case c == ',' && depth == 0 && angle == 0:
-			if item := strings.TrimSpace(v[start:i]); item != "" {
-				out = append(out, item)
-			}
-			start = i + 1
-		}
-	}
-	if item := strings.TrimSpace(v[start:]); item != "" {
-		out = append(out, item)
-	}
-	return out
+	return parseAddressList(v) // address.go
 }

@@ -186,7 +186,7 @@ func (s *Store) fillPreviews(ctx context.Context, out []Metadata, missing []int)
 func (s *Store) computePreview(ctx context.Context, bodyID, size int64) (string, error) {
 	b := newBody(s, bodyID, size, nil)
 	defer b.Close()
-	p, _, err := parseMessage(io.NewSectionReader(b, 0, size), contentLimits{})
+	p, _, err := parseMessage(io.NewSectionReader(b, 0, size), contentLimits{}, true)
 	if err != nil {
 		if errors.Is(err, ErrNoSuchMessage) || errors.Is(err, ErrNotMessage) {
 			return "", nil

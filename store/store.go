@@ -125,6 +125,7 @@ type Store struct {
 	observe observer      // timing of write transactions, for metrics (observe.go)
 	search  searchIndex   // the full-text index for SEARCH (fts.go)
 	shared  sharedReads   // concurrent identical reads of Changes and MessagesAfter (changes.go)
+	recent  recentMarks   // lower bounds of mailboxes' \Recent watermarks (ClaimRecent)
 	pruner  pruner        // the background pruning of old tombstones (condstore.go)
 
 	closeOnce sync.Once

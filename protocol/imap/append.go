@@ -41,6 +41,10 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 		Mailbox:      mbox.Name,
 		Flags:        flags,
 		InternalDate: options.Time,
+		// Any octets are stored: the parse describes the message, it is no gate (Dovecot
+		// stores "\r\n1\r\n" too). A literal8 (RFC 3516 §4.2) is kept octet for octet.
+		AnyOctets: true,
+		Binary:    s.guard != nil && s.guard.literal8,
 	})
 	s.srv.opts.Metrics.Delivery(metrics.ViaAppend, metrics.DeliveryOutcome(err))
 	if errors.Is(err, store.ErrStorageFull) {

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,15 +24,36 @@ func TestAppend(t *testing.T) {
 	}
 	c.ok("SELECT INBOX")
 	got := grep(c.ok("FETCH 1 (FLAGS INTERNALDATE BODY.PEEK[])"), "FETCH")
-	want := `* 1 FETCH (FLAGS (\Flagged $Todo) INTERNALDATE "15-Mar-2023 10:20:30 +0100" BODY[] {` + itoa(uint32(len(msg))) + "}\r\n" + msg + ")"
+	want := `* 1 FETCH (FLAGS (\Recent \Flagged $Todo) INTERNALDATE "15-Mar-2023 10:20:30 +0100" BODY[] {` + itoa(uint32(len(msg))) + "}\r\n" + msg + ")"
 	if len(got) != 1 || got[0] != want {
 		t.Errorf("appended message:\n%q\nwant\n%q", got, want)
 	}
 	if _, status := c.cmd("APPEND Nowhere {1+}\r\nx"); !strings.HasPrefix(status, "NO [TRYCREATE]") {
 		t.Errorf("APPEND to a missing mailbox: %s", status)
 	}
-	if _, status := c.cmd("APPEND INBOX {10+}\r\nno header"); !strings.HasPrefix(status, "NO") {
-		t.Errorf("APPEND of something that is not a message: %s", status)
+	// Any octets are stored, an empty header section too (as Dovecot; imaptest's esearch).
+	c.ok("APPEND INBOX {5+}\r\n\r\n1\r\n")
+	if got := grep(c.ok("FETCH 2 (BODY.PEEK[] BODY.PEEK[TEXT])"), "FETCH"); len(got) != 1 ||
+		got[0] != "* 2 FETCH (BODY[] {5}\r\n\r\n1\r\n BODY[TEXT] {3}\r\n1\r\n)" {
+		t.Errorf("message with an empty header: %q", got)
+	}
+}
+
+// RFC 3516 §4.2: a literal8 APPEND is stored octet for octet, bare LFs and NULs included.
+func TestAppendLiteral8Unchanged(t *testing.T) {
+	e := newEnv(t)
+	c := e.rawLogin()
+	msg := "Subject: bin\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\n\x00-\xe4\n\r\n\n"
+	c.ok("APPEND INBOX ~{%d+}\r\n%s", len(msg), msg)
+	c.ok("SELECT INBOX")
+	if got := grep(c.ok("FETCH 1 (RFC822.SIZE BINARY.PEEK[1])"), "FETCH"); len(got) != 1 ||
+		got[0] != "* 1 FETCH (RFC822.SIZE "+strconv.Itoa(len(msg))+" BINARY[1] ~{7}\r\n\x00-\xe4\n\r\n\n)" {
+		t.Errorf("literal8 message: %q", got)
+	}
+	// RFC 3501 §4.3: no NUL in a plain literal; BODY[1] carries 0x80 instead (as Dovecot).
+	if got := grep(c.ok("FETCH 1 (BODY.PEEK[1])"), "FETCH"); len(got) != 1 ||
+		got[0] != "* 1 FETCH (BODY[1] {7}\r\n\x80-\xe4\n\r\n\n)" {
+		t.Errorf("BODY[1] of a part with a NUL: %q", got)
 	}
 }
 

@@ -16,7 +16,8 @@ const delimiter = '/'
 // (RFC 3501 §2.3.2); \Recent is not stored, so it is not among them.
 var systemFlags = []string{store.FlagAnswered, store.FlagFlagged, store.FlagDeleted, store.FlagSeen, store.FlagDraft}
 
-// flagRecent is the obsolete session flag, which Letterbox never sets.
+// flagRecent is the session flag of RFC 3501 §2.3.2: never stored with a message, held by
+// one session per message (selected.recent, store.ClaimRecent).
 const flagRecent = `\Recent`
 
 // canonicalFlags checks flags from a client and spells system flags canonically. \Recent

@@ -76,6 +76,9 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 
 // Move answers MOVE and UID MOVE (RFC 6851): one store transaction copies and expunges;
 // the client gets COPYUID first, then an EXPUNGE for each moved message (RFC 6851 §4.3).
+// RFC 6851 §3.3 does not forbid the selected mailbox as the destination: as Dovecot does,
+// the messages are copied to new UIDs and the originals expunged; the poll that follows
+// announces the copies with EXISTS.
 func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
 	v, err := s.lockSelected()
 	if err != nil {
@@ -88,10 +91,6 @@ func (s *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string
 	uids, dst, err := s.copyTarget(v, numSet, dest)
 	if err != nil || len(uids) == 0 {
 		return err
-	}
-	if dst.ID == v.mbox.ID {
-		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
-			Text: "Source and destination are the same mailbox"}
 	}
 	pairs, err := s.st.Move(s.ctx, v.mbox.ID, uids, dst.ID)
 	if err != nil {

@@ -228,9 +228,14 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, v *selected, ref msgRef, m
 		rw.WriteUID(imap.UID(ref.uid))
 	}
 	if options.Flags || flagsChanged {
-		rw.WriteFlags(imapFlags(m.Flags))
-		v.flags[ref.uid] = m.Flags
-		v.noteKeywords(m.Flags)
+		// RFC 3501 §7.2.6: a keyword someone else has just stored may reach the client only
+		// after FLAGS announces it, which a FETCH cannot send (imapserver gives it only a
+		// FetchWriter). Then the flags the client knows are shown, and the poll after the
+		// command announces the keyword, then the message's new flags.
+		if !hasNewKeyword(v, m.Flags) {
+			v.flags[ref.uid] = m.Flags
+		}
+		rw.WriteFlags(v.flagsOf(ref.uid))
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(m.InternalDate)
@@ -250,7 +255,7 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, v *selected, ref msgRef, m
 			rw.Close()
 			return err
 		}
-		if err := writeLiteral(rw.WriteBodySection(bs, size), r, size); err != nil {
+		if err := writeLiteral(rw.WriteBodySection(bs, size), nulFilter{r}, size); err != nil {
 			rw.Close()
 			return fmt.Errorf("imap: writing body section: %w", err)
 		}
@@ -271,6 +276,25 @@ func (s *session) fetchOne(w *imapserver.FetchWriter, v *selected, ref msgRef, m
 // writeLiteral streams exactly size bytes of r into a literal. If r ends early (the store
 // failed mid-way), the literal is padded with spaces so that the connection stays in step
 // with the announced size, and the error is returned.
+// nulFilter replaces NUL octets with 0x80 (as Dovecot does). RFC 3501 §4.3: a literal
+// carries CHAR8, which excludes NUL; only a literal8 (BINARY, RFC 3516) may hold one, and
+// imapserver writes BODY sections as plain literals. NULs come only from a message that
+// arrived with them (a literal8 APPEND): its BINARY sections still give them unchanged.
+type nulFilter struct{ r io.Reader }
+
+func (f nulFilter) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	for i := bytes.IndexByte(p[:n], 0); i >= 0; {
+		p[i] = 0x80
+		j := bytes.IndexByte(p[i+1:n], 0)
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return n, err
+}
+
 func writeLiteral(w io.WriteCloser, r io.Reader, size int64) error {
 	n, err := io.Copy(w, io.LimitReader(r, size))
 	if err == nil && n < size {

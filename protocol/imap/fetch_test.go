@@ -115,7 +115,7 @@ func TestFetchBodySections(t *testing.T) {
 		t.Errorf("BINARY.SIZE[2]: %q", size)
 	}
 	// PEEK set no flag.
-	if flags := grep(c.ok("FETCH 1 (FLAGS)"), `FLAGS \(\)`); len(flags) != 1 {
+	if flags := grep(c.ok("FETCH 1 (FLAGS)"), `FLAGS \(\\Recent\)`); len(flags) != 1 {
 		t.Errorf("flags after PEEK: %q", flags)
 	}
 }
@@ -159,7 +159,7 @@ func TestFetchSetsSeen(t *testing.T) {
 		t.Errorf("BODY.PEEK[] reported flags: %q", got)
 	}
 	got := grep(c.ok("FETCH 2 (BODY[TEXT])"), `^\* 2 FETCH`)
-	if len(got) != 1 || !strings.Contains(got[0], `FLAGS (\Seen)`) {
+	if len(got) != 1 || !strings.Contains(got[0], `FLAGS (\Recent \Seen)`) {
 		t.Errorf("BODY[TEXT] did not report \\Seen: %q", got)
 	}
 	// Set once: a second fetch does not report the flags again.

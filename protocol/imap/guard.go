@@ -134,10 +134,13 @@ type guardConn struct {
 	ph       phase
 	tag      string      // the command being handed on
 	isAppend bool        // it is APPEND
+	onlyName nameArgs    // what of it imapserver may fail to decode beyond syntax
+	command  string      // its name, upper case (List tells LSUB from LIST by it)
 	count    int         // its octets so far, literals aside
 	midLine  bool        // some of the current line was handed on
 	cont     bool        // "+" asked for a continuation line (IDLE's DONE, a SASL response)
 	litScan  literalScan // the client's line
+	literal8 bool        // the last literal the client announced is a literal8 (~{n})
 	litN     int64       // literal octets left (phLiteral, phDiscardLiteral) or announced (phAwaitSync)
 	out      outScanner
 	greet    []byte // skipGreeting: the greeting line so far
@@ -291,7 +294,7 @@ var ackRequested func(ph phase, afterLiteral bool)
 
 // newCommand starts on the next command.
 func (g *guardConn) newCommand() {
-	g.ph, g.tag, g.isAppend, g.count, g.midLine, g.cont = phNew, "", false, 0, false, false
+	g.ph, g.tag, g.isAppend, g.onlyName, g.command, g.count, g.midLine, g.cont = phNew, "", false, nameOther, "", 0, false, false
 	g.litScan = literalScan{}
 	g.head, g.hp = g.head[:0], headParser{}
 }
@@ -356,6 +359,7 @@ func (g *guardConn) readLine(p []byte) (int, error) {
 // endLine follows the end of a client line: a literal follows, or the command may be over.
 func (g *guardConn) endLine() {
 	n, sync, ok := g.litScan.literal()
+	g.literal8 = ok && g.litScan.tilde
 	g.litScan = literalScan{}
 	switch {
 	case !ok:
@@ -422,6 +426,8 @@ func (g *guardConn) readHead() (done bool, err error) {
 	}
 	if hp.nameEnd > hp.nameStart {
 		g.isAppend = hp.name(g.head) == "APPEND"
+		g.onlyName = mailboxNameCommands[hp.name(g.head)]
+		g.command = hp.name(g.head)
 	}
 	switch {
 	case hp.startTLS:
@@ -587,12 +593,15 @@ func isAtomChar(c byte) bool {
 }
 
 // literalScan recognises a literal announced at the end of a line: {n} (RFC 3501 §4.3),
-// {n+} (RFC 7888) or ~{n} (RFC 3516, the "~" changes nothing here).
+// {n+} (RFC 7888) or ~{n} (RFC 3516: a literal8, noted for APPEND, which stores its octets
+// unchanged).
 type literalScan struct {
 	st     uint8 // 0 nothing, 1 digits after "{", 2 after "+", 3 after "}", 4 after "}\r", 5 after "}\r\n"
 	n      int64
 	digits int
 	plus   bool
+	tilde  bool // the literal is a literal8: "~" came right before its "{"
+	prev   byte // the octet fed before
 }
 
 // feed follows octets of a line. A literal's announcement is at most 23 octets long, so
@@ -603,9 +612,11 @@ func (s *literalScan) feed(b []byte) {
 		b = b[len(b)-32:]
 	}
 	for _, c := range b {
+		prev := s.prev
+		s.prev = c
 		switch {
 		case c == '{':
-			*s = literalScan{st: 1}
+			*s = literalScan{st: 1, tilde: prev == '~', prev: c}
 		case s.st == 1 && c >= '0' && c <= '9':
 			if s.digits == 18 { // absurd: imapserver refuses it
 				s.st = 0
@@ -673,13 +684,42 @@ const undecodable = " NO [SERVERBUG] Internal server error\r\n"
 // can fail in it raw is a write to a connection already gone, so the answer is
 // imapserver's own (TestServerFaultStaysOurs). imapserver writes a status
 // response in one Write. g.mu is held.
+//
+// A command whose only argument imapserver decodes beyond syntax is a mailbox name
+// (mailboxNameCommands) is answered NO instead, as Dovecot does: the name is well formed
+// IMAP, it just names no mailbox that can exist (RFC 3501 §5.1.3 leaves the answer to the
+// server).
 func (g *guardConn) clientBug(p []byte) (out []byte, rewritten bool) {
 	if g.tag == "" || len(p) != len(g.tag)+len(undecodable) ||
 		!bytes.HasPrefix(p, []byte(g.tag)) || string(p[len(g.tag):]) != undecodable {
 		return p, false
 	}
+	switch g.onlyName {
+	case nameList:
+		// A pattern no mailbox name can match: nothing to list (as Dovecot).
+		return []byte(g.tag + " OK No mailbox matches\r\n"), true
+	case nameOne:
+		return []byte(g.tag + " NO Mailbox name is not valid modified UTF-7\r\n"), true
+	}
 	return []byte(g.tag + " BAD [CLIENTBUG] Arguments could not be decoded (a mailbox name not in modified UTF-7, a number out of range, or a bad date)\r\n"), true
 }
+
+// mailboxNameCommands take no argument imapserver decodes beyond its syntax but mailbox
+// names: imapserver failing one of them (NO [SERVERBUG]) means a name not in modified UTF-7.
+// LIST and LSUB take patterns: one that is not modified UTF-7 matches nothing.
+var mailboxNameCommands = map[string]nameArgs{
+	"SELECT": nameOne, "EXAMINE": nameOne, "CREATE": nameOne, "DELETE": nameOne, "RENAME": nameOne,
+	"SUBSCRIBE": nameOne, "UNSUBSCRIBE": nameOne, "STATUS": nameOne, "LIST": nameList, "LSUB": nameList,
+}
+
+// nameArgs says what of a command imapserver may fail to decode beyond its syntax.
+type nameArgs uint8
+
+const (
+	nameOther nameArgs = iota // numbers, dates or names: BAD [CLIENTBUG]
+	nameOne                   // only mailbox names: NO
+	nameList                  // only a reference and a pattern: OK, nothing listed
+)
 
 // writeAfterGreeting drops imapserver's greeting ("* OK ..."); a BYE goes out.
 func (g *guardConn) writeAfterGreeting(p []byte) (int, error) {

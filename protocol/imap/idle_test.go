@@ -154,7 +154,7 @@ func TestIMAPAndPOP3OnOneMailbox(t *testing.T) {
 	p.c.Close()
 
 	idle.waitFor(`^\* 2 EXPUNGE$`)
-	idle.waitFor(`^\* 2 FETCH \(UID 3 FLAGS \(\\Seen\)\)$`)
+	idle.waitFor(`^\* 2 FETCH \(UID 3 FLAGS \(\\Recent \\Seen\)\)$`) // idle selected first: \Recent is its
 	idle.send("DONE")
 	idle.waitFor(`^I1 OK`)
 

@@ -54,6 +54,23 @@
 //     offsets in that metadata, never re-parsed. SEARCH HEADER/BODY/TEXT use the raw
 //     header and decoded text the store also keeps since delivery, narrowed first by the
 //     store's full-text index where it can (store.SearchCandidates), never answered by it.
+//   - \Recent (RFC 3501 §2.3.2) is one session's per message: a read-write SELECT, and the
+//     session's later EXISTS, claim what no session has had (store.ClaimRecent raises the
+//     mailbox's watermark atomically); EXAMINE shows what is above the watermark without
+//     claiming it; IMAP4rev2 sessions neither claim nor show it. The view holds the set.
+//   - A keyword new to the client goes out in FLAGS before any FETCH shows it (RFC 3501
+//     §7.2.6). STORE and FETCH get only a FetchWriter, which cannot write FLAGS: a STORE
+//     bringing a new keyword holds its FETCH responses for the Poll after the command, and
+//     a FETCH meeting someone else's new keyword shows the flags the client knew and
+//     leaves the change to that Poll.
+//   - Subscriptions are names of their own (store.Subscriptions, RFC 3501 §6.3.6), not
+//     mailbox properties; LIST (SUBSCRIBED) shows one without a mailbox \NonExistent.
+//     imapserver gives LSUB as LIST (SUBSCRIBED); the guard's command name tells them
+//     apart (an LSUB shows unsubscribed parents \Noselect, RFC 3501 §6.3.9).
+//   - APPEND stores any octets (the parse describes, it does not gate); a ~{n} literal8,
+//     which imapserver does not report, is seen by the guard and stored unchanged
+//     (store.SpoolOptions.Binary). BODY sections carry 0x80 for NUL (no NUL outside a
+//     literal8, RFC 3501 §4.3).
 //   - EXAMINE is read-only, enforced here: STORE, EXPUNGE and MOVE answer NO, FETCH BODY[]
 //     does not set \Seen, and CLOSE expunges nothing.
 //   - Three imapserver instances serve the connections, fed through in-memory listeners:
@@ -156,6 +173,8 @@ type mailStore interface {
 	RenameMailbox(ctx context.Context, accountID int64, from, to string) error
 	DeleteMailbox(ctx context.Context, accountID int64, name string) error
 	SetSubscribed(ctx context.Context, accountID int64, name string, subscribed bool) error
+	Subscriptions(ctx context.Context, accountID int64) ([]string, error)
+	ClaimRecent(ctx context.Context, mailboxID int64, upTo uint32) (uint32, error)
 	Status(ctx context.Context, mailboxID int64) (store.MailboxStatus, error)
 
 	Messages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.Message, error)

@@ -186,7 +186,7 @@ func (s *session) status(mbox store.Mailbox, options *imap.StatusOptions) (*imap
 		data.NumDeleted = u32(st.Deleted)
 	}
 	if options.NumRecent {
-		data.NumRecent = u32(0) // \Recent is never set
+		data.NumRecent = u32(st.Recent) // not yet claimed by any session (store.ClaimRecent)
 	}
 	if options.Size {
 		size := st.Size
@@ -202,11 +202,14 @@ func (s *session) status(mbox store.Mailbox, options *imap.StatusOptions) (*imap
 	return data, nil
 }
 
-// listNode is a name LIST may show: a mailbox, or a superior name implied by one.
+// listNode is a name LIST may show: a mailbox, a superior name implied by one, or a
+// subscribed name (RFC 3501 §6.3.6: a subscription need not name a mailbox).
 type listNode struct {
-	mbox           *store.Mailbox // nil: no such mailbox, only children
-	children       bool
-	subscribedKids bool
+	mbox           *store.Mailbox // nil: no such mailbox
+	inTree         bool           // a mailbox, or a superior name of one
+	children       bool           // mailboxes below it
+	subscribed     bool
+	subscribedKids []string // subscribed names below it
 }
 
 // canonInbox spells a leading INBOX level in capitals, so that patterns match INBOX in any
@@ -221,7 +224,13 @@ func canonInbox(s string) string {
 // List answers LIST (RFC 3501 §6.3.8, LIST-EXTENDED RFC 5258, LIST-STATUS RFC 5819) and
 // LSUB (RFC 3501 §6.3.9). Every mailbox carries \HasChildren or \HasNoChildren
 // (RFC 3348) and its special-use attribute (RFC 6154); superior names without a mailbox
-// are shown \Noselect.
+// are shown \Noselect. Subscriptions are names of their own (store.Subscriptions): LIST
+// (SUBSCRIBED) shows one whose mailbox does not exist \NonExistent (RFC 5258 §3.4).
+//
+// A name that is not subscribed but has subscribed names below it that the patterns do
+// not match is shown too: by LSUB with \Noselect (RFC 3501 §6.3.9), by LIST (SUBSCRIBED
+// RECURSIVEMATCH) with CHILDINFO (RFC 5258 §3.5). imapserver gives LSUB as a LIST with
+// SelectSubscribed; the guard, which read the command's name, tells them apart.
 func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, options *imap.ListOptions) error {
 	acct, err := s.lockAuthenticated()
 	if err != nil {
@@ -232,9 +241,14 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 		// RFC 3501 §6.3.8: an empty pattern asks for the delimiter and the root.
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delimiter})
 	}
+	lsub := s.guard != nil && s.guard.command == "LSUB"
 	mboxes, err := s.st.Mailboxes(s.ctx, acct.ID)
 	if err != nil {
 		return s.storeError(err, "listing mailboxes")
+	}
+	subs, err := s.st.Subscriptions(s.ctx, acct.ID)
+	if err != nil {
+		return s.storeError(err, "listing subscriptions")
 	}
 	nodes := make(map[string]*listNode, len(mboxes))
 	node := func(name string) *listNode {
@@ -247,11 +261,18 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 	}
 	for i := range mboxes {
 		m := &mboxes[i]
-		node(m.Name).mbox = m
+		n := node(m.Name)
+		n.mbox, n.inTree = m, true
 		for _, p := range parents(m.Name) {
 			pn := node(p)
-			pn.children = true
-			pn.subscribedKids = pn.subscribedKids || m.Subscribed
+			pn.children, pn.inTree = true, true
+		}
+	}
+	for _, name := range subs {
+		node(name).subscribed = true
+		for _, p := range parents(name) {
+			pn := node(p)
+			pn.subscribedKids = append(pn.subscribedKids, name)
 		}
 	}
 	names := make([]string, 0, len(nodes))
@@ -272,40 +293,61 @@ func (s *session) List(w *imapserver.ListWriter, ref string, patterns []string, 
 			patterns[i] = canonInbox(patterns[i])
 		}
 	}
-	for _, name := range names {
-		n := nodes[name]
-		match := false
+	matches := func(name string) bool {
 		for _, p := range patterns {
 			if imapserver.MatchList(name, delimiter, ref, p) {
-				match = true
-				break
+				return true
 			}
 		}
-		if !match {
+		return false
+	}
+	// unmatchedKids: subscribed names below n that the patterns do not match.
+	unmatchedKids := func(n *listNode) bool {
+		for _, k := range n.subscribedKids {
+			if !matches(k) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, name := range names {
+		n := nodes[name]
+		if !matches(name) {
 			continue
 		}
 		data := imap.ListData{Delim: delimiter, Mailbox: name}
-		subscribed := n.mbox != nil && n.mbox.Subscribed
-		switch {
-		case options.SelectSubscribed && !subscribed:
-			// RFC 5258 §3.5: with RECURSIVEMATCH, a parent of subscribed mailboxes is
-			// returned with CHILDINFO even though it is not subscribed itself.
-			if !options.SelectRecursiveMatch || !n.subscribedKids {
+		if options.SelectSubscribed {
+			switch {
+			case n.subscribed:
+			case lsub && unmatchedKids(n):
+				data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect)
+				if err := w.WriteList(&data); err != nil {
+					return err
+				}
+				continue
+			case !lsub && options.SelectRecursiveMatch && unmatchedKids(n):
+				data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
+			default:
 				continue
 			}
-			data.ChildInfo = &imap.ListDataChildInfo{Subscribed: true}
-		case options.SelectSpecialUse && (n.mbox == nil || n.mbox.SpecialUse == ""):
+		} else if !n.inTree {
+			continue // only subscribed: no mailbox to list
+		}
+		if options.SelectSpecialUse && (n.mbox == nil || n.mbox.SpecialUse == "") {
 			continue
 		}
-		if n.mbox == nil {
+		switch {
+		case n.mbox == nil && n.inTree:
 			data.Attrs = append(data.Attrs, imap.MailboxAttrNoSelect)
+		case n.mbox == nil && !lsub:
+			data.Attrs = append(data.Attrs, imap.MailboxAttrNonExistent)
 		}
-		if n.children {
+		if n.inTree && n.children {
 			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
-		} else {
+		} else if n.inTree {
 			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
 		}
-		if subscribed && (options.SelectSubscribed || options.ReturnSubscribed) {
+		if n.subscribed && (options.SelectSubscribed || options.ReturnSubscribed) {
 			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
 		}
 		if n.mbox != nil && n.mbox.SpecialUse != "" {

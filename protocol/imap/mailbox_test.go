@@ -156,8 +156,44 @@ func TestSubscriptions(t *testing.T) {
 	if got := grep(c.ok(`LIST (SUBSCRIBED) "" "L*"`), `Lists`); len(got) != 1 || !strings.Contains(got[0], `\Subscribed`) {
 		t.Errorf("LIST (SUBSCRIBED): %q", got)
 	}
-	if _, status := c.cmd(`SUBSCRIBE "Nope"`); !strings.HasPrefix(status, "NO") {
-		t.Errorf("SUBSCRIBE to a missing mailbox: %s", status)
+	// RFC 3501 §6.3.6: a subscription is a name of its own: CREATE does not subscribe,
+	// DELETE does not unsubscribe, and a name without a mailbox can be subscribed; LIST
+	// (SUBSCRIBED) shows it \NonExistent (RFC 5258 §3.4).
+	c.ok(`CREATE "Fresh"`)
+	if got := grep(c.ok(`LSUB "" "Fresh"`), "LSUB"); len(got) != 0 {
+		t.Errorf("CREATE subscribed: %q", got)
+	}
+	c.ok(`SUBSCRIBE "Nope"`)
+	c.ok(`DELETE "Lists"`)
+	got := c.ok(`LIST (SUBSCRIBED) "" "*"`)
+	for _, name := range []string{"Nope", "Lists"} {
+		if l := grep(got, `"`+name+`"$`); len(l) != 1 || !strings.Contains(l[0], `\NonExistent`) || !strings.Contains(l[0], `\Subscribed`) {
+			t.Errorf("LIST (SUBSCRIBED) of %s, subscribed without a mailbox: %q", name, got)
+		}
+	}
+	if l := grep(c.ok(`LIST "" "*"`), `"(Nope|Lists)"$`); len(l) != 0 {
+		t.Errorf("plain LIST shows subscriptions without mailboxes: %q", l)
+	}
+	if l := grep(c.ok(`LSUB "" "*"`), `"(Nope|Lists)"$`); len(l) != 2 {
+		t.Errorf("LSUB of names without mailboxes: %q", l)
+	}
+	c.ok(`UNSUBSCRIBE "Nope"`)
+	if l := grep(c.ok(`LSUB "" "*"`), `"Nope"$`); len(l) != 0 {
+		t.Errorf("LSUB after UNSUBSCRIBE of a name without a mailbox: %q", l)
+	}
+
+	// RFC 3501 §6.3.9: "%" matching a name that is not subscribed but has subscribed names
+	// below it gives that name \Noselect; LIST (SUBSCRIBED RECURSIVEMATCH) gives CHILDINFO.
+	c.ok(`CREATE "Top/Sub"`)
+	c.ok(`SUBSCRIBE "Top/Sub"`)
+	if l := grep(c.ok(`LSUB "" "%%"`), `"Top"$`); len(l) != 1 || !strings.HasPrefix(l[0], `* LSUB (\Noselect) `) {
+		t.Errorf("LSUB %% of a parent of a subscription: %q", l)
+	}
+	if l := grep(c.ok(`LSUB "" "*"`), `"Top"$`); len(l) != 0 {
+		t.Errorf("LSUB * shows the parent too: %q", l)
+	}
+	if l := grep(c.ok(`LIST (SUBSCRIBED RECURSIVEMATCH) "" "%%"`), `"Top"`); len(l) != 1 || !strings.Contains(l[0], `CHILDINFO ("SUBSCRIBED")`) {
+		t.Errorf("LIST (SUBSCRIBED RECURSIVEMATCH) %%: %q", l)
 	}
 }
 
@@ -180,7 +216,7 @@ func TestStatus(t *testing.T) {
 	got := c.ok("STATUS INBOX (MESSAGES UNSEEN UIDNEXT UIDVALIDITY SIZE DELETED RECENT APPENDLIMIT)")
 	size := len(msgs[0]) + len(msgs[1]) + len(msgs[2])
 	want := []string{"MESSAGES 3", "UNSEEN 2", "UIDNEXT " + itoa(last+1), "UIDVALIDITY " + itoa(inbox.UIDValidity),
-		"SIZE " + itoa(uint32(size)), "DELETED 1", "RECENT 0", "APPENDLIMIT 52428800"}
+		"SIZE " + itoa(uint32(size)), "DELETED 1", "RECENT 3", "APPENDLIMIT 52428800"}
 	for _, w := range want {
 		if len(got) != 1 || !strings.Contains(got[0], w) {
 			t.Errorf("STATUS lacks %s: %q", w, got)
@@ -198,17 +234,33 @@ func TestStatus(t *testing.T) {
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
 
-// TestUndecodableArguments: arguments imapserver cannot decode (a mailbox name that is not
-// modified UTF-7, RFC 3501 §5.1.3; a number beyond 32 bits; a bad date) are answered
-// BAD [CLIENTBUG], not imapserver's NO [SERVERBUG]; the session goes on, and the log calls them the client's malformed input, not a warning:
+// TestUndecodableArguments: arguments imapserver cannot decode are answered as the client's
+// fault, not with imapserver's NO [SERVERBUG]: a mailbox name that is not modified UTF-7
+// (RFC 3501 §5.1.3) NO, as Dovecot, a LIST pattern that is not OK with nothing listed, and
+// a number beyond 32 bits, a bad date (or a command where either may be it) BAD [CLIENTBUG].
+// The session goes on, and the log calls them the client's malformed input, not a warning:
 // a client could otherwise fill the log with warnings at will.
 func TestUndecodableArguments(t *testing.T) {
 	e := newEnv(t)
 	c := e.rawLogin()
+	// A name that is not modified UTF-7 where a mailbox name is all the command has: NO,
+	// as Dovecot answers (imaptest's atoms script).
 	for _, cmd := range []string{
 		`SELECT "&Jjo"`,
+		"SELECT !#$&'+,-.0123456789:;<=>?@^_`|[}",
 		`STATUS "&Jjo" (MESSAGES)`,
 		`RENAME INBOX "&AGE-"`, // encodes "a", which must be written as itself
+	} {
+		if _, status := c.cmd("%s", cmd); !strings.HasPrefix(status, "NO ") {
+			t.Errorf("%q: %s, want NO", cmd, status)
+		}
+		c.ok("NOOP")
+	}
+	// A LIST pattern that is not modified UTF-7 matches nothing.
+	if got := c.ok("%s", "LIST \"\" !#$&'+,-.0123456789:;<=>?@^_`|[}%*"); len(got) != 0 {
+		t.Errorf("LIST of a pattern not in modified UTF-7: %q", got)
+	}
+	for _, cmd := range []string{
 		"APPEND \"&Jjo\" {1+}\r\nx",
 		`FETCH 99999999999 FLAGS`,
 		`SEARCH SINCE 31-Foo-2020`,
@@ -220,8 +272,8 @@ func TestUndecodableArguments(t *testing.T) {
 		c.ok("NOOP")
 	}
 	logs := e.logs.String()
-	if n := strings.Count(logs, `msg="malformed client input"`); n < 7 {
-		t.Errorf("%d undecodable commands logged as malformed client input, want 7:\n%s", n, logs)
+	if n := strings.Count(logs, `msg="malformed client input"`); n < 9 {
+		t.Errorf("%d undecodable commands logged as malformed client input, want 9:\n%s", n, logs)
 	}
 	for _, line := range strings.Split(logs, "\n") {
 		if strings.Contains(line, "level=WARN") && strings.Contains(line, "handling") {

@@ -181,7 +181,8 @@ type matcher struct {
 	larger, smaller                      int64
 	not                                  []*matcher
 	or                                   [][2]*matcher
-	needs                                int // needMeta | needText, including sub-keys
+	recent                               map[uint32]struct{} // the view's \Recent messages
+	needs                                int                 // needMeta | needText, including sub-keys
 }
 
 func compileSearch(v *selected, c *imap.SearchCriteria) (*matcher, error) {
@@ -190,7 +191,7 @@ func compileSearch(v *selected, c *imap.SearchCriteria) (*matcher, error) {
 	}
 	m := &matcher{
 		since: c.Since, before: c.Before, sentSince: c.SentSince, sentBefore: c.SentBefore,
-		larger: c.Larger, smaller: c.Smaller,
+		larger: c.Larger, smaller: c.Smaller, recent: v.recent,
 	}
 	for _, set := range c.SeqNum {
 		var r ranges
@@ -216,8 +217,17 @@ func compileSearch(v *selected, c *imap.SearchCriteria) (*matcher, error) {
 		m.needs |= needMeta
 	}
 	for _, h := range c.Header {
+		// imapserver gives FROM x and HEADER FROM x alike. An empty string asks whether
+		// the message has the field at all (RFC 3501 §6.4.4 HEADER; a message without a
+		// Subject has none, though its envelope's subject is as empty as an empty one),
+		// so it is answered from the header.
 		switch strings.ToLower(h.Key) {
 		case "from", "to", "cc", "bcc", "subject":
+			if h.Value == "" {
+				m.headers = append(m.headers, h)
+				m.needs |= needText
+				continue
+			}
 			m.envelope = append(m.envelope, h)
 			m.needs |= needMeta
 		default:
@@ -297,6 +307,16 @@ func day(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
 
+// hasFlag tells whether a message has a flag; \Recent is the session's (RECENT, NEW and
+// OLD, RFC 3501 §6.4.4), the others the store's.
+func (m *matcher) hasFlag(msg *searchMsg, flag string) bool {
+	if strings.EqualFold(flag, flagRecent) {
+		_, ok := m.recent[msg.ref.uid]
+		return ok
+	}
+	return hasFlag(msg.meta.Flags, flag)
+}
+
 func (m *matcher) match(msg *searchMsg) (bool, error) {
 	meta := msg.meta
 	for _, r := range m.seqs {
@@ -310,12 +330,12 @@ func (m *matcher) match(msg *searchMsg) (bool, error) {
 		}
 	}
 	for _, f := range m.flags {
-		if !hasFlag(meta.Flags, f) {
-			return false, nil // \Recent is never set, so RECENT and NEW match nothing
+		if !m.hasFlag(msg, f) {
+			return false, nil
 		}
 	}
 	for _, f := range m.notFlags {
-		if hasFlag(meta.Flags, f) {
+		if m.hasFlag(msg, f) {
 			return false, nil
 		}
 	}

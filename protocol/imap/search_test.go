@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -88,9 +89,9 @@ func TestSearchKeys(t *testing.T) {
 		{`UNDRAFT`, "1 2 3 4"},
 		{`KEYWORD $work`, "3"},
 		{`UNKEYWORD $Work`, "1 2 4"},
-		{`RECENT`, ""},
-		{`NEW`, ""},
-		{`OLD`, "1 2 3 4"},
+		{`RECENT`, "1 2 3 4"}, // this session was the first to see them
+		{`NEW`, "2 4"},
+		{`OLD`, ""},
 		{`LARGER 10000`, ""},
 		{`SMALLER 10000`, "1 2 3 4"},
 		{`2:3`, "2 3"},
@@ -265,5 +266,37 @@ func TestSearchSameWithAndWithoutIndex(t *testing.T) {
 	// Not a vacuous comparison: the index answered, and found what it should.
 	if got := grep(ci.ok(`SEARCH TEXT "pineapple"`), `^\* SEARCH`); fmt.Sprint(got) != "[* SEARCH 1 5]" {
 		t.Errorf("SEARCH TEXT pineapple = %q", got)
+	}
+}
+
+// imaptest's search-addresses and search-header: an address with comments inside it, a
+// group's name, and HEADER with an empty string, which matches only messages that have
+// the field.
+func TestSearchAddressesAndFieldPresence(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("INBOX", "From: <user-from (comment)@ (comment) domain.org>\r\nSubject: hello\r\n\r\nx\r\n")
+	e.deliver("INBOX", "From: a@b\r\nTo: groupname: groupuser1@domain.org, groupuser2@domain.org;\r\n\r\nx\r\n")
+	e.deliver("INBOX", "From: a@b\r\nTo: emptygroup:;\r\n\r\nx\r\n")
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	for _, tt := range []struct{ criteria, want string }{
+		{`FROM user-from@domain.org`, "1"},
+		{`TO groupname`, "2"},
+		{`TO groupuser2`, "2"},
+		{`TO emptygroup`, "3"},
+		{`HEADER SUBJECT ""`, "1"},
+		{`NOT HEADER SUBJECT ""`, "2 3"},
+		{`TO ""`, "2 3"},
+	} {
+		got := grep(c.ok("SEARCH %s", tt.criteria), `^\* SEARCH`)
+		if len(got) != 1 || strings.TrimSpace(strings.TrimPrefix(got[0], "* SEARCH")) != tt.want {
+			t.Errorf("SEARCH %s = %q, want %q", tt.criteria, got, tt.want)
+		}
+	}
+	// RFC 3501 §7.4.2: a group is a start marker (NIL host) and an end marker (all NIL).
+	// (imapserver puts a space between addresses, which RFC 3501 §9 env-to does not have.)
+	if got := grep(c.ok("FETCH 3 ENVELOPE"), "FETCH"); len(got) != 1 ||
+		!regexp.MustCompile(`\(\(NIL NIL "emptygroup" NIL\) ?\(NIL NIL NIL NIL\)\)`).MatchString(got[0]) {
+		t.Errorf("ENVELOPE of an empty group: %q", got)
 	}
 }

@@ -28,6 +28,25 @@ type selected struct {
 	modseq    int64    // the change log has been read up to here
 	deleted   bool     // the mailbox itself was deleted
 	searchRes []uint32 // the saved SEARCH result (RFC 5182), as UIDs
+
+	// heldFlags are the messages a STORE answers whose FETCH waits for the FLAGS
+	// response announcing a new keyword; Poll writes them (store_flags.go).
+	heldFlags []msgRef
+	// recent holds the messages this session has \Recent on (RFC 3501 §2.3.2).
+	recent map[uint32]struct{}
+	// rev2: IMAP4rev2 is enabled, which has no \Recent (RFC 9051 §1.1): the session
+	// neither claims nor shows it, leaving it to IMAP4rev1 sessions.
+	rev2 bool
+}
+
+// flagsOf is a message's flags for the wire: as last reported, with \Recent if this
+// session holds it.
+func (v *selected) flagsOf(uid uint32) []imap.Flag {
+	out := imapFlags(v.flags[uid])
+	if _, ok := v.recent[uid]; ok {
+		out = append([]imap.Flag{imap.Flag(flagRecent)}, out...)
+	}
+	return out
 }
 
 // msgRef is a message of the view: its sequence number and UID.
@@ -169,6 +188,7 @@ func (v *selected) remove(uids map[uint32]struct{}, write func(seq uint32) error
 		removed++
 		delete(v.gone, uid)
 		delete(v.flags, uid)
+		delete(v.recent, uid)
 	}
 	v.uids = kept
 	return err
@@ -206,6 +226,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		flags:    make(map[uint32][]string, len(msgs)),
 		keywords: make(map[string]string),
 		modseq:   modseq,
+		rev2:     s.conn.EnabledCaps().Has(imap.CapIMAP4rev2),
 	}
 	var firstUnseen uint32
 	for i, m := range msgs {
@@ -217,6 +238,9 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		}
 	}
 	v.keywordsChanged = false
+	if err := s.takeRecent(v, v.uids, mbox.RecentUID); err != nil {
+		return nil, err
+	}
 	uidNext := mbox.UIDNext
 	if uidNext <= v.maxUID() {
 		uidNext = v.maxUID() + 1
@@ -231,6 +255,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		Flags:             flags,
 		PermanentFlags:    permanent,
 		NumMessages:       uint32(len(v.uids)),
+		NumRecent:         uint32(len(v.recent)),
 		FirstUnseenSeqNum: firstUnseen,
 		UIDNext:           imap.UID(uidNext),
 		UIDValidity:       mbox.UIDValidity,
@@ -243,6 +268,42 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	s.live.SetMailbox(mbox.Name)
 	s.log.Debug("selected", "mailbox", mbox.Name, "messages", len(v.uids), "read_only", options.ReadOnly)
 	return data, nil
+}
+
+// takeRecent gives the view \Recent on those of the messages just added to it (uids,
+// ascending) that no session has had yet (RFC 3501 §2.3.2): the first session to see a
+// message gets it. A read-write session claims them in the store (store.ClaimRecent), so
+// no other session gets them; a read-only one (EXAMINE) claims nothing and shows as recent
+// what is above the mailbox's watermark, watermark being what the caller last read of it,
+// or 0 to read it now.
+func (s *session) takeRecent(v *selected, uids []uint32, watermark uint32) error {
+	if len(uids) == 0 || v.rev2 {
+		return nil
+	}
+	if v.recent == nil {
+		v.recent = make(map[uint32]struct{})
+	}
+	top := uids[len(uids)-1]
+	from := watermark
+	switch {
+	case !v.readOnly && top > watermark:
+		var err error
+		if from, err = s.st.ClaimRecent(s.ctx, v.mbox.ID, top); err != nil {
+			return s.storeError(err, "claiming \\Recent")
+		}
+	case v.readOnly && watermark == 0:
+		m, err := s.st.MailboxByID(s.ctx, v.mbox.ID)
+		if err != nil {
+			return s.storeError(err, "reading \\Recent")
+		}
+		from = m.RecentUID
+	}
+	for _, uid := range uids {
+		if uid > from {
+			v.recent[uid] = struct{}{}
+		}
+	}
+	return nil
 }
 
 // Unselect leaves the selected state (UNSELECT, RFC 3691; CLOSE after its expunge).
@@ -266,7 +327,19 @@ func (s *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if s.sel == nil {
 		return nil
 	}
-	return s.sync(s.ctx, w, allowExpunge, 0)
+	err := s.sync(s.ctx, w, allowExpunge, 0)
+	if v := s.sel; v != nil && len(v.heldFlags) > 0 {
+		if v.keywordsChanged { // sync failed before it could send FLAGS
+			v.keywordsChanged = false
+			if werr := w.WriteMailboxFlags(mailboxFlags(v.keywords)); werr != nil {
+				return werr
+			}
+		}
+		if werr := v.writeHeldFlags(w); err == nil {
+			err = werr
+		}
+	}
+	return err
 }
 
 // sync brings the view up to date with the store through the change log, writing the
@@ -358,7 +431,7 @@ func (s *session) sync(ctx context.Context, w *imapserver.UpdateWriter, allowExp
 		}
 	}
 	// 2. New messages: appended to the view, announced by one EXISTS.
-	grew := false
+	var grown []uint32
 	for _, m := range added {
 		if m.UID <= v.maxUID() {
 			continue
@@ -366,10 +439,19 @@ func (s *session) sync(ctx context.Context, w *imapserver.UpdateWriter, allowExp
 		v.uids = append(v.uids, m.UID)
 		v.flags[m.UID] = m.Flags
 		v.noteKeywords(m.Flags)
-		grew = true
+		grown = append(grown, m.UID)
 	}
-	if grew {
+	if len(grown) > 0 {
+		// A read-write session claims \Recent on what it announces; watermark 0 makes
+		// ClaimRecent (or, read-only, a read of the mailbox) find the current one.
+		if err := s.takeRecent(v, grown, 0); err != nil {
+			return err
+		}
 		if err := w.WriteNumMessages(uint32(len(v.uids))); err != nil {
+			return err
+		}
+		// RFC 3501 §7.3.2: RECENT follows a change in the number of recent messages.
+		if err := w.WriteNumRecent(uint32(len(v.recent))); err != nil {
 			return err
 		}
 	}
@@ -396,7 +478,7 @@ func (s *session) sync(ctx context.Context, w *imapserver.UpdateWriter, allowExp
 		}
 	}
 	for _, u := range updates {
-		if err := w.WriteMessageFlags(u.ref.seq, imap.UID(u.ref.uid), imapFlags(u.flags)); err != nil {
+		if err := w.WriteMessageFlags(u.ref.seq, imap.UID(u.ref.uid), v.flagsOf(u.ref.uid)); err != nil {
 			return err
 		}
 	}

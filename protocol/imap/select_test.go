@@ -24,7 +24,7 @@ func TestSelectCounts(t *testing.T) {
 	all := strings.Join(untagged, "\n")
 	for _, want := range []string{
 		"* 3 EXISTS",
-		"* 0 RECENT",
+		"* 3 RECENT", // the first session to see them (RFC 3501 §2.3.2)
 		`* FLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work)`,
 		`* OK [PERMANENTFLAGS (\Answered \Flagged \Deleted \Seen \Draft $Work \*)]`,
 		fmt.Sprintf("* OK [UIDVALIDITY %d]", last.UIDValidity),
@@ -184,7 +184,7 @@ func TestIdleHearsStoreChanges(t *testing.T) {
 	if _, err := e.st.SetFlags(ctx, inbox.ID, []uint32{uids[2]}, store.FlagsAdd, []string{store.FlagSeen}); err != nil {
 		t.Fatal(err)
 	}
-	c.waitFor(fmt.Sprintf(`^\* 2 FETCH \(UID %d FLAGS \(\\Seen\)\)$`, uids[2]))
+	c.waitFor(fmt.Sprintf(`^\* 2 FETCH \(UID %d FLAGS \(\\Recent \\Seen\)\)$`, uids[2]))
 
 	c.send("DONE")
 	if l := c.line(); !strings.HasPrefix(l, "I1 OK") {

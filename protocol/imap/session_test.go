@@ -174,6 +174,13 @@ func TestIMAP4rev2(t *testing.T) {
 	if len(grep(got, `RECENT`)) != 0 || len(grep(got, `^\* LIST \(\) "/" INBOX$`)) != 1 {
 		t.Errorf("SELECT under IMAP4rev2: %q", got)
 	}
+	// RFC 9051 has no \Recent: not shown, and not taken from IMAP4rev1 sessions.
+	if got := grep(c.ok("FETCH 1:* FLAGS"), "FETCH"); len(got) != 2 || strings.Contains(strings.Join(got, " "), `\Recent`) {
+		t.Errorf("FETCH FLAGS under IMAP4rev2: %q", got)
+	}
+	if got := grep(e.rawLogin().ok("SELECT INBOX"), "RECENT"); len(got) != 1 || got[0] != "* 2 RECENT" {
+		t.Errorf("IMAP4rev1 SELECT after an IMAP4rev2 one: %q, want 2 RECENT", got)
+	}
 	if got := c.ok("SEARCH UNDELETED"); len(got) != 1 || !strings.HasPrefix(got[0], "* ESEARCH") || !strings.HasSuffix(got[0], "ALL 2") {
 		t.Errorf("SEARCH under IMAP4rev2: %q", got)
 	}

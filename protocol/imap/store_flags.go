@@ -1,6 +1,8 @@
 package imap
 
 import (
+	"strings"
+
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
@@ -59,6 +61,11 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 		}
 		return nil
 	}
+	// RFC 3501 §7.2.6: a keyword new to the client is announced in FLAGS before any FETCH
+	// shows it. imapserver gives STORE only a FetchWriter, so when the STORE brings a new
+	// keyword its FETCH responses are held back for the Poll that follows the command,
+	// which writes FLAGS first (sync) and then them (writeHeldFlags).
+	hold := hasNewKeyword(v, list)
 	return s.eachMessage(v, refs, false, func(batch []msgRef, metas map[uint32]*store.Metadata) error {
 		for _, r := range batch {
 			m := metas[r.uid]
@@ -67,13 +74,51 @@ func (s *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *im
 			}
 			v.flags[r.uid] = m.Flags
 			v.noteKeywords(m.Flags)
+			if v.keywordsChanged { // someone else's new keyword, stored meanwhile
+				hold = true
+			}
+			if hold {
+				v.heldFlags = append(v.heldFlags, r)
+				continue
+			}
 			rw := w.CreateMessage(r.seq)
 			rw.WriteUID(imap.UID(r.uid))
-			rw.WriteFlags(imapFlags(m.Flags))
+			rw.WriteFlags(v.flagsOf(r.uid))
 			if err := rw.Close(); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+// hasNewKeyword reports whether flags hold a keyword the client has not been shown in FLAGS.
+func hasNewKeyword(v *selected, flags []string) bool {
+	for _, f := range flags {
+		if isKeyword(f) {
+			if _, ok := v.keywords[strings.ToLower(f)]; !ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// writeHeldFlags writes the FETCH responses a STORE held back until FLAGS was sent.
+func (v *selected) writeHeldFlags(w *imapserver.UpdateWriter) error {
+	held := v.heldFlags
+	v.heldFlags = nil
+	for _, r := range held {
+		if v.isGone(r.uid) {
+			continue
+		}
+		i, ok := v.index(r.uid)
+		if !ok {
+			continue
+		}
+		if err := w.WriteMessageFlags(uint32(i+1), imap.UID(r.uid), v.flagsOf(r.uid)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/letterbox-mail/letterbox/store"
@@ -16,7 +17,7 @@ func TestStoreFlags(t *testing.T) {
 
 	// System flags are answered in their canonical case, whatever the client wrote.
 	got := c.ok(`UID STORE %d +FLAGS (\flagged \ANSWERED $Work Project7)`, first.UID)
-	if len(grep(got, `^\* 1 FETCH \(UID 1 FLAGS \(\\Answered \\Flagged \$Work Project7\)\)$`)) != 1 {
+	if len(grep(got, `^\* 1 FETCH \(UID 1 FLAGS \(\\Recent \\Answered \\Flagged \$Work Project7\)\)$`)) != 1 {
 		t.Errorf("STORE +FLAGS answered %q", got)
 	}
 	if len(grep(got, `^\* FLAGS \(.*\$Work Project7\)$`)) != 1 {
@@ -27,7 +28,7 @@ func TestStoreFlags(t *testing.T) {
 	}
 	c.ok(`STORE 2 -FLAGS.SILENT (\Draft)`)
 	got = c.ok(`STORE 1:2 FLAGS ($Work)`)
-	if len(grep(got, `^\* [12] FETCH \(UID [12] FLAGS \(\$Work\)\)$`)) != 2 {
+	if len(grep(got, `^\* [12] FETCH \(UID [12] FLAGS \(\\Recent \$Work\)\)$`)) != 2 {
 		t.Errorf("STORE FLAGS answered %q", got)
 	}
 	if got := c.ok("NOOP"); len(got) != 0 {
@@ -55,7 +56,67 @@ func TestStoreSilentSeesOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := c.ok(`STORE 1 +FLAGS.SILENT (\Seen)`)
-	if len(got) != 1 || got[0] != `* 1 FETCH (UID 1 FLAGS (\Flagged \Seen))` && got[0] != `* 1 FETCH (UID 1 FLAGS (\Seen \Flagged))` {
+	if len(got) != 1 || got[0] != `* 1 FETCH (UID 1 FLAGS (\Recent \Flagged \Seen))` {
 		t.Errorf("STORE .SILENT after a concurrent change: %q", got)
+	}
+}
+
+// RFC 3501 §7.2.6: the session whose STORE brings a new keyword is told FLAGS before the
+// FETCH that shows it.
+func TestStoreNewKeywordFlagsFirst(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("INBOX", plainMessage("One", "x\r\n"))
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	got := c.ok(`STORE 1 +FLAGS ($keyword1)`)
+	if len(got) != 2 || !strings.HasPrefix(got[0], `* FLAGS (`) || !strings.Contains(got[0], "$keyword1") ||
+		got[1] != `* 1 FETCH (UID 1 FLAGS (\Recent $keyword1))` {
+		t.Errorf("STORE of a new keyword answered %q, want FLAGS then FETCH", got)
+	}
+	if got := c.ok("NOOP"); len(got) != 0 {
+		t.Errorf("NOOP after the STORE repeated it: %q", got)
+	}
+	// A keyword the client knows needs no FLAGS.
+	got = c.ok(`STORE 1 FLAGS ($keyword1 \Seen)`)
+	if len(got) != 1 || !strings.HasPrefix(got[0], "* 1 FETCH") {
+		t.Errorf("STORE of a known keyword answered %q", got)
+	}
+}
+
+// RFC 3501 §9: flag-keyword is an atom, and NIL is one: it is stored as a keyword, as
+// Dovecot does (imaptest's nil script).
+func TestStoreNILKeyword(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("INBOX", plainMessage("One", "x\r\n"))
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	c.ok(`STORE 1 +FLAGS.SILENT NIL`)
+	if got := grep(c.ok("FETCH 1 FLAGS"), "FETCH"); len(got) != 1 || got[0] != `* 1 FETCH (FLAGS (\Recent NIL))` {
+		t.Errorf("FETCH FLAGS after STORE NIL: %q", got)
+	}
+}
+
+// A keyword another session stores reaches a FETCH FLAGS only after FLAGS has announced it
+// (RFC 3501 §7.2.6; imaptest's stress found FETCH showing it first).
+func TestFetchOthersNewKeywordAfterFlags(t *testing.T) {
+	e := newEnv(t)
+	d := e.deliver("INBOX", plainMessage("One", "x\r\n"))
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	if _, err := e.st.SetFlags(t.Context(), d.MailboxID, []uint32{d.UID}, store.FlagsAdd, []string{"$Fresh"}); err != nil {
+		t.Fatal(err)
+	}
+	got := c.ok("FETCH 1 FLAGS")
+	announced := false
+	for _, l := range got {
+		if strings.HasPrefix(l, "* FLAGS (") && strings.Contains(l, "$Fresh") {
+			announced = true
+		}
+		if strings.Contains(l, "FETCH") && strings.Contains(l, "$Fresh") && !announced {
+			t.Errorf("FETCH showed $Fresh before FLAGS: %q", got)
+		}
+	}
+	if !announced || !strings.Contains(got[len(got)-1], `FLAGS (\Recent $Fresh)`) {
+		t.Errorf("FETCH FLAGS after another's new keyword: %q, want FLAGS and then the new flags", got)
 	}
 }

@@ -1,0 +1,189 @@
+package threading
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Criterion is one sort criterion of RFC 5256 §3 or RFC 5957 §3.
+type Criterion uint8
+
+const (
+	// Arrival: INTERNALDATE.
+	Arrival Criterion = iota + 1
+	// Cc: addr-mailbox of the first Cc address.
+	Cc
+	// Date: the sent date (RFC 5256 §2.2).
+	Date
+	// From: addr-mailbox of the first From address.
+	From
+	// Size: RFC822.SIZE.
+	Size
+	// Subject: the base subject (RFC 5256 §2.1).
+	Subject
+	// To: addr-mailbox of the first To address.
+	To
+	// DisplayFrom: display name of the first From address, else its address (RFC 5957).
+	DisplayFrom
+	// DisplayTo: display name of the first To address, else its address (RFC 5957).
+	DisplayTo
+)
+
+var criterionNames = [...]string{
+	Arrival:     "ARRIVAL",
+	Cc:          "CC",
+	Date:        "DATE",
+	From:        "FROM",
+	Size:        "SIZE",
+	Subject:     "SUBJECT",
+	To:          "TO",
+	DisplayFrom: "DISPLAYFROM",
+	DisplayTo:   "DISPLAYTO",
+}
+
+// String returns the criterion's name on the wire, e.g. "DISPLAYFROM".
+func (c Criterion) String() string {
+	if int(c) < len(criterionNames) && criterionNames[c] != "" {
+		return criterionNames[c]
+	}
+	return fmt.Sprintf("Criterion(%d)", uint8(c))
+}
+
+// ParseCriterion returns the criterion named name (case-insensitive: "date", "DisplayFrom").
+// REVERSE is not a criterion but a SortKey's Reverse.
+func ParseCriterion(name string) (Criterion, error) {
+	for c, n := range criterionNames {
+		if n != "" && strings.EqualFold(n, name) {
+			return Criterion(c), nil
+		}
+	}
+	return 0, fmt.Errorf("threading: unknown sort criterion %q", name)
+}
+
+// SortKey is one sort-key of a SORT command: a criterion, reversed when it was preceded
+// by REVERSE (RFC 5256 §3: "REVERSE only reverses a single criterion, and does not affect
+// the implicit "sequence number" sort criterion").
+type SortKey struct {
+	Criterion Criterion
+	Reverse   bool
+}
+
+// sortColumn holds one sort key's values for every message, computed once.
+type sortColumn struct {
+	reverse bool
+	dates   []sentDate // Arrival, Date
+	sizes   []int64    // Size
+	strs    []string   // the string criteria, folded by foldKeys
+}
+
+// Sort returns the indexes of msgs in the order keys says (RFC 5256 §3), so that
+// msgs[result[0]] is the first message of the answer; the IMAP layer prints their Seq or
+// UID. Messages equal under every key come in ascending Seq order (then in input order).
+// An empty keys sorts by Seq alone. It returns an error for an unknown criterion.
+//
+// It is O(n log n) and computes each key of each message once (a base subject, a display
+// name) before sorting.
+func Sort(msgs []Message, keys []SortKey) ([]int, error) {
+	cols := make([]sortColumn, len(keys))
+	for k, key := range keys {
+		col := &cols[k]
+		col.reverse = key.Reverse
+		switch key.Criterion {
+		case Arrival, Date:
+			col.dates = make([]sentDate, len(msgs))
+			for i := range msgs {
+				if key.Criterion == Arrival {
+					col.dates[i] = instant(msgs[i].InternalDate)
+				} else {
+					// RFC 5256 §3: DATE is the sent date (§2.2), INTERNALDATE when the
+					// Date header is missing or unparseable.
+					col.dates[i] = msgs[i].sent()
+				}
+			}
+		case Size:
+			col.sizes = make([]int64, len(msgs))
+			for i := range msgs {
+				col.sizes[i] = msgs[i].Size
+			}
+		case Cc, From, To, Subject, DisplayFrom, DisplayTo:
+			col.strs = make([]string, len(msgs))
+			for i := range msgs {
+				m := &msgs[i]
+				var s string
+				switch key.Criterion {
+				// RFC 5256 §3: "[IMAP] addr-mailbox of the first ... address".
+				case Cc:
+					s = m.Cc.Mailbox
+				case From:
+					s = m.From.Mailbox
+				case To:
+					s = m.To.Mailbox
+				case Subject:
+					s = BaseSubject(m.Subject)
+				// RFC 5957 §3: the display name of the first address, else its
+				// address.
+				case DisplayFrom:
+					s = m.From.display()
+				case DisplayTo:
+					s = m.To.display()
+				}
+				col.strs[i] = s
+			}
+			foldKeys(col.strs)
+		default:
+			return nil, fmt.Errorf("threading: sort key %d: unknown criterion %v", k, key.Criterion)
+		}
+	}
+
+	order := make([]int, len(msgs))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		for k := range cols {
+			col := &cols[k]
+			var c int
+			switch {
+			case col.dates != nil:
+				c = col.dates[a].compare(col.dates[b])
+			case col.sizes != nil:
+				c = cmpInt64(col.sizes[a], col.sizes[b])
+			default:
+				// i;ascii-casemap on keys folded to upper case: i;octet.
+				c = strings.Compare(col.strs[a], col.strs[b])
+			}
+			if c != 0 {
+				if col.reverse {
+					return -c
+				}
+				return c
+			}
+		}
+		// RFC 5256 §3: "if two or more messages exactly match, the order is by
+		// ascending sequence number".
+		return compareSeq(msgs, a, b)
+	})
+	return order, nil
+}
+
+// compareSeq orders msgs[a] and msgs[b] by ascending sequence number, then by index.
+func compareSeq(msgs []Message, a, b int) int {
+	if sa, sb := msgs[a].Seq, msgs[b].Seq; sa != sb {
+		if sa < sb {
+			return -1
+		}
+		return 1
+	}
+	return cmpInt64(int64(a), int64(b))
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
