@@ -46,7 +46,8 @@
 //   - Every change (append, flags, expunge, mailbox create/rename/delete) writes a change-log
 //     row with a new, store-wide, strictly increasing modification sequence (modseq) in the
 //     same transaction. An expunge leaves such a row behind as its tombstone, so any session
-//     can ask what changed since the modseq it last saw (Changes). The log is not pruned yet.
+//     can ask what changed since the modseq it last saw (Changes). Tombstones older than
+//     Options.ExpungeRetention are pruned; the rest of the log is kept (condstore.go).
 //   - After a commit, waiters registered with Watch for that account are woken (coalesced,
 //     never blocking the writer). Commits made by another process on the same data
 //     directory are noticed by watching the database files with fsnotify (and a slow timer
