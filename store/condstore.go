@@ -264,8 +264,10 @@ func cmpUint32(a, b uint32) int {
 const (
 	pruneFirstDelay = time.Minute
 	pruneInterval   = time.Hour
-	pruneBatch      = 1000
 )
+
+// pruneBatch is a variable so that a test can make batches small.
+var pruneBatch = 1000
 
 type pruner struct {
 	quit, done chan struct{}

@@ -307,6 +307,54 @@ func TestVanishedAfterPruning(t *testing.T) {
 	}
 }
 
+// Pruning in many small batches ends where one batch would: every old tombstone gone,
+// each mailbox's floor at its highest one pruned.
+func TestPruneInBatches(t *testing.T) {
+	defer func(n int) { pruneBatch = n }(pruneBatch)
+	pruneBatch = 2
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	a := newAccount(t, s, "alice@example.com")
+	in := inbox(t, s, a.ID)
+	trash, err := s.MailboxByName(ctx, a.ID, "Trash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 7 { // 3 moved to Trash, 4 expunged: 7 tombstones in INBOX
+		d := deliver(t, s, a.ID, simpleMessage("m"+strconv.Itoa(i)), DeliverOptions{})
+		if i%3 == 0 {
+			_, err = s.Move(ctx, in.ID, []uint32{d.UID}, trash.ID)
+		} else {
+			_, err = s.Expunge(ctx, in.ID, []uint32{d.UID})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, _ := s.Messages(ctx, trash.ID) // and 3 in Trash
+	if _, err := s.Expunge(ctx, trash.ID, uids(msgs)); err != nil {
+		t.Fatal(err)
+	}
+	inHigh, trashHigh := status(t, s, in.ID).ModSeq, status(t, s, trash.ID).ModSeq
+	now = now.Add(time.Hour)
+	n, err := s.pruneTombstones(now)
+	if want := 7 + 3; err != nil || n != want {
+		t.Fatalf("pruneTombstones = %d, %v; want %d", n, err, want)
+	}
+	for _, mb := range []struct {
+		id, high int64
+	}{{in.ID, inHigh}, {trash.ID, trashHigh}} {
+		v, err := s.Vanished(ctx, mb.id, 0)
+		if err != nil || v.Exact || v.KnownSince != mb.high {
+			t.Errorf("mailbox %d: Vanished(0) = %+v, %v; want inexact, known since %d", mb.id, v, err, mb.high)
+		}
+	}
+}
+
 func TestUIDGaps(t *testing.T) {
 	for _, tc := range []struct {
 		ranges  []UIDRange
