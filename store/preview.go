@@ -125,13 +125,14 @@ func htmlText(s string) string {
 		if end < 0 {
 			break
 		}
+		closingTag := strings.HasPrefix(s, "</")
 		tag := strings.ToLower(strings.TrimLeft(s[1:end], "/"))
 		if f := strings.FieldsFunc(tag, func(r rune) bool { return r == ' ' || r == '\t' || r == '\r' || r == '\n' || r == '/' }); len(f) > 0 {
 			tag = f[0]
 		}
 		s = s[end+1:]
-		switch tag {
-		case "script", "style", "head", "title":
+		switch {
+		case !closingTag && (tag == "script" || tag == "style" || tag == "head" || tag == "title"):
 			// Skip to the closing tag (its absence drops the rest).
 			closing := strings.Index(strings.ToLower(s), "</"+tag)
 			if closing < 0 {
@@ -143,10 +144,22 @@ func htmlText(s string) string {
 			} else {
 				s = ""
 			}
+			b.WriteByte(' ')
+		case blockTags[tag]:
+			b.WriteByte(' ')
 		}
-		b.WriteByte(' ')
 	}
 	return b.String()
+}
+
+// blockTags are the HTML elements whose start or end separates words; other tags (<b>,
+// <span>, <a>) do not.
+var blockTags = map[string]bool{
+	"address": true, "article": true, "aside": true, "blockquote": true, "body": true, "br": true,
+	"dd": true, "div": true, "dl": true, "dt": true, "footer": true, "h1": true, "h2": true,
+	"h3": true, "h4": true, "h5": true, "h6": true, "header": true, "hr": true, "html": true,
+	"li": true, "ol": true, "p": true, "pre": true, "section": true, "table": true, "td": true,
+	"th": true, "tr": true, "ul": true,
 }
 
 // fillPreviews computes the previews of out[i] for i in missing, messages whose bodies
