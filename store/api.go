@@ -46,7 +46,8 @@
 //   - Every change (append, flags, expunge, mailbox create/rename/delete) writes a change-log
 //     row with a new, store-wide, strictly increasing modification sequence (modseq) in the
 //     same transaction. An expunge leaves such a row behind as its tombstone, so any session
-//     can ask what changed since the modseq it last saw (Changes). The log is not pruned yet.
+//     can ask what changed since the modseq it last saw (Changes). Tombstones older than
+//     Options.ExpungeRetention are pruned; the rest of the log is kept (condstore.go).
 //   - After a commit, waiters registered with Watch for that account are woken (coalesced,
 //     never blocking the writer). Commits made by another process on the same data
 //     directory are noticed by watching the database files with fsnotify (and a slow timer
@@ -65,6 +66,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"time"
 )
 
@@ -179,6 +181,12 @@ type Mailbox struct {
 	Subscribed bool
 }
 
+// ObjectID is the mailbox's RFC 8474 MAILBOXID. It stays the same across a RENAME (which
+// keeps the row) and is never given to another mailbox (mailbox ids are never reused, and
+// Restore carries their sequence over). Renaming INBOX moves its messages into a new
+// mailbox (RFC 3501 §6.3.5), which gets a MAILBOXID of its own; INBOX keeps its.
+func (m Mailbox) ObjectID() string { return "M" + strconv.FormatInt(m.ID, 10) }
+
 // MailboxStatus counts a mailbox's messages (IMAP STATUS, POP3 STAT).
 type MailboxStatus struct {
 	Mailbox
@@ -199,7 +207,21 @@ type Message struct {
 	Size         int64 // exact octets of the CRLF-normalised message
 	ModSeq       int64 // modseq of the last change to this message
 	BodyID       int64 // the stored raw message this row refers to
+	// SaveDate is when the message was saved into this mailbox (RFC 8514 SAVEDATE): by
+	// delivery, APPEND, COPY, MOVE or import. Zero for messages stored before the store
+	// kept it: SAVEDATE NIL.
+	SaveDate time.Time
 }
+
+// EmailID is the message's RFC 8474 EMAILID: it names the stored raw message, which a
+// COPY or MOVE shares (and so does a delivery to several accounts without Prepend), so
+// every copy of one message has the same EMAILID, and no other message ever gets it (body
+// ids are never reused, and Restore carries their sequence over).
+func (m Message) EmailID() string { return "E" + strconv.FormatInt(m.BodyID, 10) }
+
+// ThreadID is the message's RFC 8474 THREADID: "", as the store does not thread
+// messages; IMAP answers THREADID NIL (RFC 8474 §5.2).
+func (m Message) ThreadID() string { return "" }
 
 // HasFlag reports whether m carries flag (case-insensitive, as IMAP compares flags).
 func (m Message) HasFlag(flag string) bool {
@@ -277,6 +299,10 @@ type Metadata struct {
 	HeaderSize int64
 	// Lines is the number of lines of the whole message.
 	Lines int64
+	// Preview is the RFC 8970 PREVIEW text (MetadataParts.Preview): up to PreviewMax
+	// characters of the message's first text part, decoded, whitespace collapsed; "" when
+	// the message has no text to preview.
+	Preview string
 }
 
 // UIDRange is an inclusive range of UIDs; Stop 0 means "to the last message" (IMAP's *).
@@ -297,7 +323,11 @@ const (
 type FlagUpdate struct {
 	UID    uint32
 	Flags  []string
-	ModSeq int64
+	ModSeq int64 // the message's modseq after the change (unchanged if Changed is false)
+	// Changed says the flags changed (and so the modseq did). A change that leaves the
+	// flags as they were changes no modseq (RFC 7162 §3.1: the modseq moves when the
+	// metadata does).
+	Changed bool
 }
 
 // UIDPair maps a source UID to the UID its copy got in the target mailbox (COPYUID).

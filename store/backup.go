@@ -75,7 +75,8 @@ var ErrInUse = errors.New("store: the database is in use (stop letterbox serve f
 // has (same UIDL) and never download it, and an IMAP client would trust its cache. So the
 // restored database takes over, from the one it replaces, every mailbox's uid_next (same
 // account, name and UIDVALIDITY) and every account's last UIDVALIDITY where those are
-// higher, and the change log's sequence. If the replaced database cannot be read, that
+// higher, and the id sequences of the change log (modseqs), mailboxes and bodies (RFC 8474
+// MAILBOXID and EMAILID). If the replaced database cannot be read, that
 // fails the restore; move it away first to restore without it (docs/migration.md).
 func Restore(ctx context.Context, dir, backup string) (kept string, err error) {
 	if err := checkBackup(ctx, backup); err != nil {
@@ -153,8 +154,11 @@ func carryCounters(ctx context.Context, restored, live string) error {
 			WHERE a.id = mailboxes.account_id AND om.name = mailboxes.name AND om.uidvalidity = mailboxes.uidvalidity), 0))`,
 		`UPDATE accounts SET last_uidvalidity = max(last_uidvalidity, coalesce((
 			SELECT oa.last_uidvalidity FROM old.accounts oa WHERE oa.address = accounts.address), 0))`,
+		// modseqs, and the ids RFC 8474's MAILBOXID and EMAILID are made of (Mailbox.ObjectID,
+		// Message.EmailID), are never handed out twice, even across a restore.
 		`UPDATE main.sqlite_sequence SET seq = max(seq, coalesce((
-			SELECT seq FROM old.sqlite_sequence WHERE name = 'changes'), 0)) WHERE name = 'changes'`,
+			SELECT seq FROM old.sqlite_sequence o WHERE o.name = sqlite_sequence.name), 0))
+			WHERE name IN ('changes', 'mailboxes', 'bodies')`,
 		`DETACH DATABASE old`,
 	}
 	for i, q := range steps {

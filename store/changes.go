@@ -181,10 +181,14 @@ func (r *sharedReads) read(ctx context.Context, key readKey, asOf func() uint64,
 	return f.out, f.err
 }
 
-// HighestModSeq is the highest modseq of any change in the account (0 if none).
+// HighestModSeq is the highest modseq of any change in the account (0 if none). It never
+// falls: a tombstone pruned (Options.ExpungeRetention) still counts through its mailbox's
+// modseq, and the tombstones of a deleted mailbox are followed by its (kept) deletion.
 func (s *Store) HighestModSeq(ctx context.Context, accountID int64) (int64, error) {
 	var modseq int64
-	err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(modseq), 0) FROM changes WHERE account_id = ?`, accountID).Scan(&modseq)
+	err := s.r.QueryRowContext(ctx, `SELECT max(
+		(SELECT coalesce(max(modseq), 0) FROM changes WHERE account_id = ?),
+		(SELECT coalesce(max(modseq), 0) FROM mailboxes WHERE account_id = ?))`, accountID, accountID).Scan(&modseq)
 	return modseq, wrapErr("read highest modseq", err)
 }
 

@@ -97,6 +97,7 @@ func (sp *Spooled) fill(r io.Reader, limit int64, dir string, lim contentLimits,
 		sp.data = bytes.NewReader(sw.buf.Bytes())
 	}
 	md.text = p.extractText(sp.data)
+	md.preview = p.preview(sp.data)
 	sp.md = md
 	return nil
 }

@@ -20,19 +20,23 @@ type msgRow struct {
 	size, modseq int64
 }
 
-const messageColumns = `id, mailbox_id, uid, sysflags, keywords, internal_date, internal_tz, size, modseq, body_id`
+const messageColumns = `id, mailbox_id, uid, sysflags, keywords, internal_date, internal_tz, size, modseq, body_id, save_date`
 
 func scanMessage(row rowScanner, extra ...any) (Message, error) {
 	var m Message
 	var sys int
 	var keywords string
 	var date, tz int64
-	dest := append([]any{&m.ID, &m.MailboxID, &m.UID, &sys, &keywords, &date, &tz, &m.Size, &m.ModSeq, &m.BodyID}, extra...)
+	var saved sql.NullInt64
+	dest := append([]any{&m.ID, &m.MailboxID, &m.UID, &sys, &keywords, &date, &tz, &m.Size, &m.ModSeq, &m.BodyID, &saved}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Message{}, err
 	}
 	m.Flags = decodeFlags(sys, keywords).list()
 	m.InternalDate = internalDate(date, tz)
+	if saved.Valid {
+		m.SaveDate = time.Unix(saved.Int64, 0)
+	}
 	return m, nil
 }
 
@@ -115,19 +119,25 @@ func (s *Store) Metadata(ctx context.Context, mailboxID int64, ranges ...UIDRang
 type MetadataParts struct {
 	Envelope  bool // Metadata.Envelope
 	Structure bool // Metadata.Structure (BODYSTRUCTURE, and the offsets of MIME parts)
+	// Preview fills Metadata.Preview (RFC 8970). A message stored before previews were
+	// kept has its preview computed now, from the stored message, and kept (preview.go).
+	Preview bool
 }
 
 // MetadataOf is Metadata with only the parts asked for decoded; the others are left zero.
 func (s *Store) MetadataOf(ctx context.Context, mailboxID int64, parts MetadataParts, ranges ...UIDRange) ([]Metadata, error) {
 	cond, args, keep := uidRangeClause(ranges)
-	envCol, structCol := "NULL", "NULL"
+	envCol, structCol, previewCol := "NULL", "NULL", "''"
 	if parts.Envelope {
 		envCol = "b.envelope"
 	}
 	if parts.Structure {
 		structCol = "b.structure"
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+prefixColumns("m.", messageColumns)+`, b.header_size, b.lines, `+envCol+`, `+structCol+`
+	if parts.Preview {
+		previewCol = "b.preview"
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+prefixColumns("m.", messageColumns)+`, b.header_size, b.lines, `+envCol+`, `+structCol+`, `+previewCol+`
 		FROM messages m JOIN bodies b ON b.id = m.body_id
 		WHERE m.mailbox_id = ? AND `+strings.ReplaceAll(cond, "uid", "m.uid")+` ORDER BY m.uid`,
 		append([]any{mailboxID}, args...)...)
@@ -137,14 +147,20 @@ func (s *Store) MetadataOf(ctx context.Context, mailboxID int64, parts MetadataP
 	defer rows.Close()
 	var out []Metadata
 	var env, structure sql.RawBytes
+	var missing []int // indexes in out of messages whose preview is still to compute
 	for rows.Next() {
 		var md Metadata
-		md.Message, err = scanMessage(rows, &md.HeaderSize, &md.Lines, &env, &structure)
+		var preview sql.NullString
+		md.Message, err = scanMessage(rows, &md.HeaderSize, &md.Lines, &env, &structure, &preview)
 		if err != nil {
 			return nil, wrapErr("read metadata", err)
 		}
 		if keep != nil && !keep(md.UID) {
 			continue
+		}
+		md.Preview = preview.String
+		if parts.Preview && !preview.Valid {
+			missing = append(missing, len(out))
 		}
 		if parts.Envelope {
 			if err := decodeEnvelope(env, &md.Envelope); err != nil {
@@ -158,7 +174,16 @@ func (s *Store) MetadataOf(ctx context.Context, mailboxID int64, parts MetadataP
 		}
 		out = append(out, md)
 	}
-	return out, wrapErr("read metadata", rows.Err())
+	if err := rows.Err(); err != nil {
+		return nil, wrapErr("read metadata", err)
+	}
+	rows.Close()
+	if len(missing) > 0 {
+		if err := s.fillPreviews(ctx, out, missing); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // SearchData is what SEARCH needs beyond Metadata, kept since delivery: the raw top-level
@@ -275,8 +300,10 @@ func (wt *writeTx) insertMessage(m Mailbox, uid uint32, bodyID int64, flags flag
 	if err != nil {
 		return 0, 0, err
 	}
-	res, err := wt.exec(`INSERT INTO messages (mailbox_id, uid, body_id, sysflags, keywords, internal_date, internal_tz, size, modseq)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, uid, bodyID, flags.sys, flags.keywordsColumn(), date, tz, size, modseq)
+	// RFC 8514 §3: the save date is when the message was saved into this mailbox, so a
+	// COPY or MOVE gets its own, unlike INTERNALDATE.
+	res, err := wt.exec(`INSERT INTO messages (mailbox_id, uid, body_id, sysflags, keywords, internal_date, internal_tz, size, modseq, save_date)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, uid, bodyID, flags.sys, flags.keywordsColumn(), date, tz, size, modseq, wt.s.now().Unix())
 	if err != nil {
 		return 0, 0, fmt.Errorf("insert message: %w", err)
 	}
@@ -329,35 +356,54 @@ func withinQuota(quota, used, more int64, grace func(int64) int64) error {
 }
 
 func (wt *writeTx) setFlags(mailboxID int64, uids []uint32, op FlagOp, flags []string) ([]FlagUpdate, error) {
+	out, _, err := wt.setFlagsIf(mailboxID, uids, op, flags, unconditional)
+	return out, err
+}
+
+// unconditional is the unchangedSince of a flag change without UNCHANGEDSINCE.
+const unconditional = -1
+
+// setFlagsIf changes the flags of the messages with the given UIDs. With unchangedSince
+// >= 0 (RFC 7162 §3.1.3, UNCHANGEDSINCE) a message whose modseq is above it is left alone
+// and its UID returned in modified, and every other message is reported in out, changed
+// or not (the client is owed a FETCH with its MODSEQ for each). Unconditionally, out has
+// the messages whose flags changed (all of them for FlagsReplace). Either way, a message
+// whose flags stay as they were keeps its modseq.
+func (wt *writeTx) setFlagsIf(mailboxID int64, uids []uint32, op FlagOp, flags []string, unchangedSince int64) (out []FlagUpdate, modified []uint32, err error) {
 	m, err := wt.mailboxByID(mailboxID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	rows, err := wt.selectMessages(mailboxID, selectUIDs, uids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	change := parseFlags(flags)
-	var out []FlagUpdate
 	for _, r := range rows {
+		// RFC 7162 §3.1.3: the test is on the message's modseq alone, whatever the
+		// STORE would do; UNCHANGEDSINCE 0 fails for every message (modseqs start at 1).
+		if unchangedSince >= 0 && r.modseq > unchangedSince {
+			modified = append(modified, r.uid)
+			continue
+		}
 		nf := r.flags.apply(op, change)
 		if nf.equal(r.flags) {
-			if op == FlagsReplace {
+			if op == FlagsReplace || unchangedSince >= 0 {
 				out = append(out, FlagUpdate{UID: r.uid, Flags: nf.list(), ModSeq: r.modseq})
 			}
 			continue
 		}
 		modseq, err := wt.logChange(m.AccountID, m.ID, r.uid, ChangeFlags)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if _, err := wt.exec(`UPDATE messages SET sysflags = ?, keywords = ?, modseq = ? WHERE id = ?`,
 			nf.sys, nf.keywordsColumn(), modseq, r.id); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		out = append(out, FlagUpdate{UID: r.uid, Flags: nf.list(), ModSeq: modseq})
+		out = append(out, FlagUpdate{UID: r.uid, Flags: nf.list(), ModSeq: modseq, Changed: true})
 	}
-	return out, nil
+	return out, modified, nil
 }
 
 // expungeRows deletes messages, leaving a ChangeExpunge tombstone for each. The triggers

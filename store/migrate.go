@@ -143,7 +143,41 @@ CREATE TABLE subscriptions (
 ) WITHOUT ROWID;
 INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed = 1;
 `,
+	// 6: CONDSTORE, QRESYNC, PREVIEW, SAVEDATE (condstore.go, preview.go). Kept in one entry,
+	// the last, so that it can follow any migration merged in before it.
+	migrationCondstore,
 }
+
+// migrationCondstore adds what RFC 7162 (CONDSTORE, QRESYNC), RFC 8970 (PREVIEW) and
+// RFC 8514 (SAVEDATE) need of the store; RFC 8474 (OBJECTID) needs nothing new.
+const migrationCondstore = `
+-- When a change was logged (unix seconds), so that expunge tombstones can be pruned after
+-- Options.ExpungeRetention. The rows of older versions had none: their tombstones count
+-- from this migration on.
+ALTER TABLE changes ADD COLUMN at INTEGER;
+UPDATE changes SET at = CAST(strftime('%s', 'now') AS INTEGER) WHERE kind = 3;
+
+-- The tombstones of a mailbox, by modseq (Vanished), and all of them by age (pruning).
+-- Partial indexes: only expunges (kind 3, ChangeExpunge) are in them, and every query
+-- that uses them says kind = 3 literally.
+CREATE INDEX changes_expunged ON changes (mailbox_id, modseq) WHERE kind = 3;
+CREATE INDEX changes_expunged_at ON changes (at) WHERE kind = 3;
+
+-- expunge_floor: the highest modseq of a tombstone of this mailbox pruned so far. Vanished
+-- knows every expunge with a higher modseq; below it, it knows only what is still there.
+ALTER TABLE mailboxes ADD COLUMN expunge_floor INTEGER NOT NULL DEFAULT 0;
+
+-- FETCH CHANGEDSINCE and SEARCH MODSEQ: a mailbox's messages by modseq.
+CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
+
+-- RFC 8514 SAVEDATE: when the message was saved into its mailbox (unix seconds). NULL for
+-- messages stored before this migration: their save date is unknown (SAVEDATE NIL).
+ALTER TABLE messages ADD COLUMN save_date INTEGER;
+
+-- RFC 8970 PREVIEW: the preview text, computed at delivery. NULL for bodies stored before
+-- this migration: computed when first asked for, then kept (preview.go).
+ALTER TABLE bodies ADD COLUMN preview TEXT;
+`
 
 // migrate brings the schema up to date, one migration per transaction. The version is read
 // inside the (BEGIN IMMEDIATE) transaction, so two processes opening a fresh directory at

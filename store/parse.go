@@ -43,6 +43,7 @@ type parsed struct {
 	lines      int64
 	header     string // the raw top-level header
 	text       string // decoded text of the text/* parts, for SEARCH
+	preview    string // RFC 8970 preview text (preview.go)
 }
 
 func (md *parsed) encode() (env, structure []byte, err error) {
@@ -219,8 +220,10 @@ func matchBoundary(line []byte, bounds []string) (idx int, closing bool) {
 }
 
 type textPart struct {
-	header     textproto.Header
-	start, end int64
+	header      textproto.Header
+	start, end  int64
+	subtype     string // Part.Subtype: "plain", "html", ...
+	disposition string // Part.Disposition: "", "inline", "attachment", ...
 }
 
 type parser struct {
@@ -281,7 +284,8 @@ func (p *parser) entity(depth int, bounds []string, digest bool) (Part, textprot
 	part.Size = part.End - part.BodyStart
 	switch {
 	case part.Type == "text":
-		p.texts = append(p.texts, textPart{header: h, start: part.BodyStart, end: part.End})
+		p.texts = append(p.texts, textPart{header: h, start: part.BodyStart, end: part.End,
+			subtype: part.Subtype, disposition: part.Disposition})
 	case part.Message == nil:
 		part.Lines = 0 // IMAP gives line counts for text/* and message/rfc822 only
 	}

@@ -17,7 +17,8 @@ func TestRestore(t *testing.T) {
 	if err := s.Backup(ctx, backup); err != nil {
 		t.Fatal(err)
 	}
-	deliver(t, s, a.ID, simpleMessage("after the backup"), DeliverOptions{})
+	after := deliver(t, s, a.ID, simpleMessage("after the backup"), DeliverOptions{})
+	afterMsg := mustMessagesNoT(s, in.ID)[1]
 	temp, err := s.CreateMailbox(ctx, a.ID, "Temp", "")
 	if err != nil {
 		t.Fatal(err)
@@ -65,12 +66,18 @@ func TestRestore(t *testing.T) {
 	}
 	// The UID handed out after the backup (2) is not handed out again: a POP3 client that
 	// downloaded that message would take the next one for it (same UIDL).
-	if d := deliver(t, r, a.ID, simpleMessage("new"), DeliverOptions{}); d.UID != 3 {
+	d := deliver(t, r, a.ID, simpleMessage("new"), DeliverOptions{})
+	if d.UID != 3 {
 		t.Errorf("first delivery after the restore: UID %d, want 3", d.UID)
 	}
-	// Nor a UIDVALIDITY or a modseq.
-	if m, err := r.CreateMailbox(ctx, a.ID, "Temp", ""); err != nil || m.UIDValidity <= temp.UIDValidity {
-		t.Errorf("Temp created again after the restore: UIDVALIDITY %d, want above %d (%v)", m.UIDValidity, temp.UIDValidity, err)
+	// Nor an EMAILID (RFC 8474: it names one content for good).
+	if m := mustMessagesNoT(r, in.ID)[1]; m.EmailID() == afterMsg.EmailID() {
+		t.Errorf("EMAILID %s of UID %d, given after the backup to UID %d, handed out again", m.EmailID(), d.UID, after.UID)
+	}
+	// Nor a UIDVALIDITY, a MAILBOXID or a modseq.
+	if m, err := r.CreateMailbox(ctx, a.ID, "Temp", ""); err != nil || m.UIDValidity <= temp.UIDValidity || m.ObjectID() == temp.ObjectID() {
+		t.Errorf("Temp created again after the restore: UIDVALIDITY %d, want above %d; MAILBOXID %s, was %s (%v)",
+			m.UIDValidity, temp.UIDValidity, m.ObjectID(), temp.ObjectID(), err)
 	}
 	if ms, err := r.HighestModSeq(ctx, a.ID); err != nil || ms <= lastModSeq+1 {
 		t.Errorf("highest modseq after the restore %d, want above %d (%v)", ms, lastModSeq+1, err)

@@ -47,7 +47,16 @@ type Options struct {
 	// while usage before it is below the quota and usage after it within quota+grace. nil
 	// means no grace. QuotaMessageGrace is the same for the quota in messages.
 	QuotaGrace, QuotaMessageGrace func(quota int64) int64
+	// ExpungeRetention is how long the change log keeps an expunge's tombstone, from
+	// which QRESYNC tells a client what vanished since it last looked (Vanished; as
+	// Dovecot's expunge log). Older tombstones are pruned in the background; a client
+	// that last looked before the newest one pruned gets a full resync. 0 means
+	// DefaultExpungeRetention; negative means tombstones are never pruned.
+	ExpungeRetention time.Duration
 }
+
+// DefaultExpungeRetention is Options.ExpungeRetention when 0: 30 days.
+const DefaultExpungeRetention = 30 * 24 * time.Hour
 
 // DefaultMaxMessageSize is the message size limit when Options.MaxMessageSize is 0.
 const DefaultMaxMessageSize = 50 << 20
@@ -100,6 +109,7 @@ type Store struct {
 	uidv    func(last uint32) uint32 // Options.UIDValidity; nil: the clock
 	grace   func(quota int64) int64  // Options.QuotaGrace; nil: none
 	mgrace  func(quota int64) int64  // Options.QuotaMessageGrace; nil: none
+	retain  time.Duration            // Options.ExpungeRetention; 0: never prune
 
 	w *sql.DB // the one writer connection: every write transaction, serialised
 	r *sql.DB // read-only connections (query_only) for everything else
@@ -116,6 +126,7 @@ type Store struct {
 	search  searchIndex   // the full-text index for SEARCH (fts.go)
 	shared  sharedReads   // concurrent identical reads of Changes and MessagesAfter (changes.go)
 	recent  recentMarks   // lower bounds of mailboxes' \Recent watermarks (ClaimRecent)
+	pruner  pruner        // the background pruning of old tombstones (condstore.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -163,6 +174,12 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if s.folders == nil {
 		s.folders = defaultFolders
+	}
+	switch {
+	case opts.ExpungeRetention == 0:
+		s.retain = DefaultExpungeRetention
+	case opts.ExpungeRetention > 0:
+		s.retain = opts.ExpungeRetention
 	}
 	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create spool directory: %w", err)
@@ -213,6 +230,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	s.startIndexer()
+	s.startPruner()
 	s.log.Debug("store opened", "dir", dir)
 	return s, nil
 }
@@ -221,6 +239,7 @@ func Open(dir string, opts Options) (*Store, error) {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.stopIndexer() // it writes: before the writer stops
+		s.stopPruner()  // so does it
 		close(s.closing)
 		<-s.writerDone // the transaction running finishes and answers its writers
 		s.watcher.stop()
@@ -510,8 +529,8 @@ func (wt *writeTx) queryRow(query string, args ...any) *sql.Row {
 // increasing modification sequence (the AUTOINCREMENT key never hands out a value twice,
 // even after rows are deleted).
 func (wt *writeTx) logChange(accountID, mailboxID int64, uid uint32, kind ChangeKind) (int64, error) {
-	res, err := wt.exec(`INSERT INTO changes (account_id, mailbox_id, uid, kind) VALUES (?, ?, ?, ?)`,
-		accountID, mailboxID, uid, kind)
+	res, err := wt.exec(`INSERT INTO changes (account_id, mailbox_id, uid, kind, at) VALUES (?, ?, ?, ?, ?)`,
+		accountID, mailboxID, uid, kind, wt.s.now().Unix())
 	if err != nil {
 		return 0, fmt.Errorf("log change: %w", err)
 	}

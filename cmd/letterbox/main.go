@@ -192,6 +192,7 @@ func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
 		Folders:           cfg.Folders.Store(),
 		QuotaGrace:        cfg.Quota.GraceFor,
 		QuotaMessageGrace: cfg.Quota.MessageGraceFor,
+		ExpungeRetention:  cfg.IMAP.StoreExpungeRetention(),
 	})
 	if err != nil {
 		code := exitSoftware

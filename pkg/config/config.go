@@ -132,6 +132,20 @@ type IMAP struct {
 	Addr string
 	// IdleTimeout closes a session idle (outside IDLE's own refresh) for this long.
 	IdleTimeout time.Duration
+	// QResyncRetention is how long the store keeps an expunge's tombstone, from which
+	// QRESYNC (RFC 7162) tells a client exactly which messages vanished since it last
+	// looked, as Dovecot's expunge log; a client last seen before that gets a full
+	// resync. 0 keeps them forever.
+	QResyncRetention time.Duration
+}
+
+// StoreExpungeRetention is QResyncRetention as store.Options.ExpungeRetention wants it
+// (0 there is the default, negative forever).
+func (i IMAP) StoreExpungeRetention() time.Duration {
+	if i.QResyncRetention == 0 {
+		return -1
+	}
+	return i.QResyncRetention
 }
 
 // POP3 configures the POP3 listener and POP3's view of INBOX.
@@ -327,6 +341,7 @@ var keys = []key{
 	{"hostname", ""}, // "" means os.Hostname(), else "localhost"
 	{"imap.addr", "127.0.0.1:1143"},
 	{"imap.idle_timeout", "30m"},
+	{"imap.qresync_retention", "30d"},
 	{"imaps.addr", ""},
 	{"pop3.addr", "127.0.0.1:1110"},
 	{"pop3.uidl_format", "%08Xu%08Xv"},
@@ -606,6 +621,11 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	}
 
 	cfg.IMAP = IMAP{Addr: str("imap.addr"), IdleTimeout: duration("imap.idle_timeout")}
+	if d, err := parseDays("imap.qresync_retention", str("imap.qresync_retention")); err != nil {
+		errs = append(errs, err)
+	} else {
+		cfg.IMAP.QResyncRetention = d
+	}
 	cfg.IMAPS = Listener{Addr: str("imaps.addr")}
 	cfg.POP3 = POP3{
 		Addr:        str("pop3.addr"),
@@ -880,6 +900,25 @@ func parseExpire(s string) (time.Duration, error) {
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
 		return 0, fmt.Errorf("pop3.expire: want NEVER, a number of days (30d) or a duration (720h), got %q", s)
+	}
+	return d, nil
+}
+
+// parseDays reads a retention (key names it): a number of days (30d), a duration (720h),
+// or NEVER or 0 for none (0).
+func parseDays(key, s string) (time.Duration, error) {
+	switch strings.ToLower(s) {
+	case "never", "0":
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(strings.ToLower(s), "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%s: want a number of days (30d), a duration (720h) or NEVER, got %q", key, s)
 	}
 	return d, nil
 }

@@ -72,6 +72,7 @@ func TestDefaults(t *testing.T) {
 		{"pop3.expire", cfg.POP3.ExpireAfter, time.Duration(0)},
 		{"pop3.idle_timeout", cfg.POP3.IdleTimeout, 10 * time.Minute},
 		{"imap.idle_timeout", cfg.IMAP.IdleTimeout, 30 * time.Minute},
+		{"imap.qresync_retention", cfg.IMAP.QResyncRetention, 30 * 24 * time.Hour},
 		{"limits.message_size", cfg.Limits.MessageSize, 50 * MiB},
 		{"folders.trash", cfg.Folders.Trash, "Trash"},
 		{"log.format", cfg.Log.Format, "text"},
@@ -212,6 +213,7 @@ func TestValidationErrors(t *testing.T) {
 		{"log format", "log:\n  format: xml\n", "log.format"},
 		{"log level", "log:\n  level: chatty\n", "log.level"},
 		{"expire", "pop3:\n  expire: sometimes\n", "pop3.expire"},
+		{"qresync retention", "imap:\n  qresync_retention: a while\n", "imap.qresync_retention"},
 		{"empty data", "data: \"\"\n", "data"},
 	}
 	for _, tc := range tests {
@@ -242,6 +244,32 @@ func TestAuthSettings(t *testing.T) {
 	}
 	if cfg.POP3.ExpireAfter != 30*24*time.Hour {
 		t.Errorf("pop3.expire 30d = %v", cfg.POP3.ExpireAfter)
+	}
+}
+
+// TestQResyncRetention: imap.qresync_retention in days, as a duration, or never, and how
+// the store is told (0 there would be its default, so never is negative).
+func TestQResyncRetention(t *testing.T) {
+	for _, tc := range []struct {
+		value string
+		want  time.Duration
+		store time.Duration
+	}{
+		{"7d", 7 * 24 * time.Hour, 7 * 24 * time.Hour},
+		{"36h", 36 * time.Hour, 36 * time.Hour},
+		{"NEVER", 0, -1},
+		{"0", 0, -1},
+	} {
+		clearEnv(t)
+		t.Setenv("LETTERBOX_IMAP_QRESYNC_RETENTION", tc.value)
+		cfg, err := Load(LoadOptions{})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.value, err)
+		}
+		if cfg.IMAP.QResyncRetention != tc.want || cfg.IMAP.StoreExpungeRetention() != tc.store {
+			t.Errorf("%s: retention %v, for the store %v; want %v, %v", tc.value,
+				cfg.IMAP.QResyncRetention, cfg.IMAP.StoreExpungeRetention(), tc.want, tc.store)
+		}
 	}
 }
 

@@ -167,6 +167,7 @@ func Start(t TB, opts ...Option) *Server {
 		Folders:           cfg.Folders.Store(),
 		QuotaGrace:        cfg.Quota.GraceFor,
 		QuotaMessageGrace: cfg.Quota.MessageGraceFor,
+		ExpungeRetention:  cfg.IMAP.StoreExpungeRetention(),
 	})
 	if err != nil {
 		t.Fatalf("letterboxtest: open the store: %v", err)
