@@ -25,7 +25,8 @@
 //     commands_total{protocol,command}; login_failures_total{protocol,reason};
 //     deliveries_total{via,outcome} (via: lmtp, append); bytes_sent_total{protocol};
 //     store_operation_seconds{op} histogram (write transactions, commit included);
-//     quota_rejections_total{via}.
+//     quota_rejections_total{via}; imap_clients{name} gauge (logged-in IMAP sessions by
+//     the client their ID names, from protocol/imap's fixed list).
 package metrics
 
 import (
@@ -95,6 +96,7 @@ type Recorder struct {
 	bytesSent    *prometheus.CounterVec
 	storeOps     *prometheus.HistogramVec
 	quotaRejects *prometheus.CounterVec
+	imapClients  *prometheus.GaugeVec
 }
 
 // New returns a Recorder with its own registry, which also carries the Go runtime and
@@ -134,8 +136,12 @@ func New() *Recorder {
 		Namespace: "letterbox", Name: "quota_rejections_total",
 		Help: "Messages refused because the account is over its quota, by path.",
 	}, []string{"via"})
+	r.imapClients = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: "letterbox", Name: "imap_clients",
+		Help: "Logged-in IMAP sessions open now, by the client program their ID names (a fixed list; \"other\", \"none\" without ID).",
+	}, []string{"name"})
 	r.reg.MustRegister(r.conns, r.connsTotal, r.commands, r.loginFails, r.deliveries,
-		r.bytesSent, r.storeOps, r.quotaRejects,
+		r.bytesSent, r.storeOps, r.quotaRejects, r.imapClients,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return r
@@ -228,4 +234,22 @@ func (r *Recorder) StoreOp(op string, d time.Duration) {
 		return
 	}
 	r.storeOps.WithLabelValues(label(op)).Observe(d.Seconds())
+}
+
+// IMAPClientLoggedIn counts a logged-in IMAP session of the client program name, which
+// must come from protocol/imap's fixed list of known clients; pair it with
+// IMAPClientLoggedOut.
+func (r *Recorder) IMAPClientLoggedIn(name string) {
+	if r == nil {
+		return
+	}
+	r.imapClients.WithLabelValues(label(name)).Inc()
+}
+
+// IMAPClientLoggedOut counts a logged-in IMAP session of name as gone.
+func (r *Recorder) IMAPClientLoggedOut(name string) {
+	if r == nil {
+		return
+	}
+	r.imapClients.WithLabelValues(label(name)).Dec()
 }

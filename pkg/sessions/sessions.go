@@ -161,6 +161,12 @@ func (e *Entry) SetMailbox(name string) {
 	e.update(event, func(s *Session) { s.Mailbox = name })
 }
 
+// SetRemote records the client's address as the session learnt it later than the
+// connection's (IMAP ID x-originating-ip from a trusted webmail).
+func (e *Entry) SetRemote(remote string) {
+	e.update("remote "+remote, func(s *Session) { s.Remote = remote })
+}
+
 // SetTLS records that the session is protected by TLS now.
 func (e *Entry) SetTLS() {
 	e.update("", func(s *Session) { s.TLS = true })

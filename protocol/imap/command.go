@@ -59,6 +59,7 @@ func init() {
 		"CAPABILITY": {handler: handleCapability, states: anyState},
 		"NOOP":       {handler: handleNoop, states: anyState},
 		"LOGOUT":     {handler: handleLogout, states: anyState, noPoll: true},
+		"ID":         {handler: handleID, states: anyState, capability: imap.CapID, metric: "id"}, // RFC 2971, id.go
 		// §6.2: not authenticated.
 		"STARTTLS":     {handler: handleStartTLS, states: stateNotAuthenticated, capability: imap.CapStartTLS, noPoll: true},
 		"LOGIN":        {handler: handleLogin, states: stateNotAuthenticated, metric: "login", noPoll: true},
@@ -78,6 +79,9 @@ func init() {
 		"STATUS":      {handler: handleStatus, states: authState, metric: "status"},
 		"APPEND":      {handler: handleAppend, states: authState, metric: "append"},
 		"IDLE":        {handler: handleIdle, states: authState, capability: imap.CapIdle, metric: "idle", noPoll: true},
+		// RFC 4978, compress.go; RFC 8437, unauthenticate.go.
+		"COMPRESS":       {handler: handleCompress, states: authState, capability: capCompressDeflate, metric: "compress"},
+		"UNAUTHENTICATE": {handler: handleUnauthenticate, states: authState, capability: imap.CapUnauthenticate, metric: "unauthenticate", noPoll: true},
 		// §6.4: selected.
 		"CHECK":       {handler: handleNoop, states: stateSelected},
 		"CLOSE":       {handler: handleClose, states: stateSelected, metric: "close", noPoll: true},
@@ -104,7 +108,7 @@ func init() {
 // revision (RFC 9051 §6.3.1).
 var (
 	// announcedBeforeLogin come first, in this order, in every state.
-	announcedBeforeLogin = []imap.Cap{imap.CapIMAP4rev1, imap.CapIMAP4rev2, imap.CapSASLIR, imap.CapLiteralMinus}
+	announcedBeforeLogin = []imap.Cap{imap.CapIMAP4rev1, imap.CapIMAP4rev2, imap.CapSASLIR, imap.CapLiteralMinus, imap.CapID}
 	// announcedAfterLogin follow them once logged in.
 	announcedAfterLogin = []imap.Cap{
 		imap.CapLiteralPlus, imap.CapUTF8Accept, imap.CapESearch, imap.CapSearchRes,
@@ -143,9 +147,10 @@ func (s *session) announced(c imap.Cap) bool {
 	return false
 }
 
-// mayStartTLS: TLS is configured, the session is not TLS yet, and not logged in.
+// mayStartTLS: TLS is configured, the session is not TLS yet, and not logged in (nor
+// compressed: after UNAUTHENTICATE, TLS cannot start beneath the deflate stream).
 func (s *session) mayStartTLS() bool {
-	return s.srv.opts.TLSConfig != nil && s.tlsState == nil && s.acct == nil
+	return s.srv.opts.TLSConfig != nil && s.tlsState == nil && s.acct == nil && s.compressed == nil
 }
 
 // capabilities lists what CAPABILITY and the greeting announce now: the base set, the
@@ -166,7 +171,7 @@ func (s *session) capabilities() []imap.Cap {
 		}
 		return caps
 	}
-	seen := map[imap.Cap]bool{imap.CapStartTLS: true}
+	seen := map[imap.Cap]bool{imap.CapStartTLS: true, imap.CapID: true}
 	for _, name := range commandOrder {
 		c := commands[name].capability
 		if c != "" && !seen[c] {
@@ -180,7 +185,7 @@ func (s *session) capabilities() []imap.Cap {
 }
 
 // commandOrder is the table's names in a fixed order, for CAPABILITY.
-var commandOrder = []string{"ENABLE", "NAMESPACE", "IDLE", "UNSELECT", "UID EXPUNGE", "MOVE"}
+var commandOrder = []string{"ENABLE", "NAMESPACE", "IDLE", "UNSELECT", "UID EXPUNGE", "MOVE", "COMPRESS", "UNAUTHENTICATE"}
 
 // capabilityList is the capabilities as CAPABILITY writes them.
 func (s *session) capabilityList() string {

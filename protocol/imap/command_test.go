@@ -55,11 +55,12 @@ func TestCommandExistsIffAnnounced(t *testing.T) {
 func TestCapabilitiesByState(t *testing.T) {
 	e := newEnv(t)
 	c := e.raw()
-	if got, want := c.ok("CAPABILITY")[0], "* CAPABILITY IMAP4rev1 IMAP4rev2 SASL-IR LITERAL- AUTH=PLAIN AUTH=LOGIN"; got != want {
+	if got, want := c.ok("CAPABILITY")[0], "* CAPABILITY IMAP4rev1 IMAP4rev2 SASL-IR LITERAL- ID AUTH=PLAIN AUTH=LOGIN"; got != want {
 		t.Errorf("before login:\n%s\nwant\n%s", got, want)
 	}
 	c.ok(`LOGIN %q %q`, testUser, testPassword)
-	want := "* CAPABILITY IMAP4rev1 IMAP4rev2 SASL-IR LITERAL- ENABLE NAMESPACE IDLE UNSELECT UIDPLUS MOVE " +
+	want := "* CAPABILITY IMAP4rev1 IMAP4rev2 SASL-IR LITERAL- ID ENABLE NAMESPACE IDLE UNSELECT UIDPLUS MOVE " +
+		"COMPRESS=DEFLATE UNAUTHENTICATE " +
 		"LITERAL+ UTF8=ACCEPT ESEARCH SEARCHRES LIST-EXTENDED LIST-STATUS STATUS=SIZE BINARY CHILDREN " +
 		"SPECIAL-USE CREATE-SPECIAL-USE APPENDLIMIT=52428800"
 	if got := c.ok("CAPABILITY")[0]; got != want {

@@ -236,13 +236,14 @@ func (s *session) end() {
 	s.mu.Lock()
 	st, loggedIn := s.stats, s.acct != nil
 	s.mu.Unlock()
+	s.uncountClient()
 	in, out, _ := metrics.Transferred(s.raw)
 	msg := "imap disconnect"
 	if loggedIn {
 		msg = "imap logout"
 	}
 	s.log.Info(msg, "duration", time.Since(st.start).Round(time.Millisecond),
-		"in", in, "out", out, "commands", st.commands,
+		"in", in, "out", out, "compressed", s.compressed != nil, "commands", st.commands,
 		"fetched", st.fetched, "appended", st.appended, "expunged", st.expunged)
 }
 
@@ -314,7 +315,7 @@ func (s *session) utf8() bool {
 
 // plaintextAllowed says whether LOGIN and AUTHENTICATE may carry passwords now.
 func (s *session) plaintextAllowed() bool {
-	return s.srv.opts.Auth != nil && s.srv.opts.Auth.Plaintext.Allowed(s.raw, s.tlsState != nil)
+	return s.srv.opts.Auth != nil && s.srv.opts.Auth.Plaintext.Allowed(s.policyConn(), s.tlsState != nil)
 }
 
 // remoteString is the client's address for logs.

@@ -152,6 +152,8 @@ type Options struct {
 	TLSConfig *tls.Config
 	// Hostname names the server in greetings and BYE responses.
 	Hostname string
+	// Version is the version ID answers (RFC 2971); "" takes the binary's module version.
+	Version string
 	// IdleTimeout ends an IDLE that lasted this long with BYE; 0 means DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// AppendLimit is the largest message APPEND accepts, announced as APPENDLIMIT

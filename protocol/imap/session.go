@@ -52,12 +52,14 @@ type session struct {
 	ack      quickAcker           // the TCP connection beneath, to acknowledge at once
 	remote   net.Addr             // the client
 	tlsState *tls.ConnectionState // nil until the session is TLS
-	br       *bufio.Reader        // over connReader
-	in       *commandReader
-	out      *responseWriter
-	enabled  imap.CapSet // what the client ENABLEd (RFC 5161)
-	cmdDone  bool        // the running command's handler wrote its tagged status
-	okResp   *imap.Error // the running command's tagged OK, if not "... completed"
+	// compressed is conn under COMPRESS=DEFLATE (compress.go); nil until then.
+	compressed *compressConn
+	br         *bufio.Reader // over connReader
+	in         *commandReader
+	out        *responseWriter
+	enabled    imap.CapSet // what the client ENABLEd (RFC 5161)
+	cmdDone    bool        // the running command's handler wrote its tagged status
+	okResp     *imap.Error // the running command's tagged OK, if not "... completed"
 	// readingDone: IDLE's DONE is being read by another goroutine; connReader must not
 	// flush the writer, which IDLE's goroutine is using.
 	readingDone bool
@@ -69,7 +71,8 @@ type session struct {
 	byeOnce    sync.Once
 	done       chan struct{} // closed by Close
 
-	stats sessionStats // for the logout line (logout.go)
+	stats  sessionStats // for the logout line (logout.go)
+	client clientID     // what the client's ID said (id.go)
 }
 
 // errAuthFailed answers wrong credentials (RFC 5530).
@@ -214,8 +217,9 @@ func (s *session) Login(username, password string) error {
 		s.release = release
 	}
 	s.acct = &acct
-	s.log = s.log.With("user", acct.Address)
+	s.rebuildLog()
 	s.log.Info("login")
+	s.countClient()
 	s.live.SetUser(acct.Address)
 	return nil
 }

@@ -54,6 +54,12 @@ func (w *responseWriter) flush() error {
 	if w.err == nil {
 		if err := w.bw.Flush(); err != nil {
 			w.err = fmt.Errorf("writing a response: %w", err)
+		} else if f, ok := w.dst.(flusher); ok {
+			// COMPRESS=DEFLATE (compress.go): what the compressor holds goes out too, in
+			// full, or a client waiting for this answer would never see its end.
+			if err := f.Flush(); err != nil {
+				w.err = fmt.Errorf("writing a response: %w", err)
+			}
 		}
 	}
 	w.bw.Reset(nil)
@@ -61,6 +67,9 @@ func (w *responseWriter) flush() error {
 	w.bw = nil
 	return w.err
 }
+
+// flusher is a destination that holds written data until Flush (compressConn).
+type flusher interface{ Flush() error }
 
 // buffered says how many octets wait for flush.
 func (w *responseWriter) buffered() int {
