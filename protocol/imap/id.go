@@ -261,8 +261,10 @@ func (s *session) rebuildLog() {
 	if s.client.originatingIP != nil {
 		l = l.With("via", remoteString(s.client.originatingIP))
 	}
-	if s.client.sent {
-		l = l.With("client", s.client.name, "client_version", s.client.version, "client_os", s.client.os)
+	for _, kv := range [][2]string{{"client", s.client.name}, {"client_version", s.client.version}, {"client_os", s.client.os}} {
+		if kv[1] != "" {
+			l = l.With(kv[0], kv[1])
+		}
 	}
 	if s.acct != nil {
 		l = l.With("user", s.acct.Address)

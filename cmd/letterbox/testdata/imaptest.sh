@@ -24,9 +24,7 @@ RUN="$IMAPTEST_DIR/run"
 
 # Groups that fail for a feature not built yet, each with why. docs/imap.md has the wire
 # evidence. Never add a failure of ours here: fix it.
-declare -A KNOWN_FAIL=(
-	[id]="ID not implemented yet (issue 14)"
-)
+declare -A KNOWN_FAIL=()
 
 # Scripts where imaptest and an RFC disagree; we follow the RFC. None today.
 declare -A SKIP=()
