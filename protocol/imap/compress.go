@@ -9,6 +9,8 @@ import (
 	"sync"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/letterbox-mail/letterbox/internal/inflate"
 )
 
 // capCompressDeflate is COMPRESS=DEFLATE (RFC 4978).
@@ -95,9 +97,12 @@ type compressConn struct {
 }
 
 func newCompressConn(c net.Conn, src io.Reader) *compressConn {
-	// flate.NewReader reads through a bufio.Reader of its own unless given an
+	// Not compress/flate's decompressor, which holds what it inflated until its window
+	// fills or a stored block comes: a client that ends a command with a partial flush
+	// (mbsync) would wait for ever for its answer. internal/inflate hands it out at the
+	// end of every block. It reads through a bufio.Reader of its own unless given an
 	// io.ByteReader; a small one suffices, as for commands (readBufferSize).
-	return &compressConn{Conn: c, inflate: flate.NewReader(bufio.NewReaderSize(src, readBufferSize))}
+	return &compressConn{Conn: c, inflate: inflate.NewReader(bufio.NewReaderSize(src, readBufferSize))}
 }
 
 func (c *compressConn) Read(p []byte) (int, error) {

@@ -136,3 +136,71 @@ func TestCompressedSessionHeap(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// partialFlusher is a client's compressor that ends every write as zlib's
+// Z_PARTIAL_FLUSH does (mbsync's way): the data in a fixed-Huffman block, then an empty
+// fixed block, and only whole octets sent, the last bits staying behind for the next
+// write. RFC 1951 §3.2.6: literals 0-143 are the 8-bit codes 00110000 + value, sent
+// most significant bit first; end of block is the 7-bit code 0.
+type partialFlusher struct {
+	w       io.Writer
+	bits    uint64
+	nbits   uint
+	pending []byte
+}
+
+func (p *partialFlusher) put(v uint64, n uint) { // n bits, least significant first
+	p.bits |= v << p.nbits
+	p.nbits += n
+	for p.nbits >= 8 {
+		p.pending = append(p.pending, byte(p.bits))
+		p.bits >>= 8
+		p.nbits -= 8
+	}
+}
+
+func (p *partialFlusher) putCode(code uint64, n uint) { // a Huffman code, MSB first
+	var rev uint64
+	for i := uint(0); i < n; i++ {
+		rev = rev<<1 | (code>>i)&1
+	}
+	p.put(rev, n)
+}
+
+func (p *partialFlusher) Write(b []byte) (int, error) {
+	p.put(0b010, 3) // BFINAL 0, BTYPE 01 (fixed Huffman)
+	for _, c := range b {
+		if c >= 144 {
+			panic("partialFlusher writes ASCII only")
+		}
+		p.putCode(0x30+uint64(c), 8)
+	}
+	p.putCode(0, 7) // end of block
+	p.put(0b010, 3) // the empty fixed block of a partial flush
+	p.putCode(0, 7)
+	out := p.pending
+	p.pending = nil
+	_, err := p.w.Write(out)
+	return len(b), err
+}
+
+// A client that ends its commands with partial flushes (mbsync) gets its answers: the
+// server inflates every complete block at once, not only at a sync flush.
+func TestCompressClientPartialFlush(t *testing.T) {
+	e := newEnv(t)
+	c := e.rawLogin()
+	c.ok("COMPRESS DEFLATE")
+	conn := c.conn
+	c.br = bufio.NewReader(flate.NewReader(conn))
+	c.conn = &partialFlushConn{Conn: conn, w: &partialFlusher{w: conn}}
+	c.ok("NAMESPACE")
+	c.ok("SELECT INBOX")
+	c.ok("NOOP")
+}
+
+type partialFlushConn struct {
+	net.Conn
+	w *partialFlusher
+}
+
+func (c *partialFlushConn) Write(p []byte) (int, error) { return c.w.Write(p) }
