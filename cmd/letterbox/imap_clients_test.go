@@ -8,7 +8,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
 	"io/fs"
+	"net/http"
 	"net/mail"
 	"os"
 	"os/exec"
@@ -16,6 +18,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"text/template"
@@ -168,8 +171,13 @@ func TestMbsyncTwoWay(t *testing.T) {
 	writeMbsyncrc(t, config, srv.ports["imap"], user, pass, local)
 	empty := map[string]string{}
 
-	// First run: everything comes down, flags as Maildir info letters (S, F).
+	// First run: everything comes down, flags as Maildir info letters (S, F). mbsync
+	// uses COMPRESS=DEFLATE (RFC 4978) when it is announced, so every run below goes
+	// over DEFLATE; the server's command count says it did.
 	runMbsync(t, srv, config)
+	if n := compressCommands(t, srv); n < 1 {
+		t.Fatalf("mbsync did not use COMPRESS DEFLATE (%d COMPRESS commands counted)", n)
+	}
 	want := map[string]map[string]string{
 		"INBOX":        {"<in1@sync.test>": "S", "<in2@sync.test>": "F", "<in3@sync.test>": ""},
 		"Work":         {"<w1@sync.test>": "FS"},
@@ -228,6 +236,26 @@ func TestMbsyncTwoWay(t *testing.T) {
 	if !reflect.DeepEqual(beforeServer, afterServer) {
 		t.Errorf("a sync of converged state changed the server:\nbefore %v\nafter  %v", beforeServer, afterServer)
 	}
+}
+
+// compressCommands is how many COMPRESS commands the server has run, from its metrics.
+func compressCommands(t *testing.T, srv *e2eServer) int {
+	t.Helper()
+	resp, err := http.Get("http://" + srv.ports["http"] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^letterbox_commands_total\{command="compress",protocol="imap"\} (\d+)$`).FindSubmatch(body)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
 }
 
 // e2eMessage is a small RFC 5322 message with CRLF line ends.

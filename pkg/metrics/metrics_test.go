@@ -26,6 +26,8 @@ func TestNilRecorder(t *testing.T) {
 	r.QuotaRejected(ViaCopy)
 	r.BytesSent(POP3, 10)
 	r.StoreOp("deliver", time.Millisecond)
+	r.IMAPClientLoggedIn("thunderbird")
+	r.IMAPClientLoggedOut("thunderbird")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

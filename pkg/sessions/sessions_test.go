@@ -49,7 +49,8 @@ func TestChangesAreNoted(t *testing.T) {
 	e.SetMailbox("Work/2024")
 	e.SetMailbox("")
 	e.SetTLS()
-	want := []string{"user alice", "mailbox Work/2024", "mailbox closed"}
+	e.SetRemote("203.0.113.7:0")
+	want := []string{"user alice", "mailbox Work/2024", "mailbox closed", "remote 203.0.113.7:0"}
 	if len(notes) != len(want) {
 		t.Fatalf("notes %q, want %q", notes, want)
 	}

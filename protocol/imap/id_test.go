@@ -3,11 +3,13 @@ package imap
 import (
 	"io"
 	"net"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/pkg/metrics"
 )
 
 // RFC 2971: ID in any state, answered with the server's ID; the client's name, version
@@ -154,5 +156,47 @@ func (c *rawClient) waitEOF() {
 	c.conn.SetReadDeadline(time.Now().Add(ioGuard))
 	if _, err := io.Copy(io.Discard, c.br); err != nil {
 		c.t.Fatalf("waiting for the end: %v", err)
+	}
+}
+
+// letterbox_imap_clients counts logged-in sessions by the client their ID named, "none"
+// without one, and lets go of them at logout and UNAUTHENTICATE.
+func TestIMAPClientsMetric(t *testing.T) {
+	rec := metrics.New()
+	e := newEnv(t, func(o *Options, _ *mailStore) { o.Metrics = rec })
+	scrape := func() string {
+		w := httptest.NewRecorder()
+		rec.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+		return w.Body.String()
+	}
+	tb := e.raw()
+	tb.ok(`ID ("name" "Thunderbird" "version" "128.0")`)
+	tb.ok(`LOGIN %q %q`, testUser, testPassword)
+	plain := e.rawLogin()
+	odd := e.raw()
+	odd.ok(`ID ("name" "Nobody's Mailer {}")`)
+	odd.ok(`LOGIN %q %q`, testUser, testPassword)
+	out := scrape()
+	for _, want := range []string{
+		`letterbox_imap_clients{name="thunderbird"} 1`,
+		`letterbox_imap_clients{name="none"} 1`,
+		`letterbox_imap_clients{name="other"} 1`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("missing %s", want)
+		}
+	}
+	tb.ok("UNAUTHENTICATE")
+	plain.ok("LOGOUT")
+	plain.waitEOF()
+	out = scrape()
+	for _, want := range []string{
+		`letterbox_imap_clients{name="thunderbird"} 0`,
+		`letterbox_imap_clients{name="none"} 0`,
+		`letterbox_imap_clients{name="other"} 1`,
+	} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("after UNAUTHENTICATE and LOGOUT: missing %s", want)
+		}
 	}
 }

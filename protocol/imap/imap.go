@@ -9,13 +9,14 @@
 // SASL-IR, STARTTLS (with TLS configured), LITERAL+ (after login), LITERAL-, IDLE,
 // UIDPLUS, MOVE, NAMESPACE, UNSELECT, ENABLE, ESEARCH, SEARCHRES, LIST-EXTENDED,
 // LIST-STATUS, STATUS=SIZE, BINARY, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE,
-// APPENDLIMIT=n and UTF8=ACCEPT. Not (yet): CONDSTORE, QRESYNC, QUOTA, ID, COMPRESS,
-// SORT, THREAD, MULTIAPPEND, UNAUTHENTICATE.
+// APPENDLIMIT=n, UTF8=ACCEPT, ID, COMPRESS=DEFLATE (after login) and UNAUTHENTICATE. Not
+// (yet): CONDSTORE, QRESYNC, QUOTA, SORT, THREAD, MULTIAPPEND.
 //
 // Commands, the file that implements each and the states it is allowed in (the command
 // table enforces them; N = not authenticated, A = authenticated, S = selected):
 //
 //	CAPABILITY NOOP LOGOUT           N A S  session.go
+//	ID                               N A S  id.go (x-originating-ip before login only)
 //	STARTTLS                         N      starttls.go (announced with TLS configured, not yet TLS)
 //	LOGIN AUTHENTICATE               N      session.go (AUTH=PLAIN, AUTH=LOGIN)
 //	ENABLE NAMESPACE                 A S    session.go
@@ -24,6 +25,8 @@
 //	STATUS                           A S    mailbox.go
 //	APPEND                           A S    append.go
 //	IDLE                             A S    idle.go
+//	COMPRESS                         A S    compress.go (DEFLATE; internal/inflate)
+//	UNAUTHENTICATE                   A S    unauthenticate.go
 //	SELECT EXAMINE                   A S    select.go
 //	CHECK                            S      session.go (a NOOP: every write is durable when answered)
 //	CLOSE UNSELECT                   S      select.go, expunge.go
