@@ -47,6 +47,9 @@ type commandSpec struct {
 	noExpunge bool
 	// noPoll: no poll after the command (it changes the selection, or did its own).
 	noPoll bool
+	// readsConn: the handler reads the connection itself, so nothing may read ahead
+	// while it runs (readahead.go).
+	readsConn bool
 }
 
 // commands is the command table. The parser (parse.go) knows the grammar of each; the
@@ -61,9 +64,9 @@ func init() {
 		"LOGOUT":     {handler: handleLogout, states: anyState, noPoll: true},
 		"ID":         {handler: handleID, states: anyState, capability: imap.CapID, metric: "id"}, // RFC 2971, id.go
 		// §6.2: not authenticated.
-		"STARTTLS":     {handler: handleStartTLS, states: stateNotAuthenticated, capability: imap.CapStartTLS, noPoll: true},
+		"STARTTLS":     {handler: handleStartTLS, states: stateNotAuthenticated, capability: imap.CapStartTLS, noPoll: true, readsConn: true},
 		"LOGIN":        {handler: handleLogin, states: stateNotAuthenticated, metric: "login", noPoll: true},
-		"AUTHENTICATE": {handler: handleAuthenticate, states: stateNotAuthenticated, metric: "authenticate", noPoll: true},
+		"AUTHENTICATE": {handler: handleAuthenticate, states: stateNotAuthenticated, metric: "authenticate", noPoll: true, readsConn: true},
 		// §6.3: authenticated (and selected).
 		"ENABLE":      {handler: handleEnable, states: authState, capability: imap.CapEnable},
 		"NAMESPACE":   {handler: handleNamespace, states: authState, capability: imap.CapNamespace, metric: "namespace"},
@@ -77,10 +80,10 @@ func init() {
 		"LIST":        {handler: handleList, states: authState, metric: "list"},
 		"LSUB":        {handler: handleList, states: authState, metric: "list"},
 		"STATUS":      {handler: handleStatus, states: authState, metric: "status"},
-		"APPEND":      {handler: handleAppend, states: authState, metric: "append"},
-		"IDLE":        {handler: handleIdle, states: authState, capability: imap.CapIdle, metric: "idle", noPoll: true},
+		"APPEND":      {handler: handleAppend, states: authState, metric: "append", readsConn: true},
+		"IDLE":        {handler: handleIdle, states: authState, capability: imap.CapIdle, metric: "idle", noPoll: true, readsConn: true},
 		// RFC 4978, compress.go; RFC 8437, unauthenticate.go.
-		"COMPRESS":       {handler: handleCompress, states: authState, capability: capCompressDeflate, metric: "compress"},
+		"COMPRESS":       {handler: handleCompress, states: authState, capability: capCompressDeflate, metric: "compress", readsConn: true},
 		"UNAUTHENTICATE": {handler: handleUnauthenticate, states: authState, capability: imap.CapUnauthenticate, metric: "unauthenticate", noPoll: true},
 		// §6.4: selected.
 		"CHECK":       {handler: handleNoop, states: stateSelected},

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"compress/flate"
 	"io"
-	"net"
 	"sync"
 
 	"github.com/emersion/go-imap/v2"
@@ -56,6 +55,10 @@ func parseCompress(r *commandReader) (any, error) {
 // the client sends nothing after COMPRESS until it has seen the OK, and compresses from
 // its first command after it; anything it sent early is taken as compressed. A second
 // COMPRESS gets NO [COMPRESSIONACTIVE] (RFC 5530 §3), an unknown mechanism BAD.
+//
+// The layer sits between the session's reader and writer and the connection: s.conn
+// stays the socket (or TLS), which the read-ahead (readahead.go) reads compressed octets
+// from, so that its interrupted reads never touch the inflater's state.
 func handleCompress(s *session, cmd *command) error {
 	a := cmd.args.(*compressArgs)
 	if a.mechanism != "DEFLATE" {
@@ -70,42 +73,55 @@ func handleCompress(s *session, cmd *command) error {
 	}
 	s.cmdDone = true
 	// What the client may have sent after the command, compressed, is kept for the
-	// inflater: the reader is replaced, its buffer is not dropped.
+	// inflater: the reader is replaced, what it had read is not dropped. (The table marks
+	// COMPRESS as reading the connection itself, so no read-ahead started; stop is a
+	// guard, and its deadline is set afresh by the loop.)
+	s.ahead.stop(s.conn)
 	early, _ := s.br.Peek(s.br.Buffered())
-	early = bytes.Clone(early)
-	cc := newCompressConn(s.conn, io.MultiReader(bytes.NewReader(early), s.conn))
+	early = append(bytes.Clone(early), s.ahead.pending...)
 	s.mu.Lock()
-	s.compressed = cc
-	s.setConn(cc)
-	s.out.dst = cc
+	s.setConn(s.conn)
+	s.compressed = newCompression(io.MultiReader(bytes.NewReader(early), rawReader{s}), deadlineWriter{s})
+	s.out.dst = s.compressed
 	s.mu.Unlock()
 	s.log.Debug("COMPRESS=DEFLATE active")
 	return nil
 }
 
-// compressConn is the session's connection under COMPRESS=DEFLATE: reads inflate what
-// the client sends, writes deflate what the server sends. Writes stay in the compressor
-// until Flush; the response writer (write.go) calls Flush after every flush of its own
-// buffer, which is everywhere the server would flush the socket (the end of a command
-// or of a burst of pipelined ones, a continuation request, every IDLE update, BYE), so
-// no answer a client waits for stays inside the compressor. Flush is a sync flush of
-// everything written, never a partial one.
-type compressConn struct {
-	net.Conn // beneath: the socket, or TLS over it
-	inflate  io.ReadCloser
-	deflate  *flate.Writer // from deflaters while a burst is being written; nil between
+// rawReader reads the connection's octets as they come, compressed: what the read-ahead
+// read first, then the connection.
+type rawReader struct{ s *session }
+
+func (r rawReader) Read(p []byte) (int, error) {
+	if n, err, ok := r.s.ahead.read(p); ok {
+		return n, err
+	}
+	return r.s.conn.Read(p)
 }
 
-func newCompressConn(c net.Conn, src io.Reader) *compressConn {
+// compression is the session's DEFLATE layer under COMPRESS: Read inflates what the
+// client sends (connReader reads through it), Write deflates what the server sends. Writes
+// stay in the compressor until Flush; the response writer (write.go) calls Flush after
+// every flush of its own buffer, which is everywhere the server would flush the socket
+// (the end of a command or of a burst of pipelined ones, a continuation request, every
+// IDLE update, BYE), so no answer a client waits for stays inside the compressor. Flush is
+// a sync flush of everything written, never a partial one.
+type compression struct {
+	inflate io.ReadCloser
+	deflate *flate.Writer // from deflaters while a burst is being written; nil between
+	dst     io.Writer     // the connection, with its write deadline
+}
+
+func newCompression(src io.Reader, dst io.Writer) *compression {
 	// Not compress/flate's decompressor, which holds what it inflated until its window
 	// fills or a stored block comes: a client that ends a command with a partial flush
 	// (mbsync) would wait for ever for its answer. internal/inflate hands it out at the
 	// end of every block. It reads through a bufio.Reader of its own unless given an
 	// io.ByteReader; a small one suffices, as for commands (readBufferSize).
-	return &compressConn{Conn: c, inflate: inflate.NewReader(bufio.NewReaderSize(src, readBufferSize))}
+	return &compression{inflate: inflate.NewReader(bufio.NewReaderSize(src, readBufferSize)), dst: dst}
 }
 
-func (c *compressConn) Read(p []byte) (int, error) {
+func (c *compression) Read(p []byte) (int, error) {
 	n, err := c.inflate.Read(p)
 	if err == io.EOF {
 		// RFC 4978 §3: the stream lasts as long as the connection; a final block is the
@@ -117,10 +133,10 @@ func (c *compressConn) Read(p []byte) (int, error) {
 
 // Write compresses p; it reaches the connection at Flush (or when the compressor's
 // block fills).
-func (c *compressConn) Write(p []byte) (int, error) {
+func (c *compression) Write(p []byte) (int, error) {
 	if c.deflate == nil {
 		c.deflate = deflaters.Get().(*flate.Writer)
-		c.deflate.Reset(deadlineWriter{c.Conn})
+		c.deflate.Reset(c.dst)
 	}
 	return c.deflate.Write(p)
 }
@@ -128,7 +144,7 @@ func (c *compressConn) Write(p []byte) (int, error) {
 // Flush ends the compressed data written so far with a sync flush (RFC 1951 §3.2.4: an
 // empty stored block after a complete one, which aligns the stream), so that the client
 // can inflate all of it now, writes it out, and gives the compressor back.
-func (c *compressConn) Flush() error {
+func (c *compression) Flush() error {
 	if c.deflate == nil {
 		return nil
 	}
@@ -138,6 +154,3 @@ func (c *compressConn) Flush() error {
 	c.deflate = nil
 	return err
 }
-
-// NetConn is the connection beneath (sessions.Of looks through it).
-func (c *compressConn) NetConn() net.Conn { return c.Conn }

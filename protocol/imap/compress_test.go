@@ -112,13 +112,15 @@ func TestCompressedSessionHeap(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	conns := make([]*compressConn, n)
+	conns := make([]*compression, n)
+	pipes := make([]net.Conn, n)
 	var wg sync.WaitGroup
 	for i := range conns {
 		a, b := net.Pipe()
 		wg.Add(1)
 		go func() { defer wg.Done(); io.Copy(io.Discard, b) }()
-		cc := newCompressConn(a, strings.NewReader(""))
+		cc := newCompression(strings.NewReader(""), a)
+		pipes[i] = a
 		io.WriteString(cc, src)
 		if err := cc.Flush(); err != nil {
 			t.Fatal(err)
@@ -131,9 +133,10 @@ func TestCompressedSessionHeap(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	t.Logf("%d KiB per idle compressed session", (after.HeapAlloc-before.HeapAlloc)/n>>10)
-	for _, cc := range conns {
-		cc.Conn.Close()
+	for _, p := range pipes {
+		p.Close()
 	}
+	runtime.KeepAlive(conns)
 	wg.Wait()
 }
 

@@ -52,14 +52,17 @@ type session struct {
 	ack      quickAcker           // the TCP connection beneath, to acknowledge at once
 	remote   net.Addr             // the client
 	tlsState *tls.ConnectionState // nil until the session is TLS
-	// compressed is conn under COMPRESS=DEFLATE (compress.go); nil until then.
-	compressed *compressConn
+	// compressed is the DEFLATE layer under COMPRESS (compress.go); nil until then.
+	compressed *compression
 	br         *bufio.Reader // over connReader
 	in         *commandReader
 	out        *responseWriter
 	enabled    imap.CapSet // what the client ENABLEd (RFC 5161)
 	cmdDone    bool        // the running command's handler wrote its tagged status
 	okResp     *imap.Error // the running command's tagged OK, if not "... completed"
+	ahead      *readAhead  // reads on while a large response is written (readahead.go)
+	// mayReadAhead: the running command does not read the connection itself.
+	mayReadAhead bool
 	// readingDone: IDLE's DONE is being read by another goroutine; connReader must not
 	// flush the writer, which IDLE's goroutine is using.
 	readingDone bool
