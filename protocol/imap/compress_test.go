@@ -3,7 +3,10 @@ package imap
 import (
 	"bufio"
 	"compress/flate"
+	"encoding/base64"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"runtime"
 	"strings"
@@ -207,3 +210,50 @@ type partialFlushConn struct {
 }
 
 func (c *partialFlushConn) Write(p []byte) (int, error) { return c.w.Write(p) }
+
+// Under COMPRESS too, a client that pipelines commands and reads only once it has sent
+// them all does not wedge the server: the read-ahead reads the compressed octets beneath
+// the inflater (TestPipelinedWithoutReading without compression). The bodies are random,
+// so the answers stay large once compressed; the commands are written Huffman-only, so
+// they stay large enough to fill the socket buffers too.
+func TestCompressPipelinedWithoutReading(t *testing.T) {
+	e := newEnv(t)
+	// Distinct messages, each farther back than the 32 KiB window once it comes round
+	// again: no answer compresses against an earlier one.
+	const messages = 64
+	rng := rand.NewChaCha8([32]byte{1})
+	for range messages {
+		random := make([]byte, 6<<10)
+		rng.Read(random)
+		e.deliver("INBOX", plainMessage("Random", base64.StdEncoding.EncodeToString(random)))
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.srv.Serve(smallReadBufListener{ln})
+	far := &testEnv{t: t, addr: ln.Addr().String()}
+	c := far.raw()
+	c.conn.(*net.TCPConn).SetWriteBuffer(4 << 10)
+	c.ok(`LOGIN %q %q`, testUser, testPassword)
+	c.ok("COMPRESS DEFLATE")
+	fw, _ := flate.NewWriter(c.conn, flate.HuffmanOnly)
+	c.br = bufio.NewReader(flate.NewReader(c.conn))
+	c.conn = &deflateClientConn{Conn: c.conn, fw: fw}
+	c.ok("SELECT INBOX")
+	const n = 3000 // some 20 MB of answers, 15 compressed
+	var cmds strings.Builder
+	for i := range n {
+		fmt.Fprintf(&cmds, "F%d FETCH %d (BODY.PEEK[])\r\n", i, i%messages+1)
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(ioGuard)) // a hang guard: the deadlock fails here
+	if _, err := io.WriteString(c.conn, cmds.String()); err != nil {
+		t.Fatalf("writing %d commands without reading: %v (the server stopped reading)", n, err)
+	}
+	for i := range n {
+		if l := c.waitFor(`^F\d+ .*`); !strings.HasPrefix(l[0], fmt.Sprintf("F%d OK", i)) {
+			t.Fatalf("answer %d: %q", i, l[0])
+		}
+	}
+	c.ok("NOOP")
+}

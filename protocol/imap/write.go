@@ -68,7 +68,7 @@ func (w *responseWriter) flush() error {
 	return w.err
 }
 
-// flusher is a destination that holds written data until Flush (compressConn).
+// flusher is a destination that holds written data until Flush (compression, compress.go).
 type flusher interface{ Flush() error }
 
 // buffered says how many octets wait for flush.
