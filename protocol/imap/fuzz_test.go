@@ -35,6 +35,7 @@ func FuzzParseCommand(f *testing.F) {
 		"a SELECT x (QRESYNC (1 2 1:9 (1,3 4,9)))\r\n",
 		"a LOGIN {5}\r\nalice {2}\r\npw\r\n",
 		"a APPEND INBOX {99999999999}\r\nb NOOP\r\n",
+		"a ID (\"name\" \"x\" \"version\" NIL {3}\r\nabc \"x-originating-ip\" \"::1\")\r\nb ID NIL\r\nc COMPRESS DEFLATE\r\nd UNAUTHENTICATE\r\n",
 	} {
 		f.Add([]byte(seed), false)
 	}
