@@ -86,6 +86,7 @@ func runServe(cmd *cobra.Command, demo, testing bool) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
+	server.Version = version
 	srv, err := server.New(cfg, st, log)
 	if err != nil {
 		return withCode(exitConfig, err)

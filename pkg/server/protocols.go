@@ -73,12 +73,17 @@ func lmtpRecipients(n int) int {
 	return n
 }
 
+// Version is the release the servers name (IMAP ID, RFC 2971); cmd/letterbox sets it from
+// its build-time version. "" lets protocol/imap take the binary's module version.
+var Version string
+
 func (s *Server) newIMAP() Protocol {
 	return imap.NewServer(s.st, imap.Options{
 		Logger:      s.log,
 		Auth:        s.auth,
 		TLSConfig:   s.tlsConfig,
 		Hostname:    s.cfg.Hostname,
+		Version:     Version,
 		IdleTimeout: s.cfg.IMAP.IdleTimeout,
 		AppendLimit: s.cfg.Limits.MessageSize,
 		Metrics:     s.metrics,
