@@ -147,9 +147,14 @@ func (e *Entry) update(event string, fn func(s *Session)) {
 	}
 }
 
-// SetUser records the account the session logged in as.
+// SetUser records the account the session logged in as; "" when it went back to the
+// not-authenticated state (IMAP UNAUTHENTICATE).
 func (e *Entry) SetUser(user string) {
-	e.update("user "+user, func(s *Session) { s.User = user })
+	event := "user " + user
+	if user == "" {
+		event = "unauthenticated"
+	}
+	e.update(event, func(s *Session) { s.User = user })
 }
 
 // SetMailbox records the mailbox the session selected; "" when it closed it.

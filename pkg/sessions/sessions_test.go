@@ -50,7 +50,8 @@ func TestChangesAreNoted(t *testing.T) {
 	e.SetMailbox("")
 	e.SetTLS()
 	e.SetRemote("203.0.113.7:0")
-	want := []string{"user alice", "mailbox Work/2024", "mailbox closed", "remote 203.0.113.7:0"}
+	e.SetUser("")
+	want := []string{"user alice", "mailbox Work/2024", "mailbox closed", "remote 203.0.113.7:0", "unauthenticated"}
 	if len(notes) != len(want) {
 		t.Fatalf("notes %q, want %q", notes, want)
 	}
