@@ -110,9 +110,10 @@ var (
 		imap.CapLiteralPlus, imap.CapUTF8Accept, imap.CapESearch, imap.CapSearchRes,
 		imap.CapListExtended, imap.CapListStatus, imap.CapStatusSize, imap.CapBinary,
 		imap.CapChildren, imap.CapSpecialUse, imap.CapCreateSpecialUse,
+		imap.CapCondStore, imap.CapQResync, // RFC 7162 (condstore.go, qresync.go)
 	}
 	// enableable are what ENABLE turns on (RFC 5161 §3.1).
-	enableable = []imap.Cap{imap.CapIMAP4rev2, imap.CapUTF8Accept}
+	enableable = []imap.Cap{imap.CapIMAP4rev2, imap.CapUTF8Accept, imap.CapCondStore, imap.CapQResync}
 )
 
 // saslMechanisms are announced as AUTH= where plaintext credentials are allowed.

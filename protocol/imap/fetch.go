@@ -60,7 +60,16 @@ func (s *session) Fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 	// The responses of the whole command go out through the session's buffered writer
 	// (write.go), in as few writes as its buffer allows.
 	return s.loadBatches(v, v.resolve(numSet), parts, needBody, func(batch []msgRef, metas map[uint32]*store.Metadata, bodies map[uint32]store.Body) error {
+		if options.ChangedSince != 0 {
+			// RFC 7162 §3.1.4.1: only the messages whose modseq is above CHANGEDSINCE.
+			for uid, m := range metas {
+				if m.ModSeq <= int64(options.ChangedSince) {
+					delete(metas, uid)
+				}
+			}
+		}
 		seen := map[uint32][]string{}
+		seenModSeq := map[uint32]int64{}
 		if markSeen {
 			var unseen []uint32
 			for _, ref := range batch {
@@ -75,6 +84,7 @@ func (s *session) Fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 				}
 				for _, u := range updates {
 					seen[u.UID] = u.Flags
+					seenModSeq[u.UID] = u.ModSeq
 				}
 			}
 		}
@@ -84,7 +94,7 @@ func (s *session) Fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 				continue // expunged meanwhile; the change log will tell
 			}
 			if f, ok := seen[ref.uid]; ok {
-				m.Flags = f
+				m.Flags, m.ModSeq = f, seenModSeq[ref.uid]
 			}
 			if err := s.fetchOne(w, v, ref, m, bodies[ref.uid], options, seen[ref.uid] != nil); err != nil {
 				return err
@@ -231,6 +241,10 @@ func (s *session) fetchOne(w *fetchWriter, v *selected, ref msgRef, m *store.Met
 			v.flags[ref.uid] = m.Flags
 		}
 		rw.WriteFlags(v.flagsOf(ref.uid))
+	}
+	// RFC 7162 §3.1.4.1: MODSEQ when asked for, and once CONDSTORE is on, with every FLAGS.
+	if options.ModSeq || ((options.Flags || flagsChanged) && s.condStore()) {
+		rw.WriteModSeq(uint64(m.ModSeq))
 	}
 	if options.InternalDate {
 		rw.WriteInternalDate(m.InternalDate)
@@ -552,8 +566,18 @@ func (f base64Filter) Read(p []byte) (int, error) {
 // FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8).
 func handleFetch(s *session, cmd *command) error {
 	a := cmd.args.(*fetchArgs)
-	if a.options.ModSeq || a.options.ChangedSince != 0 || a.vanished {
-		return errNoCondStore
+	if a.vanished && !s.qresyncEnabled() {
+		return errQresyncNotEnabled // RFC 7162 §3.2.6
+	}
+	if a.options.ModSeq { // MODSEQ or CHANGEDSINCE: CONDSTORE-enabling (RFC 7162 §3.1)
+		if err := s.enableCondStore(); err != nil {
+			return err
+		}
+	}
+	if a.vanished {
+		if err := s.fetchVanished(a.nums, a.options.ChangedSince); err != nil {
+			return err
+		}
 	}
 	return s.Fetch(&fetchWriter{w: s.out, args: a}, a.nums, &a.options)
 }

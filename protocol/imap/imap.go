@@ -205,6 +205,9 @@ type mailStore interface {
 	ChangesAsOf(ctx context.Context, accountID, since int64, n uint64) ([]store.Change, error)
 	MessagesAfterAsOf(ctx context.Context, accountID, mailboxID int64, uid uint32, n uint64) ([]store.Message, error)
 	HighestModSeq(ctx context.Context, accountID int64) (int64, error)
+	SetFlagsUnchangedSince(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string, unchangedSince int64) ([]store.FlagUpdate, []uint32, error)
+	ChangedSince(ctx context.Context, mailboxID int64, since int64, ranges ...store.UIDRange) ([]store.Message, error)
+	Vanished(ctx context.Context, mailboxID int64, since int64, ranges ...store.UIDRange) (store.VanishedUIDs, error)
 	Watch(accountID int64) (ch <-chan struct{}, cancel func())
 }
 

@@ -194,6 +194,9 @@ func (s *session) status(mbox store.Mailbox, options *imap.StatusOptions) (*imap
 	if options.AppendLimit {
 		data.AppendLimit = u32(s.srv.opts.AppendLimit)
 	}
+	if options.HighestModSeq {
+		data.HighestModSeq = uint64(st.ModSeq) // RFC 7162 §3.1.2.2
+	}
 	if options.DeletedStorage {
 		zero := int64(0)
 		data.DeletedStorage = &zero
@@ -417,6 +420,11 @@ func handleList(s *session, cmd *command) error {
 // STATUS (RFC 3501 §6.3.10).
 func handleStatus(s *session, cmd *command) error {
 	a := cmd.args.(*statusArgs)
+	if a.items.HighestModSeq { // CONDSTORE-enabling (RFC 7162 §3.1)
+		if err := s.enableCondStore(); err != nil {
+			return err
+		}
+	}
 	data, err := s.Status(a.mailbox, a.items)
 	if err != nil {
 		return err

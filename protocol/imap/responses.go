@@ -62,8 +62,14 @@ func (u *updateWriter) WriteMailboxFlags(flags []imap.Flag) error {
 
 // WriteMessageFlags sends FETCH (UID n FLAGS (...)); the UID is included always (as
 // RFC 7162 §3.1.4 asks with CONDSTORE, and harmless without).
-func (u *updateWriter) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap.Flag) error {
-	u.w.raw("* ").number(seq).raw(" FETCH (UID ").number(uint32(uid)).raw(" FLAGS ").flags(flags).raw(")").crlf()
+// With CONDSTORE enabled modSeq is the message's (RFC 7162 §3.1.4.1: every unsolicited
+// FETCH of FLAGS carries MODSEQ), 0 otherwise.
+func (u *updateWriter) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap.Flag, modSeq uint64) error {
+	u.w.raw("* ").number(seq).raw(" FETCH (UID ").number(uint32(uid)).raw(" FLAGS ").flags(flags)
+	if modSeq != 0 {
+		u.w.raw(" MODSEQ (").modSeq(modSeq).raw(")")
+	}
+	u.w.raw(")").crlf()
 	return u.done()
 }
 

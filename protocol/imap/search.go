@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"math"
 	"strings"
 	"time"
 
@@ -58,6 +59,7 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
 	var matched []uint32
+	var minModSeq, maxModSeq, allModSeq int64 // of the first match, the last and all
 	data := &imap.SearchData{}
 	each := func(batch []msgRef, metas map[uint32]*store.Metadata) error {
 		text := &textBatch{refs: batch, sizes: make(map[uint32]int64, len(batch))}
@@ -78,6 +80,10 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 				continue
 			}
 			matched = append(matched, ref.uid)
+			if len(matched) == 1 {
+				minModSeq = meta.ModSeq
+			}
+			maxModSeq, allModSeq = meta.ModSeq, max(allModSeq, meta.ModSeq)
 			num := ref.seq
 			if kind == numKindUID {
 				num = ref.uid
@@ -112,6 +118,7 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 	if options.ReturnSave {
 		v.searchRes = matched
 	}
+	data.ModSeq = uint64(searchModSeq(options, allModSeq, minModSeq, maxModSeq))
 	return data, nil
 }
 
@@ -181,16 +188,20 @@ type matcher struct {
 	not                                  []*matcher
 	or                                   [][2]*matcher
 	recent                               map[uint32]struct{} // the view's \Recent messages
-	needs                                int                 // needMeta | needText, including sub-keys
+	modSeq                               int64               // MODSEQ n: the message's modseq is at least n
+	hasModSeq                            bool
+	needs                                int // needMeta | needText, including sub-keys
 }
 
 func compileSearch(v *selected, c *imap.SearchCriteria) (*matcher, error) {
-	if c.ModSeq != nil {
-		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "MODSEQ needs CONDSTORE, which is not supported"}
-	}
 	m := &matcher{
 		since: c.Since, before: c.Before, sentSince: c.SentSince, sentBefore: c.SentBefore,
 		larger: c.Larger, smaller: c.Smaller, recent: v.recent,
+	}
+	if c.ModSeq != nil {
+		// RFC 7162 §3.1.5: the entry name and type (per-flag modseqs) do not narrow it,
+		// as the store keeps one modseq per message.
+		m.modSeq, m.hasModSeq = int64(min(c.ModSeq.ModSeq, math.MaxInt64)), true
 	}
 	for _, set := range c.SeqNum {
 		var r ranges
@@ -327,6 +338,9 @@ func (m *matcher) match(msg *searchMsg) (bool, error) {
 		if !r.contains(msg.ref.uid) {
 			return false, nil
 		}
+	}
+	if m.hasModSeq && meta.ModSeq < m.modSeq {
+		return false, nil
 	}
 	for _, f := range m.flags {
 		if !m.hasFlag(msg, f) {
@@ -529,8 +543,10 @@ func (msg *searchMsg) load() error {
 // given or the client speaks IMAP4rev2 (RFC 9051 §7.3.4).
 func handleSearch(s *session, cmd *command) error {
 	a := cmd.args.(*searchArgs)
-	if a.modSeq {
-		return errNoCondStore
+	if a.modSeq { // CONDSTORE-enabling (RFC 7162 §3.1)
+		if err := s.enableCondStore(); err != nil {
+			return err
+		}
 	}
 	kind := numKindSeq
 	if a.uid {
@@ -551,6 +567,9 @@ func handleSearch(s *session, cmd *command) error {
 			for _, n := range data.AllSeqNums() {
 				w.sp().number(n)
 			}
+		}
+		if a.modSeq && data.Count > 0 {
+			w.raw(" (MODSEQ ").modSeq(data.ModSeq).raw(")") // RFC 7162 §3.1.5
 		}
 		w.crlf()
 		return nil
@@ -577,6 +596,9 @@ func handleSearch(s *session, cmd *command) error {
 	}
 	if o.ReturnCount {
 		w.raw(" COUNT ").number(data.Count)
+	}
+	if a.modSeq && data.Count > 0 {
+		w.raw(" MODSEQ ").modSeq(data.ModSeq) // RFC 7162 §3.1.5
 	}
 	w.crlf()
 	return nil
