@@ -9,8 +9,8 @@
 // SASL-IR, STARTTLS (with TLS configured), LITERAL+ (after login), LITERAL-, IDLE,
 // UIDPLUS, MOVE, NAMESPACE, UNSELECT, ENABLE, ESEARCH, SEARCHRES, LIST-EXTENDED,
 // LIST-STATUS, STATUS=SIZE, BINARY, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE,
-// APPENDLIMIT=n and UTF8=ACCEPT. Not (yet): CONDSTORE, QRESYNC, QUOTA, ID, COMPRESS,
-// SORT, THREAD, MULTIAPPEND, UNAUTHENTICATE.
+// APPENDLIMIT=n, UTF8=ACCEPT, CONDSTORE and QRESYNC (RFC 7162; condstore.go,
+// qresync.go). Not (yet): QUOTA, ID, COMPRESS, SORT, THREAD, MULTIAPPEND, UNAUTHENTICATE.
 //
 // Commands, the file that implements each and the states it is allowed in (the command
 // table enforces them; N = not authenticated, A = authenticated, S = selected):

@@ -18,8 +18,7 @@ import (
 // announces (LITERAL+/LITERAL- RFC 7888, BINARY RFC 3516, UIDPLUS RFC 4315, MOVE RFC 6851,
 // ESEARCH RFC 4731, SEARCHRES RFC 5182, LIST-EXTENDED RFC 5258, LIST-STATUS RFC 5819,
 // CREATE-SPECIAL-USE RFC 6154, UTF8=ACCEPT RFC 6855, ENABLE RFC 5161) and the command
-// modifiers of CONDSTORE/QRESYNC (RFC 7162), parsed so that a client using them gets a
-// precise answer.
+// modifiers of CONDSTORE/QRESYNC (RFC 7162; answered in condstore.go and qresync.go).
 //
 // A commandReader reads one command at a time straight from the connection's buffered
 // reader, octet by octet; nothing is read ahead of what the grammar needs, except by the
