@@ -91,11 +91,18 @@ func (s *session) fetchVanished(set imap.NumSet, since uint64) error {
 		return err
 	}
 	defer s.mu.Unlock()
-	uids, ok := set.(imap.UIDSet)
-	if !ok {
-		return nil // "$": the saved result holds only messages of the view
+	var ranges []store.UIDRange
+	switch uids, _ := set.(imap.UIDSet); {
+	case imap.IsSearchRes(set):
+		// "$" (RFC 5182) is the saved result's UIDs, an empty UIDSet on its own.
+		ranges = uidRanges(v.searchRes)
+	case len(uids) > 0:
+		ranges = storeUIDRanges(uids)
 	}
-	gone, err := s.st.Vanished(s.ctx, v.mbox.ID, int64(since), storeUIDRanges(uids)...)
+	if len(ranges) == 0 {
+		return nil // nothing asked about: no ranges would mean every UID
+	}
+	gone, err := s.st.Vanished(s.ctx, v.mbox.ID, int64(since), ranges...)
 	if err != nil {
 		return s.storeError(err, "reading what vanished")
 	}

@@ -107,6 +107,11 @@ func TestQresyncVanishedReplacesExpunge(t *testing.T) {
 	if f := grep(got, `FETCH`); len(f) != 1 || !strings.HasPrefix(f[0], "* 1 FETCH (UID 4 FLAGS") {
 		t.Errorf("UID FETCH VANISHED, its FETCH: %q", f)
 	}
+	// "$" is the saved result, not every UID.
+	c.ok("UID SEARCH RETURN (SAVE) UID 4")
+	if got := c.ok("UID FETCH $ (FLAGS) (CHANGEDSINCE 1 VANISHED)"); len(grep(got, "VANISHED")) != 0 || len(got) != 1 {
+		t.Errorf("UID FETCH $ ... VANISHED: %q", got)
+	}
 	if _, status := other.cmd("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)"); !strings.HasPrefix(status, "BAD") {
 		t.Errorf("VANISHED without QRESYNC: %q", status)
 	}
