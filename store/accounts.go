@@ -60,9 +60,9 @@ func (s *Store) CreateAccount(ctx context.Context, a NewAccount) (Account, error
 	if err != nil {
 		return Account{}, fmt.Errorf("store: create account %s: %w", address, err)
 	}
-	now := s.now()
 	var id int64
 	err = s.write(ctx, "create account "+address, func(wt *writeTx) error {
+		now := wt.now()
 		var exists int
 		err := wt.queryRow(`SELECT 1 FROM accounts WHERE address = ?`, address).Scan(&exists)
 		if err == nil {

@@ -226,11 +226,6 @@ func (s *Store) DeliverSpooled(ctx context.Context, accountID int64, sp *Spooled
 	prepend := normalizePrepend(opts.Prepend)
 	size := sp.size + int64(len(prepend))
 	flags := parseFlags(opts.Flags)
-	date := opts.InternalDate
-	if date.IsZero() {
-		date = s.now()
-	}
-	unix, tz := splitDate(date)
 	mailbox := opts.Mailbox
 	if mailbox == "" {
 		mailbox = "INBOX"
@@ -253,6 +248,11 @@ func (s *Store) DeliverSpooled(ctx context.Context, accountID int64, sp *Spooled
 		if len(prepend) == 0 {
 			newBody = bodyID
 		}
+		date := opts.InternalDate
+		if date.IsZero() {
+			date = wt.now()
+		}
+		unix, tz := splitDate(date)
 		_, modseq, err := wt.insertMessage(m, m.UIDNext, bodyID, flags, unix, tz, size)
 		if err != nil {
 			return err

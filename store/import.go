@@ -124,7 +124,7 @@ func (s *Store) ImportMessages(ctx context.Context, mailboxID int64, msgs []Impo
 			}
 			date := msg.InternalDate
 			if date.IsZero() {
-				date = s.now()
+				date = wt.now()
 			}
 			unix, tz := splitDate(date)
 			if _, _, err := wt.insertMessage(m, msg.UID, bodyID, parseFlags(msg.Flags), unix, tz, msg.Message.size); err != nil {

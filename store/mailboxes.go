@@ -129,7 +129,7 @@ func (wt *writeTx) createMailbox(accountID int64, name, specialUse string) (Mail
 	if wt.s.uidv != nil && last < math.MaxUint32 {
 		uv = max(last+1, int64(wt.s.uidv(uint32(last))))
 	} else {
-		uv = max(last+1, wt.s.now().Unix())
+		uv = max(last+1, wt.now().Unix())
 	}
 	if uv > math.MaxUint32 {
 		return Mailbox{}, fmt.Errorf("account %d: UIDVALIDITY exhausted", accountID)

@@ -303,7 +303,7 @@ func (wt *writeTx) insertMessage(m Mailbox, uid uint32, bodyID int64, flags flag
 	// RFC 8514 §3: the save date is when the message was saved into this mailbox, so a
 	// COPY or MOVE gets its own, unlike INTERNALDATE.
 	res, err := wt.exec(`INSERT INTO messages (mailbox_id, uid, body_id, sysflags, keywords, internal_date, internal_tz, size, modseq, save_date)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, uid, bodyID, flags.sys, flags.keywordsColumn(), date, tz, size, modseq, wt.s.now().Unix())
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, uid, bodyID, flags.sys, flags.keywordsColumn(), date, tz, size, modseq, wt.now().Unix())
 	if err != nil {
 		return 0, 0, fmt.Errorf("insert message: %w", err)
 	}

@@ -345,6 +345,18 @@ type writeTx struct {
 	s       *Store
 	mboxMod map[int64]int64 // mailbox id -> highest modseq written by this request
 	touched map[int64]struct{}
+	at      time.Time // the store's clock as of this request (now), once read
+}
+
+// now is the store's clock as of this write request, read once: everything one request
+// records (INTERNALDATE when none is given, creation times, UIDVALIDITY, the change log's
+// times, save dates) is one instant, and a stepping test clock (letterboxtest's
+// deterministic mode) moves once per request, not once per row.
+func (wt *writeTx) now() time.Time {
+	if wt.at.IsZero() {
+		wt.at = wt.s.now()
+	}
+	return wt.at
 }
 
 // writeRequest is one write waiting for the writer goroutine.
@@ -530,7 +542,7 @@ func (wt *writeTx) queryRow(query string, args ...any) *sql.Row {
 // even after rows are deleted).
 func (wt *writeTx) logChange(accountID, mailboxID int64, uid uint32, kind ChangeKind) (int64, error) {
 	res, err := wt.exec(`INSERT INTO changes (account_id, mailbox_id, uid, kind, at) VALUES (?, ?, ?, ?, ?)`,
-		accountID, mailboxID, uid, kind, wt.s.now().Unix())
+		accountID, mailboxID, uid, kind, wt.now().Unix())
 	if err != nil {
 		return 0, fmt.Errorf("log change: %w", err)
 	}

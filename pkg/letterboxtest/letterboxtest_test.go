@@ -333,7 +333,7 @@ func TestDeterministicRunsAreIdentical(t *testing.T) {
 	for _, want := range []string{
 		"INBOX 1000 3\n", "Sent 1004 2\n", "Trash 1005 1\n",
 		"1 00000001000003e8 2026-01-01T00:00:01Z",     // the clock read once for the account
-		"INTERNALDATE \" 1-Jan-2026 00:00:02 +0000\"", // RFC 3501 date-day-fixed
+		"INTERNALDATE \"01-Jan-2026 00:00:02 +0000\"", // RFC 3501 date-day-fixed, two digits as Dovecot
 	} {
 		if !strings.Contains(first, want) {
 			t.Errorf("run lacks %q:\n%s", want, first)

@@ -47,6 +47,9 @@ type commandSpec struct {
 	noExpunge bool
 	// noPoll: no poll after the command (it changes the selection, or did its own).
 	noPoll bool
+	// readsConn: the handler reads the connection itself, so nothing may read ahead
+	// while it runs (readahead.go).
+	readsConn bool
 }
 
 // commands is the command table. The parser (parse.go) knows the grammar of each; the
@@ -60,9 +63,9 @@ func init() {
 		"NOOP":       {handler: handleNoop, states: anyState},
 		"LOGOUT":     {handler: handleLogout, states: anyState, noPoll: true},
 		// §6.2: not authenticated.
-		"STARTTLS":     {handler: handleStartTLS, states: stateNotAuthenticated, capability: imap.CapStartTLS, noPoll: true},
+		"STARTTLS":     {handler: handleStartTLS, states: stateNotAuthenticated, capability: imap.CapStartTLS, noPoll: true, readsConn: true},
 		"LOGIN":        {handler: handleLogin, states: stateNotAuthenticated, metric: "login", noPoll: true},
-		"AUTHENTICATE": {handler: handleAuthenticate, states: stateNotAuthenticated, metric: "authenticate", noPoll: true},
+		"AUTHENTICATE": {handler: handleAuthenticate, states: stateNotAuthenticated, metric: "authenticate", noPoll: true, readsConn: true},
 		// §6.3: authenticated (and selected).
 		"ENABLE":      {handler: handleEnable, states: authState, capability: imap.CapEnable},
 		"NAMESPACE":   {handler: handleNamespace, states: authState, capability: imap.CapNamespace, metric: "namespace"},
@@ -76,8 +79,8 @@ func init() {
 		"LIST":        {handler: handleList, states: authState, metric: "list"},
 		"LSUB":        {handler: handleList, states: authState, metric: "list"},
 		"STATUS":      {handler: handleStatus, states: authState, metric: "status"},
-		"APPEND":      {handler: handleAppend, states: authState, metric: "append"},
-		"IDLE":        {handler: handleIdle, states: authState, capability: imap.CapIdle, metric: "idle", noPoll: true},
+		"APPEND":      {handler: handleAppend, states: authState, metric: "append", readsConn: true},
+		"IDLE":        {handler: handleIdle, states: authState, capability: imap.CapIdle, metric: "idle", noPoll: true, readsConn: true},
 		// §6.4: selected.
 		"CHECK":       {handler: handleNoop, states: stateSelected},
 		"CLOSE":       {handler: handleClose, states: stateSelected, metric: "close", noPoll: true},

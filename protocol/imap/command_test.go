@@ -1,8 +1,12 @@
 package imap
 
 import (
+	"fmt"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 )
@@ -100,4 +104,49 @@ func TestPipelinedBehindDone(t *testing.T) {
 	if l := c.waitFor(`^Q2 .*`); !strings.HasPrefix(l[0], "Q2 BAD") { // LOGIN while logged in
 		t.Errorf("Q2: %q", l)
 	}
+}
+
+// smallReadBufListener gives every accepted connection a small receive buffer, so that a
+// client's commands fill it soon.
+type smallReadBufListener struct{ net.Listener }
+
+func (l smallReadBufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetReadBuffer(4 << 10)
+	}
+	return c, err
+}
+
+// TestPipelinedWithoutReading: a client that sends thousands of commands in one go and
+// reads the answers only afterwards is served: the server reads on while it writes
+// (readahead.go), instead of both sides waiting for the other to read.
+func TestPipelinedWithoutReading(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("INBOX", plainMessage("Big", strings.Repeat("a line of the body\r\n", 200)))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go e.srv.Serve(smallReadBufListener{ln})
+	far := &testEnv{t: t, addr: ln.Addr().String()}
+	c := far.raw()
+	c.conn.(*net.TCPConn).SetWriteBuffer(4 << 10)
+	c.ok(`LOGIN %q %q`, testUser, testPassword)
+	c.ok("SELECT INBOX")
+	const n = 5000 // 21 MB of answers: more than the socket buffers on the way hold
+	var cmds strings.Builder
+	for i := range n {
+		fmt.Fprintf(&cmds, "F%d FETCH 1 (BODY.PEEK[])\r\n", i)
+	}
+	c.conn.SetWriteDeadline(time.Now().Add(ioGuard)) // a hang guard: the deadlock fails here
+	if _, err := io.WriteString(c.conn, cmds.String()); err != nil {
+		t.Fatalf("writing %d commands without reading: %v (the server stopped reading)", n, err)
+	}
+	for i := range n {
+		if l := c.waitFor(`^F\d+ .*`); !strings.HasPrefix(l[0], fmt.Sprintf("F%d OK", i)) {
+			t.Fatalf("answer %d: %q", i, l[0])
+		}
+	}
+	c.ok("NOOP")
 }

@@ -70,6 +70,7 @@ func (s *Server) serveConn(raw net.Conn) {
 // loop reads and runs commands until the session ends.
 func (s *session) loop() {
 	for {
+		s.ahead.stop(s.conn) // what it read stays for the parser
 		timeout := preAuthTimeout
 		if s.acct != nil {
 			timeout = s.srv.opts.IdleTimeout
@@ -168,7 +169,9 @@ func (s *session) run(cmd *command) bool {
 		s.srv.opts.Metrics.Command(metrics.IMAP, spec.metric)
 	}
 	s.cmdDone, s.okResp = false, nil
+	s.mayReadAhead = !spec.readsConn
 	err := spec.handler(s, cmd)
+	s.mayReadAhead = false
 	if s.ended {
 		return false
 	}
@@ -268,6 +271,9 @@ func (c connReader) Read(p []byte) (int, error) {
 		}
 		s.ack.now()
 	}
+	if n, err, ok := s.ahead.read(p); ok {
+		return n, err
+	}
 	return s.conn.Read(p)
 }
 
@@ -279,6 +285,7 @@ var ackRequested func(afterLiteral bool)
 // was read ahead from the old one is dropped.
 func (s *session) setConn(c net.Conn) {
 	s.conn = c
+	s.ahead = newReadAhead() // nothing read ahead on the old connection carries over
 	s.br = bufio.NewReaderSize(connReader{s}, readBufferSize)
 	s.in = newCommandReader(s.br, s.continueLiteral)
 	s.in.appendLimit = s.srv.opts.AppendLimit
@@ -286,7 +293,7 @@ func (s *session) setConn(c net.Conn) {
 	if s.out == nil {
 		s.out = newResponseWriter(nil)
 	}
-	s.out.dst = deadlineWriter{c}
+	s.out.dst = deadlineWriter{s}
 	s.out.utf8 = s.utf8()
 }
 
@@ -294,12 +301,18 @@ func (s *session) setConn(c net.Conn) {
 // stops reading is cut off, not waited for (a write carries at most one buffer, 16 KiB).
 const writeTimeout = 5 * time.Minute
 
-// deadlineWriter gives every write to the connection writeTimeout.
-type deadlineWriter struct{ c net.Conn }
+// deadlineWriter gives every write to the connection writeTimeout. A write in the middle
+// of a command that may read ahead (a response larger than the write buffer) starts the
+// read-ahead first (readahead.go).
+type deadlineWriter struct{ s *session }
 
 func (d deadlineWriter) Write(p []byte) (int, error) {
-	d.c.SetWriteDeadline(time.Now().Add(writeTimeout))
-	return d.c.Write(p)
+	s := d.s
+	if s.mayReadAhead {
+		s.ahead.start(s.conn)
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return s.conn.Write(p)
 }
 
 // continueLiteral asks for a synchronizing literal's data (RFC 3501 §7.5).

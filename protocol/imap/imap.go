@@ -36,10 +36,11 @@
 // Implementation notes:
 //
 //   - One goroutine per connection (conn.go) reads a command, runs it and writes its
-//     answers, in order; nothing runs concurrently within a session except the read of
-//     IDLE's DONE. Pipelined commands are read ahead from the connection's buffer: answers
-//     are flushed when no further command waits in it, and always before the session waits
-//     for the network (connReader), so neither side waits for the other.
+//     answers, in order; beside it run only the read of IDLE's DONE and the read-ahead.
+//     Answers are flushed when no further command waits in the read buffer, and always
+//     before the session waits for the network (connReader). A response that outgrows the
+//     write buffer starts a goroutine reading on beside the write (readahead.go), so a
+//     client that sends every command before reading any answer cannot wedge both sides.
 //   - The parser reads straight from the connection's bufio.Reader, octet by octet, as the
 //     grammar needs. A synchronizing literal is asked for ("+" and a flush) only when its
 //     data is needed and acceptable; APPEND's literal is streamed by the handler into the

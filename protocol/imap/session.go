@@ -58,6 +58,9 @@ type session struct {
 	enabled  imap.CapSet // what the client ENABLEd (RFC 5161)
 	cmdDone  bool        // the running command's handler wrote its tagged status
 	okResp   *imap.Error // the running command's tagged OK, if not "... completed"
+	ahead    *readAhead  // reads on while a large response is written (readahead.go)
+	// mayReadAhead: the running command does not read the connection itself.
+	mayReadAhead bool
 	// readingDone: IDLE's DONE is being read by another goroutine; connReader must not
 	// flush the writer, which IDLE's goroutine is using.
 	readingDone bool

@@ -260,10 +260,11 @@ func (w *responseWriter) flags(flags []imap.Flag) *responseWriter {
 	return w.octet(')')
 }
 
-// dateTime writes a date-time (RFC 3501 §9): "dd-Mon-yyyy hh:mm:ss +zzzz", a day below 10
-// with a leading space (date-day-fixed = (SP DIGIT) / 2DIGIT), as imapserver wrote it before.
+// dateTime writes a date-time (RFC 3501 §9): "dd-Mon-yyyy hh:mm:ss +zzzz". Of the two forms
+// date-day-fixed allows ((SP DIGIT) / 2DIGIT), a day below 10 is written with two digits,
+// as Dovecot writes it: some clients parse only that form.
 func (w *responseWriter) dateTime(t time.Time) *responseWriter {
-	return w.octet('"').raw(t.Format("_2-Jan-2006 15:04:05 -0700")).octet('"')
+	return w.octet('"').raw(t.Format("02-Jan-2006 15:04:05 -0700")).octet('"')
 }
 
 // numSet writes a sequence set.

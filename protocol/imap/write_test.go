@@ -134,7 +134,7 @@ func TestWriterLiterals(t *testing.T) {
 	}
 	w.sp().flags([]imap.Flag{imap.FlagSeen, "$Label"}).sp().dateTime(time.Date(2020, 2, 7, 9, 5, 3, 0, time.FixedZone("", -3600*8)))
 	w.flush()
-	if want := "{5}\r\nhello ~{3}\r\n\x00\x01\x02 (\\Seen $Label) \" 7-Feb-2020 09:05:03 -0800\""; out.String() != want {
+	if want := "{5}\r\nhello ~{3}\r\n\x00\x01\x02 (\\Seen $Label) \"07-Feb-2020 09:05:03 -0800\""; out.String() != want {
 		t.Errorf("got %q\nwant %q", out.String(), want)
 	}
 	// A short source is an error that sticks: the client counts on the size.
