@@ -94,6 +94,11 @@ func init() {
 		"UID COPY":    {handler: handleCopy, states: stateSelected, metric: "uid copy"},
 		"MOVE":        {handler: handleMove, states: stateSelected, capability: imap.CapMove, metric: "move"},
 		"UID MOVE":    {handler: handleMove, states: stateSelected, capability: imap.CapMove, metric: "uid move"},
+		// RFC 5256 (sort.go).
+		"SORT":       {handler: handleSort, states: stateSelected, capability: imap.CapSort, metric: "sort", noExpunge: true},
+		"UID SORT":   {handler: handleSort, states: stateSelected, capability: imap.CapSort, metric: "uid sort", noExpunge: true},
+		"THREAD":     {handler: handleThread, states: stateSelected, capability: capThreadOrderedSubject, metric: "thread", noExpunge: true},
+		"UID THREAD": {handler: handleThread, states: stateSelected, capability: capThreadOrderedSubject, metric: "uid thread", noExpunge: true},
 	}
 }
 
@@ -110,6 +115,7 @@ var (
 		imap.CapLiteralPlus, imap.CapUTF8Accept, imap.CapESearch, imap.CapSearchRes,
 		imap.CapListExtended, imap.CapListStatus, imap.CapStatusSize, imap.CapBinary,
 		imap.CapChildren, imap.CapSpecialUse, imap.CapCreateSpecialUse,
+		capThreadReferences, imap.CapSortDisplay, capESort,
 	}
 	// enableable are what ENABLE turns on (RFC 5161 §3.1).
 	enableable = []imap.Cap{imap.CapIMAP4rev2, imap.CapUTF8Accept}
@@ -180,7 +186,7 @@ func (s *session) capabilities() []imap.Cap {
 }
 
 // commandOrder is the table's names in a fixed order, for CAPABILITY.
-var commandOrder = []string{"ENABLE", "NAMESPACE", "IDLE", "UNSELECT", "UID EXPUNGE", "MOVE"}
+var commandOrder = []string{"ENABLE", "NAMESPACE", "IDLE", "UNSELECT", "UID EXPUNGE", "MOVE", "SORT", "THREAD"}
 
 // capabilityList is the capabilities as CAPABILITY writes them.
 func (s *session) capabilityList() string {

@@ -978,6 +978,10 @@ var argParsers = map[string]func(*commandReader) (any, error){
 	"SEARCH":       parseSearch(false),
 	"UID SEARCH":   parseSearch(true),
 	"UID EXPUNGE":  parseUIDExpunge,
+	"SORT":         parseSort(false),
+	"UID SORT":     parseSort(true),
+	"THREAD":       parseThread(false),
+	"UID THREAD":   parseThread(true),
 }
 
 func noArgs(*commandReader) (any, error) { return nil, nil }
