@@ -99,6 +99,10 @@ func init() {
 		"UID SORT":   {handler: handleSort, states: stateSelected, capability: imap.CapSort, metric: "uid sort", noExpunge: true},
 		"THREAD":     {handler: handleThread, states: stateSelected, capability: capThreadOrderedSubject, metric: "thread", noExpunge: true},
 		"UID THREAD": {handler: handleThread, states: stateSelected, capability: capThreadOrderedSubject, metric: "uid thread", noExpunge: true},
+		// RFC 9208 (quota.go).
+		"GETQUOTA":     {handler: handleGetQuota, states: authState, capability: capQuota, metric: "getquota"},
+		"GETQUOTAROOT": {handler: handleGetQuotaRoot, states: authState, capability: capQuota, metric: "getquotaroot"},
+		"SETQUOTA":     {handler: handleSetQuota, states: authState, capability: capQuota, metric: "setquota"},
 	}
 }
 
@@ -115,7 +119,7 @@ var (
 		imap.CapLiteralPlus, imap.CapUTF8Accept, imap.CapESearch, imap.CapSearchRes,
 		imap.CapListExtended, imap.CapListStatus, imap.CapStatusSize, imap.CapBinary,
 		imap.CapChildren, imap.CapSpecialUse, imap.CapCreateSpecialUse,
-		capThreadReferences, imap.CapSortDisplay, capESort,
+		capThreadReferences, imap.CapSortDisplay, capESort, capQuotaStorage, capQuotaMessage,
 	}
 	// enableable are what ENABLE turns on (RFC 5161 §3.1).
 	enableable = []imap.Cap{imap.CapIMAP4rev2, imap.CapUTF8Accept}
@@ -186,7 +190,7 @@ func (s *session) capabilities() []imap.Cap {
 }
 
 // commandOrder is the table's names in a fixed order, for CAPABILITY.
-var commandOrder = []string{"ENABLE", "NAMESPACE", "IDLE", "UNSELECT", "UID EXPUNGE", "MOVE", "SORT", "THREAD"}
+var commandOrder = []string{"ENABLE", "NAMESPACE", "IDLE", "UNSELECT", "UID EXPUNGE", "MOVE", "SORT", "THREAD", "GETQUOTA"}
 
 // capabilityList is the capabilities as CAPABILITY writes them.
 func (s *session) capabilityList() string {

@@ -9,6 +9,7 @@
 // SASL-IR, STARTTLS (with TLS configured), LITERAL+ (after login), LITERAL-, IDLE,
 // UIDPLUS, MOVE, NAMESPACE, UNSELECT, ENABLE, ESEARCH, SEARCHRES, LIST-EXTENDED,
 // LIST-STATUS, STATUS=SIZE, BINARY, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE,
+// APPENDLIMIT=n and UTF8=ACCEPT. Not (yet): CONDSTORE, QRESYNC, QUOTA, ID, COMPRESS,
 // SORT, THREAD, MULTIAPPEND, UNAUTHENTICATE.
 //
 // Commands, the file that implements each and the states it is allowed in (the command
@@ -191,6 +192,7 @@ type mailStore interface {
 	SearchData(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.SearchData, error)
 	SearchCandidates(ctx context.Context, mailboxID int64, terms []store.SearchTerm) ([]uint32, bool, error)
 	SortData(ctx context.Context, mailboxID int64, withReferences bool, ranges ...store.UIDRange) ([]store.SortRow, error)
+	LookupAccount(ctx context.Context, address string) (store.Account, error)
 	OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (store.Body, error)
 	OpenMessages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.MessageBody, error)
 	Deliver(ctx context.Context, accountID int64, r io.Reader, opts store.DeliverOptions) (store.Delivered, error)

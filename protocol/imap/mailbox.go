@@ -195,8 +195,9 @@ func (s *session) status(mbox store.Mailbox, options *imap.StatusOptions) (*imap
 		data.AppendLimit = u32(s.srv.opts.AppendLimit)
 	}
 	if options.DeletedStorage {
-		zero := int64(0)
-		data.DeletedStorage = &zero
+		// RFC 9208 §4.4: in the STORAGE resource's unit, KiB (as GETQUOTA counts).
+		kib := kibibytes(st.DeletedSize)
+		data.DeletedStorage = &kib
 	}
 	return data, nil
 }

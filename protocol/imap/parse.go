@@ -982,6 +982,9 @@ var argParsers = map[string]func(*commandReader) (any, error){
 	"UID SORT":     parseSort(true),
 	"THREAD":       parseThread(false),
 	"UID THREAD":   parseThread(true),
+	"GETQUOTA":     parseGetQuota,
+	"GETQUOTAROOT": parseMailboxArg,
+	"SETQUOTA":     parseSetQuota,
 }
 
 func noArgs(*commandReader) (any, error) { return nil, nil }
