@@ -119,7 +119,7 @@ var (
 		imap.CapLiteralPlus, imap.CapUTF8Accept, imap.CapESearch, imap.CapSearchRes,
 		imap.CapListExtended, imap.CapListStatus, imap.CapStatusSize, imap.CapBinary,
 		imap.CapChildren, imap.CapSpecialUse, imap.CapCreateSpecialUse,
-		capThreadReferences, imap.CapSortDisplay, capESort, capQuotaStorage, capQuotaMessage,
+		capThreadReferences, imap.CapSortDisplay, capESort, capQuotaStorage, capQuotaMessage, imap.CapMultiAppend,
 	}
 	// enableable are what ENABLE turns on (RFC 5161 §3.1).
 	enableable = []imap.Cap{imap.CapIMAP4rev2, imap.CapUTF8Accept}
