@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -180,18 +181,31 @@ func (s *session) sortMessages(a *searchArgs, withReferences bool) ([]threading.
 	if a.modSeq {
 		return nil, errNoCondStore
 	}
-	data, err := s.Search(numKindUID, &a.criteria, &imap.SearchOptions{})
-	if err != nil {
-		return nil, err
+	var matched []uint32
+	if !reflect.ValueOf(a.criteria).IsZero() {
+		data, err := s.Search(numKindUID, &a.criteria, &imap.SearchOptions{})
+		if err != nil {
+			return nil, err
+		}
+		matched = make([]uint32, 0, data.Count)
+		for _, uid := range data.AllUIDs() {
+			matched = append(matched, uint32(uid))
+		}
 	}
 	v, err := s.lockSelected()
 	if err != nil {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	matched := make([]uint32, 0, data.Count)
-	for _, uid := range data.AllUIDs() {
-		matched = append(matched, uint32(uid))
+	if reflect.ValueOf(a.criteria).IsZero() {
+		// ALL, the usual criteria of SORT and THREAD: every message of the view, without
+		// the search's read of the message rows.
+		matched = make([]uint32, 0, len(v.uids))
+		for _, uid := range v.uids {
+			if !v.isGone(uid) {
+				matched = append(matched, uid)
+			}
+		}
 	}
 	if len(matched) == 0 {
 		return nil, nil
