@@ -11,7 +11,7 @@ import (
 // QUOTA (RFC 9208) with the STORAGE and MESSAGE resources (§5.1, §5.2). Every mailbox
 // of an account is under one quota root, the account's: its usage and limits are the
 // account's (store.Account's UsedBytes, Messages, QuotaBytes, QuotaMessages), set by the
-// administrator (letterbox user quota), so SETQUOTA is refused (§4.1.3 lets a server
+// administrator (letterbox user mod --quota), so SETQUOTA is refused (§4.1.3 lets a server
 // refuse it; QUOTASET is not announced). Refusals for quota are NO [OVERQUOTA] (§4.3),
 // from storeError for APPEND, COPY and MOVE alike.
 
