@@ -198,8 +198,9 @@ func (s *session) status(mbox store.Mailbox, options *imap.StatusOptions) (*imap
 		data.HighestModSeq = uint64(st.ModSeq) // RFC 7162 §3.1.2.2
 	}
 	if options.DeletedStorage {
-		zero := int64(0)
-		data.DeletedStorage = &zero
+		// RFC 9208 §4.4: in the STORAGE resource's unit, KiB (as GETQUOTA counts).
+		kib := kibibytes(st.DeletedSize)
+		data.DeletedStorage = &kib
 	}
 	return data, nil
 }

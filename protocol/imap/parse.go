@@ -977,6 +977,13 @@ var argParsers = map[string]func(*commandReader) (any, error){
 	"SEARCH":       parseSearch(false),
 	"UID SEARCH":   parseSearch(true),
 	"UID EXPUNGE":  parseUIDExpunge,
+	"SORT":         parseSort(false),
+	"UID SORT":     parseSort(true),
+	"THREAD":       parseThread(false),
+	"UID THREAD":   parseThread(true),
+	"GETQUOTA":     parseGetQuota,
+	"GETQUOTAROOT": parseMailboxArg,
+	"SETQUOTA":     parseSetQuota,
 }
 
 func noArgs(*commandReader) (any, error) { return nil, nil }
