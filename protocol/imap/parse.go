@@ -1620,6 +1620,7 @@ type fetchArgs struct {
 	rfc822 map[*imap.FetchItemBodySection]string
 	// vanished: (CHANGEDSINCE n VANISHED), RFC 7162 §3.2.6.
 	vanished bool
+	ext      fetchExt // SAVEDATE, EMAILID, THREADID, PREVIEW (fetchext.go)
 }
 
 // FETCH SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP
@@ -1760,6 +1761,9 @@ func (r *commandReader) fetchAtt(a *fetchArgs) error {
 		}
 		o.BinarySectionSize = append(o.BinarySectionSize, &imap.FetchItemBinarySectionSize{Part: part})
 	default:
+		if ok, err := r.fetchAttExt(a, name); ok { // fetchext.go
+			return err
+		}
 		return badSyntax("Unknown FETCH item %s", truncate(name, 32))
 	}
 	return nil
@@ -2261,6 +2265,9 @@ func (r *commandReader) searchKey(c *imap.SearchCriteria, a *searchArgs) error {
 		if err != nil {
 			return err
 		}
+		if strings.HasPrefix(k, extKeyPrefix) {
+			k = " " + k // no field has this name, nor is it an extension's key (searchext.go)
+		}
 		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: k, Value: v})
 	case "LARGER", "SMALLER":
 		if err := r.sp(); err != nil {
@@ -2343,6 +2350,9 @@ func (r *commandReader) searchKey(c *imap.SearchCriteria, a *searchArgs) error {
 		}
 		a.modSeq = true
 	default:
+		if ok, err := r.searchKeyExt(c, key); ok { // searchext.go
+			return err
+		}
 		return badSyntax("Unknown SEARCH key %s", truncate(key, 32))
 	}
 	return nil

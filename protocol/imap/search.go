@@ -58,6 +58,7 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
 	var matched []uint32
+	now := searchNow()
 	data := &imap.SearchData{}
 	each := func(batch []msgRef, metas map[uint32]*store.Metadata) error {
 		text := &textBatch{refs: batch, sizes: make(map[uint32]int64, len(batch))}
@@ -69,7 +70,7 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 			if meta == nil {
 				continue
 			}
-			msg := &searchMsg{s: s, mbox: v.mbox.ID, ref: ref, meta: meta, batch: text}
+			msg := &searchMsg{s: s, mbox: v.mbox.ID, ref: ref, meta: meta, batch: text, now: now}
 			ok, err := m.match(msg)
 			if err != nil {
 				return err
@@ -181,6 +182,7 @@ type matcher struct {
 	not                                  []*matcher
 	or                                   [][2]*matcher
 	recent                               map[uint32]struct{} // the view's \Recent messages
+	ext                                  []extKey            // WITHIN, SAVEDATE, OBJECTID keys
 	needs                                int                 // needMeta | needText, including sub-keys
 }
 
@@ -216,6 +218,10 @@ func compileSearch(v *selected, c *imap.SearchCriteria) (*matcher, error) {
 		m.needs |= needMeta
 	}
 	for _, h := range c.Header {
+		if k, ok := compileExtKey(h); ok { // searchext.go
+			m.ext = append(m.ext, k)
+			continue
+		}
 		// The parser gives FROM x and HEADER FROM x alike. An empty string asks whether
 		// the message has the field at all (RFC 3501 §6.4.4 HEADER; a message without a
 		// Subject has none, though its envelope's subject is as empty as an empty one),
@@ -294,6 +300,7 @@ type searchMsg struct {
 	ref   msgRef
 	meta  *store.Metadata
 	batch *textBatch // the batch this message is searched in
+	now   time.Time  // when the search began (OLDER, YOUNGER)
 
 	loaded     bool
 	header     []store.HeaderField
@@ -335,6 +342,11 @@ func (m *matcher) match(msg *searchMsg) (bool, error) {
 	}
 	for _, f := range m.notFlags {
 		if m.hasFlag(msg, f) {
+			return false, nil
+		}
+	}
+	for _, k := range m.ext {
+		if !k.match(msg, msg.now) {
 			return false, nil
 		}
 	}
