@@ -60,7 +60,11 @@ func (s *session) Fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 
 	// The responses of the whole command go out through the session's buffered writer
 	// (write.go), in as few writes as its buffer allows.
-	return s.loadBatches(v, v.resolve(numSet), parts, needBody, func(batch []msgRef, metas map[uint32]*store.Metadata, bodies map[uint32]store.Body) error {
+	refs := v.resolve(numSet)
+	if w.args != nil && w.args.partial != nil {
+		refs = w.args.partial.refs(refs) // partial.go
+	}
+	return s.loadBatches(v, refs, parts, needBody, func(batch []msgRef, metas map[uint32]*store.Metadata, bodies map[uint32]store.Body) error {
 		seen := map[uint32][]string{}
 		if markSeen {
 			var unseen []uint32

@@ -1620,7 +1620,8 @@ type fetchArgs struct {
 	rfc822 map[*imap.FetchItemBodySection]string
 	// vanished: (CHANGEDSINCE n VANISHED), RFC 7162 §3.2.6.
 	vanished bool
-	ext      fetchExt // SAVEDATE, EMAILID, THREADID, PREVIEW (fetchext.go)
+	ext      fetchExt      // SAVEDATE, EMAILID, THREADID, PREVIEW (fetchext.go)
+	partial  *partialRange // (PARTIAL range), RFC 9394 §3.2 (partial.go)
 }
 
 // FETCH SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP
@@ -1671,6 +1672,12 @@ func parseFetch(uid bool) func(*commandReader) (any, error) {
 				return err
 			case "VANISHED":
 				a.vanished = true
+			case "PARTIAL": // RFC 9394 §4: fetch-modifier =/ "PARTIAL" SP partial-range
+				if err := r.sp(); err != nil {
+					return err
+				}
+				a.partial, err = r.partialRange()
+				return err
 			default:
 				return badSyntax("Unknown FETCH modifier %s", truncate(m, 32))
 			}
@@ -2035,6 +2042,8 @@ type searchArgs struct {
 	options imap.SearchOptions
 	// modSeq: a MODSEQ key was used (RFC 7162 §3.1.5); the answer carries (MODSEQ n).
 	modSeq bool
+	// partial: RETURN (PARTIAL range), RFC 9394 (partial.go).
+	partial *partialRange
 }
 
 // SEARCH [SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"]
@@ -2073,6 +2082,9 @@ func parseSearch(uid bool) func(*commandReader) (any, error) {
 				case "SAVE":
 					a.options.ReturnSave = true
 				default:
+					if ok, err := r.searchReturnExt(a, opt); ok { // partial.go
+						return err
+					}
 					return badSyntax("Unknown SEARCH return option %s", truncate(opt, 32))
 				}
 				return nil
@@ -2081,7 +2093,7 @@ func parseSearch(uid bool) func(*commandReader) (any, error) {
 			}
 			// RFC 4731 §3.1: RETURN () is RETURN (ALL).
 			o := a.options
-			if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave {
+			if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave && a.partial == nil {
 				a.options.ReturnAll = true
 			}
 			if err := r.sp(); err != nil {

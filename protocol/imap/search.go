@@ -544,6 +544,9 @@ func handleSearch(s *session, cmd *command) error {
 	if a.modSeq {
 		return errNoCondStore
 	}
+	if err := checkPartial(a); err != nil {
+		return err
+	}
 	kind := numKindSeq
 	if a.uid {
 		kind = numKindUID
@@ -571,7 +574,7 @@ func handleSearch(s *session, cmd *command) error {
 	if !a.esearch {
 		o = imap.SearchOptions{ReturnAll: true}
 	}
-	if o.ReturnSave && !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount {
+	if o.ReturnSave && !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && a.partial == nil {
 		return nil // RFC 5182 §2.4: SAVE alone has no ESEARCH response
 	}
 	w.raw("* ESEARCH (TAG ").quoted(cmd.tag).raw(")")
@@ -580,6 +583,9 @@ func handleSearch(s *session, cmd *command) error {
 	}
 	if o.ReturnAll && data.Count > 0 {
 		w.raw(" ALL ").numSet(data.All)
+	}
+	if a.partial != nil {
+		writePartial(w, a.partial, data.All)
 	}
 	if o.ReturnMin && data.Count > 0 {
 		w.raw(" MIN ").number(data.Min)
