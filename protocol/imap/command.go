@@ -110,9 +110,9 @@ var (
 		imap.CapLiteralPlus, imap.CapUTF8Accept, imap.CapESearch, imap.CapSearchRes,
 		imap.CapListExtended, imap.CapListStatus, imap.CapStatusSize, imap.CapBinary,
 		imap.CapChildren, imap.CapSpecialUse, imap.CapCreateSpecialUse,
-		// WITHIN (RFC 5032), SAVEDATE (RFC 8514), PREVIEW (RFC 8970), PARTIAL (RFC 9394):
-		// searchext.go, fetchext.go, partial.go.
-		"WITHIN", "SAVEDATE", "PREVIEW", "PARTIAL",
+		// WITHIN (RFC 5032), SAVEDATE (RFC 8514), PREVIEW (RFC 8970), PARTIAL (RFC 9394),
+		// OBJECTID (RFC 8474): searchext.go, fetchext.go, partial.go, objectid.go.
+		"WITHIN", "SAVEDATE", "PREVIEW", "PARTIAL", "OBJECTID",
 	}
 	// enableable are what ENABLE turns on (RFC 5161 §3.1).
 	enableable = []imap.Cap{imap.CapIMAP4rev2, imap.CapUTF8Accept}

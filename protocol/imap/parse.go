@@ -1285,6 +1285,8 @@ type listArgs struct {
 	// patterns; the answer follows LIST-EXTENDED then.
 	extended bool
 	lsub     bool
+	// statusMailboxID: RETURN (STATUS (... MAILBOXID)), RFC 8474 §4.2.
+	statusMailboxID bool
 }
 
 // LIST [SP list-select-opts] SP mailbox SP mbox-or-pat [SP list-return-opts]
@@ -1384,7 +1386,7 @@ func parseList(r *commandReader) (any, error) {
 			if err := r.sp(); err != nil {
 				return err
 			}
-			a.options.ReturnStatus, err = statusItems(r)
+			a.options.ReturnStatus, err = statusItems(r, &a.statusMailboxID)
 			return err
 		default:
 			return badSyntax("Unknown LIST return option %s", truncate(opt, 32))
@@ -1416,8 +1418,9 @@ func parseLsub(r *commandReader) (any, error) {
 }
 
 type statusArgs struct {
-	mailbox string
-	items   *imap.StatusOptions
+	mailbox   string
+	items     *imap.StatusOptions
+	mailboxID bool // MAILBOXID (RFC 8474 §4.2), which StatusOptions has no field for
 }
 
 // STATUS SP mailbox SP "(" status-att *(SP status-att) ")" (RFC 3501 §6.3.10).
@@ -1433,13 +1436,13 @@ func parseStatus(r *commandReader) (any, error) {
 	if err = r.sp(); err != nil {
 		return nil, err
 	}
-	a.items, err = statusItems(r)
+	a.items, err = statusItems(r, &a.mailboxID)
 	return a, err
 }
 
 // statusItems reads "(" status-att *(SP status-att) ")" (RFC 9051 §9, RFC 7162 §3.1.6,
-// RFC 7889, RFC 8438).
-func statusItems(r *commandReader) (*imap.StatusOptions, error) {
+// RFC 7889, RFC 8438); MAILBOXID (RFC 8474 §4.2) sets *mailboxID.
+func statusItems(r *commandReader, mailboxID *bool) (*imap.StatusOptions, error) {
 	o := &imap.StatusOptions{}
 	err := r.list(false, func() error {
 		item, err := r.keyword()
@@ -1467,6 +1470,8 @@ func statusItems(r *commandReader) (*imap.StatusOptions, error) {
 			o.HighestModSeq = true
 		case "DELETED-STORAGE":
 			o.DeletedStorage = true
+		case "MAILBOXID":
+			*mailboxID = true
 		default:
 			return badSyntax("Unknown STATUS item %s", truncate(item, 32))
 		}

@@ -520,6 +520,7 @@ func handleSelect(s *session, cmd *command) error {
 	w.raw("* OK [PERMANENTFLAGS ").flags(data.PermanentFlags).raw("] Flags that can be stored").crlf()
 	w.raw("* OK [UIDNEXT ").number(uint32(data.UIDNext)).raw("] Predicted next UID").crlf()
 	w.raw("* OK [UIDVALIDITY ").number(data.UIDValidity).raw("] UIDs valid").crlf()
+	writeSelectMailboxID(s) // objectid.go
 	code := imap.ResponseCode("READ-WRITE")
 	if readOnly {
 		code = "READ-ONLY"
