@@ -94,6 +94,17 @@ func (p partialRange) refs(refs []msgRef) []msgRef {
 	return refs[lo:hi]
 }
 
+// savePartial makes what SEARCH RETURN (SAVE PARTIAL range) saved for "$" the messages
+// the PARTIAL answer gives, as SAVE with MIN or MAX saves only those (RFC 5182 §2.4).
+func savePartial(s *session, a *searchArgs) {
+	if a.partial == nil || !a.options.ReturnSave || s.sel == nil {
+		return
+	}
+	res := s.sel.searchRes // ascending UIDs: the order of the matches' positions
+	lo, hi := a.partial.bounds(len(res))
+	s.sel.searchRes = res[lo:hi:hi]
+}
+
 // writePartial writes " PARTIAL (range set)" of an ESEARCH answer: the matches at the
 // positions of the range, in ascending order, or NIL when there are none there (RFC
 // 9394 §3.1).

@@ -33,6 +33,13 @@ func TestSearchPartial(t *testing.T) {
 			t.Errorf("%s = %q, want …%s", tt.cmd, got, tt.want)
 		}
 	}
+	// SAVE with PARTIAL saves the messages PARTIAL gives.
+	if got := c.ok("UID SEARCH RETURN (SAVE PARTIAL -1:-1) ALL"); len(got) != 1 || !strings.HasSuffix(got[0], " UID PARTIAL (-1:-1 4)") {
+		t.Errorf("SAVE PARTIAL: %q", got)
+	}
+	if got := strings.Join(grep(c.ok("UID FETCH $ (UID)"), `FETCH`), "|"); got != "* 3 FETCH (UID 4)" {
+		t.Errorf("FETCH $ after SAVE PARTIAL: %q", got)
+	}
 	for _, bad := range []string{
 		"SEARCH RETURN (PARTIAL 1) ALL", "SEARCH RETURN (PARTIAL 1:*) ALL", "SEARCH RETURN (PARTIAL *:1) ALL",
 		"SEARCH RETURN (PARTIAL 0:1) ALL", "SEARCH RETURN (PARTIAL -1:2) ALL", "SEARCH RETURN (PARTIAL 1:-2) ALL",

@@ -555,6 +555,7 @@ func handleSearch(s *session, cmd *command) error {
 	if err != nil {
 		return err
 	}
+	savePartial(s, a) // partial.go
 	w := s.out
 	if !a.esearch && !s.enabled.Has(imap.CapIMAP4rev2) {
 		w.raw("* SEARCH")
