@@ -48,8 +48,7 @@ func (r *commandReader) searchKeyExt(c *imap.SearchCriteria, key string) (ok boo
 		}
 		add(extKeyPrefix+key, strconv.FormatUint(uint64(n), 10))
 	case "SAVEDBEFORE", "SAVEDON", "SAVEDSINCE":
-		// RFC 8514 §5: search-key =/ "SAVEDBEFORE" SP date / "SAVEDON" SP date /
-		// "SAVEDSINCE" SP date
+		// RFC 8514 §4.3: SAVEDBEFORE, SAVEDON, SAVEDSINCE date
 		if err := r.sp(); err != nil {
 			return true, err
 		}
@@ -122,8 +121,9 @@ func (k extKey) match(msg *searchMsg, now time.Time) bool {
 	case extYounger:
 		return now.Sub(m.InternalDate) <= k.n
 	case extSavedBefore, extSavedSince, extSavedOn:
-		// RFC 8514 §4: a message whose save date is not known (stored before the store
-		// kept one) is searched by its INTERNALDATE instead.
+		// RFC 8514 §4.3. A message whose save date is not known (stored before the store
+		// kept one; FETCH SAVEDATE is NIL) is searched by its INTERNALDATE, the closest
+		// date Letterbox has: its save date is no earlier.
 		d := m.SaveDate
 		if d.IsZero() {
 			d = m.InternalDate
@@ -139,7 +139,8 @@ func (k extKey) match(msg *searchMsg, now time.Time) bool {
 		}
 		return saved.Equal(k.day)
 	case extSaveDateSupported:
-		// RFC 8514 §4: every Letterbox mailbox supports the save date.
+		// RFC 8514 §4.3: every message of a mailbox that supports the save date, and
+		// every Letterbox mailbox does.
 		return true
 	case extEmailID:
 		return m.EmailID() == k.value
