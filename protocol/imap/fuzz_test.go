@@ -35,6 +35,8 @@ func FuzzParseCommand(f *testing.F) {
 		"a SELECT x (QRESYNC (1 2 1:9 (1,3 4,9)))\r\n",
 		"a LOGIN {5}\r\nalice {2}\r\npw\r\n",
 		"a APPEND INBOX {99999999999}\r\nb NOOP\r\n",
+		"a UID SEARCH RETURN (SAVE COUNT PARTIAL -1:-100) OR OLDER 60 NOT YOUNGER 5 SAVEDON 1-Jan-2020 EMAILID E1 THREADID T-1_x SAVEDATESUPPORTED\r\n",
+		"a UID FETCH 1:* (SAVEDATE EMAILID THREADID PREVIEW (LAZY) PREVIEW) (PARTIAL 1:10)\r\nb FETCH 1 PREVIEW\r\nc STATUS x (MAILBOXID MESSAGES)\r\n",
 	} {
 		f.Add([]byte(seed), false)
 	}
