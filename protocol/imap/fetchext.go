@@ -20,14 +20,14 @@ type fetchExt struct {
 // it does not know.
 func (r *commandReader) fetchAttExt(a *fetchArgs, name string) (ok bool, err error) {
 	switch name {
-	case "SAVEDATE": // RFC 8514 §5: fetch-att =/ "SAVEDATE"
+	case "SAVEDATE": // RFC 8514, formal syntax: fetch-att =/ "SAVEDATE"
 		a.ext.saveDate = true
-	case "EMAILID": // RFC 8474 §7: fetch-att =/ "EMAILID" / "THREADID"
+	case "EMAILID": // RFC 8474, formal syntax: fetch-att =/ "EMAILID" / "THREADID"
 		a.ext.emailID = true
 	case "THREADID":
 		a.ext.threadID = true
 	case "PREVIEW":
-		// RFC 8970 §7: fetch-att =/ "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"];
+		// RFC 8970, formal syntax: fetch-att =/ "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"];
 		// preview-mod = "LAZY". A "(" after the space may also open FETCH's modifiers
 		// (CHANGEDSINCE) when PREVIEW is the only item, so only "(LAZY" is taken here.
 		a.ext.preview = true
@@ -55,7 +55,7 @@ func writeFetchExt(rw *fetchResponseWriter, a *fetchArgs, m *store.Metadata) {
 		return
 	}
 	if a.ext.saveDate {
-		// RFC 8514 §3: NIL when the save date is not known (stored before the store kept it).
+		// RFC 8514: NIL when the save date is not known (stored before the store kept it).
 		if m.SaveDate.IsZero() {
 			rw.item("SAVEDATE NIL")
 		} else {

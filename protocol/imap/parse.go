@@ -1677,7 +1677,7 @@ func parseFetch(uid bool) func(*commandReader) (any, error) {
 				return err
 			case "VANISHED":
 				a.vanished = true
-			case "PARTIAL": // RFC 9394 §4: fetch-modifier =/ "PARTIAL" SP partial-range
+			case "PARTIAL": // RFC 9394, formal syntax: fetch-modifier =/ "PARTIAL" SP partial-range
 				if err := r.sp(); err != nil {
 					return err
 				}

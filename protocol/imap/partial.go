@@ -20,7 +20,7 @@ func (p partialRange) String() string {
 
 // partialRange reads partial-range = partial-range-first / partial-range-last;
 // partial-range-first = nz-number ":" nz-number; partial-range-last = MINUS nz-number ":"
-// MINUS nz-number (RFC 9394 §4). 500:400 is 400:500, and -1:-100 is -100:-1.
+// MINUS nz-number (RFC 9394, formal syntax). 500:400 is 400:500, and -1:-100 is -100:-1.
 func (r *commandReader) partialRange() (*partialRange, error) {
 	neg, err := r.maybe('-')
 	if err != nil {
@@ -53,7 +53,7 @@ func (r *commandReader) partialRange() (*partialRange, error) {
 // is false for an option it does not know.
 func (r *commandReader) searchReturnExt(a *searchArgs, opt string) (ok bool, err error) {
 	switch opt {
-	case "PARTIAL": // RFC 9394 §4: search-return-opt =/ "PARTIAL" SP partial-range
+	case "PARTIAL": // RFC 9394, formal syntax: search-return-opt =/ "PARTIAL" SP partial-range
 		if err := r.sp(); err != nil {
 			return true, err
 		}

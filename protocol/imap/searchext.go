@@ -38,7 +38,7 @@ func (r *commandReader) searchKeyExt(c *imap.SearchCriteria, key string) (ok boo
 	}
 	switch key {
 	case "OLDER", "YOUNGER":
-		// RFC 5032 §4: search-key =/ ( "OLDER" / "YOUNGER" ) SP nz-number
+		// RFC 5032, formal syntax: search-key =/ ( "OLDER" / "YOUNGER" ) SP nz-number
 		if err := r.sp(); err != nil {
 			return true, err
 		}
@@ -60,7 +60,7 @@ func (r *commandReader) searchKeyExt(c *imap.SearchCriteria, key string) (ok boo
 	case "SAVEDATESUPPORTED":
 		add(extSaveDateSupported, "")
 	case "EMAILID", "THREADID":
-		// RFC 8474 §7: search-key =/ "EMAILID" SP objectid / "THREADID" SP objectid
+		// RFC 8474, formal syntax: search-key =/ "EMAILID" SP objectid / "THREADID" SP objectid
 		if err := r.sp(); err != nil {
 			return true, err
 		}
@@ -75,7 +75,7 @@ func (r *commandReader) searchKeyExt(c *imap.SearchCriteria, key string) (ok boo
 	return true, nil
 }
 
-// objectID reads an objectid: 1*255(ALPHA / DIGIT / "_" / "-") (RFC 8474 §7).
+// objectID reads an objectid: 1*255(ALPHA / DIGIT / "_" / "-") (RFC 8474, formal syntax).
 func (r *commandReader) objectID() (string, error) {
 	id, err := r.run(func(b byte) bool {
 		return b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || b == '_' || b == '-'
