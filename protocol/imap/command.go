@@ -124,6 +124,9 @@ var (
 		imap.CapChildren, imap.CapSpecialUse, imap.CapCreateSpecialUse,
 		imap.CapCondStore, imap.CapQResync, // RFC 7162 (condstore.go, qresync.go)
 		capThreadReferences, imap.CapSortDisplay, capESort, capQuotaStorage, capQuotaMessage, imap.CapMultiAppend,
+		// WITHIN (RFC 5032), SAVEDATE (RFC 8514), PREVIEW (RFC 8970), PARTIAL (RFC 9394),
+		// OBJECTID (RFC 8474): searchext.go, fetchext.go, partial.go, objectid.go.
+		"WITHIN", "SAVEDATE", "PREVIEW", "PARTIAL", "OBJECTID",
 	}
 	// enableable are what ENABLE turns on (RFC 5161 §3.1).
 	enableable = []imap.Cap{imap.CapIMAP4rev2, imap.CapUTF8Accept, imap.CapCondStore, imap.CapQResync}

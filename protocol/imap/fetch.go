@@ -47,6 +47,7 @@ func (s *session) Fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 	for _, bs := range options.BodySection {
 		parts.Structure = parts.Structure || len(bs.Part) > 0 || bs.Specifier != imap.PartSpecifierNone
 	}
+	parts.Preview = w.args != nil && w.args.ext.preview
 	markSeen := false
 	if !v.readOnly {
 		for _, bs := range options.BodySection {
@@ -59,7 +60,11 @@ func (s *session) Fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 
 	// The responses of the whole command go out through the session's buffered writer
 	// (write.go), in as few writes as its buffer allows.
-	return s.loadBatches(v, v.resolve(numSet), parts, needBody, func(batch []msgRef, metas map[uint32]*store.Metadata, bodies map[uint32]store.Body) error {
+	refs := v.resolve(numSet)
+	if w.args != nil && w.args.partial != nil {
+		refs = w.args.partial.refs(refs) // partial.go
+	}
+	return s.loadBatches(v, refs, parts, needBody, func(batch []msgRef, metas map[uint32]*store.Metadata, bodies map[uint32]store.Body) error {
 		if options.ChangedSince != 0 {
 			// RFC 7162 §3.1.4.1: only the messages whose modseq is above CHANGEDSINCE.
 			for uid, m := range metas {
@@ -158,7 +163,7 @@ func (s *session) loadBatches(v *selected, refs []msgRef, parts store.MetadataPa
 // for, or the message rows alone, unless openBodies will read those (rowsLater).
 func (s *session) loadMetadata(v *selected, ranges []store.UIDRange, parts store.MetadataParts, rowsLater bool, metas map[uint32]*store.Metadata) error {
 	switch {
-	case parts.Envelope || parts.Structure:
+	case parts.Envelope || parts.Structure || parts.Preview:
 		list, err := s.st.MetadataOf(s.ctx, v.mbox.ID, parts, ranges...)
 		if err != nil {
 			return s.storeError(err, "reading messages")
@@ -188,7 +193,7 @@ func (s *session) openBodies(v *selected, ranges []store.UIDRange, parts store.M
 	bodies := make(map[uint32]store.Body, len(list))
 	for _, mb := range list {
 		bodies[mb.UID] = mb.Body
-		if !parts.Envelope && !parts.Structure {
+		if !parts.Envelope && !parts.Structure && !parts.Preview {
 			metas[mb.UID] = &store.Metadata{Message: mb.Message}
 		}
 	}
@@ -258,6 +263,7 @@ func (s *session) fetchOne(w *fetchWriter, v *selected, ref msgRef, m *store.Met
 	if options.BodyStructure != nil {
 		rw.WriteBodyStructure(imapBodyStructure(&m.Structure))
 	}
+	writeFetchExt(rw, w.args, m)
 	for _, bs := range options.BodySection {
 		r, size, err := bodySection(body, m, bs)
 		if err != nil {

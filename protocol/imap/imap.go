@@ -9,8 +9,11 @@
 // SASL-IR, STARTTLS (with TLS configured), LITERAL+ (after login), LITERAL-, IDLE,
 // UIDPLUS, MOVE, NAMESPACE, UNSELECT, ENABLE, ESEARCH, SEARCHRES, LIST-EXTENDED,
 // LIST-STATUS, STATUS=SIZE, BINARY, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE,
-// APPENDLIMIT=n, UTF8=ACCEPT, CONDSTORE and QRESYNC (RFC 7162; condstore.go,
-// qresync.go). Not (yet): QUOTA, ID, COMPRESS, SORT, THREAD, MULTIAPPEND, UNAUTHENTICATE.
+// APPENDLIMIT=n, UTF8=ACCEPT, CONDSTORE and QRESYNC (RFC 7162; condstore.go, qresync.go),
+// QUOTA with QUOTA=RES-STORAGE and QUOTA=RES-MESSAGE (quota.go), SORT, ESORT, SORT=DISPLAY,
+// THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (sort.go), MULTIAPPEND (append.go), WITHIN,
+// SAVEDATE, PREVIEW, PARTIAL and OBJECTID (searchext.go, fetchext.go, partial.go,
+// objectid.go). Not (yet): UIDONLY, MESSAGELIMIT, CONTEXT, CATENATE, NOTIFY.
 //
 // Commands, the file that implements each and the states it is allowed in (the command
 // table enforces them; N = not authenticated, A = authenticated, S = selected):

@@ -362,6 +362,7 @@ func (s *session) List(w *listWriter, ref string, patterns []string, options *im
 				return err
 			}
 			data.Status = st
+			w.objectID = n.mbox.ObjectID()
 		}
 		if err := w.WriteList(&data); err != nil {
 			return err
@@ -375,7 +376,10 @@ func (s *session) List(w *listWriter, ref string, patterns []string, options *im
 // CREATE with USE (RFC 3501 §6.3.3, RFC 6154 §5.2).
 func handleCreate(s *session, cmd *command) error {
 	a := cmd.args.(*createArgs)
-	return s.Create(a.mailbox, &imap.CreateOptions{SpecialUse: a.specialUse})
+	if err := s.Create(a.mailbox, &imap.CreateOptions{SpecialUse: a.specialUse}); err != nil {
+		return err
+	}
+	return s.createdMailboxID(a.mailbox) // objectid.go
 }
 
 // DELETE (RFC 3501 §6.3.4).
@@ -415,7 +419,7 @@ func handleList(s *session, cmd *command) error {
 	if len(patterns) == 0 && len(a.patterns) > 1 {
 		return nil // only empty patterns, of LIST-EXTENDED: nothing matches
 	}
-	return s.List(&listWriter{w: s.out, lsub: a.lsub, status: opts.ReturnStatus}, a.ref, patterns, &opts)
+	return s.List(&listWriter{w: s.out, lsub: a.lsub, status: opts.ReturnStatus, statusMailboxID: a.statusMailboxID}, a.ref, patterns, &opts)
 }
 
 // STATUS (RFC 3501 §6.3.10).
@@ -430,6 +434,12 @@ func handleStatus(s *session, cmd *command) error {
 	if err != nil {
 		return err
 	}
-	writeStatus(s.out, data, a.items)
+	id := ""
+	if a.mailboxID {
+		if id, err = s.mailboxObjectID(a.mailbox); err != nil { // objectid.go
+			return err
+		}
+	}
+	writeStatus(s.out, data, a.items, id)
 	return nil
 }

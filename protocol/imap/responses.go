@@ -109,6 +109,10 @@ type listWriter struct {
 	w      *responseWriter
 	lsub   bool
 	status *imap.StatusOptions // LIST-STATUS: the items asked for
+	// statusMailboxID: LIST-STATUS asked for MAILBOXID; objectID is the listed
+	// mailbox's, set by List before each WriteList.
+	statusMailboxID bool
+	objectID        string
 }
 
 func (l *listWriter) WriteList(data *imap.ListData) error {
@@ -142,13 +146,18 @@ func (l *listWriter) WriteList(data *imap.ListData) error {
 	}
 	w.crlf()
 	if data.Status != nil && l.status != nil {
-		writeStatus(w, data.Status, l.status)
+		id := ""
+		if l.statusMailboxID {
+			id = l.objectID
+		}
+		writeStatus(w, data.Status, l.status, id)
 	}
 	return w.err
 }
 
-// writeStatus sends a STATUS response (RFC 3501 §7.2.4) with the items asked for.
-func writeStatus(w *responseWriter, d *imap.StatusData, o *imap.StatusOptions) {
+// writeStatus sends a STATUS response (RFC 3501 §7.2.4) with the items asked for, and
+// MAILBOXID (RFC 8474 §4.2) unless objectID is "".
+func writeStatus(w *responseWriter, d *imap.StatusData, o *imap.StatusOptions, objectID string) {
 	w.raw("* STATUS ").mailbox(d.Mailbox).raw(" (")
 	sep := ""
 	item := func(name string) *responseWriter {
@@ -185,6 +194,9 @@ func writeStatus(w *responseWriter, d *imap.StatusData, o *imap.StatusOptions) {
 	}
 	if o.HighestModSeq {
 		item("HIGHESTMODSEQ").modSeq(d.HighestModSeq)
+	}
+	if objectID != "" {
+		item("MAILBOXID").raw("(").raw(objectID).raw(")")
 	}
 	w.raw(")").crlf()
 }

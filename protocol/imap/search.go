@@ -60,6 +60,7 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 	var uids imap.UIDSet
 	var matched []uint32
 	var minModSeq, maxModSeq, allModSeq int64 // of the first match, the last and all
+	now := searchNow()
 	data := &imap.SearchData{}
 	each := func(batch []msgRef, metas map[uint32]*store.Metadata) error {
 		text := &textBatch{refs: batch, sizes: make(map[uint32]int64, len(batch))}
@@ -71,7 +72,7 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 			if meta == nil {
 				continue
 			}
-			msg := &searchMsg{s: s, mbox: v.mbox.ID, ref: ref, meta: meta, batch: text}
+			msg := &searchMsg{s: s, mbox: v.mbox.ID, ref: ref, meta: meta, batch: text, now: now}
 			ok, err := m.match(msg)
 			if err != nil {
 				return err
@@ -190,7 +191,8 @@ type matcher struct {
 	recent                               map[uint32]struct{} // the view's \Recent messages
 	modSeq                               int64               // MODSEQ n: the message's modseq is at least n
 	hasModSeq                            bool
-	needs                                int // needMeta | needText, including sub-keys
+	ext                                  []extKey // WITHIN, SAVEDATE, OBJECTID keys
+	needs                                int      // needMeta | needText, including sub-keys
 }
 
 func compileSearch(v *selected, c *imap.SearchCriteria) (*matcher, error) {
@@ -227,6 +229,10 @@ func compileSearch(v *selected, c *imap.SearchCriteria) (*matcher, error) {
 		m.needs |= needMeta
 	}
 	for _, h := range c.Header {
+		if k, ok := compileExtKey(h); ok { // searchext.go
+			m.ext = append(m.ext, k)
+			continue
+		}
 		// The parser gives FROM x and HEADER FROM x alike. An empty string asks whether
 		// the message has the field at all (RFC 3501 §6.4.4 HEADER; a message without a
 		// Subject has none, though its envelope's subject is as empty as an empty one),
@@ -305,6 +311,7 @@ type searchMsg struct {
 	ref   msgRef
 	meta  *store.Metadata
 	batch *textBatch // the batch this message is searched in
+	now   time.Time  // when the search began (OLDER, YOUNGER)
 
 	loaded     bool
 	header     []store.HeaderField
@@ -349,6 +356,11 @@ func (m *matcher) match(msg *searchMsg) (bool, error) {
 	}
 	for _, f := range m.notFlags {
 		if m.hasFlag(msg, f) {
+			return false, nil
+		}
+	}
+	for _, k := range m.ext {
+		if !k.match(msg, msg.now) {
 			return false, nil
 		}
 	}
@@ -548,6 +560,9 @@ func handleSearch(s *session, cmd *command) error {
 			return err
 		}
 	}
+	if err := checkPartial(a); err != nil {
+		return err
+	}
 	kind := numKindSeq
 	if a.uid {
 		kind = numKindUID
@@ -556,6 +571,7 @@ func handleSearch(s *session, cmd *command) error {
 	if err != nil {
 		return err
 	}
+	savePartial(s, a) // partial.go
 	w := s.out
 	if !a.esearch && !s.enabled.Has(imap.CapIMAP4rev2) {
 		w.raw("* SEARCH")
@@ -578,7 +594,7 @@ func handleSearch(s *session, cmd *command) error {
 	if !a.esearch {
 		o = imap.SearchOptions{ReturnAll: true}
 	}
-	if o.ReturnSave && !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount {
+	if o.ReturnSave && !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && a.partial == nil {
 		return nil // RFC 5182 §2.4: SAVE alone has no ESEARCH response
 	}
 	w.raw("* ESEARCH (TAG ").quoted(cmd.tag).raw(")")
@@ -587,6 +603,9 @@ func handleSearch(s *session, cmd *command) error {
 	}
 	if o.ReturnAll && data.Count > 0 {
 		w.raw(" ALL ").numSet(data.All)
+	}
+	if a.partial != nil {
+		writePartial(w, a.partial, data.All)
 	}
 	if o.ReturnMin && data.Count > 0 {
 		w.raw(" MIN ").number(data.Min)

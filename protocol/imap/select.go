@@ -528,6 +528,7 @@ func handleSelect(s *session, cmd *command) error {
 			return err
 		}
 	}
+	writeSelectMailboxID(s) // objectid.go
 	code := imap.ResponseCode("READ-WRITE")
 	if readOnly {
 		code = "READ-ONLY"
