@@ -193,8 +193,11 @@ type MailboxStatus struct {
 	Messages int64
 	Unseen   int64
 	Deleted  int64 // messages flagged \Deleted
-	Size     int64 // sum of message sizes
-	Recent   int64 // messages above RecentUID: recent, no session has claimed them yet
+	// DeletedSize is the sum of the sizes of the messages flagged \Deleted: what an
+	// EXPUNGE would free (IMAP STATUS DELETED-STORAGE, RFC 9208 §4.4).
+	DeletedSize int64
+	Size        int64 // sum of message sizes
+	Recent      int64 // messages above RecentUID: recent, no session has claimed them yet
 }
 
 // Message is one message row in a mailbox: what every listing needs, nothing parsed.

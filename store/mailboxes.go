@@ -396,9 +396,10 @@ func (s *Store) Status(ctx context.Context, mailboxID int64) (MailboxStatus, err
 	}
 	st := MailboxStatus{Mailbox: m}
 	err = tx.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(size), 0),
-		coalesce(sum(sysflags & ? = 0), 0), coalesce(sum(sysflags & ? != 0), 0), coalesce(sum(uid > ?), 0)
-		FROM messages WHERE mailbox_id = ?`, bitSeen, bitDeleted, m.RecentUID, mailboxID).
-		Scan(&st.Messages, &st.Size, &st.Unseen, &st.Deleted, &st.Recent)
+		coalesce(sum(sysflags & ? = 0), 0), coalesce(sum(sysflags & ? != 0), 0), coalesce(sum(uid > ?), 0),
+		coalesce(sum(CASE WHEN sysflags & ? != 0 THEN size END), 0)
+		FROM messages WHERE mailbox_id = ?`, bitSeen, bitDeleted, m.RecentUID, bitDeleted, mailboxID).
+		Scan(&st.Messages, &st.Size, &st.Unseen, &st.Deleted, &st.Recent, &st.DeletedSize)
 	if err != nil {
 		return MailboxStatus{}, wrapErr("mailbox status", err)
 	}

@@ -3,6 +3,7 @@ package imap
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/emersion/go-imap/v2"
 
@@ -10,50 +11,88 @@ import (
 	"github.com/letterbox-mail/letterbox/store"
 )
 
-// Append answers APPEND (RFC 3501 §6.3.11) with APPENDUID (RFC 4315 §3). The literal is
-// streamed into the store as it arrives and stored exactly as given, with the flags and
-// INTERNALDATE the client named. Literals above the append limit never get here: the
-// parser refuses them with NO [TOOBIG] before inviting the data. If the target is the
-// selected mailbox, the poll that follows announces the message with EXISTS. An appended
-// message is new mail: a header section or MIME nesting beyond the store's content limits
-// is refused with NO [LIMIT].
-func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.AppendOptions) (*imap.AppendData, error) {
+// appendMessages answers APPEND (RFC 3501 §6.3.11) and MULTIAPPEND (RFC 3502) with the
+// UIDs for APPENDUID (RFC 4315 §3). Each literal is streamed into a spool as it arrives
+// (store.Spool) and stored exactly as given, with the flags and INTERNALDATE the client
+// named; then all the messages are stored in one store transaction, so that either all
+// are stored or none (RFC 3502 §6.3.11). Literals above the append limit never get
+// here: the parser refuses them with NO [TOOBIG] before inviting the data. If the target
+// is the selected mailbox, the poll that follows announces the messages with EXISTS. An
+// appended message is new mail: a header section or MIME nesting beyond the store's
+// content limits is refused with NO [LIMIT]. After a refusal the reader skips the rest
+// of the command, literals included, and nothing of it is stored.
+func (s *session) appendMessages(a *appendArgs) (uidValidity uint32, uids []uint32, err error) {
 	acct, err := s.lockAuthenticated()
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
 	defer s.mu.Unlock()
-	if r.Size() > s.srv.opts.AppendLimit {
-		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too big"}
-	}
-	flags, err := canonicalFlags(options.Flags)
-	if err != nil {
-		return nil, err
-	}
-	mbox, err := s.st.MailboxByName(s.ctx, acct.ID, mailbox)
+	mbox, err := s.st.MailboxByName(s.ctx, acct.ID, a.mailbox)
 	if err != nil {
 		if isNoSuchMailbox(err) {
-			return nil, errTryCreate // RFC 3501 §6.3.11
+			return 0, nil, errTryCreate // RFC 3501 §6.3.11, before the first literal is asked for
 		}
-		return nil, s.storeError(err, "finding the mailbox")
+		return 0, nil, s.storeError(err, "finding the mailbox")
 	}
-	d, err := s.st.Deliver(s.ctx, acct.ID, r, store.DeliverOptions{
-		Mailbox:      mbox.Name,
-		Flags:        flags,
-		InternalDate: options.Time,
+	var msgs []store.SpooledMessage
+	defer func() {
+		for _, m := range msgs {
+			m.Message.Close()
+		}
+	}()
+	for m := a.first; m != nil; {
+		if m.body.Size() > s.srv.opts.AppendLimit {
+			return 0, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too big"}
+		}
+		flags, err := canonicalFlags(m.flags)
+		if err != nil {
+			return 0, nil, err
+		}
 		// Any octets are stored: the parse describes the message, it is no gate (Dovecot
 		// stores "\r\n1\r\n" too). A literal8 (RFC 3516 §4.2) is kept octet for octet.
-		AnyOctets: true,
-		Binary:    isLiteral8(r),
-	})
-	s.srv.opts.Metrics.Delivery(metrics.ViaAppend, metrics.DeliveryOutcome(err))
+		sp, err := s.st.Spool(m.body, store.SpoolOptions{AnyOctets: true, Binary: m.body.binary})
+		if err != nil {
+			s.srv.opts.Metrics.Delivery(metrics.ViaAppend, metrics.DeliveryOutcome(err))
+			return 0, nil, s.appendError(err, mbox.Name)
+		}
+		msgs = append(msgs, store.SpooledMessage{Message: sp, Flags: flags, InternalDate: m.date})
+		if m, err = a.next(); err != nil {
+			return 0, nil, err
+		}
+	}
+	var delivered []store.Delivered
+	if len(msgs) == 1 {
+		var d store.Delivered
+		d, err = s.st.DeliverSpooled(s.ctx, acct.ID, msgs[0].Message, store.DeliverOptions{
+			Mailbox: mbox.Name, Flags: msgs[0].Flags, InternalDate: msgs[0].InternalDate,
+		})
+		delivered = []store.Delivered{d}
+	} else {
+		delivered, err = s.st.DeliverAll(s.ctx, acct.ID, mbox.Name, msgs)
+	}
+	for range msgs {
+		s.srv.opts.Metrics.Delivery(metrics.ViaAppend, metrics.DeliveryOutcome(err))
+	}
+	if err != nil {
+		return 0, nil, s.appendError(err, mbox.Name)
+	}
+	for _, d := range delivered {
+		s.stats.appended++
+		s.log.Debug("appended", "mailbox", mbox.Name, "uid", d.UID, "size", d.Size)
+		uids = append(uids, d.UID)
+	}
+	return delivered[0].UIDValidity, uids, nil
+}
+
+// appendError words a refusal of APPEND by the store.
+func (s *session) appendError(err error, mailbox string) error {
 	if errors.Is(err, store.ErrStorageFull) {
 		// RFC 5530 has no code for a full server disk: [OVERQUOTA] would tell the user to
 		// delete mail, [LIMIT] names a fixed limit, [SERVERBUG] a bug. [UNAVAILABLE]
 		// ("temporary failure because a subsystem is down") says to try again later,
 		// which is right: nothing was stored and space may return.
 		s.log.Warn("append failed: mail storage full or read-only", "err", err)
-		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Mail storage is full, try again later"}
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Mail storage is full, try again later"}
 	}
 	if cle := (*store.ContentLimitError)(nil); errors.As(err, &cle) {
 		// New mail beyond limits.header_size or limits.mime_depth, refused as it streamed
@@ -61,21 +100,11 @@ func (s *session) Append(mailbox string, r imap.LiteralReader, options *imap.App
 		// §3: [LIMIT] is an operation that "ran up against an implementation limit", which
 		// this is. Not [TOOBIG] (RFC 4469, used by RFC 7889 APPENDLIMIT): that says the message is too
 		// big, and a client comparing its size with APPENDLIMIT would find it is not.
-		s.log.Info("append refused", "mailbox", mbox.Name, "err", err)
-		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: appendLimitText(cle)}
+		s.log.Info("append refused", "mailbox", mailbox, "err", err)
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: appendLimitText(cle)}
 	}
-	if err != nil {
-		return nil, s.storeError(err, "appending")
-	}
-	s.stats.appended++
-	s.log.Debug("appended", "mailbox", mbox.Name, "uid", d.UID, "size", d.Size)
-	return &imap.AppendData{UID: imap.UID(d.UID), UIDValidity: d.UIDValidity}, nil
-}
-
-// isLiteral8 says whether r is the data of a literal8 (~{n}, RFC 3516 §4.4).
-func isLiteral8(r imap.LiteralReader) bool {
-	lr, ok := r.(*literalReader)
-	return ok && lr.binary
+	// ErrOverQuota is NO [OVERQUOTA] (RFC 9208 §4.3), ErrTooBig NO [TOOBIG].
+	return s.storeError(err, "appending")
 }
 
 // appendLimitText words the refusal of a message for its shape.
@@ -88,24 +117,19 @@ func appendLimitText(cle *store.ContentLimitError) string {
 
 // --- the commands of this file (command.go has the table)
 
-// APPEND (RFC 3501 §6.3.11): the message literal streams from the connection into the
-// store, asked for ("+") only when the store starts reading it, so that a refusal before
-// (no such mailbox) costs the client nothing. More than one message (MULTIAPPEND, RFC
-// 3502) is not announced and refused.
+// APPEND (RFC 3501 §6.3.11) and MULTIAPPEND (RFC 3502): each message literal streams
+// from the connection into a spool, asked for ("+") only when the store starts reading
+// it, so that a refusal before (no such mailbox) costs the client nothing. APPENDUID
+// (RFC 4315 §3) gives the UIDs of all, consecutive: one uid-range.
 func handleAppend(s *session, cmd *command) error {
-	a := cmd.args.(*appendArgs)
-	m := a.first
-	data, err := s.Append(a.mailbox, m.body, &imap.AppendOptions{Flags: m.flags, Time: m.date})
+	uidValidity, uids, err := s.appendMessages(cmd.args.(*appendArgs))
 	if err != nil {
 		return err
 	}
-	next, err := a.next()
-	if err != nil {
-		return err
+	set := strconv.FormatUint(uint64(uids[0]), 10)
+	if last := uids[len(uids)-1]; last != uids[0] {
+		set += ":" + strconv.FormatUint(uint64(last), 10)
 	}
-	if next != nil {
-		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "One message per APPEND (no MULTIAPPEND); the first was stored"}
-	}
-	s.ok(imap.ResponseCode(fmt.Sprintf("APPENDUID %d %d", data.UIDValidity, data.UID)), "APPEND completed")
+	s.ok(imap.ResponseCode(fmt.Sprintf("APPENDUID %d %s", uidValidity, set)), "APPEND completed")
 	return nil
 }

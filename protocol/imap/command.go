@@ -101,6 +101,15 @@ func init() {
 		"UID COPY":    {handler: handleCopy, states: stateSelected, metric: "uid copy"},
 		"MOVE":        {handler: handleMove, states: stateSelected, capability: imap.CapMove, metric: "move"},
 		"UID MOVE":    {handler: handleMove, states: stateSelected, capability: imap.CapMove, metric: "uid move"},
+		// RFC 5256 (sort.go).
+		"SORT":       {handler: handleSort, states: stateSelected, capability: imap.CapSort, metric: "sort", noExpunge: true},
+		"UID SORT":   {handler: handleSort, states: stateSelected, capability: imap.CapSort, metric: "uid sort", noExpunge: true},
+		"THREAD":     {handler: handleThread, states: stateSelected, capability: capThreadOrderedSubject, metric: "thread", noExpunge: true},
+		"UID THREAD": {handler: handleThread, states: stateSelected, capability: capThreadOrderedSubject, metric: "uid thread", noExpunge: true},
+		// RFC 9208 (quota.go).
+		"GETQUOTA":     {handler: handleGetQuota, states: authState, capability: capQuota, metric: "getquota"},
+		"GETQUOTAROOT": {handler: handleGetQuotaRoot, states: authState, capability: capQuota, metric: "getquotaroot"},
+		"SETQUOTA":     {handler: handleSetQuota, states: authState, capability: capQuota, metric: "setquota"},
 	}
 }
 
@@ -117,9 +126,14 @@ var (
 		imap.CapLiteralPlus, imap.CapUTF8Accept, imap.CapESearch, imap.CapSearchRes,
 		imap.CapListExtended, imap.CapListStatus, imap.CapStatusSize, imap.CapBinary,
 		imap.CapChildren, imap.CapSpecialUse, imap.CapCreateSpecialUse,
+		imap.CapCondStore, imap.CapQResync, // RFC 7162 (condstore.go, qresync.go)
+		capThreadReferences, imap.CapSortDisplay, capESort, capQuotaStorage, capQuotaMessage, imap.CapMultiAppend,
+		// WITHIN (RFC 5032), SAVEDATE (RFC 8514), PREVIEW (RFC 8970), PARTIAL (RFC 9394),
+		// OBJECTID (RFC 8474): searchext.go, fetchext.go, partial.go, objectid.go.
+		"WITHIN", "SAVEDATE", "PREVIEW", "PARTIAL", "OBJECTID",
 	}
 	// enableable are what ENABLE turns on (RFC 5161 §3.1).
-	enableable = []imap.Cap{imap.CapIMAP4rev2, imap.CapUTF8Accept}
+	enableable = []imap.Cap{imap.CapIMAP4rev2, imap.CapUTF8Accept, imap.CapCondStore, imap.CapQResync}
 )
 
 // saslMechanisms are announced as AUTH= where plaintext credentials are allowed.
@@ -188,7 +202,7 @@ func (s *session) capabilities() []imap.Cap {
 }
 
 // commandOrder is the table's names in a fixed order, for CAPABILITY.
-var commandOrder = []string{"ENABLE", "NAMESPACE", "IDLE", "UNSELECT", "UID EXPUNGE", "MOVE", "COMPRESS", "UNAUTHENTICATE"}
+var commandOrder = []string{"ENABLE", "NAMESPACE", "IDLE", "UNSELECT", "UID EXPUNGE", "MOVE", "SORT", "THREAD", "GETQUOTA", "COMPRESS", "UNAUTHENTICATE"}
 
 // capabilityList is the capabilities as CAPABILITY writes them.
 func (s *session) capabilityList() string {

@@ -107,7 +107,7 @@ func (s *session) Move(w *moveWriter, numSet imap.NumSet, dest string) error {
 		}
 	}
 	s.stats.expunged += len(moved)
-	return v.remove(moved, w.WriteExpunge)
+	return s.removeExpunged(v, moved, w.WriteExpunge, w.WriteVanished)
 }
 
 func isNoSuchMailbox(err error) bool {

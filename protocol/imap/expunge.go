@@ -55,7 +55,7 @@ func (s *session) Expunge(w *expungeWriter, uids *imap.UIDSet) error {
 	if closing {
 		return v.remove(set, nil)
 	}
-	return v.remove(set, w.WriteExpunge)
+	return s.removeExpunged(v, set, w.WriteExpunge, w.WriteVanished)
 }
 
 // --- the commands of this file (command.go has the table)

@@ -47,6 +47,7 @@ func (s *session) Fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 	for _, bs := range options.BodySection {
 		parts.Structure = parts.Structure || len(bs.Part) > 0 || bs.Specifier != imap.PartSpecifierNone
 	}
+	parts.Preview = w.args != nil && w.args.ext.preview
 	markSeen := false
 	if !v.readOnly {
 		for _, bs := range options.BodySection {
@@ -59,8 +60,21 @@ func (s *session) Fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 
 	// The responses of the whole command go out through the session's buffered writer
 	// (write.go), in as few writes as its buffer allows.
-	return s.loadBatches(v, v.resolve(numSet), parts, needBody, func(batch []msgRef, metas map[uint32]*store.Metadata, bodies map[uint32]store.Body) error {
+	refs := v.resolve(numSet)
+	if w.args != nil && w.args.partial != nil {
+		refs = w.args.partial.refs(refs) // partial.go
+	}
+	return s.loadBatches(v, refs, parts, needBody, func(batch []msgRef, metas map[uint32]*store.Metadata, bodies map[uint32]store.Body) error {
+		if options.ChangedSince != 0 {
+			// RFC 7162 §3.1.4.1: only the messages whose modseq is above CHANGEDSINCE.
+			for uid, m := range metas {
+				if m.ModSeq <= int64(options.ChangedSince) {
+					delete(metas, uid)
+				}
+			}
+		}
 		seen := map[uint32][]string{}
+		seenModSeq := map[uint32]int64{}
 		if markSeen {
 			var unseen []uint32
 			for _, ref := range batch {
@@ -75,6 +89,7 @@ func (s *session) Fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 				}
 				for _, u := range updates {
 					seen[u.UID] = u.Flags
+					seenModSeq[u.UID] = u.ModSeq
 				}
 			}
 		}
@@ -84,7 +99,7 @@ func (s *session) Fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 				continue // expunged meanwhile; the change log will tell
 			}
 			if f, ok := seen[ref.uid]; ok {
-				m.Flags = f
+				m.Flags, m.ModSeq = f, seenModSeq[ref.uid]
 			}
 			if err := s.fetchOne(w, v, ref, m, bodies[ref.uid], options, seen[ref.uid] != nil); err != nil {
 				return err
@@ -148,7 +163,7 @@ func (s *session) loadBatches(v *selected, refs []msgRef, parts store.MetadataPa
 // for, or the message rows alone, unless openBodies will read those (rowsLater).
 func (s *session) loadMetadata(v *selected, ranges []store.UIDRange, parts store.MetadataParts, rowsLater bool, metas map[uint32]*store.Metadata) error {
 	switch {
-	case parts.Envelope || parts.Structure:
+	case parts.Envelope || parts.Structure || parts.Preview:
 		list, err := s.st.MetadataOf(s.ctx, v.mbox.ID, parts, ranges...)
 		if err != nil {
 			return s.storeError(err, "reading messages")
@@ -178,7 +193,7 @@ func (s *session) openBodies(v *selected, ranges []store.UIDRange, parts store.M
 	bodies := make(map[uint32]store.Body, len(list))
 	for _, mb := range list {
 		bodies[mb.UID] = mb.Body
-		if !parts.Envelope && !parts.Structure {
+		if !parts.Envelope && !parts.Structure && !parts.Preview {
 			metas[mb.UID] = &store.Metadata{Message: mb.Message}
 		}
 	}
@@ -232,6 +247,10 @@ func (s *session) fetchOne(w *fetchWriter, v *selected, ref msgRef, m *store.Met
 		}
 		rw.WriteFlags(v.flagsOf(ref.uid))
 	}
+	// RFC 7162 §3.1.4.1: MODSEQ when asked for, and once CONDSTORE is on, with every FLAGS.
+	if options.ModSeq || ((options.Flags || flagsChanged) && s.condStore()) {
+		rw.WriteModSeq(uint64(m.ModSeq))
+	}
 	if options.InternalDate {
 		rw.WriteInternalDate(m.InternalDate)
 	}
@@ -244,6 +263,7 @@ func (s *session) fetchOne(w *fetchWriter, v *selected, ref msgRef, m *store.Met
 	if options.BodyStructure != nil {
 		rw.WriteBodyStructure(imapBodyStructure(&m.Structure))
 	}
+	writeFetchExt(rw, w.args, m)
 	for _, bs := range options.BodySection {
 		r, size, err := bodySection(body, m, bs)
 		if err != nil {
@@ -552,8 +572,18 @@ func (f base64Filter) Read(p []byte) (int, error) {
 // FETCH and UID FETCH (RFC 3501 §6.4.5, §6.4.8).
 func handleFetch(s *session, cmd *command) error {
 	a := cmd.args.(*fetchArgs)
-	if a.options.ModSeq || a.options.ChangedSince != 0 || a.vanished {
-		return errNoCondStore
+	if a.vanished && !s.qresyncEnabled() {
+		return errQresyncNotEnabled // RFC 7162 §3.2.6
+	}
+	if a.options.ModSeq { // MODSEQ or CHANGEDSINCE: CONDSTORE-enabling (RFC 7162 §3.1)
+		if err := s.enableCondStore(); err != nil {
+			return err
+		}
+	}
+	if a.vanished {
+		if err := s.fetchVanished(a.nums, a.options.ChangedSince); err != nil {
+			return err
+		}
 	}
 	return s.Fetch(&fetchWriter{w: s.out, args: a}, a.nums, &a.options)
 }

@@ -35,6 +35,10 @@ func FuzzParseCommand(f *testing.F) {
 		"a SELECT x (QRESYNC (1 2 1:9 (1,3 4,9)))\r\n",
 		"a LOGIN {5}\r\nalice {2}\r\npw\r\n",
 		"a APPEND INBOX {99999999999}\r\nb NOOP\r\n",
+		"a UID SORT RETURN (MIN ALL) (REVERSE DATE DISPLAYTO) UTF-8 OR SEEN 1:3\r\nb THREAD REFERENCES US-ASCII ALL\r\nc SETQUOTA \"User quota\" (STORAGE 5)\r\n",
+		"a APPEND INBOX {1+}\r\nx (\\Seen) {2+}\r\nyz\r\nb GETQUOTAROOT INBOX\r\n",
+		"a UID SEARCH RETURN (SAVE COUNT PARTIAL -1:-100) OR OLDER 60 NOT YOUNGER 5 SAVEDON 1-Jan-2020 EMAILID E1 THREADID T-1_x SAVEDATESUPPORTED\r\n",
+		"a UID FETCH 1:* (SAVEDATE EMAILID THREADID PREVIEW (LAZY) PREVIEW) (PARTIAL 1:10)\r\nb FETCH 1 PREVIEW\r\nc STATUS x (MAILBOXID MESSAGES)\r\n",
 		"a ID (\"name\" \"x\" \"version\" NIL {3}\r\nabc \"x-originating-ip\" \"::1\")\r\nb ID NIL\r\nc COMPRESS DEFLATE\r\nd UNAUTHENTICATE\r\n",
 	} {
 		f.Add([]byte(seed), false)
@@ -124,6 +128,7 @@ func FuzzSession(f *testing.F) {
 		"a SELECT INBOX\r\nb COPY 1 Trash\r\nc MOVE 1:* Trash\r\nd IDLE\r\nDONE\r\ne CLOSE\r\n",
 		"a ENABLE IMAP4rev2 UTF8=ACCEPT\r\nb SELECT INBOX\r\nc SEARCH CHARSET UTF-8 TEXT \"gr\u00fc\u00df\"\r\nd STATUS INBOX (MESSAGES UIDNEXT UNSEEN DELETED SIZE)\r\n",
 		"a EXAMINE INBOX\r\nb FETCH 1 RFC822\r\nc STORE 1 FLAGS x\r\nd UNSELECT\r\ne NAMESPACE\r\n",
+		"a APPEND INBOX {1+}\r\nx {2+}\r\nyz\r\nb SELECT INBOX\r\nc SORT RETURN (ALL) (SUBJECT) UTF-8 ALL\r\nd UID THREAD ORDEREDSUBJECT UTF-8 1:*\r\ne GETQUOTA \"User quota\"\r\n",
 	} {
 		f.Add([]byte(seed))
 	}

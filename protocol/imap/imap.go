@@ -9,8 +9,12 @@
 // SASL-IR, STARTTLS (with TLS configured), LITERAL+ (after login), LITERAL-, IDLE,
 // UIDPLUS, MOVE, NAMESPACE, UNSELECT, ENABLE, ESEARCH, SEARCHRES, LIST-EXTENDED,
 // LIST-STATUS, STATUS=SIZE, BINARY, CHILDREN, SPECIAL-USE, CREATE-SPECIAL-USE,
-// APPENDLIMIT=n, UTF8=ACCEPT, ID, COMPRESS=DEFLATE (after login) and UNAUTHENTICATE. Not
-// (yet): CONDSTORE, QRESYNC, QUOTA, SORT, THREAD, MULTIAPPEND.
+// APPENDLIMIT=n, UTF8=ACCEPT, CONDSTORE and QRESYNC (RFC 7162; condstore.go, qresync.go),
+// QUOTA with QUOTA=RES-STORAGE and QUOTA=RES-MESSAGE (quota.go), SORT, ESORT, SORT=DISPLAY,
+// THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (sort.go), MULTIAPPEND (append.go), WITHIN,
+// SAVEDATE, PREVIEW, PARTIAL and OBJECTID (searchext.go, fetchext.go, partial.go,
+// objectid.go), ID, COMPRESS=DEFLATE (after login) and UNAUTHENTICATE. Not (yet):
+// UIDONLY, MESSAGELIMIT, CONTEXT, CATENATE, NOTIFY.
 //
 // Commands, the file that implements each and the states it is allowed in (the command
 // table enforces them; N = not authenticated, A = authenticated, S = selected):
@@ -197,9 +201,14 @@ type mailStore interface {
 	MetadataOf(ctx context.Context, mailboxID int64, parts store.MetadataParts, ranges ...store.UIDRange) ([]store.Metadata, error)
 	SearchData(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.SearchData, error)
 	SearchCandidates(ctx context.Context, mailboxID int64, terms []store.SearchTerm) ([]uint32, bool, error)
+	SortData(ctx context.Context, mailboxID int64, withReferences bool, ranges ...store.UIDRange) ([]store.SortRow, error)
+	LookupAccount(ctx context.Context, address string) (store.Account, error)
 	OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (store.Body, error)
 	OpenMessages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.MessageBody, error)
 	Deliver(ctx context.Context, accountID int64, r io.Reader, opts store.DeliverOptions) (store.Delivered, error)
+	Spool(r io.Reader, opts store.SpoolOptions) (*store.Spooled, error)
+	DeliverSpooled(ctx context.Context, accountID int64, sp *store.Spooled, opts store.DeliverOptions) (store.Delivered, error)
+	DeliverAll(ctx context.Context, accountID int64, mailbox string, msgs []store.SpooledMessage) ([]store.Delivered, error)
 	SetFlags(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string) ([]store.FlagUpdate, error)
 	Expunge(ctx context.Context, mailboxID int64, uids []uint32) ([]uint32, error)
 	ExpungeDeleted(ctx context.Context, mailboxID int64, uids []uint32) ([]uint32, error)
@@ -211,6 +220,9 @@ type mailStore interface {
 	ChangesAsOf(ctx context.Context, accountID, since int64, n uint64) ([]store.Change, error)
 	MessagesAfterAsOf(ctx context.Context, accountID, mailboxID int64, uid uint32, n uint64) ([]store.Message, error)
 	HighestModSeq(ctx context.Context, accountID int64) (int64, error)
+	SetFlagsUnchangedSince(ctx context.Context, mailboxID int64, uids []uint32, op store.FlagOp, flags []string, unchangedSince int64) ([]store.FlagUpdate, []uint32, error)
+	ChangedSince(ctx context.Context, mailboxID int64, since int64, ranges ...store.UIDRange) ([]store.Message, error)
+	Vanished(ctx context.Context, mailboxID int64, since int64, ranges ...store.UIDRange) (store.VanishedUIDs, error)
 	Watch(accountID int64) (ch <-chan struct{}, cancel func())
 }
 

@@ -194,9 +194,13 @@ func (s *session) status(mbox store.Mailbox, options *imap.StatusOptions) (*imap
 	if options.AppendLimit {
 		data.AppendLimit = u32(s.srv.opts.AppendLimit)
 	}
+	if options.HighestModSeq {
+		data.HighestModSeq = uint64(st.ModSeq) // RFC 7162 §3.1.2.2
+	}
 	if options.DeletedStorage {
-		zero := int64(0)
-		data.DeletedStorage = &zero
+		// RFC 9208 §4.4: in the STORAGE resource's unit, KiB (as GETQUOTA counts).
+		kib := kibibytes(st.DeletedSize)
+		data.DeletedStorage = &kib
 	}
 	return data, nil
 }
@@ -358,6 +362,7 @@ func (s *session) List(w *listWriter, ref string, patterns []string, options *im
 				return err
 			}
 			data.Status = st
+			w.objectID = n.mbox.ObjectID()
 		}
 		if err := w.WriteList(&data); err != nil {
 			return err
@@ -371,7 +376,10 @@ func (s *session) List(w *listWriter, ref string, patterns []string, options *im
 // CREATE with USE (RFC 3501 §6.3.3, RFC 6154 §5.2).
 func handleCreate(s *session, cmd *command) error {
 	a := cmd.args.(*createArgs)
-	return s.Create(a.mailbox, &imap.CreateOptions{SpecialUse: a.specialUse})
+	if err := s.Create(a.mailbox, &imap.CreateOptions{SpecialUse: a.specialUse}); err != nil {
+		return err
+	}
+	return s.createdMailboxID(a.mailbox) // objectid.go
 }
 
 // DELETE (RFC 3501 §6.3.4).
@@ -411,16 +419,27 @@ func handleList(s *session, cmd *command) error {
 	if len(patterns) == 0 && len(a.patterns) > 1 {
 		return nil // only empty patterns, of LIST-EXTENDED: nothing matches
 	}
-	return s.List(&listWriter{w: s.out, lsub: a.lsub, status: opts.ReturnStatus}, a.ref, patterns, &opts)
+	return s.List(&listWriter{w: s.out, lsub: a.lsub, status: opts.ReturnStatus, statusMailboxID: a.statusMailboxID}, a.ref, patterns, &opts)
 }
 
 // STATUS (RFC 3501 §6.3.10).
 func handleStatus(s *session, cmd *command) error {
 	a := cmd.args.(*statusArgs)
+	if a.items.HighestModSeq { // CONDSTORE-enabling (RFC 7162 §3.1)
+		if err := s.enableCondStore(); err != nil {
+			return err
+		}
+	}
 	data, err := s.Status(a.mailbox, a.items)
 	if err != nil {
 		return err
 	}
-	writeStatus(s.out, data, a.items)
+	id := ""
+	if a.mailboxID {
+		if id, err = s.mailboxObjectID(a.mailbox); err != nil { // objectid.go
+			return err
+		}
+	}
+	writeStatus(s.out, data, a.items, id)
 	return nil
 }

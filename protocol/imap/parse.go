@@ -18,8 +18,7 @@ import (
 // announces (LITERAL+/LITERAL- RFC 7888, BINARY RFC 3516, UIDPLUS RFC 4315, MOVE RFC 6851,
 // ESEARCH RFC 4731, SEARCHRES RFC 5182, LIST-EXTENDED RFC 5258, LIST-STATUS RFC 5819,
 // CREATE-SPECIAL-USE RFC 6154, UTF8=ACCEPT RFC 6855, ENABLE RFC 5161) and the command
-// modifiers of CONDSTORE/QRESYNC (RFC 7162), parsed so that a client using them gets a
-// precise answer.
+// modifiers of CONDSTORE/QRESYNC (RFC 7162; answered in condstore.go and qresync.go).
 //
 // A commandReader reads one command at a time straight from the connection's buffered
 // reader, octet by octet; nothing is read ahead of what the grammar needs, except by the
@@ -978,6 +977,13 @@ var argParsers = map[string]func(*commandReader) (any, error){
 	"SEARCH":         parseSearch(false),
 	"UID SEARCH":     parseSearch(true),
 	"UID EXPUNGE":    parseUIDExpunge,
+	"SORT":           parseSort(false),
+	"UID SORT":       parseSort(true),
+	"THREAD":         parseThread(false),
+	"UID THREAD":     parseThread(true),
+	"GETQUOTA":       parseGetQuota,
+	"GETQUOTAROOT":   parseMailboxArg,
+	"SETQUOTA":       parseSetQuota,
 	"ID":             parseID,       // id.go
 	"COMPRESS":       parseCompress, // compress.go
 	"UNAUTHENTICATE": noArgs,
@@ -1288,6 +1294,8 @@ type listArgs struct {
 	// patterns; the answer follows LIST-EXTENDED then.
 	extended bool
 	lsub     bool
+	// statusMailboxID: RETURN (STATUS (... MAILBOXID)), RFC 8474 §4.2.
+	statusMailboxID bool
 }
 
 // LIST [SP list-select-opts] SP mailbox SP mbox-or-pat [SP list-return-opts]
@@ -1387,7 +1395,7 @@ func parseList(r *commandReader) (any, error) {
 			if err := r.sp(); err != nil {
 				return err
 			}
-			a.options.ReturnStatus, err = statusItems(r)
+			a.options.ReturnStatus, err = statusItems(r, &a.statusMailboxID)
 			return err
 		default:
 			return badSyntax("Unknown LIST return option %s", truncate(opt, 32))
@@ -1419,8 +1427,9 @@ func parseLsub(r *commandReader) (any, error) {
 }
 
 type statusArgs struct {
-	mailbox string
-	items   *imap.StatusOptions
+	mailbox   string
+	items     *imap.StatusOptions
+	mailboxID bool // MAILBOXID (RFC 8474 §4.2), which StatusOptions has no field for
 }
 
 // STATUS SP mailbox SP "(" status-att *(SP status-att) ")" (RFC 3501 §6.3.10).
@@ -1436,13 +1445,13 @@ func parseStatus(r *commandReader) (any, error) {
 	if err = r.sp(); err != nil {
 		return nil, err
 	}
-	a.items, err = statusItems(r)
+	a.items, err = statusItems(r, &a.mailboxID)
 	return a, err
 }
 
 // statusItems reads "(" status-att *(SP status-att) ")" (RFC 9051 §9, RFC 7162 §3.1.6,
-// RFC 7889, RFC 8438).
-func statusItems(r *commandReader) (*imap.StatusOptions, error) {
+// RFC 7889, RFC 8438); MAILBOXID (RFC 8474 §4.2) sets *mailboxID.
+func statusItems(r *commandReader, mailboxID *bool) (*imap.StatusOptions, error) {
 	o := &imap.StatusOptions{}
 	err := r.list(false, func() error {
 		item, err := r.keyword()
@@ -1470,6 +1479,8 @@ func statusItems(r *commandReader) (*imap.StatusOptions, error) {
 			o.HighestModSeq = true
 		case "DELETED-STORAGE":
 			o.DeletedStorage = true
+		case "MAILBOXID":
+			*mailboxID = true
 		default:
 			return badSyntax("Unknown STATUS item %s", truncate(item, 32))
 		}
@@ -1623,6 +1634,8 @@ type fetchArgs struct {
 	rfc822 map[*imap.FetchItemBodySection]string
 	// vanished: (CHANGEDSINCE n VANISHED), RFC 7162 §3.2.6.
 	vanished bool
+	ext      fetchExt      // SAVEDATE, EMAILID, THREADID, PREVIEW (fetchext.go)
+	partial  *partialRange // (PARTIAL range), RFC 9394 §3.2 (partial.go)
 }
 
 // FETCH SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP
@@ -1673,6 +1686,12 @@ func parseFetch(uid bool) func(*commandReader) (any, error) {
 				return err
 			case "VANISHED":
 				a.vanished = true
+			case "PARTIAL": // RFC 9394, formal syntax: fetch-modifier =/ "PARTIAL" SP partial-range
+				if err := r.sp(); err != nil {
+					return err
+				}
+				a.partial, err = r.partialRange()
+				return err
 			default:
 				return badSyntax("Unknown FETCH modifier %s", truncate(m, 32))
 			}
@@ -1763,6 +1782,9 @@ func (r *commandReader) fetchAtt(a *fetchArgs) error {
 		}
 		o.BinarySectionSize = append(o.BinarySectionSize, &imap.FetchItemBinarySectionSize{Part: part})
 	default:
+		if ok, err := r.fetchAttExt(a, name); ok { // fetchext.go
+			return err
+		}
 		return badSyntax("Unknown FETCH item %s", truncate(name, 32))
 	}
 	return nil
@@ -2034,6 +2056,8 @@ type searchArgs struct {
 	options imap.SearchOptions
 	// modSeq: a MODSEQ key was used (RFC 7162 §3.1.5); the answer carries (MODSEQ n).
 	modSeq bool
+	// partial: RETURN (PARTIAL range), RFC 9394 (partial.go).
+	partial *partialRange
 }
 
 // SEARCH [SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"]
@@ -2072,6 +2096,9 @@ func parseSearch(uid bool) func(*commandReader) (any, error) {
 				case "SAVE":
 					a.options.ReturnSave = true
 				default:
+					if ok, err := r.searchReturnExt(a, opt); ok { // partial.go
+						return err
+					}
 					return badSyntax("Unknown SEARCH return option %s", truncate(opt, 32))
 				}
 				return nil
@@ -2080,7 +2107,7 @@ func parseSearch(uid bool) func(*commandReader) (any, error) {
 			}
 			// RFC 4731 §3.1: RETURN () is RETURN (ALL).
 			o := a.options
-			if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave {
+			if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave && a.partial == nil {
 				a.options.ReturnAll = true
 			}
 			if err := r.sp(); err != nil {
@@ -2264,6 +2291,9 @@ func (r *commandReader) searchKey(c *imap.SearchCriteria, a *searchArgs) error {
 		if err != nil {
 			return err
 		}
+		if strings.HasPrefix(k, extKeyPrefix) {
+			k = " " + k // no field has this name, nor is it an extension's key (searchext.go)
+		}
 		c.Header = append(c.Header, imap.SearchCriteriaHeaderField{Key: k, Value: v})
 	case "LARGER", "SMALLER":
 		if err := r.sp(); err != nil {
@@ -2346,6 +2376,9 @@ func (r *commandReader) searchKey(c *imap.SearchCriteria, a *searchArgs) error {
 		}
 		a.modSeq = true
 	default:
+		if ok, err := r.searchKeyExt(c, key); ok { // searchext.go
+			return err
+		}
 		return badSyntax("Unknown SEARCH key %s", truncate(key, 32))
 	}
 	return nil

@@ -62,8 +62,14 @@ func (u *updateWriter) WriteMailboxFlags(flags []imap.Flag) error {
 
 // WriteMessageFlags sends FETCH (UID n FLAGS (...)); the UID is included always (as
 // RFC 7162 §3.1.4 asks with CONDSTORE, and harmless without).
-func (u *updateWriter) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap.Flag) error {
-	u.w.raw("* ").number(seq).raw(" FETCH (UID ").number(uint32(uid)).raw(" FLAGS ").flags(flags).raw(")").crlf()
+// With CONDSTORE enabled modSeq is the message's (RFC 7162 §3.1.4.1: every unsolicited
+// FETCH of FLAGS carries MODSEQ), 0 otherwise.
+func (u *updateWriter) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap.Flag, modSeq uint64) error {
+	u.w.raw("* ").number(seq).raw(" FETCH (UID ").number(uint32(uid)).raw(" FLAGS ").flags(flags)
+	if modSeq != 0 {
+		u.w.raw(" MODSEQ (").modSeq(modSeq).raw(")")
+	}
+	u.w.raw(")").crlf()
 	return u.done()
 }
 
@@ -103,6 +109,10 @@ type listWriter struct {
 	w      *responseWriter
 	lsub   bool
 	status *imap.StatusOptions // LIST-STATUS: the items asked for
+	// statusMailboxID: LIST-STATUS asked for MAILBOXID; objectID is the listed
+	// mailbox's, set by List before each WriteList.
+	statusMailboxID bool
+	objectID        string
 }
 
 func (l *listWriter) WriteList(data *imap.ListData) error {
@@ -136,13 +146,18 @@ func (l *listWriter) WriteList(data *imap.ListData) error {
 	}
 	w.crlf()
 	if data.Status != nil && l.status != nil {
-		writeStatus(w, data.Status, l.status)
+		id := ""
+		if l.statusMailboxID {
+			id = l.objectID
+		}
+		writeStatus(w, data.Status, l.status, id)
 	}
 	return w.err
 }
 
-// writeStatus sends a STATUS response (RFC 3501 §7.2.4) with the items asked for.
-func writeStatus(w *responseWriter, d *imap.StatusData, o *imap.StatusOptions) {
+// writeStatus sends a STATUS response (RFC 3501 §7.2.4) with the items asked for, and
+// MAILBOXID (RFC 8474 §4.2) unless objectID is "".
+func writeStatus(w *responseWriter, d *imap.StatusData, o *imap.StatusOptions, objectID string) {
 	w.raw("* STATUS ").mailbox(d.Mailbox).raw(" (")
 	sep := ""
 	item := func(name string) *responseWriter {
@@ -179,6 +194,9 @@ func writeStatus(w *responseWriter, d *imap.StatusData, o *imap.StatusOptions) {
 	}
 	if o.HighestModSeq {
 		item("HIGHESTMODSEQ").modSeq(d.HighestModSeq)
+	}
+	if objectID != "" {
+		item("MAILBOXID").raw("(").raw(objectID).raw(")")
 	}
 	w.raw(")").crlf()
 }

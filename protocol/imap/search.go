@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"math"
 	"strings"
 	"time"
 
@@ -58,6 +59,8 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 	var seqs imap.SeqSet
 	var uids imap.UIDSet
 	var matched []uint32
+	var minModSeq, maxModSeq, allModSeq int64 // of the first match, the last and all
+	now := searchNow()
 	data := &imap.SearchData{}
 	each := func(batch []msgRef, metas map[uint32]*store.Metadata) error {
 		text := &textBatch{refs: batch, sizes: make(map[uint32]int64, len(batch))}
@@ -69,7 +72,7 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 			if meta == nil {
 				continue
 			}
-			msg := &searchMsg{s: s, mbox: v.mbox.ID, ref: ref, meta: meta, batch: text}
+			msg := &searchMsg{s: s, mbox: v.mbox.ID, ref: ref, meta: meta, batch: text, now: now}
 			ok, err := m.match(msg)
 			if err != nil {
 				return err
@@ -78,6 +81,10 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 				continue
 			}
 			matched = append(matched, ref.uid)
+			if len(matched) == 1 {
+				minModSeq = meta.ModSeq
+			}
+			maxModSeq, allModSeq = meta.ModSeq, max(allModSeq, meta.ModSeq)
 			num := ref.seq
 			if kind == numKindUID {
 				num = ref.uid
@@ -112,6 +119,7 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 	if options.ReturnSave {
 		v.searchRes = matched
 	}
+	data.ModSeq = uint64(searchModSeq(options, allModSeq, minModSeq, maxModSeq))
 	return data, nil
 }
 
@@ -181,16 +189,21 @@ type matcher struct {
 	not                                  []*matcher
 	or                                   [][2]*matcher
 	recent                               map[uint32]struct{} // the view's \Recent messages
-	needs                                int                 // needMeta | needText, including sub-keys
+	modSeq                               int64               // MODSEQ n: the message's modseq is at least n
+	hasModSeq                            bool
+	ext                                  []extKey // WITHIN, SAVEDATE, OBJECTID keys
+	needs                                int      // needMeta | needText, including sub-keys
 }
 
 func compileSearch(v *selected, c *imap.SearchCriteria) (*matcher, error) {
-	if c.ModSeq != nil {
-		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "MODSEQ needs CONDSTORE, which is not supported"}
-	}
 	m := &matcher{
 		since: c.Since, before: c.Before, sentSince: c.SentSince, sentBefore: c.SentBefore,
 		larger: c.Larger, smaller: c.Smaller, recent: v.recent,
+	}
+	if c.ModSeq != nil {
+		// RFC 7162 §3.1.5: the entry name and type (per-flag modseqs) do not narrow it,
+		// as the store keeps one modseq per message.
+		m.modSeq, m.hasModSeq = int64(min(c.ModSeq.ModSeq, math.MaxInt64)), true
 	}
 	for _, set := range c.SeqNum {
 		var r ranges
@@ -216,6 +229,10 @@ func compileSearch(v *selected, c *imap.SearchCriteria) (*matcher, error) {
 		m.needs |= needMeta
 	}
 	for _, h := range c.Header {
+		if k, ok := compileExtKey(h); ok { // searchext.go
+			m.ext = append(m.ext, k)
+			continue
+		}
 		// The parser gives FROM x and HEADER FROM x alike. An empty string asks whether
 		// the message has the field at all (RFC 3501 §6.4.4 HEADER; a message without a
 		// Subject has none, though its envelope's subject is as empty as an empty one),
@@ -294,6 +311,7 @@ type searchMsg struct {
 	ref   msgRef
 	meta  *store.Metadata
 	batch *textBatch // the batch this message is searched in
+	now   time.Time  // when the search began (OLDER, YOUNGER)
 
 	loaded     bool
 	header     []store.HeaderField
@@ -328,6 +346,9 @@ func (m *matcher) match(msg *searchMsg) (bool, error) {
 			return false, nil
 		}
 	}
+	if m.hasModSeq && meta.ModSeq < m.modSeq {
+		return false, nil
+	}
 	for _, f := range m.flags {
 		if !m.hasFlag(msg, f) {
 			return false, nil
@@ -335,6 +356,11 @@ func (m *matcher) match(msg *searchMsg) (bool, error) {
 	}
 	for _, f := range m.notFlags {
 		if m.hasFlag(msg, f) {
+			return false, nil
+		}
+	}
+	for _, k := range m.ext {
+		if !k.match(msg, msg.now) {
 			return false, nil
 		}
 	}
@@ -529,8 +555,13 @@ func (msg *searchMsg) load() error {
 // given or the client speaks IMAP4rev2 (RFC 9051 §7.3.4).
 func handleSearch(s *session, cmd *command) error {
 	a := cmd.args.(*searchArgs)
-	if a.modSeq {
-		return errNoCondStore
+	if a.modSeq { // CONDSTORE-enabling (RFC 7162 §3.1)
+		if err := s.enableCondStore(); err != nil {
+			return err
+		}
+	}
+	if err := checkPartial(a); err != nil {
+		return err
 	}
 	kind := numKindSeq
 	if a.uid {
@@ -540,6 +571,7 @@ func handleSearch(s *session, cmd *command) error {
 	if err != nil {
 		return err
 	}
+	savePartial(s, a) // partial.go
 	w := s.out
 	if !a.esearch && !s.enabled.Has(imap.CapIMAP4rev2) {
 		w.raw("* SEARCH")
@@ -552,6 +584,9 @@ func handleSearch(s *session, cmd *command) error {
 				w.sp().number(n)
 			}
 		}
+		if a.modSeq && data.Count > 0 {
+			w.raw(" (MODSEQ ").modSeq(data.ModSeq).raw(")") // RFC 7162 §3.1.5
+		}
 		w.crlf()
 		return nil
 	}
@@ -559,7 +594,7 @@ func handleSearch(s *session, cmd *command) error {
 	if !a.esearch {
 		o = imap.SearchOptions{ReturnAll: true}
 	}
-	if o.ReturnSave && !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount {
+	if o.ReturnSave && !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && a.partial == nil {
 		return nil // RFC 5182 §2.4: SAVE alone has no ESEARCH response
 	}
 	w.raw("* ESEARCH (TAG ").quoted(cmd.tag).raw(")")
@@ -569,6 +604,9 @@ func handleSearch(s *session, cmd *command) error {
 	if o.ReturnAll && data.Count > 0 {
 		w.raw(" ALL ").numSet(data.All)
 	}
+	if a.partial != nil {
+		writePartial(w, a.partial, data.All)
+	}
 	if o.ReturnMin && data.Count > 0 {
 		w.raw(" MIN ").number(data.Min)
 	}
@@ -577,6 +615,9 @@ func handleSearch(s *session, cmd *command) error {
 	}
 	if o.ReturnCount {
 		w.raw(" COUNT ").number(data.Count)
+	}
+	if a.modSeq && data.Count > 0 {
+		w.raw(" MODSEQ ").modSeq(data.ModSeq) // RFC 7162 §3.1.5
 	}
 	w.crlf()
 	return nil

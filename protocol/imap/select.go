@@ -30,7 +30,8 @@ type selected struct {
 
 	// heldFlags are the messages a STORE answers whose FETCH waits for the FLAGS
 	// response announcing a new keyword; Poll writes them (store_flags.go).
-	heldFlags []msgRef
+	heldFlags   []msgRef
+	heldModSeqs map[uint32]int64 // their modseqs, for MODSEQ (condstore.go)
 	// recent holds the messages this session has \Recent on (RFC 3501 §2.3.2).
 	recent map[uint32]struct{}
 	// rev2: IMAP4rev2 is enabled, which has no \Recent (RFC 9051 §1.1): the session
@@ -258,6 +259,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		FirstUnseenSeqNum: firstUnseen,
 		UIDNext:           imap.UID(uidNext),
 		UIDValidity:       mbox.UIDValidity,
+		HighestModSeq:     uint64(mbox.ModSeq),
 	}
 	if s.enabled.Has(imap.CapIMAP4rev2) {
 		// RFC 9051 §6.3.2: the response includes the mailbox's LIST data.
@@ -334,7 +336,7 @@ func (s *session) Poll(w *updateWriter, allowExpunge bool) error {
 				return werr
 			}
 		}
-		if werr := v.writeHeldFlags(w); err == nil {
+		if werr := v.writeHeldFlags(w, s.condStore()); err == nil {
 			err = werr
 		}
 	}
@@ -425,7 +427,7 @@ func (s *session) sync(ctx context.Context, w *updateWriter, allowExpunge bool, 
 
 	// 1. Expunges, when the protocol allows them now.
 	if allowExpunge && len(v.gone) > 0 {
-		if err := v.remove(v.gone, w.WriteExpunge); err != nil {
+		if err := s.removeExpunged(v, v.gone, w.WriteExpunge, w.WriteVanished); err != nil {
 			return err
 		}
 	}
@@ -456,8 +458,9 @@ func (s *session) sync(ctx context.Context, w *updateWriter, allowExpunge bool, 
 	}
 	// 3. Flag changes of messages the client knows.
 	type flagUpdate struct {
-		ref   msgRef
-		flags []string
+		ref    msgRef
+		flags  []string
+		modSeq int64
 	}
 	var updates []flagUpdate
 	for _, m := range current {
@@ -467,7 +470,7 @@ func (s *session) sync(ctx context.Context, w *updateWriter, allowExpunge bool, 
 		}
 		v.flags[m.UID] = m.Flags
 		v.noteKeywords(m.Flags)
-		updates = append(updates, flagUpdate{msgRef{uint32(i + 1), m.UID}, m.Flags})
+		updates = append(updates, flagUpdate{msgRef{uint32(i + 1), m.UID}, m.Flags, m.ModSeq})
 	}
 	// A keyword the client has not seen in FLAGS comes first (RFC 3501 §7.2.6).
 	if v.keywordsChanged {
@@ -477,7 +480,7 @@ func (s *session) sync(ctx context.Context, w *updateWriter, allowExpunge bool, 
 		}
 	}
 	for _, u := range updates {
-		if err := w.WriteMessageFlags(u.ref.seq, imap.UID(u.ref.uid), v.flagsOf(u.ref.uid)); err != nil {
+		if err := w.WriteMessageFlags(u.ref.seq, imap.UID(u.ref.uid), v.flagsOf(u.ref.uid), s.modSeqFor(u.modSeq)); err != nil {
 			return err
 		}
 	}
@@ -486,13 +489,11 @@ func (s *session) sync(ctx context.Context, w *updateWriter, allowExpunge bool, 
 
 // --- the commands of this file (command.go has the table)
 
-var errNoCondStore = &imap.Error{Type: imap.StatusResponseTypeBad, Text: "CONDSTORE and QRESYNC are not supported"}
-
 // SELECT and EXAMINE (RFC 3501 §6.3.1, §6.3.2; RFC 9051 §6.3.2 for IMAP4rev2 clients).
 func handleSelect(s *session, cmd *command) error {
 	a := cmd.args.(*selectArgs)
-	if a.condStore || a.qresync != nil {
-		return errNoCondStore
+	if err := s.selectCondStore(a); err != nil {
+		return err
 	}
 	readOnly := cmd.name == "EXAMINE"
 	hadSelection := s.sel != nil
@@ -520,6 +521,14 @@ func handleSelect(s *session, cmd *command) error {
 	w.raw("* OK [PERMANENTFLAGS ").flags(data.PermanentFlags).raw("] Flags that can be stored").crlf()
 	w.raw("* OK [UIDNEXT ").number(uint32(data.UIDNext)).raw("] Predicted next UID").crlf()
 	w.raw("* OK [UIDVALIDITY ").number(data.UIDValidity).raw("] UIDs valid").crlf()
+	// RFC 7162 §3.1.2.1: every SELECT and EXAMINE of a mailbox that keeps modseqs.
+	w.raw("* OK [HIGHESTMODSEQ ").modSeq(data.HighestModSeq).raw("] Highest").crlf()
+	if a.qresync != nil && a.qresync.uidValidity == data.UIDValidity {
+		if err := s.qresyncSelect(a.qresync); err != nil {
+			return err
+		}
+	}
+	writeSelectMailboxID(s) // objectid.go
 	code := imap.ResponseCode("READ-WRITE")
 	if readOnly {
 		code = "READ-ONLY"

@@ -404,6 +404,10 @@ func handleEnable(s *session, cmd *command) error {
 		}
 	}
 	s.out.crlf()
+	if s.enabled.Has(imap.CapQResync) {
+		// RFC 7162 §3.2.3: QRESYNC implies CONDSTORE.
+		s.enabled[imap.CapCondStore] = struct{}{}
+	}
 	s.in.utf8Names, s.out.utf8 = s.utf8(), s.utf8()
 	return nil
 }

@@ -27,12 +27,13 @@ func TestCapabilities(t *testing.T) {
 	after := c.ok("CAPABILITY")[0]
 	for _, want := range []string{"IMAP4rev1", "IDLE", "UIDPLUS", "MOVE", "NAMESPACE", "SPECIAL-USE",
 		"UNSELECT", "ENABLE", "LITERAL+", "ESEARCH", "SEARCHRES", "LIST-EXTENDED", "LIST-STATUS",
-		"STATUS=SIZE", "BINARY", "CHILDREN", "CREATE-SPECIAL-USE", "APPENDLIMIT=52428800"} {
+		"STATUS=SIZE", "BINARY", "CHILDREN", "CREATE-SPECIAL-USE", "APPENDLIMIT=52428800",
+		"CONDSTORE", "QRESYNC", "QUOTA", "QUOTA=RES-STORAGE"} {
 		if !strings.Contains(after+" ", " "+want+" ") {
 			t.Errorf("CAPABILITY after login lacks %s: %q", want, after)
 		}
 	}
-	for _, not := range []string{"CONDSTORE", "QRESYNC", "AUTH=", "QUOTA"} {
+	for _, not := range []string{"AUTH=", "QUOTASET"} {
 		if strings.Contains(after, not) {
 			t.Errorf("CAPABILITY after login announces %s: %q", not, after)
 		}

@@ -77,12 +77,15 @@ func (s *session) Store(w *fetchWriter, numSet imap.NumSet, flags *imap.StoreFla
 				hold = true
 			}
 			if hold {
-				v.heldFlags = append(v.heldFlags, r)
+				v.holdFlags(r, m.ModSeq)
 				continue
 			}
 			rw := w.CreateMessage(r.seq)
 			rw.WriteUID(imap.UID(r.uid))
 			rw.WriteFlags(v.flagsOf(r.uid))
+			if ms := s.modSeqFor(m.ModSeq); ms != 0 {
+				rw.WriteModSeq(ms) // RFC 7162 §3.1.4.1
+			}
 			if err := rw.Close(); err != nil {
 				return err
 			}
@@ -104,9 +107,10 @@ func hasNewKeyword(v *selected, flags []string) bool {
 }
 
 // writeHeldFlags writes the FETCH responses a STORE held back until FLAGS was sent.
-func (v *selected) writeHeldFlags(w *updateWriter) error {
-	held := v.heldFlags
-	v.heldFlags = nil
+// With condStore each carries the MODSEQ the STORE saw (RFC 7162 §3.1.4.1).
+func (v *selected) writeHeldFlags(w *updateWriter, condStore bool) error {
+	held, modSeqs := v.heldFlags, v.heldModSeqs
+	v.heldFlags, v.heldModSeqs = nil, nil
 	for _, r := range held {
 		if v.isGone(r.uid) {
 			continue
@@ -115,7 +119,11 @@ func (v *selected) writeHeldFlags(w *updateWriter) error {
 		if !ok {
 			continue
 		}
-		if err := w.WriteMessageFlags(uint32(i+1), imap.UID(r.uid), v.flagsOf(r.uid)); err != nil {
+		var modSeq uint64
+		if condStore {
+			modSeq = uint64(modSeqs[r.uid])
+		}
+		if err := w.WriteMessageFlags(uint32(i+1), imap.UID(r.uid), v.flagsOf(r.uid), modSeq); err != nil {
 			return err
 		}
 	}
@@ -128,7 +136,22 @@ func (v *selected) writeHeldFlags(w *updateWriter) error {
 func handleStore(s *session, cmd *command) error {
 	a := cmd.args.(*storeArgs)
 	if a.hasUnchanged {
-		return errNoCondStore
+		if err := s.enableCondStore(); err != nil {
+			return err
+		}
+		kind := numKindSeq
+		if cmd.name == "UID STORE" {
+			kind = numKindUID
+		}
+		modified, err := s.storeUnchangedSince(&fetchWriter{w: s.out}, kind, a.nums, &a.flags, a.unchangedSince)
+		if err != nil {
+			return err
+		}
+		if modified != nil {
+			// RFC 7162 §3.1.3: the messages that failed the UNCHANGEDSINCE test.
+			s.ok(imap.ResponseCode("MODIFIED "+modified.String()), "Conditional STORE failed")
+		}
+		return nil
 	}
 	return s.Store(&fetchWriter{w: s.out}, a.nums, &a.flags, &imap.StoreOptions{})
 }

@@ -1,0 +1,47 @@
+package imap
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestObjectIDMailboxID: MAILBOXID (RFC 8474 §4) in CREATE's OK, SELECT and EXAMINE,
+// STATUS and LIST-STATUS, the same for one mailbox everywhere and across a RENAME, and
+// different for another.
+func TestObjectIDMailboxID(t *testing.T) {
+	e := newEnv(t)
+	c := e.rawLogin()
+	_, status := c.cmd("CREATE Projects")
+	id := e.mailbox("Projects").ObjectID()
+	if status != "OK [MAILBOXID ("+id+")] CREATE completed" {
+		t.Fatalf("CREATE: %s (want MAILBOXID %s)", status, id)
+	}
+	inbox := e.mailbox("INBOX").ObjectID()
+	if inbox == id {
+		t.Fatalf("INBOX and Projects share MAILBOXID %s", id)
+	}
+	for _, cmd := range []string{"SELECT Projects", "EXAMINE Projects"} {
+		if got := grep(c.ok("%s", cmd), `MAILBOXID`); len(got) != 1 || got[0] != "* OK [MAILBOXID ("+id+")] Ok" {
+			t.Errorf("%s: %q", cmd, got)
+		}
+	}
+	c.ok("RENAME Projects Archive/Projects")
+	if got := c.ok("STATUS Archive/Projects (MESSAGES MAILBOXID)"); len(got) != 1 ||
+		got[0] != `* STATUS "Archive/Projects" (MESSAGES 0 MAILBOXID (`+id+`))` {
+		t.Errorf("STATUS after RENAME: %q", got)
+	}
+	if got := c.ok("STATUS INBOX (MAILBOXID)"); len(got) != 1 || got[0] != `* STATUS INBOX (MAILBOXID (`+inbox+`))` {
+		t.Errorf("STATUS INBOX: %q", got)
+	}
+	got := grep(c.ok(`LIST "" "INBOX" RETURN (STATUS (UIDNEXT MAILBOXID))`), `STATUS`)
+	if len(got) != 1 || !strings.HasSuffix(got[0], " MAILBOXID ("+inbox+"))") {
+		t.Errorf("LIST-STATUS: %q", got)
+	}
+	got = grep(c.ok(`LIST "" "INBOX" RETURN (STATUS (UIDNEXT))`), `STATUS`)
+	if len(got) != 1 || strings.Contains(got[0], "MAILBOXID") {
+		t.Errorf("LIST-STATUS without MAILBOXID: %q", got)
+	}
+	if _, status := c.cmd("CREATE INBOX"); strings.Contains(status, "MAILBOXID") || !strings.HasPrefix(status, "NO") {
+		t.Errorf("CREATE INBOX: %s", status)
+	}
+}

@@ -1,0 +1,356 @@
+package imap
+
+import (
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+
+	"github.com/letterbox-mail/letterbox/internal/threading"
+	"github.com/letterbox-mail/letterbox/store"
+)
+
+// SORT (RFC 5256 §3), ESORT (RFC 5267 §3), SORT=DISPLAY (RFC 5957) and THREAD (RFC 5256
+// §4). Both run the command's search first (search.go), then read what the sort keys and
+// threading algorithms need of the matches in one store query (store.SortData: the
+// message rows' dates and sizes, the delivery-time envelope and, for THREAD=REFERENCES
+// only, the References field of the stored header), and leave the algorithms to
+// internal/threading.
+
+// Capabilities of this file that bring no command of their own.
+const (
+	capThreadOrderedSubject imap.Cap = "THREAD=ORDEREDSUBJECT"
+	capESort                imap.Cap = "ESORT"
+	capThreadReferences     imap.Cap = "THREAD=REFERENCES"
+)
+
+type sortArgs struct {
+	keys   []threading.SortKey
+	search searchArgs // uid, charset, criteria, and RETURN (ESORT) in esearch and options
+}
+
+type threadArgs struct {
+	algorithm string // upper case: ORDEREDSUBJECT or REFERENCES
+	search    searchArgs
+}
+
+// ["UID" SP] "SORT" [SP "RETURN" SP "(" [sort-return-opt *(SP sort-return-opt)] ")"]
+// SP "(" sort-criterion *(SP sort-criterion) ")" SP search-charset 1*(SP search-key)
+// (RFC 5256 §5, RFC 5267 §3).
+func parseSort(uid bool) func(*commandReader) (any, error) {
+	return func(r *commandReader) (any, error) {
+		a := &sortArgs{search: searchArgs{uid: uid}}
+		if err := r.sp(); err != nil {
+			return nil, err
+		}
+		kw, err := r.peekKeyword()
+		if err != nil {
+			return nil, err
+		}
+		if kw == "RETURN" {
+			r.keyword()
+			if err := r.sp(); err != nil {
+				return nil, err
+			}
+			if err := r.sortReturn(&a.search); err != nil {
+				return nil, err
+			}
+			if err := r.sp(); err != nil {
+				return nil, err
+			}
+		}
+		if err := r.list(false, func() error {
+			key, err := r.keyword()
+			if err != nil {
+				return err
+			}
+			var k threading.SortKey
+			if key == "REVERSE" {
+				k.Reverse = true
+				if err := r.sp(); err != nil {
+					return err
+				}
+				if key, err = r.keyword(); err != nil {
+					return err
+				}
+			}
+			if k.Criterion, err = threading.ParseCriterion(key); err != nil {
+				return badSyntax("Unknown sort criterion %s", truncate(key, 32))
+			}
+			a.keys = append(a.keys, k)
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+		if err := r.sp(); err != nil {
+			return nil, err
+		}
+		if err := r.charsetAndKeys(&a.search); err != nil {
+			return nil, err
+		}
+		return a, nil
+	}
+}
+
+// sortReturn reads ESORT's return options: those of ESEARCH but SAVE (RFC 5267 §3;
+// PARTIAL is CONTEXT=SORT's, not announced). RETURN () is RETURN (ALL), as for SEARCH.
+func (r *commandReader) sortReturn(a *searchArgs) error {
+	a.esearch = true
+	if err := r.list(true, func() error {
+		opt, err := r.keyword()
+		if err != nil {
+			return err
+		}
+		switch opt {
+		case "MIN":
+			a.options.ReturnMin = true
+		case "MAX":
+			a.options.ReturnMax = true
+		case "ALL":
+			a.options.ReturnAll = true
+		case "COUNT":
+			a.options.ReturnCount = true
+		default:
+			return badSyntax("Unknown SORT return option %s", truncate(opt, 32))
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if o := a.options; !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount {
+		a.options.ReturnAll = true
+	}
+	return nil
+}
+
+// ["UID" SP] "THREAD" SP thread-alg SP search-charset 1*(SP search-key) (RFC 5256 §5).
+func parseThread(uid bool) func(*commandReader) (any, error) {
+	return func(r *commandReader) (any, error) {
+		a := &threadArgs{search: searchArgs{uid: uid}}
+		if err := r.sp(); err != nil {
+			return nil, err
+		}
+		alg, err := r.keyword()
+		if err != nil {
+			return nil, err
+		}
+		if alg != "ORDEREDSUBJECT" && alg != "REFERENCES" {
+			return nil, badSyntax("Unknown threading algorithm %s", truncate(alg, 32))
+		}
+		a.algorithm = alg
+		if err := r.sp(); err != nil {
+			return nil, err
+		}
+		if err := r.charsetAndKeys(&a.search); err != nil {
+			return nil, err
+		}
+		return a, nil
+	}
+}
+
+// charsetAndKeys reads search-charset 1*(SP search-key): unlike SEARCH's, SORT's and
+// THREAD's charset is not optional (RFC 5256 §5).
+func (r *commandReader) charsetAndKeys(a *searchArgs) error {
+	cs, err := r.astring()
+	if err != nil {
+		return err
+	}
+	a.charset = strings.ToUpper(cs)
+	if a.charset != "UTF-8" && a.charset != "US-ASCII" {
+		// RFC 5256 §3: NO [BADCHARSET] as for SEARCH (RFC 3501 §6.4.4).
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: "BADCHARSET (US-ASCII UTF-8)", Text: "Unsupported charset"}
+	}
+	if err := r.sp(); err != nil {
+		return err
+	}
+	for {
+		if err := r.searchKey(&a.criteria, a); err != nil {
+			return err
+		}
+		if sp, err := r.maybe(' '); err != nil || !sp {
+			return err
+		}
+	}
+}
+
+// sortMessages runs the search of a and returns the matches as threading.Messages, in
+// sequence-number order. withReferences reads their References fields (THREAD=REFERENCES).
+func (s *session) sortMessages(a *searchArgs, withReferences bool) ([]threading.Message, error) {
+	if a.modSeq { // CONDSTORE-enabling, as in SEARCH (RFC 7162 §3.1); the search applies it
+		if err := s.enableCondStore(); err != nil {
+			return nil, err
+		}
+	}
+	var matched []uint32
+	if !reflect.ValueOf(a.criteria).IsZero() {
+		data, err := s.Search(numKindUID, &a.criteria, &imap.SearchOptions{})
+		if err != nil {
+			return nil, err
+		}
+		matched = make([]uint32, 0, data.Count)
+		for _, uid := range data.AllUIDs() {
+			matched = append(matched, uint32(uid))
+		}
+	}
+	v, err := s.lockSelected()
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	if reflect.ValueOf(a.criteria).IsZero() {
+		// ALL, the usual criteria of SORT and THREAD: every message of the view, without
+		// the search's read of the message rows.
+		matched = make([]uint32, 0, len(v.uids))
+		for _, uid := range v.uids {
+			if !v.isGone(uid) {
+				matched = append(matched, uid)
+			}
+		}
+	}
+	if len(matched) == 0 {
+		return nil, nil
+	}
+	rows, err := s.st.SortData(s.ctx, v.mbox.ID, withReferences, uidRanges(matched)...)
+	if err != nil {
+		return nil, s.storeError(err, "sorting")
+	}
+	msgs := make([]threading.Message, 0, len(rows))
+	for i := range rows {
+		row := &rows[i]
+		seq, ok := slices.BinarySearch(v.uids, row.UID)
+		if !ok {
+			continue // arrived after the view was last brought up to date
+		}
+		env := &row.Envelope
+		m := threading.Message{
+			Seq:          uint32(seq + 1),
+			UID:          row.UID,
+			InternalDate: row.InternalDate,
+			Date:         env.Date,
+			Subject:      env.Subject,
+			From:         firstAddress(env.From),
+			To:           firstAddress(env.To),
+			Cc:           firstAddress(env.Cc),
+			Size:         row.Size,
+			MessageID:    env.MessageID,
+			InReplyTo:    env.InReplyTo,
+		}
+		if row.References != "" {
+			m.References = threading.ParseMessageIDs(row.References)
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, nil
+}
+
+// firstAddress is the first address of an ENVELOPE list, as SORT compares it (RFC 5256
+// §3): for a group, its start (the group name as the mailbox, no host).
+func firstAddress(list []store.Address) threading.Address {
+	if len(list) == 0 {
+		return threading.Address{}
+	}
+	return threading.Address{Name: list[0].Name, Mailbox: list[0].Mailbox, Host: list[0].Host}
+}
+
+// --- the commands of this file (command.go has the table)
+
+// SORT and UID SORT (RFC 5256 §3): "* SORT" and the numbers in sort order; with RETURN
+// (ESORT, RFC 5267 §3) an ESEARCH response whose MIN and MAX are the first and last in
+// sort order and whose ALL keeps that order.
+func handleSort(s *session, cmd *command) error {
+	a := cmd.args.(*sortArgs)
+	msgs, err := s.sortMessages(&a.search, false)
+	if err != nil {
+		return err
+	}
+	order, err := threading.Sort(msgs, a.keys)
+	if err != nil {
+		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: err.Error()}
+	}
+	nums := make([]uint32, len(order))
+	for i, j := range order {
+		nums[i] = msgs[j].Seq
+		if a.search.uid {
+			nums[i] = msgs[j].UID
+		}
+	}
+	w := s.out
+	if !a.search.esearch {
+		w.raw("* SORT")
+		for _, n := range nums {
+			w.sp().number(n)
+		}
+		w.crlf()
+		return nil
+	}
+	o := a.search.options
+	w.raw("* ESEARCH (TAG ").quoted(cmd.tag).raw(")")
+	if a.search.uid {
+		w.raw(" UID")
+	}
+	if o.ReturnMin && len(nums) > 0 {
+		w.raw(" MIN ").number(nums[0])
+	}
+	if o.ReturnMax && len(nums) > 0 {
+		w.raw(" MAX ").number(nums[len(nums)-1])
+	}
+	if o.ReturnCount {
+		w.raw(" COUNT ").number(uint32(len(nums)))
+	}
+	if o.ReturnAll && len(nums) > 0 {
+		w.raw(" ALL ").raw(orderedSet(nums))
+	}
+	w.crlf()
+	return nil
+}
+
+// orderedSet writes numbers as a sequence-set that keeps their order (RFC 5267 §3.1:
+// ALL in the requested sort order): runs of ascending consecutive numbers become a:b.
+func orderedSet(nums []uint32) string {
+	var b strings.Builder
+	for i := 0; i < len(nums); {
+		j := i
+		for j+1 < len(nums) && nums[j+1] == nums[j]+1 {
+			j++
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(uint64(nums[i]), 10))
+		if j > i {
+			b.WriteByte(':')
+			b.WriteString(strconv.FormatUint(uint64(nums[j]), 10))
+		}
+		i = j + 1
+	}
+	return b.String()
+}
+
+// THREAD and UID THREAD (RFC 5256 §4): "* THREAD" and the threads, in the response
+// syntax of RFC 5256 §5 (threading.Format).
+func handleThread(s *session, cmd *command) error {
+	a := cmd.args.(*threadArgs)
+	msgs, err := s.sortMessages(&a.search, a.algorithm == "REFERENCES")
+	if err != nil {
+		return err
+	}
+	var threads []*threading.Thread
+	if a.algorithm == "REFERENCES" {
+		threads = threading.References(msgs)
+	} else {
+		threads = threading.OrderedSubject(msgs)
+	}
+	id := func(i int) uint32 { return msgs[i].Seq }
+	if a.search.uid {
+		id = func(i int) uint32 { return msgs[i].UID }
+	}
+	w := s.out
+	w.raw("* THREAD")
+	if len(threads) > 0 {
+		w.sp().rawBytes(threading.AppendFormat(nil, threads, id))
+	}
+	w.crlf()
+	return nil
+}
