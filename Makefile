@@ -64,7 +64,7 @@ FUZZTIME     ?= 30s
 FUZZ_TARGETS := ./protocol/pop3:FuzzCommandLine ./protocol/pop3:FuzzSession ./protocol/imap:FuzzParseCommand ./protocol/imap:FuzzModifiedUTF7 ./protocol/imap:FuzzSession ./store:FuzzParse ./store:FuzzDecodeEnvelope \
                 ./pkg/mailimport:FuzzMbox ./pkg/mailimport:FuzzMaildirName ./pkg/mailimport:FuzzDovecot \
                 ./pkg/mailimport:FuzzMboxExport ./pkg/proxyproto:FuzzReadHeader \
-                ./internal/threading:FuzzBaseSubject ./internal/threading:FuzzReferences
+                ./internal/threading:FuzzBaseSubject ./internal/threading:FuzzReferences ./internal/inflate:FuzzInflate
 
 # A run that fails with "context deadline exceeded" and no failing input written is Go's
 # fuzzing coordinator racing its own -fuzztime deadline (go.dev/issue/75804, fixed in Go
