@@ -2084,16 +2084,9 @@ func parseSearch(uid bool) func(*commandReader) (any, error) {
 				if err != nil {
 					return err
 				}
-				switch opt {
-				case "MIN":
-					a.options.ReturnMin = true
-				case "MAX":
-					a.options.ReturnMax = true
-				case "ALL":
-					a.options.ReturnAll = true
-				case "COUNT":
-					a.options.ReturnCount = true
-				case "SAVE":
+				switch {
+				case a.returnOption(opt):
+				case opt == "SAVE":
 					a.options.ReturnSave = true
 				default:
 					if ok, err := r.searchReturnExt(a, opt); ok { // partial.go
@@ -2422,4 +2415,22 @@ func andCriteria(c, k *imap.SearchCriteria) {
 	if k.Smaller != 0 && (c.Smaller == 0 || k.Smaller < c.Smaller) {
 		c.Smaller = k.Smaller
 	}
+}
+
+// returnOption takes a return option that ESEARCH and ESORT share (RFC 4731 §3.1, RFC 5267
+// §3): MIN, MAX, ALL or COUNT; it reports whether opt was one.
+func (a *searchArgs) returnOption(opt string) bool {
+	switch opt {
+	case "MIN":
+		a.options.ReturnMin = true
+	case "MAX":
+		a.options.ReturnMax = true
+	case "ALL":
+		a.options.ReturnAll = true
+	case "COUNT":
+		a.options.ReturnCount = true
+	default:
+		return false
+	}
+	return true
 }

@@ -103,16 +103,7 @@ func (r *commandReader) sortReturn(a *searchArgs) error {
 		if err != nil {
 			return err
 		}
-		switch opt {
-		case "MIN":
-			a.options.ReturnMin = true
-		case "MAX":
-			a.options.ReturnMax = true
-		case "ALL":
-			a.options.ReturnAll = true
-		case "COUNT":
-			a.options.ReturnCount = true
-		default:
+		if !a.returnOption(opt) {
 			return badSyntax("Unknown SORT return option %s", truncate(opt, 32))
 		}
 		return nil
