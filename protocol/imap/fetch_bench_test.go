@@ -73,21 +73,34 @@ func cpuTime() time.Duration {
 // fifth multipart with an attachment (the shape of letterbox-bench's corpus).
 func benchServer(b *testing.B, n int) string {
 	b.Helper()
-	ctx := context.Background()
+	st, acct := benchStore(b)
+	for i := range n {
+		if _, err := st.Deliver(context.Background(), acct.ID, strings.NewReader(string(benchcorpus.Corpus{Seed: 1}.Message(i))), store.DeliverOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return serveBench(b, st)
+}
+
+// benchStore is an empty store in a temporary directory with the test user's account.
+func benchStore(b *testing.B) (*store.Store, store.Account) {
+	b.Helper()
 	st, err := store.Open(b.TempDir(), store.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	acct, err := st.CreateAccount(ctx, store.NewAccount{Address: testUser, Password: testPassword})
+	acct, err := st.CreateAccount(context.Background(), store.NewAccount{Address: testUser, Password: testPassword})
 	if err != nil {
 		b.Fatal(err)
 	}
-	for i := range n {
-		if _, err := st.Deliver(ctx, acct.ID, strings.NewReader(string(benchcorpus.Corpus{Seed: 1}.Message(i))), store.DeliverOptions{}); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return st, acct
+}
+
+// serveBench serves st on a free loopback port until the benchmark ends, and returns the
+// address.
+func serveBench(b *testing.B, st *store.Store) string {
+	b.Helper()
 	srv := newServer(st, Options{Auth: &auth.Authenticator{Store: st}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
 
 	"github.com/letterbox-mail/letterbox/internal/benchcorpus"
-	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -59,15 +57,7 @@ func benchmarkSort(b *testing.B, command, response string) {
 func sortBenchServer(b *testing.B, n int) string {
 	b.Helper()
 	ctx := context.Background()
-	st, err := store.Open(b.TempDir(), store.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	acct, err := st.CreateAccount(ctx, store.NewAccount{Address: testUser, Password: testPassword})
-	if err != nil {
-		b.Fatal(err)
-	}
+	st, acct := benchStore(b)
 	var batch []store.SpooledMessage
 	flush := func() {
 		if _, err := st.DeliverAll(ctx, acct.ID, "INBOX", batch); err != nil {
@@ -99,12 +89,5 @@ func sortBenchServer(b *testing.B, n int) string {
 	if len(batch) > 0 {
 		flush()
 	}
-	srv := newServer(st, Options{Auth: &auth.Authenticator{Store: st}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	go srv.Serve(ln)
-	b.Cleanup(func() { srv.Shutdown(context.Background()) })
-	return ln.Addr().String()
+	return serveBench(b, st)
 }
