@@ -91,6 +91,13 @@ func (v *selected) noteKeywords(flags []string) {
 // ascending order, without duplicates and without messages already expunged ("*" is the
 // last message, RFC 3501 §9 seq-number; "$" the saved search result, RFC 5182).
 func (v *selected) resolve(numSet imap.NumSet) []msgRef {
+	return v.resolveGone(numSet, false)
+}
+
+// resolveGone is resolve, keeping with withGone the messages expunged in the store whose
+// EXPUNGE the client has not been sent: they still hold their sequence numbers (RFC 3501
+// §7.4.1), and STORE answers them (store_flags.go).
+func (v *selected) resolveGone(numSet imap.NumSet, withGone bool) []msgRef {
 	type idxSpan struct{ lo, hi int } // indices into uids, inclusive
 	var spans []idxSpan
 	n := len(v.uids)
@@ -154,7 +161,7 @@ func (v *selected) resolve(numSet imap.NumSet) []msgRef {
 	next := 0 // first index not yet emitted
 	for _, sp := range spans {
 		for i := max(sp.lo, next); i <= sp.hi; i++ {
-			if uid := v.uids[i]; !v.isGone(uid) {
+			if uid := v.uids[i]; withGone || !v.isGone(uid) {
 				out = append(out, msgRef{seq: uint32(i + 1), uid: uid})
 			}
 		}

@@ -18,6 +18,12 @@ var errReadOnly = &imap.Error{
 // the set is answered with its flags as the store now has them, with its UID (as UID
 // STORE requires, RFC 3501 §6.4.8). With .SILENT the view records what the client expects,
 // so a concurrent change by someone else still reaches it through the next poll.
+//
+// A message another session expunged keeps its sequence number until this session sends
+// its EXPUNGE, which it may not do during STORE (RFC 3501 §7.4.1). STORE answers it OK all
+// the same, with the flags the client asked for applied to the flags it was last shown
+// (RFC 2180 §4.2 allows OK or NO; the client sees a consistent view and the EXPUNGE
+// follows at the next command that allows it).
 func (s *session) Store(w *fetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, options *imap.StoreOptions) error {
 	v, err := s.lockSelected()
 	if err != nil {
@@ -40,50 +46,62 @@ func (s *session) Store(w *fetchWriter, numSet imap.NumSet, flags *imap.StoreFla
 	default:
 		op = store.FlagsReplace
 	}
-	refs := v.resolve(numSet)
+	refs := v.resolveGone(numSet, true)
 	if len(refs) == 0 {
-		return nil
+		return nil // a UID set naming no message of the view: nothing is stored
 	}
-	uids := make([]uint32, len(refs))
-	for i, r := range refs {
-		uids[i] = r.uid
+	var live []uint32 // the messages not known to be expunged: the store changes these
+	for _, r := range refs {
+		if !v.isGone(r.uid) {
+			live = append(live, r.uid)
+		}
 	}
-	if len(list) > 0 || op == store.FlagsReplace {
-		if _, err := s.st.SetFlags(s.ctx, v.mbox.ID, uids, op, list); err != nil {
+	if len(live) > 0 && (len(list) > 0 || op == store.FlagsReplace) {
+		if _, err := s.st.SetFlags(s.ctx, v.mbox.ID, live, op, list); err != nil {
 			return s.storeError(err, "storing flags")
 		}
 	}
+	// RFC 3501 §7.2.6: a keyword new to the client is announced in FLAGS before any FETCH
+	// shows it, and a STORE naming a keyword on messages of the view makes it one of the
+	// mailbox's, even when every one of them was expunged meanwhile (or the keyword is
+	// being removed): the Poll after the command sends FLAGS whenever keywordsChanged is
+	// set.
+	v.noteKeywords(list)
 	if flags.Silent {
 		for _, r := range refs {
 			v.flags[r.uid] = applyFlagOp(v.flags[r.uid], op, list)
-			v.noteKeywords(list)
 		}
 		return nil
 	}
-	// RFC 3501 §7.2.6: a keyword new to the client is announced in FLAGS before any FETCH
-	// shows it. STORE has only a fetchWriter, so when the STORE brings a new
-	// keyword its FETCH responses are held back for the Poll that follows the command,
-	// which writes FLAGS first (sync) and then them (writeHeldFlags).
-	hold := hasNewKeyword(v, list)
+	// STORE has only a fetchWriter, so while FLAGS is due (a keyword of this STORE, or
+	// one someone else stored meanwhile) the FETCH responses are held back for the Poll
+	// that follows the command, which writes FLAGS first (sync) and then them
+	// (writeHeldFlags).
+	hold := v.keywordsChanged
 	return s.eachMessage(v, refs, false, func(batch []msgRef, metas map[uint32]*store.Metadata) error {
 		for _, r := range batch {
 			m := metas[r.uid]
-			if m == nil {
-				continue
+			var modSeq int64
+			if m == nil || v.isGone(r.uid) {
+				// Expunged, by now or before: the flags this STORE would have given it.
+				v.flags[r.uid] = applyFlagOp(v.flags[r.uid], op, list)
+				modSeq = v.modseq
+			} else {
+				v.flags[r.uid] = m.Flags
+				v.noteKeywords(m.Flags)
+				modSeq = m.ModSeq
 			}
-			v.flags[r.uid] = m.Flags
-			v.noteKeywords(m.Flags)
 			if v.keywordsChanged { // someone else's new keyword, stored meanwhile
 				hold = true
 			}
 			if hold {
-				v.holdFlags(r, m.ModSeq)
+				v.holdFlags(r, modSeq)
 				continue
 			}
 			rw := w.CreateMessage(r.seq)
 			rw.WriteUID(imap.UID(r.uid))
 			rw.WriteFlags(v.flagsOf(r.uid))
-			if ms := s.modSeqFor(m.ModSeq); ms != 0 {
+			if ms := s.modSeqFor(modSeq); ms != 0 {
 				rw.WriteModSeq(ms) // RFC 7162 §3.1.4.1
 			}
 			if err := rw.Close(); err != nil {
@@ -112,9 +130,9 @@ func (v *selected) writeHeldFlags(w *updateWriter, condStore bool) error {
 	held, modSeqs := v.heldFlags, v.heldModSeqs
 	v.heldFlags, v.heldModSeqs = nil, nil
 	for _, r := range held {
-		if v.isGone(r.uid) {
-			continue
-		}
+		// A message expunged meanwhile is answered too while it keeps its sequence
+		// number (the Poll after STORE sends no EXPUNGE, RFC 3501 §7.4.1); only one the
+		// view has dropped is left out.
 		i, ok := v.index(r.uid)
 		if !ok {
 			continue

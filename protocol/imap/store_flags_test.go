@@ -120,3 +120,98 @@ func TestFetchOthersNewKeywordAfterFlags(t *testing.T) {
 		t.Errorf("FETCH FLAGS after another's new keyword: %q, want FLAGS and then the new flags", got)
 	}
 }
+
+// expungeElsewhere has a second session expunge message seq of INBOX.
+func expungeElsewhere(e *testEnv, seq int) {
+	b := e.rawLogin()
+	b.ok("SELECT INBOX")
+	b.ok(`STORE %d +FLAGS.SILENT (\Deleted)`, seq)
+	b.ok("EXPUNGE")
+}
+
+// A STORE on a message another session expunged, whose EXPUNGE this session may not send
+// yet (RFC 3501 §7.4.1), is answered OK with the FETCH FLAGS the STORE would have given it
+// (RFC 2180 §4.2), the EXPUNGE following at the next command that allows it. imaptest's
+// stress with own_flags checks that every message a STORE names is answered. Both orders:
+// the session has already read the expunge (after FETCH, which sends no EXPUNGE), or it
+// learns of it during the STORE.
+func TestStoreOnExpungedElsewhere(t *testing.T) {
+	for _, known := range []bool{true, false} {
+		name := "unread"
+		if known {
+			name = "read"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.deliver("INBOX", plainMessage("One", "x\r\n"))
+			e.deliver("INBOX", plainMessage("Two", "x\r\n"), store.FlagSeen)
+			a := e.rawLogin()
+			a.ok("SELECT INBOX")
+			expungeElsewhere(e, 2)
+			if known {
+				if got := a.ok("FETCH 1 (FLAGS)"); len(grep(got, "EXPUNGE")) != 0 {
+					t.Fatalf("FETCH sent EXPUNGE: %q", got)
+				}
+			}
+			got := a.ok(`STORE 1:2 +FLAGS (\Flagged)`)
+			if len(grep(got, `^\* 1 FETCH \(UID 1 FLAGS \(.*\\Flagged.*\)\)$`)) != 1 ||
+				len(grep(got, `^\* 2 FETCH \(UID 2 FLAGS \(.*\\Seen \\Flagged\)\)$`)) != 1 {
+				t.Errorf("STORE on messages 1 and the expunged 2 answered %q, want a FETCH FLAGS for each", got)
+			}
+			if len(grep(got, "EXPUNGE")) != 0 {
+				t.Errorf("STORE sent EXPUNGE: %q", got)
+			}
+			if got := a.ok("NOOP"); len(got) != 1 || got[0] != "* 2 EXPUNGE" {
+				t.Errorf("NOOP after the STORE answered %q, want the EXPUNGE of 2", got)
+			}
+		})
+	}
+}
+
+// A STORE whose only message was expunged by another session still makes its keyword one
+// of the mailbox's: FLAGS announces it before the FETCH that shows it (RFC 3501 §7.2.6).
+// imaptest's stress with own_flags reported "STORE didn't create keyword" when it did not.
+func TestStoreKeywordOnExpungedElsewhere(t *testing.T) {
+	for _, known := range []bool{true, false} {
+		name := "unread"
+		if known {
+			name = "read"
+		}
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			e.deliver("INBOX", plainMessage("One", "x\r\n"))
+			e.deliver("INBOX", plainMessage("Two", "x\r\n"))
+			a := e.rawLogin()
+			a.ok("SELECT INBOX")
+			expungeElsewhere(e, 2)
+			if known {
+				a.ok("FETCH 1 (FLAGS)")
+			}
+			got := a.ok(`STORE 2 +FLAGS ($Label4)`)
+			if len(got) != 2 || !strings.HasPrefix(got[0], "* FLAGS (") || !strings.Contains(got[0], "$Label4") ||
+				len(grep(got[1:], `^\* 2 FETCH \(UID 2 FLAGS \(.*\$Label4\)\)$`)) != 1 {
+				t.Errorf("STORE of a new keyword on an expunged message answered %q, want FLAGS then FETCH", got)
+			}
+			if got := a.ok("NOOP"); len(got) != 1 || got[0] != "* 2 EXPUNGE" {
+				t.Errorf("NOOP after the STORE answered %q, want the EXPUNGE of 2", got)
+			}
+		})
+	}
+}
+
+// A keyword another session stored a moment before, on the message this STORE changes,
+// reaches the client in FLAGS before the FETCH that shows it (RFC 3501 §7.2.6).
+func TestStoreAfterOthersNewKeyword(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("INBOX", plainMessage("One", "x\r\n"))
+	a := e.rawLogin()
+	a.ok("SELECT INBOX")
+	b := e.rawLogin()
+	b.ok("SELECT INBOX")
+	b.ok(`STORE 1 +FLAGS.SILENT ($Label2)`)
+	got := a.ok(`STORE 1 +FLAGS (\Seen)`)
+	if len(got) != 2 || !strings.HasPrefix(got[0], "* FLAGS (") || !strings.Contains(got[0], "$Label2") ||
+		len(grep(got[1:], `^\* 1 FETCH \(UID 1 FLAGS \(.*\$Label2.*\)\)$`)) != 1 {
+		t.Errorf("STORE after another's new keyword answered %q, want FLAGS then FETCH", got)
+	}
+}
