@@ -60,6 +60,12 @@ func (u *updateWriter) WriteMailboxFlags(flags []imap.Flag) error {
 	return u.done()
 }
 
+// WritePermanentFlags sends an untagged OK with PERMANENTFLAGS (RFC 3501 §7.1).
+func (u *updateWriter) WritePermanentFlags(flags []imap.Flag) error {
+	u.w.raw("* OK [PERMANENTFLAGS ").flags(flags).raw("] Flags that can be stored").crlf()
+	return u.done()
+}
+
 // WriteMessageFlags sends FETCH (UID n FLAGS (...)); the UID is included always (as
 // RFC 7162 §3.1.4 asks with CONDSTORE, and harmless without).
 // With CONDSTORE enabled modSeq is the message's (RFC 7162 §3.1.4.1: every unsolicited

@@ -339,7 +339,7 @@ func (s *session) Poll(w *updateWriter, allowExpunge bool) error {
 	if v := s.sel; v != nil && len(v.heldFlags) > 0 {
 		if v.keywordsChanged { // sync failed before it could send FLAGS
 			v.keywordsChanged = false
-			if werr := w.WriteMailboxFlags(mailboxFlags(v.keywords)); werr != nil {
+			if werr := v.writeKeywordsUpdate(w); werr != nil {
 				return werr
 			}
 		}
@@ -482,7 +482,7 @@ func (s *session) sync(ctx context.Context, w *updateWriter, allowExpunge bool, 
 	// A keyword the client has not seen in FLAGS comes first (RFC 3501 §7.2.6).
 	if v.keywordsChanged {
 		v.keywordsChanged = false
-		if err := w.WriteMailboxFlags(mailboxFlags(v.keywords)); err != nil {
+		if err := v.writeKeywordsUpdate(w); err != nil {
 			return err
 		}
 	}

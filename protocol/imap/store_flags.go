@@ -124,6 +124,20 @@ func hasNewKeyword(v *selected, flags []string) bool {
 	return false
 }
 
+// writeKeywordsUpdate tells the client the mailbox's keywords changed: FLAGS with them
+// (RFC 3501 §7.2.6) and, read-write, PERMANENTFLAGS, which SELECT listed them in (RFC 3501
+// §7.1), with \* as there: the keyword list it gave is out of date now.
+func (v *selected) writeKeywordsUpdate(w *updateWriter) error {
+	flags := mailboxFlags(v.keywords)
+	if err := w.WriteMailboxFlags(flags); err != nil {
+		return err
+	}
+	if v.readOnly {
+		return nil // RFC 3501 §6.3.2: EXAMINE's PERMANENTFLAGS is empty, and stays so
+	}
+	return w.WritePermanentFlags(append(flags, imap.FlagWildcard))
+}
+
 // writeHeldFlags writes the FETCH responses a STORE held back until FLAGS was sent.
 // With condStore each carries the MODSEQ the STORE saw (RFC 7162 §3.1.4.1).
 func (v *selected) writeHeldFlags(w *updateWriter, condStore bool) error {

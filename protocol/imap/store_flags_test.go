@@ -69,9 +69,8 @@ func TestStoreNewKeywordFlagsFirst(t *testing.T) {
 	c := e.rawLogin()
 	c.ok("SELECT INBOX")
 	got := c.ok(`STORE 1 +FLAGS ($keyword1)`)
-	if len(got) != 2 || !strings.HasPrefix(got[0], `* FLAGS (`) || !strings.Contains(got[0], "$keyword1") ||
-		got[1] != `* 1 FETCH (UID 1 FLAGS (\Recent $keyword1))` {
-		t.Errorf("STORE of a new keyword answered %q, want FLAGS then FETCH", got)
+	if rest, ok := announces(got, "$keyword1"); !ok || len(rest) != 1 || rest[0] != `* 1 FETCH (UID 1 FLAGS (\Recent $keyword1))` {
+		t.Errorf("STORE of a new keyword answered %q, want FLAGS, PERMANENTFLAGS, then FETCH", got)
 	}
 	if got := c.ok("NOOP"); len(got) != 0 {
 		t.Errorf("NOOP after the STORE repeated it: %q", got)
@@ -188,9 +187,9 @@ func TestStoreKeywordOnExpungedElsewhere(t *testing.T) {
 				a.ok("FETCH 1 (FLAGS)")
 			}
 			got := a.ok(`STORE 2 +FLAGS ($Label4)`)
-			if len(got) != 2 || !strings.HasPrefix(got[0], "* FLAGS (") || !strings.Contains(got[0], "$Label4") ||
-				len(grep(got[1:], `^\* 2 FETCH \(UID 2 FLAGS \(.*\$Label4\)\)$`)) != 1 {
-				t.Errorf("STORE of a new keyword on an expunged message answered %q, want FLAGS then FETCH", got)
+			if rest, ok := announces(got, "$Label4"); !ok || len(rest) != 1 ||
+				len(grep(rest, `^\* 2 FETCH \(UID 2 FLAGS \(.*\$Label4\)\)$`)) != 1 {
+				t.Errorf("STORE of a new keyword on an expunged message answered %q, want FLAGS, PERMANENTFLAGS, then FETCH", got)
 			}
 			if got := a.ok("NOOP"); len(got) != 1 || got[0] != "* 2 EXPUNGE" {
 				t.Errorf("NOOP after the STORE answered %q, want the EXPUNGE of 2", got)
@@ -210,8 +209,34 @@ func TestStoreAfterOthersNewKeyword(t *testing.T) {
 	b.ok("SELECT INBOX")
 	b.ok(`STORE 1 +FLAGS.SILENT ($Label2)`)
 	got := a.ok(`STORE 1 +FLAGS (\Seen)`)
-	if len(got) != 2 || !strings.HasPrefix(got[0], "* FLAGS (") || !strings.Contains(got[0], "$Label2") ||
-		len(grep(got[1:], `^\* 1 FETCH \(UID 1 FLAGS \(.*\$Label2.*\)\)$`)) != 1 {
-		t.Errorf("STORE after another's new keyword answered %q, want FLAGS then FETCH", got)
+	if rest, ok := announces(got, "$Label2"); !ok || len(rest) != 1 ||
+		len(grep(rest, `^\* 1 FETCH \(UID 1 FLAGS \(.*\$Label2.*\)\)$`)) != 1 {
+		t.Errorf("STORE after another's new keyword answered %q, want FLAGS, PERMANENTFLAGS, then FETCH", got)
+	}
+}
+
+// announces reports whether got begins with FLAGS and PERMANENTFLAGS (with \*) both
+// listing keyword, and returns the responses after them.
+func announces(got []string, keyword string) ([]string, bool) {
+	if len(got) < 2 || !strings.HasPrefix(got[0], "* FLAGS (") || !strings.Contains(got[0], " "+keyword+")") ||
+		!strings.HasPrefix(got[1], "* OK [PERMANENTFLAGS (") || !strings.Contains(got[1], " "+keyword+` \*)]`) {
+		return got, false
+	}
+	return got[2:], true
+}
+
+// A session that EXAMINEd the mailbox is told a new keyword in FLAGS without
+// PERMANENTFLAGS, which stays empty for it (RFC 3501 §6.3.2).
+func TestExamineNewKeywordNoPermanentFlags(t *testing.T) {
+	e := newEnv(t)
+	d := e.deliver("INBOX", plainMessage("One", "x\r\n"))
+	c := e.rawLogin()
+	c.ok("EXAMINE INBOX")
+	if _, err := e.st.SetFlags(t.Context(), d.MailboxID, []uint32{d.UID}, store.FlagsAdd, []string{"$Seen2"}); err != nil {
+		t.Fatal(err)
+	}
+	got := c.ok("NOOP")
+	if len(grep(got, `^\* FLAGS \(.*\$Seen2\)$`)) != 1 || len(grep(got, "PERMANENTFLAGS")) != 0 {
+		t.Errorf("NOOP in EXAMINE after another's new keyword answered %q, want FLAGS and no PERMANENTFLAGS", got)
 	}
 }
