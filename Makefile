@@ -43,8 +43,8 @@ acceptance: build
 		echo "NOTICE: acceptance suite not found at $(ACCEPTANCE); skipped (CI fails here)"; \
 	fi
 
-# Dovecot's imaptest (../shared/imaptest): every compliance script and 60 s of stress against
-# a fresh server. Its known failures (imapserver defects) are listed, with their reasons, in
+# Dovecot's imaptest (../shared/imaptest): every compliance script, then four stress runs of
+# 60 s each (plain, own_flags, own_msgs, qresync) against a fresh server; any stress error fails. Its known failures (imapserver defects) are listed, with their reasons, in
 # the script; it fails on any other failure and on a listed group that passes. Skipped
 # loudly without ../shared/imaptest, except under CI (CI=true), where that fails.
 imaptest: build

@@ -6,20 +6,27 @@
 # One `letterbox serve` on free loopback ports with a data directory in a temporary
 # directory, the accounts user1 and user1..user100@example.test (password "pass"), then
 #   run scripts 127.0.0.1 PORT user1 pass              every group not in SKIP below
-#   run stress 127.0.0.1 PORT 'user%d@example.test' pass users=100 clients=50 secs=60
-# (not checkpoint=: it panics this imaptest release), and the server is stopped by its PID.
+#   run stress 127.0.0.1 PORT 'user%d@example.test' pass users=100 clients=50 secs=60 [MODE]
+# once for each MODE of IMAPTEST_STRESS, one after the other on the same server and
+# accounts: plain (no option), own_flags (each flag and keyword has one owning client,
+# so imaptest checks that every STORE is answered with exactly the flags it set),
+# own_msgs (each message has one owning client, so it checks that what a client expunges
+# or changes is what it sees) and qresync (CONDSTORE/QRESYNC enabled, modseqs tracked).
+# Not checkpoint=: it panics this imaptest release. The server is stopped by its PID.
 #
 # It fails if a group fails that is not in KNOWN_FAIL, if a group in KNOWN_FAIL passes
-# (the list only shrinks: take it off), or if the stress run reports an error.
+# (the list only shrinks: take it off), or if any stress run reports an error.
 # Without ../shared/imaptest it is skipped, loudly; under CI (CI=true) it fails.
 #
 # Settings (environment): LETTERBOX_BIN (bin/letterbox), IMAPTEST_DIR (../shared/imaptest),
-# IMAPTEST_STRESS_SECS (60), IMAPTEST_KEEP=1 keeps the temporary directory.
+# IMAPTEST_STRESS_SECS (60, for each stress run), IMAPTEST_STRESS (the stress modes, in
+# order: "plain own_flags own_msgs qresync"), IMAPTEST_KEEP=1 keeps the temporary directory.
 set -uo pipefail
 
 BIN=${LETTERBOX_BIN:-bin/letterbox}
 IMAPTEST_DIR=${IMAPTEST_DIR:-../shared/imaptest}
 SECS=${IMAPTEST_STRESS_SECS:-60}
+STRESS=${IMAPTEST_STRESS:-plain own_flags own_msgs qresync}
 RUN="$IMAPTEST_DIR/run"
 
 # Groups that fail for a feature not built yet, each with why. docs/imap.md has the wire
@@ -116,14 +123,29 @@ while IFS= read -r line; do
 	esac
 done <"$tmp/scripts.out"
 
-echo "imaptest stress: 100 users, 50 clients, $SECS s"
-if "$RUN" stress 127.0.0.1 "$port" 'user%d@example.test' pass users=100 clients=50 secs="$SECS" >"$tmp/stress.out" 2>&1; then
-	tail -n 1 "$tmp/stress.out"
-else
-	grep -iE '^error|error:|panic|disconnected' "$tmp/stress.out" | head -n 20
-	tail -n 2 "$tmp/stress.out"
-	status=1
-fi
+for mode in $STRESS; do
+	opts=()
+	case $mode in
+	plain) ;;
+	own_flags | own_msgs | qresync) opts=("$mode") ;;
+	*)
+		echo "FAIL imaptest: unknown stress mode $mode in IMAPTEST_STRESS"
+		status=1
+		continue
+		;;
+	esac
+	echo "imaptest stress $mode: 100 users, 50 clients, $SECS s"
+	out="$tmp/stress-$mode.out"
+	if "$RUN" stress 127.0.0.1 "$port" 'user%d@example.test' pass users=100 clients=50 secs="$SECS" "${opts[@]}" >"$out" 2>&1; then
+		tail -n 1 "$out"
+	else
+		echo "FAIL stress $mode:"
+		grep -iE '^error|error:|panic|disconnected' "$out" | head -n 20
+		tail -n 2 "$out"
+		status=1
+	fi
+	kill -0 "$pid" 2>/dev/null || break # reported below
+done
 
 if ! kill -0 "$pid" 2>/dev/null; then
 	echo "FAIL imaptest: the server died during the run:"
