@@ -320,6 +320,37 @@ func (l literalSink) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// ReadFrom reads a literal's data straight into the response writer's buffer, so that
+// io.Copy from a message body needs no buffer of its own (a 32 KiB allocation per literal)
+// and copies each octet once. An error of r is returned as it is, leaving the writer
+// usable (writeLiteral pads the literal to its announced size); a write error sticks.
+func (l literalSink) ReadFrom(r io.Reader) (int64, error) {
+	if l.w.err != nil {
+		return 0, l.w.err
+	}
+	src := &readErr{r: r}
+	n, err := l.w.buf().ReadFrom(src)
+	if err != nil && err != src.err {
+		l.w.fail(err)
+		return n, l.w.err
+	}
+	return n, err
+}
+
+// readErr remembers the error its reader returned, to tell it from a write error.
+type readErr struct {
+	r   io.Reader
+	err error
+}
+
+func (e *readErr) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil && err != io.EOF {
+		e.err = err
+	}
+	return n, err
+}
+
 func (l literalSink) Close() error { return l.w.err }
 
 func writePart(w *responseWriter, part []int) {
