@@ -106,6 +106,8 @@ func init() {
 		"UID SORT":   {handler: handleSort, states: stateSelected, capability: imap.CapSort, metric: "uid sort", noExpunge: true},
 		"THREAD":     {handler: handleThread, states: stateSelected, capability: capThreadOrderedSubject, metric: "thread", noExpunge: true},
 		"UID THREAD": {handler: handleThread, states: stateSelected, capability: capThreadOrderedSubject, metric: "uid thread", noExpunge: true},
+		// RFC 5267 §4.3.5 (context.go).
+		"CANCELUPDATE": {handler: handleCancelUpdate, states: stateSelected, capability: capContextSearch, metric: "cancelupdate"},
 		// RFC 9208 (quota.go).
 		"GETQUOTA":     {handler: handleGetQuota, states: authState, capability: capQuota, metric: "getquota"},
 		"GETQUOTAROOT": {handler: handleGetQuotaRoot, states: authState, capability: capQuota, metric: "getquotaroot"},
@@ -131,6 +133,7 @@ var (
 		// WITHIN (RFC 5032), SAVEDATE (RFC 8514), PREVIEW (RFC 8970), PARTIAL (RFC 9394),
 		// OBJECTID (RFC 8474): searchext.go, fetchext.go, partial.go, objectid.go.
 		"WITHIN", "SAVEDATE", "PREVIEW", "PARTIAL", "OBJECTID",
+		capContextSort, // RFC 5267 §4 (context.go); CONTEXT=SEARCH comes with CANCELUPDATE
 	}
 	// enableable are what ENABLE turns on (RFC 5161 §3.1).
 	enableable = []imap.Cap{imap.CapIMAP4rev2, imap.CapUTF8Accept, imap.CapCondStore, imap.CapQResync}
@@ -202,7 +205,7 @@ func (s *session) capabilities() []imap.Cap {
 }
 
 // commandOrder is the table's names in a fixed order, for CAPABILITY.
-var commandOrder = []string{"ENABLE", "NAMESPACE", "IDLE", "UNSELECT", "UID EXPUNGE", "MOVE", "SORT", "THREAD", "GETQUOTA", "COMPRESS", "UNAUTHENTICATE"}
+var commandOrder = []string{"ENABLE", "NAMESPACE", "IDLE", "UNSELECT", "UID EXPUNGE", "MOVE", "SORT", "CANCELUPDATE", "THREAD", "GETQUOTA", "COMPRESS", "UNAUTHENTICATE"}
 
 // capabilityList is the capabilities as CAPABILITY writes them.
 func (s *session) capabilityList() string {

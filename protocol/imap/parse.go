@@ -984,8 +984,9 @@ var argParsers = map[string]func(*commandReader) (any, error){
 	"GETQUOTA":       parseGetQuota,
 	"GETQUOTAROOT":   parseMailboxArg,
 	"SETQUOTA":       parseSetQuota,
-	"ID":             parseID,       // id.go
-	"COMPRESS":       parseCompress, // compress.go
+	"ID":             parseID,           // id.go
+	"CANCELUPDATE":   parseCancelUpdate, // context.go
+	"COMPRESS":       parseCompress,     // compress.go
 	"UNAUTHENTICATE": noArgs,
 }
 
@@ -2058,6 +2059,8 @@ type searchArgs struct {
 	modSeq bool
 	// partial: RETURN (PARTIAL range), RFC 9394 (partial.go).
 	partial *partialRange
+	// update: RETURN (UPDATE), RFC 5267 §4.3 (context.go).
+	update bool
 }
 
 // SEARCH [SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"]
@@ -2100,7 +2103,7 @@ func parseSearch(uid bool) func(*commandReader) (any, error) {
 			}
 			// RFC 4731 §3.1: RETURN () is RETURN (ALL).
 			o := a.options
-			if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave && a.partial == nil {
+			if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave && a.partial == nil && !a.update {
 				a.options.ReturnAll = true
 			}
 			if err := r.sp(); err != nil {

@@ -155,6 +155,7 @@ func (v *selected) notInView(ranges []store.UIDRange) imap.UIDSet {
 // EXPUNGE each (writeExpunge), or, once QRESYNC is enabled, with one VANISHED naming them
 // all (RFC 7162 §3.2.10).
 func (s *session) removeExpunged(v *selected, set map[uint32]struct{}, writeExpunge func(seq uint32) error, writeVanished func(imap.UIDSet) error) error {
+	s.contextsExpunged(v, set) // REMOVEFROM before EXPUNGE renumbers (context.go)
 	if !s.qresyncEnabled() {
 		return v.remove(set, writeExpunge)
 	}
