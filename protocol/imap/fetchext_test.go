@@ -81,7 +81,7 @@ func TestFetchSaveDateUnknown(t *testing.T) {
 	w := newResponseWriter(&buf)
 	a := &fetchArgs{ext: fetchExt{saveDate: true, threadID: true, preview: true}}
 	m := &store.Metadata{Message: store.Message{UID: 7, BodyID: 3, InternalDate: time.Unix(0, 0)}}
-	rw := (&fetchWriter{w: w, args: a}).CreateMessage(1)
+	rw := (&fetchWriter{w: w, args: a}).CreateMessage(msgRef{seq: 1, uid: 7})
 	writeFetchExt(rw, a, m)
 	rw.Close()
 	w.flush()

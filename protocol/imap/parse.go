@@ -1637,6 +1637,9 @@ type fetchArgs struct {
 	vanished bool
 	ext      fetchExt      // SAVEDATE, EMAILID, THREADID, PREVIEW (fetchext.go)
 	partial  *partialRange // (PARTIAL range), RFC 9394 §3.2 (partial.go)
+	// explicitUID: UID was among the items asked for, not only implied by UID FETCH;
+	// with UIDONLY only then is it answered (RFC 9586, uidonly.go).
+	explicitUID bool
 }
 
 // FETCH SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP
@@ -1666,6 +1669,7 @@ func parseFetch(uid bool) func(*commandReader) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		a.explicitUID = a.options.UID
 		if uid { // RFC 3501 §6.4.8: UID FETCH always returns the UID
 			a.options.UID = true
 		}
