@@ -214,6 +214,10 @@ type Message struct {
 	// delivery, APPEND, COPY, MOVE or import. Zero for messages stored before the store
 	// kept it: SAVEDATE NIL.
 	SaveDate time.Time
+	// ThreadRoot is the body id of the first message of its thread in the account, as
+	// assigned when the message was stored (threads.go); 0 for messages stored before the
+	// store threaded (schema 7).
+	ThreadRoot int64
 }
 
 // EmailID is the message's RFC 8474 EMAILID: it names the stored raw message, which a
@@ -222,9 +226,15 @@ type Message struct {
 // ids are never reused, and Restore carries their sequence over).
 func (m Message) EmailID() string { return "E" + strconv.FormatInt(m.BodyID, 10) }
 
-// ThreadID is the message's RFC 8474 THREADID: "", as the store does not thread
-// messages; IMAP answers THREADID NIL (RFC 8474 §5.2).
-func (m Message) ThreadID() string { return "" }
+// ThreadID is the message's RFC 8474 THREADID: "T" and its ThreadRoot, the same for every
+// message of the thread in the account and for all copies of one; "" for messages stored
+// before the store threaded, which IMAP answers THREADID NIL (RFC 8474 §5.2).
+func (m Message) ThreadID() string {
+	if m.ThreadRoot == 0 {
+		return ""
+	}
+	return "T" + strconv.FormatInt(m.ThreadRoot, 10)
+}
 
 // HasFlag reports whether m carries flag (case-insensitive, as IMAP compares flags).
 func (m Message) HasFlag(flag string) bool {

@@ -206,8 +206,9 @@ func (wt *writeTx) insertBody(md *parsed, r io.Reader, size int64) (int64, error
 	if err != nil {
 		return 0, err
 	}
-	res, err := wt.exec(`INSERT INTO bodies (size, header_size, lines, envelope, structure, header, body_text, preview) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		size, md.headerSize, md.lines, env, structure, md.header, md.text, md.preview)
+	msgID, parents := threadKeys(md) // threads.go
+	res, err := wt.exec(`INSERT INTO bodies (size, header_size, lines, envelope, structure, header, body_text, preview, message_id, parent_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		size, md.headerSize, md.lines, env, structure, md.header, md.text, md.preview, msgID, parents)
 	if err != nil {
 		return 0, fmt.Errorf("insert body: %w", err)
 	}

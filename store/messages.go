@@ -20,15 +20,15 @@ type msgRow struct {
 	size, modseq int64
 }
 
-const messageColumns = `id, mailbox_id, uid, sysflags, keywords, internal_date, internal_tz, size, modseq, body_id, save_date`
+const messageColumns = `id, mailbox_id, uid, sysflags, keywords, internal_date, internal_tz, size, modseq, body_id, save_date, thread_id`
 
 func scanMessage(row rowScanner, extra ...any) (Message, error) {
 	var m Message
 	var sys int
 	var keywords string
 	var date, tz int64
-	var saved sql.NullInt64
-	dest := append([]any{&m.ID, &m.MailboxID, &m.UID, &sys, &keywords, &date, &tz, &m.Size, &m.ModSeq, &m.BodyID, &saved}, extra...)
+	var saved, thread sql.NullInt64
+	dest := append([]any{&m.ID, &m.MailboxID, &m.UID, &sys, &keywords, &date, &tz, &m.Size, &m.ModSeq, &m.BodyID, &saved, &thread}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return Message{}, err
 	}
@@ -37,6 +37,7 @@ func scanMessage(row rowScanner, extra ...any) (Message, error) {
 	if saved.Valid {
 		m.SaveDate = time.Unix(saved.Int64, 0)
 	}
+	m.ThreadRoot = thread.Int64 // 0 (NULL): stored before schema 7
 	return m, nil
 }
 
@@ -300,10 +301,14 @@ func (wt *writeTx) insertMessage(m Mailbox, uid uint32, bodyID int64, flags flag
 	if err != nil {
 		return 0, 0, err
 	}
+	thread, err := wt.threadOf(m.AccountID, bodyID) // threads.go
+	if err != nil {
+		return 0, 0, err
+	}
 	// RFC 8514 §3: the save date is when the message was saved into this mailbox, so a
 	// COPY or MOVE gets its own, unlike INTERNALDATE.
-	res, err := wt.exec(`INSERT INTO messages (mailbox_id, uid, body_id, sysflags, keywords, internal_date, internal_tz, size, modseq, save_date)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, uid, bodyID, flags.sys, flags.keywordsColumn(), date, tz, size, modseq, wt.now().Unix())
+	res, err := wt.exec(`INSERT INTO messages (mailbox_id, uid, body_id, sysflags, keywords, internal_date, internal_tz, size, modseq, save_date, thread_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, m.ID, uid, bodyID, flags.sys, flags.keywordsColumn(), date, tz, size, modseq, wt.now().Unix(), thread)
 	if err != nil {
 		return 0, 0, fmt.Errorf("insert message: %w", err)
 	}

@@ -146,6 +146,8 @@ INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailbo
 	// 6: CONDSTORE, QRESYNC, PREVIEW, SAVEDATE (condstore.go, preview.go). Kept in one entry,
 	// the last, so that it can follow any migration merged in before it.
 	migrationCondstore,
+	// 7: RFC 8474 THREADID (threads.go). Its own step, so that it can be renumbered.
+	migrationThreadID,
 }
 
 // migrationCondstore adds what RFC 7162 (CONDSTORE, QRESYNC), RFC 8970 (PREVIEW) and

@@ -70,8 +70,8 @@ func init() {
 		// §6.3: authenticated (and selected).
 		"ENABLE":      {handler: handleEnable, states: authState, capability: imap.CapEnable},
 		"NAMESPACE":   {handler: handleNamespace, states: authState, capability: imap.CapNamespace, metric: "namespace"},
-		"SELECT":      {handler: handleSelect, states: authState, metric: "select", noPoll: true},
-		"EXAMINE":     {handler: handleSelect, states: authState, metric: "examine", noPoll: true},
+		"SELECT":      {handler: uidCommand(handleSelect), states: authState, metric: "select", noPoll: true},
+		"EXAMINE":     {handler: uidCommand(handleSelect), states: authState, metric: "examine", noPoll: true},
 		"CREATE":      {handler: handleCreate, states: authState, metric: "create"},
 		"DELETE":      {handler: handleDelete, states: authState, metric: "delete"},
 		"RENAME":      {handler: handleRename, states: authState, metric: "rename"},
@@ -85,27 +85,30 @@ func init() {
 		// RFC 4978, compress.go; RFC 8437, unauthenticate.go.
 		"COMPRESS":       {handler: handleCompress, states: authState, capability: capCompressDeflate, metric: "compress", readsConn: true},
 		"UNAUTHENTICATE": {handler: handleUnauthenticate, states: authState, capability: imap.CapUnauthenticate, metric: "unauthenticate", noPoll: true},
-		// §6.4: selected.
+		// §6.4: selected. seqCommand and uidCommand refuse sequence numbers once UIDONLY
+		// is enabled (RFC 9586, uidonly.go).
 		"CHECK":       {handler: handleNoop, states: stateSelected},
 		"CLOSE":       {handler: handleClose, states: stateSelected, metric: "close", noPoll: true},
 		"UNSELECT":    {handler: handleClose, states: stateSelected, capability: imap.CapUnselect, metric: "unselect", noPoll: true},
 		"EXPUNGE":     {handler: handleExpunge, states: stateSelected, metric: "expunge"},
 		"UID EXPUNGE": {handler: handleExpunge, states: stateSelected, capability: imap.CapUIDPlus, metric: "uid expunge"},
-		"SEARCH":      {handler: handleSearch, states: stateSelected, metric: "search", noExpunge: true},
-		"UID SEARCH":  {handler: handleSearch, states: stateSelected, metric: "uid search", noExpunge: true},
-		"FETCH":       {handler: handleFetch, states: stateSelected, metric: "fetch", noExpunge: true},
+		"SEARCH":      {handler: seqCommand(handleSearch), states: stateSelected, metric: "search", noExpunge: true},
+		"UID SEARCH":  {handler: uidCommand(handleSearch), states: stateSelected, metric: "uid search", noExpunge: true},
+		"FETCH":       {handler: seqCommand(handleFetch), states: stateSelected, metric: "fetch", noExpunge: true},
 		"UID FETCH":   {handler: handleFetch, states: stateSelected, metric: "uid fetch", noExpunge: true},
-		"STORE":       {handler: handleStore, states: stateSelected, metric: "store", noExpunge: true},
+		"STORE":       {handler: seqCommand(handleStore), states: stateSelected, metric: "store", noExpunge: true},
 		"UID STORE":   {handler: handleStore, states: stateSelected, metric: "uid store", noExpunge: true},
-		"COPY":        {handler: handleCopy, states: stateSelected, metric: "copy"},
+		"COPY":        {handler: seqCommand(handleCopy), states: stateSelected, metric: "copy"},
 		"UID COPY":    {handler: handleCopy, states: stateSelected, metric: "uid copy"},
-		"MOVE":        {handler: handleMove, states: stateSelected, capability: imap.CapMove, metric: "move"},
+		"MOVE":        {handler: seqCommand(handleMove), states: stateSelected, capability: imap.CapMove, metric: "move"},
 		"UID MOVE":    {handler: handleMove, states: stateSelected, capability: imap.CapMove, metric: "uid move"},
 		// RFC 5256 (sort.go).
-		"SORT":       {handler: handleSort, states: stateSelected, capability: imap.CapSort, metric: "sort", noExpunge: true},
-		"UID SORT":   {handler: handleSort, states: stateSelected, capability: imap.CapSort, metric: "uid sort", noExpunge: true},
-		"THREAD":     {handler: handleThread, states: stateSelected, capability: capThreadOrderedSubject, metric: "thread", noExpunge: true},
-		"UID THREAD": {handler: handleThread, states: stateSelected, capability: capThreadOrderedSubject, metric: "uid thread", noExpunge: true},
+		"SORT":       {handler: seqCommand(handleSort), states: stateSelected, capability: imap.CapSort, metric: "sort", noExpunge: true},
+		"UID SORT":   {handler: uidCommand(handleSort), states: stateSelected, capability: imap.CapSort, metric: "uid sort", noExpunge: true},
+		"THREAD":     {handler: seqCommand(handleThread), states: stateSelected, capability: capThreadOrderedSubject, metric: "thread", noExpunge: true},
+		"UID THREAD": {handler: uidCommand(handleThread), states: stateSelected, capability: capThreadOrderedSubject, metric: "uid thread", noExpunge: true},
+		// RFC 5267 §4.3.5 (context.go).
+		"CANCELUPDATE": {handler: handleCancelUpdate, states: stateSelected, capability: capContextSearch, metric: "cancelupdate"},
 		// RFC 9208 (quota.go).
 		"GETQUOTA":     {handler: handleGetQuota, states: authState, capability: capQuota, metric: "getquota"},
 		"GETQUOTAROOT": {handler: handleGetQuotaRoot, states: authState, capability: capQuota, metric: "getquotaroot"},
@@ -131,9 +134,11 @@ var (
 		// WITHIN (RFC 5032), SAVEDATE (RFC 8514), PREVIEW (RFC 8970), PARTIAL (RFC 9394),
 		// OBJECTID (RFC 8474): searchext.go, fetchext.go, partial.go, objectid.go.
 		"WITHIN", "SAVEDATE", "PREVIEW", "PARTIAL", "OBJECTID",
+		capContextSort,  // RFC 5267 §4 (context.go); CONTEXT=SEARCH comes with CANCELUPDATE
+		imap.CapUIDOnly, // RFC 9586 (uidonly.go)
 	}
 	// enableable are what ENABLE turns on (RFC 5161 §3.1).
-	enableable = []imap.Cap{imap.CapIMAP4rev2, imap.CapUTF8Accept, imap.CapCondStore, imap.CapQResync}
+	enableable = []imap.Cap{imap.CapIMAP4rev2, imap.CapUTF8Accept, imap.CapCondStore, imap.CapQResync, imap.CapUIDOnly}
 )
 
 // saslMechanisms are announced as AUTH= where plaintext credentials are allowed.
@@ -202,7 +207,7 @@ func (s *session) capabilities() []imap.Cap {
 }
 
 // commandOrder is the table's names in a fixed order, for CAPABILITY.
-var commandOrder = []string{"ENABLE", "NAMESPACE", "IDLE", "UNSELECT", "UID EXPUNGE", "MOVE", "SORT", "THREAD", "GETQUOTA", "COMPRESS", "UNAUTHENTICATE"}
+var commandOrder = []string{"ENABLE", "NAMESPACE", "IDLE", "UNSELECT", "UID EXPUNGE", "MOVE", "SORT", "CANCELUPDATE", "THREAD", "GETQUOTA", "COMPRESS", "UNAUTHENTICATE"}
 
 // capabilityList is the capabilities as CAPABILITY writes them.
 func (s *session) capabilityList() string {

@@ -120,7 +120,7 @@ func (s *session) storeUnchangedSince(w *fetchWriter, kind numKind, numSet imap.
 			v.holdFlags(r, u.ModSeq)
 			continue
 		}
-		rw := w.CreateMessage(r.seq)
+		rw := w.CreateMessage(r)
 		rw.WriteUID(imap.UID(r.uid))
 		rw.WriteFlags(v.flagsOf(r.uid))
 		rw.WriteModSeq(uint64(u.ModSeq))

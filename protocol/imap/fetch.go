@@ -233,7 +233,7 @@ func (s *session) fetchOne(w *fetchWriter, v *selected, ref msgRef, m *store.Met
 		binarySizes[i] = sec.size
 	}
 
-	rw := w.CreateMessage(ref.seq)
+	rw := w.CreateMessage(ref)
 	if options.UID {
 		rw.WriteUID(imap.UID(ref.uid))
 	}

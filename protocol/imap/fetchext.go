@@ -67,7 +67,8 @@ func writeFetchExt(rw *fetchResponseWriter, a *fetchArgs, m *store.Metadata) {
 		rw.item("EMAILID (").raw(m.EmailID()).raw(")")
 	}
 	if a.ext.threadID {
-		// RFC 8474 §5.2: THREADID NIL where the server does not thread.
+		// RFC 8474 §5.2: THREADID (id), or NIL for a message the store has no thread of
+		// (stored before it threaded).
 		if id := m.ThreadID(); id == "" {
 			rw.item("THREADID NIL")
 		} else {

@@ -22,12 +22,15 @@ func TestFetchSaveDateEmailIDPreview(t *testing.T) {
 	got := grep(c.ok("FETCH 1:2 (SAVEDATE EMAILID THREADID PREVIEW)"), `FETCH`)
 	want := []string{
 		`* 1 FETCH (SAVEDATE "` + msgs[0].SaveDate.UTC().Format("02-Jan-2006 15:04:05 -0700") + `" EMAILID (` + msgs[0].EmailID() +
-			`) THREADID NIL PREVIEW "The pineapple harvest doubled.")`,
+			`) THREADID (` + msgs[0].ThreadID() + `) PREVIEW "The pineapple harvest doubled.")`,
 		`* 2 FETCH (SAVEDATE "` + msgs[1].SaveDate.UTC().Format("02-Jan-2006 15:04:05 -0700") + `" EMAILID (` + msgs[1].EmailID() +
-			`) THREADID NIL PREVIEW "Shall we try the new place?")`,
+			`) THREADID (` + msgs[1].ThreadID() + `) PREVIEW "Shall we try the new place?")`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("FETCH:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if msgs[0].ThreadID() == "" || msgs[0].ThreadID() == msgs[1].ThreadID() {
+		t.Errorf("unrelated messages: THREADIDs %q and %q", msgs[0].ThreadID(), msgs[1].ThreadID())
 	}
 	if msgs[0].EmailID() == msgs[1].EmailID() {
 		t.Errorf("two messages share EMAILID %s", msgs[0].EmailID())
@@ -59,15 +62,18 @@ func TestFetchSaveDateEmailIDPreview(t *testing.T) {
 	if !regexp.MustCompile(`SAVEDATE "[ 0-9]+-[A-Z][a-z]{2}-\d{4} \d\d:\d\d:\d\d \+0000"`).MatchString(strings.Join(got, "")) {
 		t.Errorf("the copy's SAVEDATE: %q", got)
 	}
-	// SEARCH EMAILID finds every copy in the selected mailbox; THREADID finds none.
+	// SEARCH EMAILID and THREADID find every copy in the selected mailbox.
 	if got := searchNums(t, c, "EMAILID "+msgs[0].EmailID()); got != "1" {
 		t.Errorf("SEARCH EMAILID = %q", got)
 	}
 	if got := searchNums(t, c, "EMAILID "+msgs[1].EmailID()); got != "" {
 		t.Errorf("SEARCH EMAILID of a message not here = %q", got)
 	}
-	if got := searchNums(t, c, "THREADID T1"); got != "" {
+	if got := searchNums(t, c, "THREADID "+msgs[0].ThreadID()); got != "1" {
 		t.Errorf("SEARCH THREADID = %q", got)
+	}
+	if got := searchNums(t, c, "THREADID "+msgs[1].ThreadID()); got != "" {
+		t.Errorf("SEARCH THREADID of a thread not here = %q", got)
 	}
 	if _, status := c.cmd("SEARCH EMAILID E.1"); !strings.HasPrefix(status, "BAD") {
 		t.Errorf("EMAILID with a bad object id: %s", status)
@@ -81,7 +87,7 @@ func TestFetchSaveDateUnknown(t *testing.T) {
 	w := newResponseWriter(&buf)
 	a := &fetchArgs{ext: fetchExt{saveDate: true, threadID: true, preview: true}}
 	m := &store.Metadata{Message: store.Message{UID: 7, BodyID: 3, InternalDate: time.Unix(0, 0)}}
-	rw := (&fetchWriter{w: w, args: a}).CreateMessage(1)
+	rw := (&fetchWriter{w: w, args: a}).CreateMessage(msgRef{seq: 1, uid: 7})
 	writeFetchExt(rw, a, m)
 	rw.Close()
 	w.flush()

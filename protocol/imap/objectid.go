@@ -8,8 +8,10 @@ import (
 
 // OBJECTID (RFC 8474): the store names each mailbox (store.Mailbox.ObjectID, "M" and its
 // row id, kept across RENAME) and each stored message (store.Message.EmailID, shared by
-// its copies); it does not thread, so THREADID is NIL. The FETCH items are in fetchext.go,
-// the SEARCH keys in searchext.go.
+// its copies) and threads messages when it stores them (store.Message.ThreadID: a reply
+// joins the thread of the message its In-Reply-To or References names; store/threads.go),
+// so THREADID is NIL only for messages stored before it threaded. The FETCH items are in
+// fetchext.go, the SEARCH keys in searchext.go.
 
 // writeSelectMailboxID writes SELECT's and EXAMINE's "* OK [MAILBOXID (id)]" (RFC 8474
 // §4.1) for the mailbox just selected.

@@ -45,3 +45,30 @@ func TestObjectIDMailboxID(t *testing.T) {
 		t.Errorf("CREATE INBOX: %s", status)
 	}
 }
+
+// TestObjectIDThreadID: THREADID (RFC 8474 §5.2) joins a reply (by In-Reply-To or
+// References) to its parent's thread, and SEARCH THREADID finds the thread's messages.
+func TestObjectIDThreadID(t *testing.T) {
+	e := newEnv(t)
+	e.deliver("INBOX", "Message-ID: <root@example.com>\r\nSubject: plans\r\n\r\nroot\r\n")
+	e.deliver("INBOX", "Message-ID: <other@example.com>\r\nSubject: other\r\n\r\nother\r\n")
+	e.deliver("INBOX", "Message-ID: <re@example.com>\r\nIn-Reply-To: <root@example.com>\r\nSubject: Re: plans\r\n\r\nre\r\n")
+	e.deliver("INBOX", "Message-ID: <re2@example.com>\r\nReferences: <root@example.com>\r\n <re@example.com>\r\nSubject: Re: plans\r\n\r\nre2\r\n")
+	c := e.rawLogin()
+	c.ok("SELECT INBOX")
+	lines := grep(c.ok("FETCH 1:4 (THREADID)"), "FETCH")
+	if len(lines) != 4 {
+		t.Fatalf("FETCH THREADID: %q", lines)
+	}
+	ids := make([]string, 4)
+	for i, l := range lines {
+		_, rest, _ := strings.Cut(l, "THREADID (")
+		ids[i], _, _ = strings.Cut(rest, ")")
+	}
+	if ids[0] == "" || ids[2] != ids[0] || ids[3] != ids[0] || ids[1] == "" || ids[1] == ids[0] {
+		t.Fatalf("THREADIDs %q: want 1, 3, 4 in one thread, 2 in another", ids)
+	}
+	if got := searchNums(t, c, "THREADID "+ids[0]); got != "1 3 4" {
+		t.Errorf("SEARCH THREADID %s = %q, want 1 3 4", ids[0], got)
+	}
+}

@@ -984,8 +984,9 @@ var argParsers = map[string]func(*commandReader) (any, error){
 	"GETQUOTA":       parseGetQuota,
 	"GETQUOTAROOT":   parseMailboxArg,
 	"SETQUOTA":       parseSetQuota,
-	"ID":             parseID,       // id.go
-	"COMPRESS":       parseCompress, // compress.go
+	"ID":             parseID,           // id.go
+	"CANCELUPDATE":   parseCancelUpdate, // context.go
+	"COMPRESS":       parseCompress,     // compress.go
 	"UNAUTHENTICATE": noArgs,
 }
 
@@ -1636,6 +1637,9 @@ type fetchArgs struct {
 	vanished bool
 	ext      fetchExt      // SAVEDATE, EMAILID, THREADID, PREVIEW (fetchext.go)
 	partial  *partialRange // (PARTIAL range), RFC 9394 §3.2 (partial.go)
+	// explicitUID: UID was among the items asked for, not only implied by UID FETCH;
+	// with UIDONLY only then is it answered (RFC 9586, uidonly.go).
+	explicitUID bool
 }
 
 // FETCH SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att / "(" fetch-att *(SP
@@ -1665,6 +1669,7 @@ func parseFetch(uid bool) func(*commandReader) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		a.explicitUID = a.options.UID
 		if uid { // RFC 3501 §6.4.8: UID FETCH always returns the UID
 			a.options.UID = true
 		}
@@ -2058,6 +2063,8 @@ type searchArgs struct {
 	modSeq bool
 	// partial: RETURN (PARTIAL range), RFC 9394 (partial.go).
 	partial *partialRange
+	// update: RETURN (UPDATE), RFC 5267 §4.3 (context.go).
+	update bool
 }
 
 // SEARCH [SP "RETURN" SP "(" [search-return-opt *(SP search-return-opt)] ")"]
@@ -2100,7 +2107,7 @@ func parseSearch(uid bool) func(*commandReader) (any, error) {
 			}
 			// RFC 4731 §3.1: RETURN () is RETURN (ALL).
 			o := a.options
-			if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave && a.partial == nil {
+			if !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && !o.ReturnSave && a.partial == nil && !a.update {
 				a.options.ReturnAll = true
 			}
 			if err := r.sp(); err != nil {

@@ -59,6 +59,12 @@ func (r *commandReader) searchReturnExt(a *searchArgs, opt string) (ok bool, err
 		}
 		a.partial, err = r.partialRange()
 		return true, err
+	case "UPDATE": // RFC 5267 §4.3 (context.go)
+		a.update = true
+		return true, nil
+	case "CONTEXT": // RFC 5267 §4.2: a hint that the client may ask for updates or
+		// partial results later; we keep nothing for it.
+		return true, nil
 	}
 	return false, nil
 }

@@ -77,8 +77,11 @@ func (s *session) qresyncSelect(q *qresync) error {
 		}
 		// The flags are the view's, as SELECT read them; if the message changed since,
 		// the change log brings its new flags and modseq in the poll.
-		s.out.raw("* ").number(uint32(i + 1)).raw(" FETCH (UID ").number(m.UID).
-			raw(" FLAGS ").flags(v.flagsOf(m.UID)).raw(" MODSEQ (").modSeq(uint64(m.ModSeq)).raw("))").crlf()
+		s.out.writeFetchStart(msgRef{seq: uint32(i + 1), uid: m.UID}) // UIDFETCH with UIDONLY
+		if !s.out.uidOnly {
+			s.out.raw("UID ").number(m.UID).sp()
+		}
+		s.out.raw("FLAGS ").flags(v.flagsOf(m.UID)).raw(" MODSEQ (").modSeq(uint64(m.ModSeq)).raw("))").crlf()
 	}
 	return s.out.err
 }
@@ -155,7 +158,8 @@ func (v *selected) notInView(ranges []store.UIDRange) imap.UIDSet {
 // EXPUNGE each (writeExpunge), or, once QRESYNC is enabled, with one VANISHED naming them
 // all (RFC 7162 §3.2.10).
 func (s *session) removeExpunged(v *selected, set map[uint32]struct{}, writeExpunge func(seq uint32) error, writeVanished func(imap.UIDSet) error) error {
-	if !s.qresyncEnabled() {
+	s.contextsExpunged(v, set)               // REMOVEFROM before EXPUNGE renumbers (context.go)
+	if !s.qresyncEnabled() && !s.uidOnly() { // RFC 9586: VANISHED with UIDONLY too
 		return v.remove(set, writeExpunge)
 	}
 	var uids imap.UIDSet

@@ -71,7 +71,11 @@ func (u *updateWriter) WritePermanentFlags(flags []imap.Flag) error {
 // With CONDSTORE enabled modSeq is the message's (RFC 7162 §3.1.4.1: every unsolicited
 // FETCH of FLAGS carries MODSEQ), 0 otherwise.
 func (u *updateWriter) WriteMessageFlags(seq uint32, uid imap.UID, flags []imap.Flag, modSeq uint64) error {
-	u.w.raw("* ").number(seq).raw(" FETCH (UID ").number(uint32(uid)).raw(" FLAGS ").flags(flags)
+	if u.w.uidOnly { // RFC 9586
+		u.w.writeFetchStart(msgRef{seq: seq, uid: uint32(uid)}).raw("FLAGS ").flags(flags)
+	} else {
+		u.w.raw("* ").number(seq).raw(" FETCH (UID ").number(uint32(uid)).raw(" FLAGS ").flags(flags)
+	}
 	if modSeq != 0 {
 		u.w.raw(" MODSEQ (").modSeq(modSeq).raw(")")
 	}
@@ -213,10 +217,11 @@ type fetchWriter struct {
 	args *fetchArgs // nil for STORE
 }
 
-// CreateMessage starts the FETCH response of message seq.
-func (f *fetchWriter) CreateMessage(seq uint32) *fetchResponseWriter {
-	f.w.raw("* ").number(seq).raw(" FETCH (")
-	return &fetchResponseWriter{w: f.w, args: f.args}
+// CreateMessage starts the FETCH response of message ref (UIDFETCH with UIDONLY, whose
+// UID item is written only when the client asked for it: RFC 9586).
+func (f *fetchWriter) CreateMessage(ref msgRef) *fetchResponseWriter {
+	f.w.writeFetchStart(ref)
+	return &fetchResponseWriter{w: f.w, args: f.args, noUID: f.w.uidOnly && (f.args == nil || !f.args.explicitUID)}
 }
 
 // fetchResponseWriter writes the items of one FETCH response.
@@ -224,6 +229,7 @@ type fetchResponseWriter struct {
 	w     *responseWriter
 	args  *fetchArgs
 	items int
+	noUID bool // UIDFETCH without a UID item asked for
 }
 
 func (r *fetchResponseWriter) item(name string) *responseWriter {
@@ -234,7 +240,11 @@ func (r *fetchResponseWriter) item(name string) *responseWriter {
 	return r.w.raw(name)
 }
 
-func (r *fetchResponseWriter) WriteUID(uid imap.UID) { r.item("UID ").number(uint32(uid)) }
+func (r *fetchResponseWriter) WriteUID(uid imap.UID) {
+	if !r.noUID {
+		r.item("UID ").number(uint32(uid))
+	}
+}
 
 func (r *fetchResponseWriter) WriteFlags(flags []imap.Flag) { r.item("FLAGS ").flags(flags) }
 

@@ -31,7 +31,12 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 		return nil, err
 	}
 	defer s.mu.Unlock()
+	return s.search(v, kind, criteria, options)
+}
 
+// search is Search with the session locked and v its selected mailbox: context.go
+// reruns the searches of CONTEXT updates while it brings the view up to date.
+func (s *session) search(v *selected, kind numKind, criteria *imap.SearchCriteria, options *imap.SearchOptions) (*imap.SearchData, error) {
 	m, err := compileSearch(v, criteria)
 	if err != nil {
 		return nil, err
@@ -572,6 +577,11 @@ func handleSearch(s *session, cmd *command) error {
 		return err
 	}
 	savePartial(s, a) // partial.go
+	if a.update {     // RFC 5267 §4.3 (context.go)
+		if err := s.addSearchContext(cmd.tag, a, data); err != nil {
+			return err
+		}
+	}
 	w := s.out
 	if !a.esearch && !s.enabled.Has(imap.CapIMAP4rev2) {
 		w.raw("* SEARCH")

@@ -145,7 +145,7 @@ func (k extKey) match(msg *searchMsg, now time.Time) bool {
 	case extEmailID:
 		return m.EmailID() == k.value
 	case extThreadID:
-		// RFC 8474 §5.2: no message has a THREADID, so none matches one.
+		// RFC 8474 §5.2: the messages of the thread; those with no THREADID match none.
 		return m.ThreadID() != "" && m.ThreadID() == k.value
 	}
 	return false

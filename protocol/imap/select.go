@@ -24,9 +24,10 @@ type selected struct {
 	keywords        map[string]string // keywords announced in FLAGS: lower case -> spelling
 	keywordsChanged bool              // a new keyword was reported; FLAGS is due
 
-	modseq    int64    // the change log has been read up to here
-	deleted   bool     // the mailbox itself was deleted
-	searchRes []uint32 // the saved SEARCH result (RFC 5182), as UIDs
+	modseq    int64            // the change log has been read up to here
+	deleted   bool             // the mailbox itself was deleted
+	searchRes []uint32         // the saved SEARCH result (RFC 5182), as UIDs
+	contexts  []*searchContext // live SEARCH and SORT results (RFC 5267 §4, context.go)
 
 	// heldFlags are the messages a STORE answers whose FETCH waits for the FLAGS
 	// response announcing a new keyword; Poll writes them (store_flags.go).
@@ -490,6 +491,13 @@ func (s *session) sync(ctx context.Context, w *updateWriter, allowExpunge bool, 
 		if err := w.WriteMessageFlags(u.ref.seq, imap.UID(u.ref.uid), v.flagsOf(u.ref.uid), s.modSeqFor(u.modSeq)); err != nil {
 			return err
 		}
+	}
+	// 4. Live SEARCH and SORT results (context.go).
+	if len(v.contexts) > 0 {
+		if err := s.updateContexts(v); err != nil {
+			return err
+		}
+		return w.done()
 	}
 	return nil
 }

@@ -409,6 +409,7 @@ func handleEnable(s *session, cmd *command) error {
 		s.enabled[imap.CapCondStore] = struct{}{}
 	}
 	s.in.utf8Names, s.out.utf8 = s.utf8(), s.utf8()
+	s.out.uidOnly = s.uidOnly() // RFC 9586 (uidonly.go)
 	return nil
 }
 

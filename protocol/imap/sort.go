@@ -94,8 +94,9 @@ func parseSort(uid bool) func(*commandReader) (any, error) {
 	}
 }
 
-// sortReturn reads ESORT's return options: those of ESEARCH but SAVE (RFC 5267 §3;
-// PARTIAL is CONTEXT=SORT's, not announced). RETURN () is RETURN (ALL), as for SEARCH.
+// sortReturn reads ESORT's return options: those of ESEARCH but SAVE (RFC 5267 §3), and
+// CONTEXT=SORT's PARTIAL, UPDATE and CONTEXT (RFC 5267 §4, RFC 9394 §3.1). RETURN () is
+// RETURN (ALL), as for SEARCH.
 func (r *commandReader) sortReturn(a *searchArgs) error {
 	a.esearch = true
 	if err := r.list(true, func() error {
@@ -104,13 +105,16 @@ func (r *commandReader) sortReturn(a *searchArgs) error {
 			return err
 		}
 		if !a.returnOption(opt) {
+			if ok, err := r.searchReturnExt(a, opt); ok { // partial.go
+				return err
+			}
 			return badSyntax("Unknown SORT return option %s", truncate(opt, 32))
 		}
 		return nil
 	}); err != nil {
 		return err
 	}
-	if o := a.options; !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount {
+	if o := a.options; !o.ReturnMin && !o.ReturnMax && !o.ReturnAll && !o.ReturnCount && a.partial == nil && !a.update {
 		a.options.ReturnAll = true
 	}
 	return nil
@@ -174,9 +178,20 @@ func (s *session) sortMessages(a *searchArgs, withReferences bool) ([]threading.
 			return nil, err
 		}
 	}
+	v, err := s.lockSelected()
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	return s.sortMessagesOf(v, a, withReferences)
+}
+
+// sortMessagesOf is sortMessages with the session locked and v its selected mailbox
+// (context.go reruns SORT contexts with it).
+func (s *session) sortMessagesOf(v *selected, a *searchArgs, withReferences bool) ([]threading.Message, error) {
 	var matched []uint32
 	if !reflect.ValueOf(a.criteria).IsZero() {
-		data, err := s.Search(numKindUID, &a.criteria, &imap.SearchOptions{})
+		data, err := s.search(v, numKindUID, &a.criteria, &imap.SearchOptions{})
 		if err != nil {
 			return nil, err
 		}
@@ -185,11 +200,6 @@ func (s *session) sortMessages(a *searchArgs, withReferences bool) ([]threading.
 			matched = append(matched, uint32(uid))
 		}
 	}
-	v, err := s.lockSelected()
-	if err != nil {
-		return nil, err
-	}
-	defer s.mu.Unlock()
 	if reflect.ValueOf(a.criteria).IsZero() {
 		// ALL, the usual criteria of SORT and THREAD: every message of the view, without
 		// the search's read of the message rows.
@@ -252,6 +262,9 @@ func firstAddress(list []store.Address) threading.Address {
 // sort order and whose ALL keeps that order.
 func handleSort(s *session, cmd *command) error {
 	a := cmd.args.(*sortArgs)
+	if err := checkPartial(&a.search); err != nil {
+		return err
+	}
 	msgs, err := s.sortMessages(&a.search, false)
 	if err != nil {
 		return err
@@ -261,10 +274,16 @@ func handleSort(s *session, cmd *command) error {
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: err.Error()}
 	}
 	nums := make([]uint32, len(order))
+	uids := make([]uint32, len(order))
 	for i, j := range order {
-		nums[i] = msgs[j].Seq
+		nums[i], uids[i] = msgs[j].Seq, msgs[j].UID
 		if a.search.uid {
 			nums[i] = msgs[j].UID
+		}
+	}
+	if a.search.update { // RFC 5267 §4.3 (context.go)
+		if err := s.addContext(cmd.tag, &a.search, a.keys, uids); err != nil {
+			return err
 		}
 	}
 	w := s.out
@@ -292,6 +311,17 @@ func handleSort(s *session, cmd *command) error {
 	}
 	if o.ReturnAll && len(nums) > 0 {
 		w.raw(" ALL ").raw(orderedSet(nums))
+	}
+	if p := a.search.partial; p != nil {
+		// RFC 9394 §3.1 with RFC 5267 §4.4: the matches at the positions of the range
+		// in sort order, kept in that order, or NIL.
+		lo, hi := p.bounds(len(nums))
+		w.raw(" PARTIAL (").raw(p.String()).sp()
+		if lo == hi {
+			w.raw("NIL)")
+		} else {
+			w.raw(orderedSet(nums[lo:hi])).raw(")")
+		}
 	}
 	w.crlf()
 	return nil

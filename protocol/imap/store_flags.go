@@ -98,7 +98,7 @@ func (s *session) Store(w *fetchWriter, numSet imap.NumSet, flags *imap.StoreFla
 				v.holdFlags(r, modSeq)
 				continue
 			}
-			rw := w.CreateMessage(r.seq)
+			rw := w.CreateMessage(r)
 			rw.WriteUID(imap.UID(r.uid))
 			rw.WriteFlags(v.flagsOf(r.uid))
 			if ms := s.modSeqFor(modSeq); ms != 0 {

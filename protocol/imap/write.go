@@ -34,6 +34,8 @@ type responseWriter struct {
 	// RFC 6855 §3, or IMAP4rev2); otherwise 8-bit strings go as literals and names in
 	// modified UTF-7.
 	utf8 bool
+	// uidOnly: UIDONLY is enabled (RFC 9586, uidonly.go): FETCH responses are UIDFETCH.
+	uidOnly bool
 }
 
 func newResponseWriter(dst io.Writer) *responseWriter { return &responseWriter{dst: dst} }
