@@ -146,6 +146,9 @@ INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailbo
 	// 6: CONDSTORE, QRESYNC, PREVIEW, SAVEDATE (condstore.go, preview.go). Kept in one entry,
 	// the last, so that it can follow any migration merged in before it.
 	migrationCondstore,
+	// 7: the sort keys of SORT and THREAD (sortkeys.go), filled for the bodies already
+	// stored by fillSortKeys.
+	migrationSortKeys,
 }
 
 // migrationCondstore adds what RFC 7162 (CONDSTORE, QRESYNC), RFC 8970 (PREVIEW) and
@@ -212,6 +215,11 @@ func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
 	}
 	if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
 		return false, wrapErr(fmt.Sprintf("migrate to schema version %d", version+1), err)
+	}
+	if migrations[version] == migrationSortKeys {
+		if err := fillSortKeys(ctx, tx); err != nil {
+			return false, err
+		}
 	}
 	// PRAGMA takes no bound parameters; version is an int we computed.
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, version+1)); err != nil {

@@ -1,0 +1,92 @@
+package store
+
+import (
+	"strconv"
+	"testing"
+	"time"
+)
+
+const sortKeysMessage = "Date: Tue, 03 Feb 2026 10:00:00 +0100\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n" +
+	"From: Ann <ann@example.com>\r\nMessage-ID: <m2@x>\r\nIn-Reply-To: <m1@x>\r\n" +
+	"References: <m0@x>\r\n <m1@x>\r\n\r\nbody\r\n"
+
+// checkSortKeys asserts what SortData returns of one message delivered as sortKeysMessage
+// and one without a Date (its sent date unknown).
+func checkSortKeys(t *testing.T, s *Store, mailboxID int64) {
+	t.Helper()
+	rows, err := s.SortData(ctx, mailboxID, SortThreading|SortAddresses)
+	if err != nil || len(rows) != 2 {
+		t.Fatalf("SortData: %+v, %v", rows, err)
+	}
+	r := rows[0]
+	want := time.Date(2026, 2, 3, 9, 0, 0, 0, time.UTC)
+	if !r.SentDate.Equal(want) || r.Subject != "café" || r.MessageID != "<m2@x>" || r.InReplyTo != "<m1@x>" ||
+		r.References != "<m0@x> <m1@x>" || len(r.Envelope.From) != 1 || r.Envelope.From[0].Mailbox != "ann" {
+		t.Errorf("first row %+v, want sent %v and its keys", r, want)
+	}
+	if r := rows[1]; !r.SentDate.IsZero() || r.Subject != "no date" || r.MessageID != "" || r.References != "" {
+		t.Errorf("second row %+v, want no sent date and only a subject", r)
+	}
+	if rows, err := s.SortData(ctx, mailboxID, 0); err != nil || rows[0].Subject != "" || rows[0].Envelope.From != nil || !rows[0].SentDate.Equal(want) {
+		t.Errorf("SortData without fields: %+v, %v; want the sent date only", rows, err)
+	}
+}
+
+// Delivery stores the sort keys; a COPY shares them (one row per body), and they go with
+// the last message of the body.
+func TestSortKeysAtDelivery(t *testing.T) {
+	s := newStore(t)
+	a := newAccount(t, s, "alice")
+	in := inbox(t, s, a.ID)
+	deliver(t, s, a.ID, sortKeysMessage, DeliverOptions{})
+	deliver(t, s, a.ID, "Subject: no date\r\n\r\nx\r\n", DeliverOptions{})
+	checkSortKeys(t, s, in.ID)
+	var n int
+	if err := s.r.QueryRow(`SELECT count(*) FROM sort_keys`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d sort_keys rows, %v; want 2", n, err)
+	}
+	uids := []uint32{1, 2}
+	if _, err := s.Expunge(ctx, in.ID, uids); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.r.QueryRow(`SELECT count(*) FROM sort_keys`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d sort_keys rows after the bodies went, %v; want 0", n, err)
+	}
+}
+
+// The migration fills the keys of the bodies stored before it; a body without keys (a
+// path that forgot them) is read from its envelope and header.
+func TestSortKeysMigration(t *testing.T) {
+	dir := t.TempDir()
+	s := openStore(t, dir)
+	a := newAccount(t, s, "alice")
+	in := inbox(t, s, a.ID)
+	deliver(t, s, a.ID, sortKeysMessage, DeliverOptions{})
+	deliver(t, s, a.ID, "Subject: no date\r\n\r\nx\r\n", DeliverOptions{})
+	if _, err := s.w.Exec(`DELETE FROM sort_keys WHERE body_id = (SELECT body_id FROM messages WHERE uid = 2)`); err != nil {
+		t.Fatal(err)
+	}
+	checkSortKeys(t, s, in.ID) // uid 2 from its body
+
+	for _, q := range []string{`DROP TABLE sort_keys`, `PRAGMA user_version = ` + strconv.Itoa(sortKeysVersion()-1)} {
+		if _, err := s.w.Exec(q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	s.Close()
+	s = openStore(t, dir)
+	var n int
+	if err := s.r.QueryRow(`SELECT count(*) FROM sort_keys`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d sort_keys rows after the migration, %v; want 2", n, err)
+	}
+	checkSortKeys(t, s, in.ID)
+}
+
+func sortKeysVersion() int {
+	for i, m := range migrations {
+		if m == migrationSortKeys {
+			return i + 1
+		}
+	}
+	return 0
+}
