@@ -24,8 +24,8 @@ type SortRow struct {
 	// body, unfolded as RFC 5322 §3.6.4 folds it, "" when absent): only with SortThreading.
 	MessageID, InReplyTo, References string
 	// Envelope is the whole ENVELOPE, only with SortAddresses (FROM, TO, CC, DISPLAYFROM,
-	// DISPLAYTO); its zero value otherwise.
-	Envelope Envelope
+	// DISPLAYTO); nil otherwise.
+	Envelope *Envelope
 }
 
 // SortFields says what SortData reads beyond UID, INTERNALDATE, RFC822.SIZE and the sent
@@ -43,9 +43,19 @@ const (
 )
 
 // SortData returns the SortRows of the messages in ranges (all when empty), in ascending
-// UID order, in one query of the narrow sort_keys table (sortkeys.go), filled at delivery;
-// only SortAddresses reads the bodies' envelopes too.
+// UID order. Without SortAddresses they come from the cache of the mailbox's rows
+// (sortcache.go), brought up to date with the store first; otherwise, and to fill the
+// cache, from one query of the messages and the narrow sort_keys table (sortkeys.go),
+// filled at delivery, with SortAddresses the bodies' envelopes too.
 func (s *Store) SortData(ctx context.Context, mailboxID int64, fields SortFields, ranges ...UIDRange) ([]SortRow, error) {
+	if fields&SortAddresses == 0 {
+		return s.cachedSortData(ctx, mailboxID, fields, ranges)
+	}
+	return s.querySortData(ctx, mailboxID, fields, ranges...)
+}
+
+// querySortData is SortData from the database.
+func (s *Store) querySortData(ctx context.Context, mailboxID int64, fields SortFields, ranges ...UIDRange) ([]SortRow, error) {
 	cond, args, keep := uidRangeClause(ranges)
 	text := fields&(SortSubject|SortThreading) != 0
 	thread := fields&SortThreading != 0
@@ -107,7 +117,8 @@ func (s *Store) SortData(ctx context.Context, mailboxID int64, fields SortFields
 		}
 		r.Subject, r.MessageID, r.InReplyTo, r.References = subject.String, mid.String, irt.String, refs.String
 		if fields&SortAddresses != 0 {
-			if err := decodeEnvelope(env, &r.Envelope); err != nil {
+			r.Envelope = new(Envelope)
+			if err := decodeEnvelope(env, r.Envelope); err != nil {
 				return nil, fmt.Errorf("store: read sort data of uid %d: envelope: %w", r.UID, err)
 			}
 		}

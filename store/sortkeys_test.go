@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -21,13 +22,13 @@ func checkSortKeys(t *testing.T, s *Store, mailboxID int64) {
 	r := rows[0]
 	want := time.Date(2026, 2, 3, 9, 0, 0, 0, time.UTC)
 	if !r.SentDate.Equal(want) || r.Subject != "café" || r.MessageID != "<m2@x>" || r.InReplyTo != "<m1@x>" ||
-		r.References != "<m0@x> <m1@x>" || len(r.Envelope.From) != 1 || r.Envelope.From[0].Mailbox != "ann" {
+		r.References != "<m0@x> <m1@x>" || r.Envelope == nil || len(r.Envelope.From) != 1 || r.Envelope.From[0].Mailbox != "ann" {
 		t.Errorf("first row %+v, want sent %v and its keys", r, want)
 	}
 	if r := rows[1]; !r.SentDate.IsZero() || r.Subject != "no date" || r.MessageID != "" || r.References != "" {
 		t.Errorf("second row %+v, want no sent date and only a subject", r)
 	}
-	if rows, err := s.SortData(ctx, mailboxID, 0); err != nil || rows[0].Subject != "" || rows[0].Envelope.From != nil || !rows[0].SentDate.Equal(want) {
+	if rows, err := s.SortData(ctx, mailboxID, 0); err != nil || rows[0].Subject != "" || rows[0].Envelope != nil || !rows[0].SentDate.Equal(want) {
 		t.Errorf("SortData without fields: %+v, %v; want the sent date only", rows, err)
 	}
 }
@@ -89,4 +90,56 @@ func sortKeysVersion() int {
 		}
 	}
 	return 0
+}
+
+// The sort cache answers as the query would: arrivals and expunges since it was filled
+// show, ranges select, and what was not asked for is not handed out.
+func TestSortCacheFollowsTheMailbox(t *testing.T) {
+	s := newStore(t)
+	a := newAccount(t, s, "alice")
+	in := inbox(t, s, a.ID)
+	msg := func(i int) string {
+		return "Subject: m" + strconv.Itoa(i) + "\r\nMessage-ID: <" + strconv.Itoa(i) + "@x>\r\n\r\nx\r\n"
+	}
+	uidsOf := func(fields SortFields, ranges ...UIDRange) []uint32 {
+		t.Helper()
+		rows, err := s.SortData(ctx, in.ID, fields, ranges...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var uids []uint32
+		for _, r := range rows {
+			uids = append(uids, r.UID)
+			if want := "<" + strconv.Itoa(int(r.UID)) + "@x>"; fields&SortThreading != 0 && r.MessageID != want {
+				t.Errorf("uid %d: Message-ID %q, want %q", r.UID, r.MessageID, want)
+			}
+			if fields == 0 && (r.MessageID != "" || r.Subject != "") {
+				t.Errorf("uid %d: %+v without fields asked for", r.UID, r)
+			}
+		}
+		return uids
+	}
+	for i := 1; i <= 3; i++ {
+		deliver(t, s, a.ID, msg(i), DeliverOptions{})
+	}
+	if got := uidsOf(SortThreading); !slices.Equal(got, []uint32{1, 2, 3}) {
+		t.Fatalf("first read: %v", got)
+	}
+	deliver(t, s, a.ID, msg(4), DeliverOptions{})
+	if got := uidsOf(0); !slices.Equal(got, []uint32{1, 2, 3, 4}) {
+		t.Errorf("after an arrival: %v, want 1-4", got)
+	}
+	if _, err := s.Expunge(ctx, in.ID, []uint32{2}); err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, s, a.ID, msg(5), DeliverOptions{})
+	if got := uidsOf(SortThreading); !slices.Equal(got, []uint32{1, 3, 4, 5}) {
+		t.Errorf("after an expunge and an arrival: %v, want 1 3 4 5", got)
+	}
+	if got := uidsOf(SortThreading, UIDRange{4, 0}, UIDRange{1, 3}, UIDRange{3, 3}); !slices.Equal(got, []uint32{1, 3, 4, 5}) {
+		t.Errorf("ranges 4:*,1:3,3: %v, want 1 3 4 5", got)
+	}
+	if got := uidsOf(0, UIDRange{2, 3}); !slices.Equal(got, []uint32{3}) {
+		t.Errorf("range 2:3: %v, want 3", got)
+	}
 }

@@ -228,7 +228,10 @@ func (s *session) sortMessages(a *searchArgs, fields store.SortFields) ([]thread
 		if !ok {
 			continue // arrived after the view was last brought up to date
 		}
-		env := &row.Envelope
+		env := row.Envelope
+		if env == nil {
+			env = &store.Envelope{}
+		}
 		m := threading.Message{
 			Seq:          uint32(seq + 1),
 			UID:          row.UID,
