@@ -143,3 +143,31 @@ func TestSortCacheFollowsTheMailbox(t *testing.T) {
 		t.Errorf("range 2:3: %v, want 3", got)
 	}
 }
+
+// MessageFlags is what Messages says of each message's UID and flags, in UID order.
+func TestMessageFlags(t *testing.T) {
+	s := newStore(t)
+	a := newAccount(t, s, "alice")
+	in := inbox(t, s, a.ID)
+	for range 3 {
+		deliver(t, s, a.ID, "Subject: x\r\n\r\nx\r\n", DeliverOptions{})
+	}
+	if _, err := s.SetFlags(ctx, in.ID, []uint32{1, 3}, FlagsAdd, []string{FlagSeen, "$Work"}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.MessageFlags(ctx, in.ID)
+	if err != nil || len(got) != 3 {
+		t.Fatalf("MessageFlags: %+v, %v", got, err)
+	}
+	want, _ := s.Messages(ctx, in.ID)
+	for i, m := range want {
+		if got[i].UID != m.UID || !slices.Equal(got[i].Flags, m.Flags) {
+			t.Errorf("message %d: %+v, want UID %d flags %v", i, got[i], m.UID, m.Flags)
+		}
+	}
+	// Shared slices are clipped: appending to one leaves the others alone.
+	_ = append(got[0].Flags, "$Other")
+	if !slices.Equal(got[2].Flags, want[2].Flags) {
+		t.Errorf("an append to one message's flags changed another's: %v", got[2].Flags)
+	}
+}

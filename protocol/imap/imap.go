@@ -197,6 +197,7 @@ type mailStore interface {
 	Status(ctx context.Context, mailboxID int64) (store.MailboxStatus, error)
 
 	Messages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.Message, error)
+	MessageFlags(ctx context.Context, mailboxID int64) ([]store.UIDFlags, error)
 	Metadata(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.Metadata, error)
 	MetadataOf(ctx context.Context, mailboxID int64, parts store.MetadataParts, ranges ...store.UIDRange) ([]store.Metadata, error)
 	SearchData(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.SearchData, error)
