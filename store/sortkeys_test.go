@@ -3,6 +3,7 @@ package store
 import (
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -169,5 +170,66 @@ func TestMessageFlags(t *testing.T) {
 	_ = append(got[0].Flags, "$Other")
 	if !slices.Equal(got[2].Flags, want[2].Flags) {
 		t.Errorf("an append to one message's flags changed another's: %v", got[2].Flags)
+	}
+}
+
+// The flags cache follows flag changes, arrivals and expunges since it was filled, and a
+// deleted mailbox has no messages.
+func TestMessageFlagsCacheFollowsChanges(t *testing.T) {
+	s := newStore(t)
+	a := newAccount(t, s, "alice")
+	in := inbox(t, s, a.ID)
+	for range 4 {
+		deliver(t, s, a.ID, "Subject: x\r\n\r\nx\r\n", DeliverOptions{})
+	}
+	same := func(when string) {
+		t.Helper()
+		got, err := s.MessageFlags(ctx, in.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := s.Messages(ctx, in.ID)
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d messages, want %d", when, len(got), len(want))
+		}
+		for i, m := range want {
+			if got[i].UID != m.UID || !slices.Equal(got[i].Flags, m.Flags) {
+				t.Errorf("%s: message %d is %+v, want UID %d flags %v", when, i, got[i], m.UID, m.Flags)
+			}
+		}
+	}
+	same("first read")
+	same("unchanged")
+	if _, err := s.SetFlags(ctx, in.ID, []uint32{2}, FlagsAdd, []string{FlagFlagged, "$Work"}); err != nil {
+		t.Fatal(err)
+	}
+	same("after a flag change")
+	deliver(t, s, a.ID, "Subject: y\r\n\r\ny\r\n", DeliverOptions{})
+	if _, err := s.Expunge(ctx, in.ID, []uint32{1, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetFlags(ctx, in.ID, []uint32{5}, FlagsAdd, []string{FlagSeen}); err != nil {
+		t.Fatal(err)
+	}
+	same("after an arrival, expunges and a flag change")
+	box, err := s.CreateMailbox(ctx, a.ID, "Other", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliverTo := func() {
+		t.Helper()
+		if _, err := s.Deliver(ctx, a.ID, strings.NewReader("Subject: z\r\n\r\nz\r\n"), DeliverOptions{Mailbox: "Other"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deliverTo()
+	if got, err := s.MessageFlags(ctx, box.ID); err != nil || len(got) != 1 {
+		t.Fatalf("Other: %+v, %v", got, err)
+	}
+	if err := s.DeleteMailbox(ctx, a.ID, "Other"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.MessageFlags(ctx, box.ID); err != nil || len(got) != 0 {
+		t.Errorf("a deleted mailbox: %+v, %v; want nothing", got, err)
 	}
 }
