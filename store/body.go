@@ -216,6 +216,9 @@ func (wt *writeTx) insertBody(md *parsed, r io.Reader, size int64) (int64, error
 	if err != nil {
 		return 0, err
 	}
+	if err := wt.insertSortKeys(id, md); err != nil {
+		return 0, err
+	}
 	buf := make([]byte, chunkSize)
 	var written int64
 	for seq := 0; ; seq++ {

@@ -148,6 +148,9 @@ INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailbo
 	migrationCondstore,
 	// 7: RFC 8474 THREADID (threads.go). Its own step, so that it can be renumbered.
 	migrationThreadID,
+	// 8: the sort keys of SORT and THREAD (sortkeys.go), filled for the bodies already
+	// stored by fillSortKeys.
+	migrationSortKeys,
 }
 
 // migrationCondstore adds what RFC 7162 (CONDSTORE, QRESYNC), RFC 8970 (PREVIEW) and
@@ -214,6 +217,11 @@ func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
 	}
 	if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
 		return false, wrapErr(fmt.Sprintf("migrate to schema version %d", version+1), err)
+	}
+	if migrations[version] == migrationSortKeys {
+		if err := fillSortKeys(ctx, tx); err != nil {
+			return false, err
+		}
 	}
 	// PRAGMA takes no bound parameters; version is an int we computed.
 	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, version+1)); err != nil {

@@ -72,24 +72,24 @@ func TestSortDataReferences(t *testing.T) {
 	in := inbox(t, s, a.ID)
 	for _, raw := range []string{
 		"Subject: a\r\nMessage-ID: <a@x>\r\n\r\nreferences: <not@header>\r\n",
-		"Subject: b\r\nX-References: <no@x>\r\nreferences: <a@x>\r\n\t<b@x>\r\nIn-Reply-To: <b@x>\r\n\r\nbody\r\n",
+		"Subject: b\r\nX-References: <no@x>\r\nreferences: <a@x>\r\n\t<b@x>\r\nIn-Reply-To: <b@x> <c@x>\r\n\r\nbody\r\n",
 	} {
 		if _, err := s.Deliver(ctx, a.ID, strings.NewReader(raw), DeliverOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	rows, err := s.SortData(ctx, in.ID, true)
+	rows, err := s.SortData(ctx, in.ID, SortThreading)
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("SortData: %+v, %v", rows, err)
 	}
-	if rows[0].References != "" || rows[0].Envelope.MessageID != "<a@x>" || rows[0].Envelope.Subject != "a" {
+	if rows[0].References != "" || rows[0].MessageID != "<a@x>" || rows[0].Subject != "a" {
 		t.Errorf("first row %+v", rows[0])
 	}
-	if rows[1].References != "<a@x>\t<b@x>" || rows[1].Size == 0 || rows[1].InternalDate.IsZero() {
+	if rows[1].References != "<a@x>\t<b@x>" || rows[1].InReplyTo != "<b@x>" || rows[1].Size == 0 || rows[1].InternalDate.IsZero() {
 		t.Errorf("second row %+v", rows[1])
 	}
-	rows, err = s.SortData(ctx, in.ID, false, UIDRange{2, 2})
-	if err != nil || len(rows) != 1 || rows[0].UID != 2 || rows[0].References != "" {
+	rows, err = s.SortData(ctx, in.ID, 0, UIDRange{2, 2})
+	if err != nil || len(rows) != 1 || rows[0].UID != 2 || rows[0].References != "" || rows[0].Subject != "" {
 		t.Errorf("SortData without references, UID 2: %+v, %v", rows, err)
 	}
 }

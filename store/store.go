@@ -100,6 +100,9 @@ var defaultFolders = map[string]string{
 
 // Store is an open Letterbox store. It is safe for concurrent use.
 type Store struct {
+	sorts sortCache  // SortData's rows of recently sorted mailboxes (sortcache.go)
+	flags flagsCache // MessageFlags' rows of recently selected mailboxes (viewflags.go)
+
 	dir     string
 	log     *slog.Logger
 	now     func() time.Time

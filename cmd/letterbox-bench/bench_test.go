@@ -105,6 +105,32 @@ func TestWorkloadsAgainstLetterbox(t *testing.T) {
 	if search.Count != benchcorpus.Hits(120) || search.Count != 2 {
 		t.Errorf("search-text found %d messages, want %d", search.Count, benchcorpus.Hits(120))
 	}
+	for rep := range 2 { // +FLAGS then -FLAGS: each repetition changes the 10 messages
+		w, _ := findWorkload("qresync")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		qr, err := w.run(b, ctx, rep)
+		cancel()
+		if err != nil {
+			t.Fatalf("qresync rep %d: %v", rep, err)
+		}
+		if qr.Count < 10 || qr.FullSeconds <= 0 || qr.Ratio <= 0 {
+			t.Errorf("qresync rep %d: %+v, want at least the 10 changed messages resynchronised", rep, qr)
+		}
+		flagged := 0
+		for _, m := range srv.Mailbox("bench@example.test", "INBOX").Messages {
+			if m.HasFlag(`\Flagged`) {
+				flagged++
+			}
+		}
+		if want := []int{10, 0}[rep]; flagged != want {
+			t.Errorf("after qresync rep %d, %d messages are \\Flagged, want %d", rep, flagged, want)
+		}
+	}
+	for _, name := range []string{"sort-date", "thread-refs"} {
+		if r := runOne(t, b, name); r.Count != 120 {
+			t.Errorf("%s: %+v, want all 120 messages in the answer", name, r)
+		}
+	}
 	pop := runOne(t, b, "pop3-download")
 	if pop.Count != 120 || pop.Bytes < corpusBytes || pop.Seconds <= 0 {
 		t.Errorf("pop3-download: %+v, want 120 messages of at least %d bytes", pop, corpusBytes)

@@ -69,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		b            = &Bench{Progress: stderr}
 		user, pass   = fs.String("user", "", "user name to log in as"), fs.String("password", "", "password of --user")
 		users        = fs.String("users", "", "users as u1:p1,u2:p2,... (instead of --user/--password); the first is measured, mixed uses all")
-		list         = fs.String("workload", "append,append-nagle,fetch-meta,fetch-body,search-text,pop3-download,lmtp,idle-fanout,mixed", "comma-separated workloads: "+workloadNames())
+		list         = fs.String("workload", "append,append-nagle,fetch-meta,fetch-body,search-text,qresync,sort-date,thread-refs,pop3-download,lmtp,idle-fanout,mixed", "comma-separated workloads: "+workloadNames())
 		reps         = fs.Int("reps", 3, "repetitions of each workload (min/median/max reported)")
 		jsonFile     = fs.String("json", "", "write the results as JSON to this file")
 		label        = fs.String("label", "server", "name of the server in the table and JSON (letterbox, dovecot-mdbox...)")
@@ -267,18 +267,22 @@ type Result struct {
 	Max          float64  `json:"max"`
 	Latency      *Latency `json:"latency,omitempty"`        // idle-fanout: medians over the repetitions
 	KBPerSession float64  `json:"kb_per_session,omitempty"` // idle-fanout with --server-pid: median
+	Ratio        float64  `json:"ratio,omitempty"`          // qresync: median of resync / FETCH 1:* (FLAGS)
 	Errors       int      `json:"errors"`
 	Error        string   `json:"error,omitempty"`
 }
 
 func (r *Result) summarise() {
-	var vals, p50, p99, pmax, kb []float64
+	var vals, p50, p99, pmax, kb, ratio []float64
 	r.Errors = 0
 	for _, rep := range r.Reps {
 		r.Errors += rep.Errors
 		vals = append(vals, rep.Value)
 		if rep.KBPerSession != 0 {
 			kb = append(kb, rep.KBPerSession)
+		}
+		if rep.Ratio != 0 {
+			ratio = append(ratio, rep.Ratio)
 		}
 		if rep.Latency != nil {
 			p50, p99, pmax = append(p50, rep.Latency.P50), append(p99, rep.Latency.P99), append(pmax, rep.Latency.Max)
@@ -293,6 +297,9 @@ func (r *Result) summarise() {
 	}
 	if len(kb) > 0 {
 		r.KBPerSession = median(kb)
+	}
+	if len(ratio) > 0 {
+		r.Ratio = median(ratio)
 	}
 }
 
@@ -325,6 +332,9 @@ func printResults(w io.Writer, results []Result) {
 		}
 		if r.KBPerSession != 0 {
 			notes = append(notes, fmt.Sprintf("server memory %.0f KB per idle session", r.KBPerSession))
+		}
+		if r.Ratio != 0 {
+			notes = append(notes, fmt.Sprintf("%.1f%% of FETCH 1:* (FLAGS)", 100*r.Ratio))
 		}
 		if r.Error != "" {
 			notes = append(notes, "error: "+r.Error)

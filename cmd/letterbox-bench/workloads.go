@@ -70,6 +70,10 @@ type Rep struct {
 	// KBPerSession: idle-fanout with --server-pid: the growth of the server's PSS (its
 	// process tree's) from before the idlers connected to when all were in IDLE, per idler.
 	KBPerSession float64 `json:"kb_per_session,omitempty"`
+	// FullSeconds and Ratio: qresync's FETCH 1:* (FLAGS) in the resynchronised session,
+	// and the resync's time over it.
+	FullSeconds float64 `json:"full_seconds,omitempty"`
+	Ratio       float64 `json:"ratio,omitempty"`
 }
 
 // Latency is a distribution summary, in seconds.
@@ -95,6 +99,9 @@ var workloads = []workload{
 	{"fetch-meta", "s", (*Bench).fetchMeta},
 	{"fetch-body", "s", (*Bench).fetchBody},
 	{"search-text", "s", (*Bench).searchText},
+	{"qresync", "s", (*Bench).qresync},
+	{"sort-date", "s", (*Bench).sortDate},
+	{"thread-refs", "s", (*Bench).threadRefs},
 	{"pop3-download", "s", (*Bench).pop3Download},
 	{"lmtp", "s", (*Bench).lmtp},
 	{"idle-fanout", "s", (*Bench).idleFanout},

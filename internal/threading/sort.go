@@ -136,6 +136,9 @@ func Sort(msgs []Message, keys []SortKey) ([]int, error) {
 		}
 	}
 
+	if len(cols) == 1 && cols[0].strs == nil {
+		return sortOneNumber(msgs, &cols[0]), nil
+	}
 	order := make([]int, len(msgs))
 	for i := range order {
 		order[i] = i
@@ -186,4 +189,47 @@ func cmpInt64(a, b int64) int {
 		return 1
 	}
 	return 0
+}
+
+// numKey is one message's key under a single date or size criterion, with what breaks
+// ties, laid out together so that the sort compares without indirection.
+type numKey struct {
+	hi  int64  // seconds, or the size
+	lo  int32  // nanoseconds (dates)
+	seq uint32 // RFC 5256 §3: ties go by ascending sequence number...
+	idx int    // ... then by input order
+}
+
+// sortOneNumber is Sort for one date or size key (SORT (DATE), SORT (REVERSE ARRIVAL),
+// SORT (SIZE)), the common case, without the general comparator's per-key dispatch.
+func sortOneNumber(msgs []Message, col *sortColumn) []int {
+	keys := make([]numKey, len(msgs))
+	for i := range msgs {
+		k := numKey{seq: msgs[i].Seq, idx: i}
+		if col.dates != nil {
+			k.hi, k.lo = col.dates[i].sec, col.dates[i].nsec
+		} else {
+			k.hi = col.sizes[i]
+		}
+		if col.reverse { // REVERSE reverses the key, not the sequence-number tie-break
+			k.hi, k.lo = -k.hi, -k.lo
+		}
+		keys[i] = k
+	}
+	slices.SortFunc(keys, func(a, b numKey) int {
+		switch {
+		case a.hi != b.hi:
+			return cmpInt64(a.hi, b.hi)
+		case a.lo != b.lo:
+			return cmpInt64(int64(a.lo), int64(b.lo))
+		case a.seq != b.seq:
+			return cmpInt64(int64(a.seq), int64(b.seq))
+		}
+		return cmpInt64(int64(a.idx), int64(b.idx))
+	})
+	order := make([]int, len(keys))
+	for i, k := range keys {
+		order[i] = k.idx
+	}
+	return order
 }

@@ -140,7 +140,7 @@ func (s *session) contextResult(v *selected, c *searchContext) ([]uint32, error)
 		}
 		return out, nil
 	}
-	msgs, err := s.sortMessagesOf(v, &c.search, false)
+	msgs, err := s.sortMessagesOf(v, &c.search, sortFields(c.keys))
 	if err != nil {
 		return nil, err
 	}

@@ -197,11 +197,12 @@ type mailStore interface {
 	Status(ctx context.Context, mailboxID int64) (store.MailboxStatus, error)
 
 	Messages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.Message, error)
+	MessageFlags(ctx context.Context, mailboxID int64) ([]store.UIDFlags, error)
 	Metadata(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.Metadata, error)
 	MetadataOf(ctx context.Context, mailboxID int64, parts store.MetadataParts, ranges ...store.UIDRange) ([]store.Metadata, error)
 	SearchData(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.SearchData, error)
 	SearchCandidates(ctx context.Context, mailboxID int64, terms []store.SearchTerm) ([]uint32, bool, error)
-	SortData(ctx context.Context, mailboxID int64, withReferences bool, ranges ...store.UIDRange) ([]store.SortRow, error)
+	SortData(ctx context.Context, mailboxID int64, fields store.SortFields, ranges ...store.UIDRange) ([]store.SortRow, error)
 	LookupAccount(ctx context.Context, address string) (store.Account, error)
 	OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (store.Body, error)
 	OpenMessages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.MessageBody, error)

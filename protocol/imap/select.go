@@ -222,7 +222,9 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	if err != nil {
 		return nil, s.storeError(err, "selecting the mailbox")
 	}
-	msgs, err := s.st.Messages(s.ctx, mbox.ID)
+	// Only the UIDs and flags (store.MessageFlags): SELECT reads every message, so it
+	// reads the least of each.
+	msgs, err := s.st.MessageFlags(s.ctx, mbox.ID)
 	if err != nil {
 		return nil, s.storeError(err, "selecting the mailbox")
 	}
@@ -237,10 +239,14 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		rev2:     s.enabled.Has(imap.CapIMAP4rev2),
 	}
 	var firstUnseen uint32
+	var noted []string // the flags last noted: messages with equal flags share the slice
 	for i, m := range msgs {
 		v.uids[i] = m.UID
 		v.flags[m.UID] = m.Flags
-		v.noteKeywords(m.Flags)
+		if len(m.Flags) > 0 && (len(noted) == 0 || &noted[0] != &m.Flags[0]) {
+			v.noteKeywords(m.Flags)
+			noted = m.Flags
+		}
 		if firstUnseen == 0 && !hasFlag(m.Flags, store.FlagSeen) {
 			firstUnseen = uint32(i + 1)
 		}

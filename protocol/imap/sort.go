@@ -15,9 +15,9 @@ import (
 // SORT (RFC 5256 §3), ESORT (RFC 5267 §3), SORT=DISPLAY (RFC 5957) and THREAD (RFC 5256
 // §4). Both run the command's search first (search.go), then read what the sort keys and
 // threading algorithms need of the matches in one store query (store.SortData: the
-// message rows' dates and sizes, the delivery-time envelope and, for THREAD=REFERENCES
-// only, the References field of the stored header), and leave the algorithms to
-// internal/threading.
+// message rows' dates and sizes and the sort keys stored at delivery: sent date, subject
+// and, for THREAD=REFERENCES, Message-ID, In-Reply-To and References; the envelope only
+// for the address criteria), and leave the algorithms to internal/threading.
 
 // Capabilities of this file that bring no command of their own.
 const (
@@ -170,9 +170,23 @@ func (r *commandReader) charsetAndKeys(a *searchArgs) error {
 	}
 }
 
+// sortFields is what SortData must read for keys beyond the dates and the size.
+func sortFields(keys []threading.SortKey) store.SortFields {
+	var f store.SortFields
+	for _, k := range keys {
+		switch k.Criterion {
+		case threading.Subject:
+			f |= store.SortSubject
+		case threading.From, threading.To, threading.Cc, threading.DisplayFrom, threading.DisplayTo:
+			f |= store.SortAddresses
+		}
+	}
+	return f
+}
+
 // sortMessages runs the search of a and returns the matches as threading.Messages, in
-// sequence-number order. withReferences reads their References fields (THREAD=REFERENCES).
-func (s *session) sortMessages(a *searchArgs, withReferences bool) ([]threading.Message, error) {
+// sequence-number order, with what fields says of them read (store.SortData).
+func (s *session) sortMessages(a *searchArgs, fields store.SortFields) ([]threading.Message, error) {
 	if a.modSeq { // CONDSTORE-enabling, as in SEARCH (RFC 7162 §3.1); the search applies it
 		if err := s.enableCondStore(); err != nil {
 			return nil, err
@@ -183,12 +197,12 @@ func (s *session) sortMessages(a *searchArgs, withReferences bool) ([]threading.
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	return s.sortMessagesOf(v, a, withReferences)
+	return s.sortMessagesOf(v, a, fields)
 }
 
 // sortMessagesOf is sortMessages with the session locked and v its selected mailbox
 // (context.go reruns SORT contexts with it).
-func (s *session) sortMessagesOf(v *selected, a *searchArgs, withReferences bool) ([]threading.Message, error) {
+func (s *session) sortMessagesOf(v *selected, a *searchArgs, fields store.SortFields) ([]threading.Message, error) {
 	var matched []uint32
 	if !reflect.ValueOf(a.criteria).IsZero() {
 		data, err := s.search(v, numKindUID, &a.criteria, &imap.SearchOptions{})
@@ -213,7 +227,7 @@ func (s *session) sortMessagesOf(v *selected, a *searchArgs, withReferences bool
 	if len(matched) == 0 {
 		return nil, nil
 	}
-	rows, err := s.st.SortData(s.ctx, v.mbox.ID, withReferences, uidRanges(matched)...)
+	rows, err := s.st.SortData(s.ctx, v.mbox.ID, fields, uidRanges(matched)...)
 	if err != nil {
 		return nil, s.storeError(err, "sorting")
 	}
@@ -224,19 +238,24 @@ func (s *session) sortMessagesOf(v *selected, a *searchArgs, withReferences bool
 		if !ok {
 			continue // arrived after the view was last brought up to date
 		}
-		env := &row.Envelope
+		env := row.Envelope
+		if env == nil {
+			env = &store.Envelope{}
+		}
 		m := threading.Message{
 			Seq:          uint32(seq + 1),
 			UID:          row.UID,
 			InternalDate: row.InternalDate,
-			Date:         env.Date,
-			Subject:      env.Subject,
+			Date:         row.SentDate,
+			Subject:      row.Subject,
 			From:         firstAddress(env.From),
 			To:           firstAddress(env.To),
 			Cc:           firstAddress(env.Cc),
 			Size:         row.Size,
-			MessageID:    env.MessageID,
-			InReplyTo:    env.InReplyTo,
+			MessageID:    row.MessageID,
+		}
+		if row.InReplyTo != "" {
+			m.InReplyTo = []string{row.InReplyTo}
 		}
 		if row.References != "" {
 			m.References = threading.ParseMessageIDs(row.References)
@@ -265,7 +284,7 @@ func handleSort(s *session, cmd *command) error {
 	if err := checkPartial(&a.search); err != nil {
 		return err
 	}
-	msgs, err := s.sortMessages(&a.search, false)
+	msgs, err := s.sortMessages(&a.search, sortFields(a.keys))
 	if err != nil {
 		return err
 	}
@@ -353,7 +372,11 @@ func orderedSet(nums []uint32) string {
 // syntax of RFC 5256 §5 (threading.Format).
 func handleThread(s *session, cmd *command) error {
 	a := cmd.args.(*threadArgs)
-	msgs, err := s.sortMessages(&a.search, a.algorithm == "REFERENCES")
+	fields := store.SortSubject // ORDEREDSUBJECT: the base subject and the sent date
+	if a.algorithm == "REFERENCES" {
+		fields = store.SortThreading
+	}
+	msgs, err := s.sortMessages(&a.search, fields)
 	if err != nil {
 		return err
 	}

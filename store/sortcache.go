@@ -1,0 +1,217 @@
+package store
+
+import (
+	"context"
+	"slices"
+	"sync"
+)
+
+// The sort cache: SortData's rows (without envelopes) of the mailboxes sorted or threaded
+// lately, so that a repeated SORT or THREAD over a large mailbox reads two numbers from
+// the database instead of a row per message; Dovecot keeps the same data in its index
+// cache file for the same reason.
+//
+// Implementation notes:
+//
+//   - A row is a function of (mailbox id, UID): a message's UID, INTERNALDATE, size and
+//     body never change, UIDs are never reused within a mailbox, and mailbox ids are
+//     never reused (AUTOINCREMENT). So a cached row can be stale only by being gone.
+//   - UIDs grow: the rows a mailbox gains after the cache read it all have UIDs above the
+//     highest cached one (the single writer commits them in UID order), so one query of
+//     those brings the cache up to date with arrivals.
+//   - Before a cached answer, one query reads the mailbox's message count and highest UID.
+//     Since every UID in the mailbox up to the highest cached one was cached, equal counts
+//     and equal highest UIDs mean the cached set is the mailbox's. A smaller count means
+//     expunges: the mailbox's rows are read again.
+//   - Bounded: at most sortCacheRows rows in all; the least recently used mailboxes go
+//     first. A mailbox larger than the bound is never cached.
+
+// sortCacheRows bounds the rows the cache holds, over all mailboxes (some 30 MB with
+// typical subjects and References).
+const sortCacheRows = 100_000
+
+// sortCache is the Store's; its zero value is empty and ready.
+type sortCache struct {
+	mu    sync.Mutex
+	boxes map[int64]*sortBox
+	rows  int    // in all boxes
+	clock uint64 // ticks on every use, for LRU
+}
+
+// sortBox is one mailbox's rows, ascending by UID, with every field but the envelope.
+// rows is only appended to: a reader holding rows[:n] is never disturbed.
+type sortBox struct {
+	rows []SortRow
+	used uint64
+}
+
+// cachedSortData is SortData without SortAddresses.
+func (s *Store) cachedSortData(ctx context.Context, mailboxID int64, fields SortFields, ranges []UIDRange) ([]SortRow, error) {
+	rows, err := s.sortRows(ctx, mailboxID)
+	if err != nil || rows == nil {
+		if err == nil { // too large to cache
+			return s.querySortData(ctx, mailboxID, fields, ranges...)
+		}
+		return nil, err
+	}
+	var out []SortRow
+	if len(ranges) == 0 {
+		out = slices.Clone(rows)
+	} else {
+		for _, r := range ranges {
+			stop := r.Stop
+			if stop == 0 {
+				stop = ^uint32(0)
+			}
+			lo, hi := r.Start, stop
+			if lo > hi {
+				lo, hi = hi, lo
+			}
+			i, _ := slices.BinarySearchFunc(rows, lo, func(row SortRow, uid uint32) int { return cmpUID(row.UID, uid) })
+			j, _ := slices.BinarySearchFunc(rows, hi+1, func(row SortRow, uid uint32) int { return cmpUID(row.UID, uid) })
+			if hi == ^uint32(0) {
+				j = len(rows)
+			}
+			out = append(out, rows[i:j]...)
+		}
+		// Overlapping or unordered ranges: ascending and each row once, as the query gives.
+		slices.SortFunc(out, func(a, b SortRow) int { return cmpUID(a.UID, b.UID) })
+		out = slices.CompactFunc(out, func(a, b SortRow) bool { return a.UID == b.UID })
+	}
+	// What the caller did not ask for is not handed out, as from the query.
+	if fields&SortThreading == 0 {
+		for i := range out {
+			if fields&(SortSubject|SortThreading) == 0 {
+				out[i].Subject = ""
+			}
+			out[i].MessageID, out[i].InReplyTo, out[i].References = "", "", ""
+		}
+	}
+	return out, nil
+}
+
+func cmpUID(a, b uint32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// sortRows returns the mailbox's rows, all of them, ascending by UID, from the cache
+// brought up to date, or nil (and no error) when the mailbox is too large to cache. The
+// slice is shared: read only.
+func (s *Store) sortRows(ctx context.Context, mailboxID int64) ([]SortRow, error) {
+	c := &s.sorts
+	for range 3 { // an arrival between the two queries: look again
+		var count int
+		var maxUID uint32
+		if err := s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(max(uid), 0) FROM messages WHERE mailbox_id = ?`, mailboxID).
+			Scan(&count, &maxUID); err != nil {
+			return nil, wrapErr("read sort data", err)
+		}
+		if count > sortCacheRows {
+			c.drop(mailboxID)
+			return nil, nil
+		}
+		rows, ok := c.get(mailboxID)
+		var have uint32
+		if len(rows) > 0 {
+			have = rows[len(rows)-1].UID
+		}
+		switch {
+		case ok && len(rows) == count && have == maxUID:
+			return rows, nil
+		case ok && len(rows) < count && have < maxUID:
+			// Arrivals only, as far as the count says; the next round checks.
+			more, err := s.querySortData(ctx, mailboxID, SortThreading, UIDRange{Start: have + 1, Stop: 0})
+			if err != nil {
+				return nil, err
+			}
+			c.add(mailboxID, rows, more)
+		default:
+			// Not cached, or messages went: read the mailbox again.
+			all, err := s.querySortData(ctx, mailboxID, SortThreading)
+			if err != nil {
+				return nil, err
+			}
+			c.put(mailboxID, all)
+		}
+	}
+	return nil, nil // the mailbox keeps changing under us: the query answers
+}
+
+// get returns the cached rows of a mailbox.
+func (c *sortCache) get(mailboxID int64) ([]SortRow, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.boxes[mailboxID]
+	if !ok {
+		return nil, false
+	}
+	c.clock++
+	b.used = c.clock
+	return b.rows, true
+}
+
+// add appends more to the rows of a mailbox if they are still the ones read (had).
+func (c *sortCache) add(mailboxID int64, had, more []SortRow) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.boxes[mailboxID]
+	if !ok || len(b.rows) != len(had) {
+		return // replaced meanwhile: the next round reads again
+	}
+	if len(more) > 0 && len(b.rows) > 0 && more[0].UID <= b.rows[len(b.rows)-1].UID {
+		return
+	}
+	b.rows = append(b.rows, more...)
+	c.rows += len(more)
+	c.evict(mailboxID)
+}
+
+// put replaces the rows of a mailbox.
+func (c *sortCache) put(mailboxID int64, rows []SortRow) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.boxes == nil {
+		c.boxes = make(map[int64]*sortBox)
+	}
+	if b, ok := c.boxes[mailboxID]; ok {
+		c.rows -= len(b.rows)
+	}
+	c.clock++
+	c.boxes[mailboxID] = &sortBox{rows: slices.Clip(rows), used: c.clock}
+	c.rows += len(rows)
+	c.evict(mailboxID)
+}
+
+// drop forgets a mailbox.
+func (c *sortCache) drop(mailboxID int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b, ok := c.boxes[mailboxID]; ok {
+		c.rows -= len(b.rows)
+		delete(c.boxes, mailboxID)
+	}
+}
+
+// evict drops the least recently used mailboxes but keep until the rows are within the
+// bound. Called with c.mu held.
+func (c *sortCache) evict(keep int64) {
+	for c.rows > sortCacheRows {
+		victim, oldest := int64(0), ^uint64(0)
+		for id, b := range c.boxes {
+			if id != keep && b.used < oldest {
+				victim, oldest = id, b.used
+			}
+		}
+		if oldest == ^uint64(0) {
+			return // only keep is left, and it fits by itself (sortRows checked)
+		}
+		c.rows -= len(c.boxes[victim].rows)
+		delete(c.boxes, victim)
+	}
+}
