@@ -124,19 +124,29 @@ func handleIdle(s *session, cmd *command) error {
 	if id == nil {
 		return err
 	}
+	line, rerr := s.readDone()
+	return s.endIdle(id, line, rerr)
+}
+
+// readDone waits for DONE, holding no read buffer while the client is silent: this is
+// where an idle session waits.
+func (s *session) readDone() (string, error) {
 	s.mu.Lock()
 	if !s.closing {
 		s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.IdleTimeout)) // under mu: see shutdown
 	}
 	s.mu.Unlock()
 	s.readingDone = true
-	var line string
-	rerr := s.waitInput() // the read buffer goes back to its pool while the client is silent
-	if rerr == nil {
-		line, rerr = s.readLine()
+	defer func() { s.readingDone = false }()
+	if err := s.waitInput(); err != nil {
+		return "", err
 	}
-	s.readingDone = false
-	err = id.stop() // after it, no goroutine of the idler writes
+	return s.readLine()
+}
+
+// endIdle stops the idler and answers DONE, or says BYE.
+func (s *session) endIdle(id *idler, line string, rerr error) error {
+	err := id.stop() // after it, no goroutine of the idler writes
 	s.mu.Lock()
 	closing := s.closing
 	s.mu.Unlock()
