@@ -199,26 +199,42 @@ func (s *Store) Watch(accountID int64) (ch <-chan struct{}, cancel func()) {
 	return s.hub.watch(accountID)
 }
 
+// WatchFunc registers wake to be called after every commit that touches the account, as
+// Watch's channel would receive, but with no channel and no goroutine waiting on one: an
+// IMAP session in IDLE waits on nothing but its connection. wake runs on the notifying
+// goroutine with the hub's lock held, so it must return at once (start a goroutine, set a
+// flag); it must not call the store. After cancel returns, wake is not called again.
+func (s *Store) WatchFunc(accountID int64, wake func()) (cancel func()) {
+	return s.hub.watchFunc(accountID, wake)
+}
+
 // hub fans "account N changed" out to the waiters of this process. It is an interface so
 // that another backend can feed it differently (PostgreSQL's LISTEN/NOTIFY, say); with
 // SQLite, commits of this process notify it directly and dbWatcher notices the others.
 type hub interface {
 	watch(accountID int64) (<-chan struct{}, func())
+	watchFunc(accountID int64, wake func()) func()
 	notify(accountIDs ...int64)
 	notified(accountID int64) uint64 // how many notifies named the account
 }
 
-// memHub is the in-process hub. Each waiter has a channel with a buffer of one; a notify
-// that finds it full drops the signal, since one pending wake-up already says "look at
-// Changes again".
+// memHub is the in-process hub. Each waiter has a channel with a buffer of one, or a
+// function (WatchFunc); a notify that finds the channel full drops the signal, since one
+// pending wake-up already says "look at Changes again".
 type memHub struct {
 	mu      sync.Mutex
-	waiters map[int64]map[chan struct{}]struct{}
+	waiters map[int64]map[*hubWaiter]struct{}
 	counts  map[int64]uint64 // notifies per account, counted before waking its waiters
 }
 
+// hubWaiter is one waiter of a memHub: ch (Watch) or fn (WatchFunc).
+type hubWaiter struct {
+	ch chan struct{}
+	fn func()
+}
+
 func newMemHub() *memHub {
-	return &memHub{waiters: map[int64]map[chan struct{}]struct{}{}, counts: map[int64]uint64{}}
+	return &memHub{waiters: map[int64]map[*hubWaiter]struct{}{}, counts: map[int64]uint64{}}
 }
 
 func (h *memHub) notified(accountID int64) uint64 {
@@ -229,18 +245,27 @@ func (h *memHub) notified(accountID int64) uint64 {
 
 func (h *memHub) watch(accountID int64) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
+	return ch, h.add(accountID, &hubWaiter{ch: ch})
+}
+
+func (h *memHub) watchFunc(accountID int64, wake func()) func() {
+	return h.add(accountID, &hubWaiter{fn: wake})
+}
+
+// add registers w and returns its cancel.
+func (h *memHub) add(accountID int64, w *hubWaiter) func() {
 	h.mu.Lock()
 	if h.waiters[accountID] == nil {
-		h.waiters[accountID] = map[chan struct{}]struct{}{}
+		h.waiters[accountID] = map[*hubWaiter]struct{}{}
 	}
-	h.waiters[accountID][ch] = struct{}{}
+	h.waiters[accountID][w] = struct{}{}
 	h.mu.Unlock()
 	var once sync.Once
-	return ch, func() {
+	return func() {
 		once.Do(func() {
 			h.mu.Lock()
 			defer h.mu.Unlock()
-			delete(h.waiters[accountID], ch)
+			delete(h.waiters[accountID], w)
 			if len(h.waiters[accountID]) == 0 {
 				delete(h.waiters, accountID)
 			}
@@ -252,9 +277,13 @@ func (h *memHub) notify(accountIDs ...int64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	wake := func(id int64) {
-		for ch := range h.waiters[id] {
+		for w := range h.waiters[id] {
+			if w.fn != nil {
+				w.fn()
+				continue
+			}
 			select {
-			case ch <- struct{}{}:
+			case w.ch <- struct{}{}:
 			default:
 			}
 		}

@@ -142,6 +142,44 @@ func TestWatchInProcess(t *testing.T) {
 	}
 }
 
+// WatchFunc's function is called, synchronously with the commit as Watch's channel is
+// filled, once per commit touching the account, never for another account or after cancel.
+func TestWatchFunc(t *testing.T) {
+	s := newStore(t)
+	a := newAccount(t, s, "alice")
+	b := newAccount(t, s, "bob")
+	waitWatcher(t, s)
+	var mu sync.Mutex
+	calls := map[string]int{}
+	wake := func(name string) func() {
+		return func() { mu.Lock(); calls[name]++; mu.Unlock() }
+	}
+	cancelA := s.WatchFunc(a.ID, wake("alice"))
+	cancelB := s.WatchFunc(b.ID, wake("bob"))
+	defer cancelB()
+	count := func(name string) int { mu.Lock(); defer mu.Unlock(); return calls[name] }
+
+	for i := 0; i < 3; i++ {
+		deliver(t, s, a.ID, simpleMessage(fmt.Sprint(i)), DeliverOptions{})
+	}
+	// The in-process commit notifies before it returns; the database watcher may echo it.
+	if n := count("alice"); n < 3 {
+		t.Errorf("alice's function called %d times for 3 commits", n)
+	}
+	if n := count("bob"); n != 0 {
+		t.Errorf("bob's function called %d times for alice's mail", n)
+	}
+	cancelA()
+	cancelA() // twice is fine
+	waitWatcher(t, s)
+	before := count("alice")
+	deliver(t, s, a.ID, simpleMessage("after cancel"), DeliverOptions{})
+	waitWatcher(t, s)
+	if n := count("alice"); n != before {
+		t.Errorf("called %d times after cancel", n-before)
+	}
+}
+
 func TestWatchOtherProcess(t *testing.T) {
 	dir := t.TempDir()
 	s := openStore(t, dir)

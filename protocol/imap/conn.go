@@ -10,6 +10,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -18,10 +20,72 @@ import (
 	"github.com/letterbox-mail/letterbox/pkg/trace"
 )
 
-// readBufferSize is the buffer commands are read through. Every session holds one for
-// its whole life (an idle one waits in a read), so it is small; literal data larger than
-// it is read past it, straight into the handler's buffer.
+// readBufferSize is the buffer commands are read through. A session holds one from the
+// first octet of a command to the end of its input (waitInput), so it is small; literal
+// data larger than it is read past it, straight into the handler's buffer.
 const readBufferSize = 1 << 10
+
+// readerPool holds the read buffers of the sessions that wait for their client: a session
+// that has nothing buffered gives its bufio.Reader back before it blocks in a read, and
+// takes one again when an octet has come (waitInput).
+var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
+
+// readBuffersHeld counts the read buffers taken from readerPool and not given back: the
+// sessions reading or running a command, not those waiting (tests assert it).
+var readBuffersHeld atomic.Int64
+
+// takeReader gives the session a read buffer from the pool, over connReader.
+func (s *session) takeReader() {
+	s.br = readerPool.Get().(*bufio.Reader)
+	s.br.Reset(connReader{s})
+	readBuffersHeld.Add(1)
+	if s.in != nil {
+		s.in.br = s.br
+	}
+}
+
+// releaseReader gives the session's read buffer back to the pool; nothing may be buffered
+// in it that is still to be read.
+func (s *session) releaseReader() {
+	if s.br == nil {
+		return
+	}
+	s.br.Reset(nil) // the pool keeps no reference to the session
+	readerPool.Put(s.br)
+	readBuffersHeld.Add(-1)
+	s.br = nil
+	if s.in != nil {
+		s.in.br = nil
+	}
+}
+
+// waitInput waits for the client's next octet holding no read buffer, when nothing that
+// was read waits to be parsed: an idle session (between commands, or in IDLE) holds none.
+// The octet is read into the session (held) and handed out first by connReader, and the
+// session takes a buffer again. Reading one octet costs one more read system call per
+// command that arrives alone; pipelined commands, already buffered, skip it.
+func (s *session) waitInput() error {
+	if s.br.Buffered() > 0 || s.ahead.buffered() {
+		return nil
+	}
+	s.releaseReader()
+	var n int
+	var err error
+	// No quick ACK for this read (between commands, or before DONE), nor for the next:
+	// it reads the rest of the segment that brought the octet, there already.
+	s.noAck = true
+	for n == 0 && err == nil {
+		s.noAck = true
+		n, err = connReader{s}.Read(s.held[:])
+	}
+	s.noAck = n > 0
+	s.takeReader()
+	if n == 0 {
+		return err
+	}
+	s.heldN, s.heldErr = n, err
+	return nil
+}
 
 // preAuthTimeout ends a session that sends no command for this long before logging in;
 // after login the autologout timer is IdleTimeout (RFC 3501 §5.4: at least 30 minutes).
@@ -86,7 +150,11 @@ func (s *session) loop() {
 			return
 		}
 		s.in.literalMinus = s.acct == nil // LITERAL+ is announced after login only
-		cmd, err := s.in.readCommand()
+		var cmd *command
+		err := s.waitInput()
+		if err == nil {
+			cmd, err = s.in.readCommand()
+		}
 		var ie *imap.Error
 		switch {
 		case errors.As(err, &ie):
@@ -235,6 +303,7 @@ func (s *session) bye(reason any) {
 func (s *session) end() {
 	s.out.flush()
 	defer s.conn.Close() // after the logout line: a client that saw the end finds it
+	s.releaseReader()
 	s.Close()
 	s.mu.Lock()
 	st, loggedIn := s.stats, s.acct != nil
@@ -261,12 +330,22 @@ type connReader struct{ s *session }
 
 func (c connReader) Read(p []byte) (int, error) {
 	s := c.s
+	if s.heldN > 0 && len(p) > 0 { // the octet waitInput read
+		p[0], s.heldN = s.held[0], 0
+		return 1, nil // and the next read asks for no ACK (noAck stays)
+	}
+	if err := s.heldErr; err != nil {
+		s.heldErr = nil
+		return 0, err
+	}
 	if !s.readingDone && s.out.buffered() > 0 {
 		if err := s.out.flush(); err != nil {
 			return 0, err
 		}
 	}
-	if s.in.midCommand() {
+	if s.noAck {
+		s.noAck = false
+	} else if s.in.midCommand() {
 		if ackRequested != nil {
 			ackRequested(s.in.literalInLine)
 		}
@@ -290,7 +369,11 @@ var ackRequested func(afterLiteral bool)
 func (s *session) setConn(c net.Conn) {
 	s.conn = c
 	s.ahead = newReadAhead() // nothing read ahead on the old connection carries over
-	s.br = bufio.NewReaderSize(connReader{s}, readBufferSize)
+	s.heldN, s.heldErr = 0, nil
+	if s.br == nil {
+		s.takeReader()
+	}
+	s.br.Reset(connReader{s}) // nothing buffered from the old one either
 	s.in = newCommandReader(s.br, s.continueLiteral)
 	s.in.appendLimit = s.srv.opts.AppendLimit
 	s.in.utf8Names = s.utf8()

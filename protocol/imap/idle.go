@@ -2,70 +2,93 @@ package imap
 
 import (
 	"errors"
+	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 )
 
-// Idle runs IDLE (RFC 2177) until DONE closes stop. It registers with store.Watch first,
-// then synchronises once (so that changes made just before IDLE are not held back), then
-// again on every wake-up: in-process commits and commits of other processes on the same
-// data directory arrive the same way. An IDLE that lasts longer than IdleTimeout ends the
-// session with BYE (RFC 3501 §5.4).
-func (s *session) Idle(w *updateWriter, stop <-chan struct{}) error {
+// idler is the part of a session in IDLE (RFC 2177) that is not its goroutine. The
+// session's own goroutine waits for DONE in a read of the connection; nothing else waits.
+// The store calls wake after every commit that touches the account (store.WatchFunc), and
+// wake starts a goroutine that synchronises the selected mailbox and writes the updates,
+// then ends: an idle session costs one goroutine, blocked in its read, and no channel or
+// timer (the read deadline is IDLE's timeout). In-process commits and commits of other
+// processes on the same data directory arrive the same way.
+type idler struct {
+	s      *session
+	w      *updateWriter
+	acctID int64
+	cancel func() // unregisters wake
+
+	// pending: a goroutine is started and has not yet begun its synchronisation; a
+	// notify meanwhile needs none of its own (the one started reads after it).
+	pending atomic.Bool
+	wg      sync.WaitGroup // the goroutines wake started
+	err     error          // the first synchronisation that failed; then no more are tried
+	// err is written under s.mu by the goroutines and read after wg.Wait.
+}
+
+// startIdle registers with the store first, then synchronises once (so that changes made
+// just before IDLE are not held back). It returns nil, with BYE said, if the session is
+// shutting down.
+func (s *session) startIdle(w *updateWriter) (*idler, error) {
 	if err := s.lock(); err != nil {
 		s.byeIfShuttingDown()
-		return nil
+		return nil, nil
 	}
-	s.idling = true
-	defer func() {
-		s.mu.Lock()
-		s.idling = false
-		s.mu.Unlock()
-	}()
-	var wake <-chan struct{}
-	var acctID int64
+	id := &idler{s: s, w: w}
 	if s.acct != nil {
-		acctID = s.acct.ID
-		ch, cancel := s.st.Watch(acctID)
-		defer cancel()
-		wake = ch
+		id.acctID = s.acct.ID
+		id.cancel = s.st.WatchFunc(id.acctID, id.wake)
 	}
 	err := s.idleSync(w, 0)
 	s.mu.Unlock()
 	if err != nil {
-		return err
+		id.stop()
+		return nil, err
 	}
+	return id, nil
+}
 
-	timeout := time.NewTimer(s.srv.opts.IdleTimeout)
-	defer timeout.Stop()
-	for {
-		select {
-		case <-stop:
-			return nil
-		case <-s.shutdownCh:
-			s.bye(s.byeText)
-			return nil
-		case <-timeout.C:
-			s.log.Info("IDLE timed out")
-			s.bye("IDLE timed out")
-			return nil
-		case <-wake:
-			// Read after the wake-up, the count covers the change that woke us: the
-			// sessions woken with us share its reads.
-			asOf := s.st.Notified(acctID)
-			if err := s.lock(); err != nil {
-				s.byeIfShuttingDown()
-				return nil
-			}
-			err := s.idleSync(w, asOf)
-			s.mu.Unlock()
-			if err != nil {
-				return err
-			}
-		}
+// wake is called by the store's hub, with its lock held: it only starts a goroutine.
+func (id *idler) wake() {
+	if !id.pending.CompareAndSwap(false, true) {
+		return
 	}
+	id.wg.Add(1)
+	go id.sync()
+}
+
+// sync reads and writes the updates of one or more notifies.
+func (id *idler) sync() {
+	defer id.wg.Done()
+	s := id.s
+	id.pending.Store(false) // a notify from here on starts another, which waits for mu
+	// Read after the wake-up, the count covers the change that woke us: the sessions
+	// woken with us share its reads.
+	asOf := s.st.Notified(id.acctID)
+	if err := s.lock(); err != nil {
+		return // closing: the read of DONE ends too (shutdown, Close)
+	}
+	defer s.mu.Unlock()
+	if id.err != nil {
+		return
+	}
+	id.err = s.idleSync(id.w, asOf)
+}
+
+// stop unregisters the idler and waits for the synchronisations under way; it returns the
+// first that failed.
+func (id *idler) stop() error {
+	if id.cancel != nil {
+		id.cancel() // no wake after it returns, so no wg.Add after it
+	}
+	id.wg.Wait()
+	return id.err
 }
 
 // byeIfShuttingDown says BYE if the server is shutting down.
@@ -88,44 +111,64 @@ func (s *session) idleSync(w *updateWriter, asOf uint64) error {
 // --- the commands of this file (command.go has the table)
 
 // IDLE (RFC 2177): "+", then updates as they happen, each sent at once, until the client
-// says DONE. DONE is read by another goroutine from the session's reader, so what the
-// client sends after it stays there for the next command.
+// says DONE. DONE is read by the session's goroutine from the session's reader, so what
+// the client sends after it stays there for the next command; the updates are written by
+// the idler's goroutines, under s.mu. An IDLE that lasts longer than IdleTimeout ends the
+// session with BYE (RFC 3501 §5.4): the read's deadline. A shutdown interrupts the read
+// (session.shutdown) and the BYE is said here.
 func handleIdle(s *session, cmd *command) error {
 	if err := s.out.continuation("idling"); err != nil {
 		return err
 	}
-	type lineResult struct {
-		line string
-		err  error
+	id, err := s.startIdle(&updateWriter{w: s.out, flush: true})
+	if id == nil {
+		return err
 	}
-	stop := make(chan struct{})
-	done := make(chan lineResult, 1)
+	line, rerr := s.readDone()
+	return s.endIdle(id, line, rerr)
+}
+
+// readDone waits for DONE, holding no read buffer while the client is silent: this is
+// where an idle session waits.
+func (s *session) readDone() (string, error) {
 	s.mu.Lock()
 	if !s.closing {
-		s.conn.SetReadDeadline(time.Time{}) // IdleTimeout ends an IDLE (Idle)
+		s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.IdleTimeout)) // under mu: see shutdown
 	}
 	s.mu.Unlock()
 	s.readingDone = true
-	go func() {
-		line, err := s.readLine()
-		done <- lineResult{line, err}
-		close(stop)
-	}()
-	err := s.Idle(&updateWriter{w: s.out, flush: true}, stop)
-	r := <-done // after a BYE the connection is closed, and the read ends
-	s.readingDone = false
+	defer func() { s.readingDone = false }()
+	if err := s.waitInput(); err != nil {
+		return "", err
+	}
+	return s.readLine()
+}
+
+// endIdle stops the idler and answers DONE, or says BYE.
+func (s *session) endIdle(id *idler, line string, rerr error) error {
+	err := id.stop() // after it, no goroutine of the idler writes
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
 	switch {
 	case s.ended:
 		return nil
-	case r.err != nil:
+	case rerr != nil && closing:
+		s.bye(s.byeText)
+		return nil
+	case rerr != nil && errors.Is(rerr, os.ErrDeadlineExceeded):
+		s.log.Info("IDLE timed out")
+		s.bye("IDLE timed out")
+		return nil
+	case rerr != nil:
 		var ie *imap.Error
-		if errors.As(r.err, &ie) {
+		if errors.As(rerr, &ie) {
 			return ie
 		}
-		return r.err
+		return rerr
 	case err != nil:
 		return err
-	case !strings.EqualFold(r.line, "DONE"):
+	case !strings.EqualFold(line, "DONE"):
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Expected DONE to end IDLE"}
 	}
 	s.ok("", "IDLE terminated")

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -207,4 +208,64 @@ func TestIdleManySessionsShareReads(t *testing.T) {
 	if got := grep(idlers[0].ok("UID SEARCH ALL"), `^\* SEARCH`); fmt.Sprint(got) != "[* SEARCH 1 2 3 4]" {
 		t.Errorf("UID SEARCH ALL after IDLE: %q", got)
 	}
+}
+
+// An idle session holds no read buffer (they go back to readerPool while the session waits
+// for its client, conn.go's waitInput) and IDLE runs on the session's own goroutine alone:
+// no goroutine waits for the store's wake-ups (store.WatchFunc), and those started by a
+// wake-up end once its updates are written. Asserted on structure, the pool's count and
+// the goroutines' stacks; the waits are hang guards.
+func TestIdleSessionHoldsNoBufferAndOneGoroutine(t *testing.T) {
+	e := newEnv(t)
+	const sessions = 5
+	var idlers []*rawClient
+	for range sessions {
+		c := e.rawLogin()
+		c.ok("SELECT INBOX")
+		c.send("I1 IDLE")
+		if l := c.line(); !strings.HasPrefix(l, "+") {
+			t.Fatalf("IDLE: %q", l)
+		}
+		idlers = append(idlers, c)
+	}
+	// Goroutines with handleIdle or the idler on their stack: one per session.
+	idleGoroutines := func() int {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		count := 0
+		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+			if strings.Contains(g, "imap.handleIdle") || strings.Contains(g, "imap.(*idler)") {
+				count++
+			}
+		}
+		return count
+	}
+	settled := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second) // a hang guard, not a timing check
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: read buffers held %d, IDLE goroutines %d (want 0 and %d)",
+					what, readBuffersHeld.Load(), idleGoroutines(), sessions)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	idle := func() bool { return readBuffersHeld.Load() == 0 && idleGoroutines() == sessions }
+	settled("in IDLE", idle)
+
+	// A delivery wakes every session, and then they are as idle as before.
+	e.deliver("INBOX", plainMessage("wake", "hello"))
+	for _, c := range idlers {
+		c.waitFor(`^\* 1 EXISTS$`)
+	}
+	settled("after a wake-up", idle)
+
+	// DONE and a pipelined command in one packet: the buffer taken for DONE keeps the rest.
+	for _, c := range idlers {
+		c.send("DONE\r\nN1 NOOP")
+		c.waitFor(`^I1 OK`)
+		c.waitFor(`^N1 OK`)
+	}
+	settled("between commands", func() bool { return readBuffersHeld.Load() == 0 && idleGoroutines() == 0 })
 }

@@ -225,6 +225,7 @@ type mailStore interface {
 	ChangedSince(ctx context.Context, mailboxID int64, since int64, ranges ...store.UIDRange) ([]store.Message, error)
 	Vanished(ctx context.Context, mailboxID int64, since int64, ranges ...store.UIDRange) (store.VanishedUIDs, error)
 	Watch(accountID int64) (ch <-chan struct{}, cancel func())
+	WatchFunc(accountID int64, wake func()) (cancel func())
 }
 
 var _ mailStore = (*store.Store)(nil)

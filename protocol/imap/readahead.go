@@ -87,6 +87,13 @@ func (ra *readAhead) stop(c net.Conn) {
 	ra.stopping = false
 }
 
+// buffered says whether anything read ahead waits to be parsed.
+func (ra *readAhead) buffered() bool {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	return len(ra.pending) > 0 || ra.err != nil
+}
+
 // read hands out what was read ahead, or the error that ended the reading, waiting for the
 // goroutine if it runs; handled is false when there is nothing and no goroutine: then the
 // caller reads the connection itself.

@@ -39,7 +39,6 @@ type session struct {
 
 	mu      sync.Mutex
 	closing bool           // Shutdown or Close began: no further command runs
-	idling  bool           // Idle is running; it says BYE itself on shutdown
 	acct    *store.Account // nil until logged in
 	sel     *selected      // nil unless a mailbox is selected
 	release func()         // gives back the Options.Sessions slot taken at login, or nil
@@ -54,7 +53,11 @@ type session struct {
 	tlsState *tls.ConnectionState // nil until the session is TLS
 	// compressed is the DEFLATE layer under COMPRESS (compress.go); nil until then.
 	compressed *compression
-	br         *bufio.Reader // over connReader
+	br         *bufio.Reader // over connReader; from readerPool, nil while waitInput waits
+	held       [1]byte       // the octet waitInput read, if heldN is 1
+	heldN      int
+	heldErr    error // the error of waitInput's read, after its octet
+	noAck      bool  // waitInput is reading, or the read after its octet is due: no quick ACK
 	in         *commandReader
 	out        *responseWriter
 	enabled    imap.CapSet // what the client ENABLEd (RFC 5161)
@@ -63,8 +66,8 @@ type session struct {
 	ahead      *readAhead  // reads on while a large response is written (readahead.go)
 	// mayReadAhead: the running command does not read the connection itself.
 	mayReadAhead bool
-	// readingDone: IDLE's DONE is being read by another goroutine; connReader must not
-	// flush the writer, which IDLE's goroutine is using.
+	// readingDone: IDLE's DONE is being read; connReader must not flush the writer, which
+	// the idler's goroutines are using (idle.go).
 	readingDone bool
 	ended       bool // BYE was said or the connection closed
 	unknown     int  // BAD answers before login
@@ -158,20 +161,18 @@ func (s *session) Close() error {
 }
 
 // shutdown ends the session gracefully. A backend method running finishes first (it
-// holds mu). A session in IDLE says BYE from Idle. Any other is between commands, or
-// finishing one: the read that waits for its next command is interrupted once, and the
-// loop says BYE; the loop sets its own read deadline under mu, after looking at closing,
-// so it cannot undo this one (conn.go). A command that has begun gets its tagged answer
-// before BYE.
+// holds mu). The session is between commands, or
+// finishing one, or in IDLE: the read that waits for its next command (or for DONE) is
+// interrupted once, and the loop (or handleIdle) says BYE; both set their own read deadline
+// under mu, after looking at closing, so they cannot undo this one (conn.go, idle.go). A
+// command that has begun gets its tagged answer before BYE.
 func (s *session) shutdown(text string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closing = true
 	s.byeText = text
 	close(s.shutdownCh)
-	if !s.idling {
-		s.raw.SetReadDeadline(time.Now())
-	}
+	s.raw.SetReadDeadline(time.Now())
 }
 
 // --- not authenticated state ---
