@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 )
 
 // msgRow is a messages row as the write paths need it.
@@ -42,7 +44,7 @@ func scanMessage(row rowScanner, extra ...any) (Message, error) {
 }
 
 func internalDate(unix, tz int64) time.Time {
-	return time.Unix(unix, 0).In(fixedZone(int(tz)))
+	return time.Unix(unix, 0).In(mailmsg.FixedZone(int(tz)))
 }
 
 func splitDate(t time.Time) (unix, tz int64) {
@@ -121,7 +123,7 @@ type MetadataParts struct {
 	Envelope  bool // Metadata.Envelope
 	Structure bool // Metadata.Structure (BODYSTRUCTURE, and the offsets of MIME parts)
 	// Preview fills Metadata.Preview (RFC 8970). A message stored before previews were
-	// kept has its preview computed now, from the stored message, and kept (preview.go).
+	// kept has its preview computed now, from the stored message, and kept (previewfill.go).
 	Preview bool
 }
 
@@ -164,7 +166,7 @@ func (s *Store) MetadataOf(ctx context.Context, mailboxID int64, parts MetadataP
 			missing = append(missing, len(out))
 		}
 		if parts.Envelope {
-			if err := decodeEnvelope(env, &md.Envelope); err != nil {
+			if err := mailmsg.DecodeEnvelope(env, &md.Envelope); err != nil {
 				return nil, fmt.Errorf("store: read metadata of body %d: envelope: %w", md.BodyID, err)
 			}
 		}
@@ -197,7 +199,7 @@ type SearchData struct {
 }
 
 // SearchTextMax bounds SearchData's Header and Text, each: what SEARCH sees of a message.
-const SearchTextMax = maxTextBytes
+const SearchTextMax = mailmsg.MaxTextBytes
 
 // SearchData returns the searchable text of the messages in ranges (all when empty), in
 // ascending UID order.
