@@ -166,7 +166,7 @@ func (s *Store) MetadataOf(ctx context.Context, mailboxID int64, parts MetadataP
 			missing = append(missing, len(out))
 		}
 		if parts.Envelope {
-			if err := mailmsg.DecodeEnvelope(env, &md.Envelope); err != nil {
+			if err := decodeEnvelope(env, &md.Envelope); err != nil {
 				return nil, fmt.Errorf("store: read metadata of body %d: envelope: %w", md.BodyID, err)
 			}
 		}
