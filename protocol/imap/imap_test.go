@@ -36,6 +36,7 @@ type testEnv struct {
 	addr string
 	acct store.Account
 	logs *logBuffer
+	dir  string // the store's directory (newEnv's)
 }
 
 type envOption func(*Options, *mailStore)
@@ -44,7 +45,8 @@ func newEnv(t *testing.T, options ...envOption) *testEnv {
 	t.Helper()
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	st, err := store.Open(t.TempDir(), store.Options{Logger: logger})
+	dir := t.TempDir()
+	st, err := store.Open(dir, store.Options{Logger: logger})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,7 @@ func newEnv(t *testing.T, options ...envOption) *testEnv {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	e := &testEnv{t: t, st: st, srv: srv, addr: ln.Addr().String(), acct: acct, logs: logs}
+	e := &testEnv{t: t, st: st, srv: srv, addr: ln.Addr().String(), acct: acct, logs: logs, dir: dir}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), ioGuard)
 		defer cancel()
