@@ -305,11 +305,19 @@ func (s *session) wholeView(a *searchArgs, fields store.SortFields) (*store.Sort
 }
 
 // snapshotMessages is the threading.Messages of a whole-view snapshot: message i is row i,
-// sequence number i+1.
-func snapshotMessages(sn *store.SortSnapshot) []threading.Message {
+// sequence number i+1, with what fields asks for (the cached rows have every key; only
+// THREAD=REFERENCES needs the message ids, whose References are parsed here).
+func snapshotMessages(sn *store.SortSnapshot, fields store.SortFields) []threading.Message {
 	msgs := make([]threading.Message, len(sn.Rows))
 	for i := range sn.Rows {
-		msgs[i] = sortMessage(&sn.Rows[i], uint32(i+1))
+		row := sn.Rows[i]
+		if fields&store.SortThreading == 0 {
+			row.MessageID, row.InReplyTo, row.References = "", "", ""
+			if fields&store.SortSubject == 0 {
+				row.Subject = ""
+			}
+		}
+		msgs[i] = sortMessage(&row, uint32(i+1))
 	}
 	return msgs
 }
@@ -362,7 +370,7 @@ func handleSort(s *session, cmd *command) error {
 		// The whole mailbox: the order of its rows, kept from the last SORT with these
 		// criteria if nothing arrived or went since.
 		got := sn.Memo(sortMemoKey(a.keys), func() any {
-			order, err := threading.Sort(snapshotMessages(sn), a.keys)
+			order, err := threading.Sort(snapshotMessages(sn, sortFields(a.keys)), a.keys)
 			return &sortOrder{order: order, err: err}
 		}).(*sortOrder)
 		if got.err != nil {
@@ -489,7 +497,7 @@ func handleThread(s *session, cmd *command) error {
 			key += " UID"
 		}
 		line := sn.Memo(key, func() any {
-			msgs := snapshotMessages(sn)
+			msgs := snapshotMessages(sn, fields)
 			id := func(i int) uint32 { return uint32(i + 1) }
 			if a.search.uid {
 				id = func(i int) uint32 { return msgs[i].UID }
