@@ -167,6 +167,10 @@ type Options struct {
 	// AppendLimit is the largest message APPEND accepts, announced as APPENDLIMIT
 	// (RFC 7889); 0 means DefaultAppendLimit. Keep it at or below the store's limit.
 	AppendLimit int64
+	// MessageLimit is the most messages one FETCH, SEARCH, STORE, COPY, MOVE, UID EXPUNGE
+	// or APPEND handles, announced as MESSAGELIMIT (RFC 9738, messagelimit.go); 0 turns
+	// the extension off.
+	MessageLimit int
 	// Debug, if set, receives a copy of every byte sent and received (credentials included).
 	Debug io.Writer
 	// Metrics counts login failures, APPENDs and quota refusals; nil counts nothing.
