@@ -120,7 +120,14 @@ func (s *session) errAppendOverLimit() error {
 
 // partialOverLimit says whether a PARTIAL range names more messages than the limit.
 func (s *session) partialOverLimit(p *partialRange) bool {
-	return p != nil && s.overLimit(int(p.last-p.first+1))
+	if p == nil {
+		return false
+	}
+	width := p.last - p.first // -1:-5 is first -1, last -5
+	if width < 0 {
+		width = -width
+	}
+	return s.overLimit(int(width + 1))
 }
 
 // limitSearch returns the search program restricted to the messages one SEARCH may look
