@@ -14,7 +14,7 @@
 // THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (sort.go), MULTIAPPEND (append.go), WITHIN,
 // SAVEDATE, PREVIEW, PARTIAL and OBJECTID (searchext.go, fetchext.go, partial.go,
 // objectid.go), ID, COMPRESS=DEFLATE (after login) and UNAUTHENTICATE. Not (yet):
-// UIDONLY, MESSAGELIMIT, CONTEXT, CATENATE, NOTIFY.
+// CONTEXT, CATENATE, NOTIFY. MESSAGELIMIT is messagelimit.go.
 //
 // Commands, the file that implements each and the states it is allowed in (the command
 // table enforces them; N = not authenticated, A = authenticated, S = selected):
