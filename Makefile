@@ -61,7 +61,7 @@ bench-compare: build
 # Fuzz targets, package:FuzzName; `make fuzz` runs each for FUZZTIME, one after the other.
 # Seed corpora live in each package's testdata/fuzz/ and run with every `make test`.
 FUZZTIME     ?= 30s
-FUZZ_TARGETS := ./protocol/pop3:FuzzCommandLine ./protocol/pop3:FuzzSession ./protocol/imap:FuzzParseCommand ./protocol/imap:FuzzModifiedUTF7 ./protocol/imap:FuzzSession ./store:FuzzParse ./store:FuzzDecodeEnvelope \
+FUZZ_TARGETS := ./protocol/pop3:FuzzCommandLine ./protocol/pop3:FuzzSession ./protocol/imap:FuzzParseCommand ./protocol/imap:FuzzModifiedUTF7 ./protocol/imap:FuzzSession ./store:FuzzParse ./internal/mailmsg:FuzzDecodeEnvelope \
                 ./pkg/mailimport:FuzzMbox ./pkg/mailimport:FuzzMaildirName ./pkg/mailimport:FuzzDovecot \
                 ./pkg/mailimport:FuzzMboxExport ./pkg/proxyproto:FuzzReadHeader \
                 ./internal/threading:FuzzBaseSubject ./internal/threading:FuzzReferences ./internal/inflate:FuzzInflate

@@ -39,7 +39,7 @@
 //     the message as it is spooled (spoolReader), so the refusal comes at the line that
 //     crosses the limit, with no more than the parser's and the spool's buffers read beyond
 //     it. Migrated mail (SpoolOptions.Migrated, `letterbox import`) is never refused so:
-//     it is kept as it was, described within the parse bounds (parse.go).
+//     it is kept as it was, described within the parse bounds (internal/mailmsg/parse.go).
 //   - UIDs strictly increase within a mailbox and are never reused: they come from the
 //     mailbox's uid_next, which only grows. UIDVALIDITY changes only when a mailbox of the
 //     same name is created anew (it is always above any the account has had).
@@ -68,6 +68,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 )
 
 // Errors returned by the store. Callers test them with errors.Is.
@@ -82,12 +84,12 @@ var (
 	ErrNoSuchMessage    = errors.New("store: no such message") // expunged, or never existed
 	ErrOverQuota        = errors.New("store: over quota")
 	ErrTooBig           = errors.New("store: message too big")
-	ErrNotMessage       = errors.New("store: not an RFC 5322 message")
+	ErrNotMessage       = mailmsg.ErrNotMessage
 	// ErrHeaderTooBig and ErrNestingTooDeep refuse new mail for its shape (a header section
 	// above Options.MaxHeaderSize, MIME nesting deeper than Options.MaxMIMEDepth). They come
 	// inside a *ContentLimitError, which names the limit.
-	ErrHeaderTooBig   = errors.New("store: message header too big")
-	ErrNestingTooDeep = errors.New("store: MIME nesting too deep")
+	ErrHeaderTooBig   = mailmsg.ErrHeaderTooBig
+	ErrNestingTooDeep = mailmsg.ErrNestingTooDeep
 	// ErrTemporary wraps trouble worth retrying (database busy or locked, disk full).
 	ErrTemporary = errors.New("store: temporary failure")
 	// ErrStorageFull is the ErrTemporary of a store that cannot take more data: the disk
@@ -246,60 +248,13 @@ func (m Message) HasFlag(flag string) bool {
 	return false
 }
 
-// Address is one mailbox of an address list, as IMAP ENVELOPE carries it (RFC 3501 §7.4.2).
-//
-// A group (RFC 5322 §3.4) is a start marker with only Mailbox, the group's name, then its
-// members, then the zero Address as end marker (RFC 3501 §7.4.2).
-type Address struct {
-	Name    string // display name, decoded from RFC 2047
-	Route   string `json:",omitempty"` // RFC 822 source route ("@a,@b"), mostly ""
-	Mailbox string // local part
-	Host    string // domain
-}
-
-// Envelope is the IMAP ENVELOPE of a message, computed at delivery (RFC 3501 §7.4.2).
-// Text fields are decoded to UTF-8; IMAP encodes them again on the wire.
-type Envelope struct {
-	Date      time.Time // zero if missing or unparseable
-	Subject   string
-	From      []Address
-	Sender    []Address // defaults to From when absent, as RFC 3501 requires
-	ReplyTo   []Address // defaults to From when absent
-	To        []Address
-	Cc        []Address
-	Bcc       []Address
-	InReplyTo []string // message ids, with angle brackets
-	MessageID string   // with angle brackets
-}
-
-// Part is one node of a message's MIME tree: what IMAP BODYSTRUCTURE is built from, plus
-// the byte offsets of the part inside the stored message so that BODY[n], BODY[n.HEADER],
-// BODY[n.TEXT] and BODY[n.MIME] can be streamed without parsing again.
-type Part struct {
-	Type, Subtype     string            // lower case, e.g. "text", "plain"
-	Params            map[string]string // Content-Type parameters, keys lower case
-	ID                string            // Content-ID
-	Description       string            // Content-Description
-	Encoding          string            // Content-Transfer-Encoding, upper case; "7BIT" if absent
-	Size              int64             // octets of the part's body
-	Lines             int64             // lines of the body, for text/* and message/rfc822
-	MD5               string            // Content-MD5
-	Disposition       string            // lower case; "" if absent
-	DispositionParams map[string]string // keys lower case
-	Language          []string
-	Location          string
-
-	Children []Part // for multipart/*: the parts, in order
-
-	// For message/rfc822: the enclosed message's envelope and structure.
-	Envelope *Envelope
-	Message  *Part
-
-	// Offsets in the stored (CRLF) message: the part's header starts at HeaderStart, its body
-	// at BodyStart, and the part ends at End (exclusive). For the top-level part HeaderStart
-	// is 0 and End is the message size.
-	HeaderStart, BodyStart, End int64
-}
+// Address, Envelope and Part describe a message's header and MIME tree; they are
+// internal/mailmsg's, which computes them at delivery.
+type (
+	Address  = mailmsg.Address
+	Envelope = mailmsg.Envelope
+	Part     = mailmsg.Part
+)
 
 // Metadata is what FETCH ENVELOPE / BODYSTRUCTURE and SEARCH need of a message, computed
 // once at delivery.
@@ -370,7 +325,7 @@ type DeliverOptions struct {
 type SpoolOptions struct {
 	// Migrated marks existing mail moved in from elsewhere (`letterbox import`): it is kept
 	// as it was, whatever its header size and MIME nesting, and only its description is cut
-	// short beyond the parse bounds (store/parse.go). New mail leaves it false and is refused
+	// short beyond the parse bounds (internal/mailmsg/parse.go). New mail leaves it false and is refused
 	// with a *ContentLimitError beyond Options.MaxHeaderSize and Options.MaxMIMEDepth.
 	Migrated bool
 	// AnyOctets stores octets without a header section too (IMAP APPEND: the parse is for
@@ -384,19 +339,7 @@ type SpoolOptions struct {
 
 // ContentLimitError refuses a new message for its shape. errors.Is matches it against Err;
 // errors.As gives the limit, for the protocol's answer.
-type ContentLimitError struct {
-	Err   error // ErrHeaderTooBig or ErrNestingTooDeep
-	Limit int64 // octets of one header section, or levels of MIME nesting
-}
-
-func (e *ContentLimitError) Error() string {
-	if e.Err == ErrNestingTooDeep {
-		return fmt.Sprintf("store: MIME nesting deeper than %d levels", e.Limit)
-	}
-	return fmt.Sprintf("store: a header section larger than %d octets", e.Limit)
-}
-
-func (e *ContentLimitError) Unwrap() error { return e.Err }
+type ContentLimitError = mailmsg.ContentLimitError
 
 // Delivered reports where Deliver stored a message.
 type Delivered struct {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 )
 
 // chunkSize is the size of every body_chunks row but a body's last.
@@ -201,14 +203,14 @@ func (b *body) Close() error {
 
 // insertBody stores a raw message of size octets read from r, in chunks, with its
 // metadata, and returns the new body's id.
-func (wt *writeTx) insertBody(md *parsed, r io.Reader, size int64) (int64, error) {
-	env, structure, err := md.encode()
+func (wt *writeTx) insertBody(md *mailmsg.Parsed, r io.Reader, size int64) (int64, error) {
+	env, structure, err := md.Encode()
 	if err != nil {
 		return 0, err
 	}
 	msgID, parents := threadKeys(md) // threads.go
 	res, err := wt.exec(`INSERT INTO bodies (size, header_size, lines, envelope, structure, header, body_text, preview, message_id, parent_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		size, md.headerSize, md.lines, env, structure, md.header, md.text, md.preview, msgID, parents)
+		size, md.HeaderSize, md.Lines, env, structure, md.Header, md.Text, md.Preview, msgID, parents)
 	if err != nil {
 		return 0, fmt.Errorf("insert body: %w", err)
 	}

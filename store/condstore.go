@@ -64,17 +64,6 @@ func (s *Store) SetFlagsUnchangedSince(ctx context.Context, mailboxID int64, uid
 	return updates, modified, err
 }
 
-// SetFlagsUnchangedSince is Store.SetFlagsUnchangedSince inside a transaction.
-func (tx *Tx) SetFlagsUnchangedSince(mailboxID int64, uids []uint32, op FlagOp, flags []string, unchangedSince int64) ([]FlagUpdate, []uint32, error) {
-	if tx.wt == nil {
-		return nil, nil, errTxDone
-	}
-	if unchangedSince < 0 {
-		return nil, nil, fmt.Errorf("store: set flags: UNCHANGEDSINCE %d", unchangedSince)
-	}
-	return tx.wt.setFlagsIf(mailboxID, uids, op, flags, unchangedSince)
-}
-
 // ChangedSince lists the messages of a mailbox whose modseq is above since, among those
 // whose UIDs fall in ranges (all when empty), in ascending UID order: FETCH ...
 // (CHANGEDSINCE since) and SEARCH MODSEQ (RFC 7162 §3.1.4, §3.1.5; for SEARCH MODSEQ

@@ -171,14 +171,6 @@ func TestUnchangedSince(t *testing.T) {
 	if err != nil || len(up) != 0 || !slices.Equal(mod, []uint32{d1.UID, d3.UID}) {
 		t.Errorf("UNCHANGEDSINCE 0: updates %+v, modified %v, %v", up, mod, err)
 	}
-	// Inside Update, as the wire layer might combine it.
-	err = s.Update(ctx, func(tx *Tx) error {
-		_, mod, err = tx.SetFlagsUnchangedSince(in.ID, []uint32{d3.UID}, FlagsAdd, []string{"$Label1"}, seen)
-		return err
-	})
-	if err != nil || !slices.Equal(mod, []uint32{d3.UID}) {
-		t.Errorf("Tx.SetFlagsUnchangedSince: modified %v, %v", mod, err)
-	}
 }
 
 func TestChangedSince(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"sync"
+
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 )
 
 // Deliver stores one message for an account (see DeliverOptions). The message is read once,
@@ -30,7 +32,7 @@ type Spooled struct {
 	data io.ReaderAt // the normalised message: in memory, or the spool file
 	file *spoolFile  // nil while the message fits in memory
 	size int64
-	md   *parsed
+	md   *mailmsg.Parsed
 
 	mu     sync.Mutex
 	bodyID int64 // the body stored (without Prepend) by an earlier DeliverSpooled, or 0
@@ -55,7 +57,7 @@ func (s *Store) Spool(r io.Reader, opts SpoolOptions) (*Spooled, error) {
 	sp := &Spooled{}
 	lim := s.limits
 	if opts.Migrated {
-		lim = contentLimits{}
+		lim = mailmsg.Limits{}
 	}
 	if err := sp.fill(r, s.maxSize, s.tmpDir(), lim, opts); err != nil {
 		sp.Close()
@@ -71,14 +73,14 @@ func (s *Store) Spool(r io.Reader, opts SpoolOptions) (*Spooled, error) {
 // fill reads r, CRLF-normalised, into memory or a spool file in dir while the parser reads
 // the same octets to describe the message (spoolReader), then decodes the text parts from
 // the spool. The parser sees each octet as it is spooled, so a limit stops both at once.
-func (sp *Spooled) fill(r io.Reader, limit int64, dir string, lim contentLimits, opts SpoolOptions) error {
+func (sp *Spooled) fill(r io.Reader, limit int64, dir string, lim mailmsg.Limits, opts SpoolOptions) error {
 	sw := &spoolWriter{dir: dir}
 	bw := bufio.NewWriterSize(sw, 64<<10)
 	buf := readBuffers.Get().(*[]byte)
 	defer readBuffers.Put(buf)
 	in := &spoolReader{src: r, spool: bw, buf: *buf}
 	in.cw = crlfWriter{w: in, limit: limit, raw: opts.Binary}
-	p, md, err := parseMessage(in, lim, opts.AnyOctets)
+	p, md, err := mailmsg.Parse(in, lim, opts.AnyOctets)
 	if err == nil {
 		// The parser reads to the end of the message; this only makes sure of it.
 		_, err = io.Copy(io.Discard, in)
@@ -96,8 +98,8 @@ func (sp *Spooled) fill(r io.Reader, limit int64, dir string, lim contentLimits,
 	} else {
 		sp.data = bytes.NewReader(sw.buf.Bytes())
 	}
-	md.text = p.extractText(sp.data)
-	md.preview = p.preview(sp.data)
+	md.Text = p.ExtractText(sp.data)
+	md.Preview = p.Preview(sp.data)
 	sp.md = md
 	return nil
 }
@@ -215,7 +217,7 @@ func (sp *Spooled) Close() error {
 func (sp *Spooled) Size() int64 { return sp.size }
 
 // Envelope is the spooled message's envelope (for logging: Message-ID, From, Subject).
-func (sp *Spooled) Envelope() Envelope { return sp.md.envelope }
+func (sp *Spooled) Envelope() Envelope { return sp.md.Envelope }
 
 // DeliverSpooled stores a spooled message for one account, as Deliver does. Without a
 // Prepend, every delivery of the same Spooled shares one stored body; with one, each
@@ -295,7 +297,7 @@ func (wt *writeTx) spooledBody(sp *Spooled, prepend []byte, size int64) (int64, 
 		return wt.insertBody(sp.md, io.NewSectionReader(sp.data, 0, sp.size), size)
 	}
 	r := io.MultiReader(bytes.NewReader(prepend), io.NewSectionReader(sp.data, 0, sp.size))
-	return wt.insertBody(sp.md.withPrepend(prepend), r, size)
+	return wt.insertBody(sp.md.WithPrepend(prepend), r, size)
 }
 
 // normalizePrepend makes header lines to put before a message: CRLF line ends, a final

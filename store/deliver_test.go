@@ -13,6 +13,8 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 )
 
 func TestDeliverNormalisesLineEnds(t *testing.T) {
@@ -498,7 +500,7 @@ func TestMalformedMIME(t *testing.T) {
 	deep.WriteString("Content-Type: text/plain\r\n\r\nbottom\r\n")
 	var many strings.Builder
 	many.WriteString("Subject: many\r\nContent-Type: multipart/mixed; boundary=m\r\n\r\n")
-	for i := 0; i < maxParts+100; i++ {
+	for i := 0; i < mailmsg.MaxParts+100; i++ {
 		many.WriteString("--m\r\n\r\nx\r\n")
 	}
 	many.WriteString("--m--\r\n")
@@ -533,7 +535,7 @@ func TestMalformedMIME(t *testing.T) {
 				t.Error("stored message differs")
 			}
 			n := checkOffsets(t, md.Structure, 0, d.Size, 0)
-			if n > maxParts+1 {
+			if n > mailmsg.MaxParts+1 {
 				t.Errorf("%d parts described", n)
 			}
 		})

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 )
 
 // The full-text index for SEARCH: an SQLite FTS5 table with the trigram tokenizer over the
@@ -239,7 +240,7 @@ func SearchHeader(raw string) []HeaderField {
 	fields := h.Fields()
 	for fields.Next() {
 		value := fields.Value()
-		if d, err := wordDecoder.DecodeHeader(value); err == nil {
+		if d, err := mailmsg.DecodeHeader(value); err == nil {
 			value = d
 		}
 		out = append(out, HeaderField{Key: fields.Key(), Value: strings.ToLower(value)})

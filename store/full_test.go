@@ -126,13 +126,7 @@ func TestDiskFull(t *testing.T) {
 	}
 	// POP3 QUIT: \Seen and an expunge in one transaction, all or nothing.
 	in := inbox(t, s, a.ID)
-	err := s.Update(ctx, func(tx *Tx) error {
-		if _, err := tx.SetFlags(in.ID, []uint32{2}, FlagsAdd, []string{FlagSeen}); err != nil {
-			return err
-		}
-		_, err := tx.Expunge(in.ID, []uint32{1})
-		return err
-	})
+	err := s.CommitMaildrop(ctx, in.ID, MaildropCommit{Seen: []uint32{2}, Deleted: []uint32{1}})
 	switch {
 	case err == nil:
 		delete(acked, 1)

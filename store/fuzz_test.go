@@ -7,6 +7,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 )
 
 // FuzzParse sends arbitrary octets through the store's spool path (CRLF normalisation,
@@ -48,16 +50,16 @@ func openStoreWith(t testing.TB, opts Options) *Store {
 }
 
 // TestParseHostileShapes runs FuzzParse's checks on inputs too big to be good fuzz seeds:
-// a header beyond maxHeaderBytes, nesting far beyond maxDepth, more parts than maxParts.
+// a header beyond mailmsg.MaxHeaderBytes, nesting far beyond mailmsg.MaxDepth, more parts than mailmsg.MaxParts.
 // Imported (migrated), each is stored whole and described within the parse bounds; as new
 // mail, under the default limits, the first four are refused.
 func TestParseHostileShapes(t *testing.T) {
 	s := newStore(t) // the default limits: 1 MiB of header, 64 levels
-	hugeHeader := "Subject: " + strings.Repeat("x", maxHeaderBytes+1000) + "\r\n\r\nbody\r\n"
+	hugeHeader := "Subject: " + strings.Repeat("x", mailmsg.MaxHeaderBytes+1000) + "\r\n\r\nbody\r\n"
 	manyFields := strings.Repeat("X-Filler: yes\r\n", 100000) + "\r\nbody\r\n"
 	var many strings.Builder
 	many.WriteString("Content-Type: multipart/mixed; boundary=b\r\n\r\n")
-	for range maxParts + 100 {
+	for range mailmsg.MaxParts + 100 {
 		many.WriteString("--b\r\n\r\npart\r\n")
 	}
 	many.WriteString("--b--\r\n")
@@ -192,24 +194,24 @@ func checkSpool(s *Store, in []byte) (newErr error, err error) {
 		return nil, fmt.Errorf("spooled octets differ from the normalised input")
 	}
 	md := sp.md
-	top := md.structure
+	top := md.Structure
 	if top.HeaderStart != 0 || top.End != sp.Size() {
 		return nil, fmt.Errorf("top part spans %d..%d, message is 0..%d", top.HeaderStart, top.End, sp.Size())
 	}
-	if md.headerSize != top.BodyStart {
-		return nil, fmt.Errorf("headerSize %d != top BodyStart %d", md.headerSize, top.BodyStart)
+	if md.HeaderSize != top.BodyStart {
+		return nil, fmt.Errorf("headerSize %d != top BodyStart %d", md.HeaderSize, top.BodyStart)
 	}
 	n := int64(bytes.Count(want, []byte("\r\n")))
 	if len(want) > 0 && !bytes.HasSuffix(want, []byte("\r\n")) {
 		n++ // the unterminated last line
 	}
-	if md.lines != n {
-		return nil, fmt.Errorf("lines = %d, message has %d lines", md.lines, n)
+	if md.Lines != n {
+		return nil, fmt.Errorf("lines = %d, message has %d lines", md.Lines, n)
 	}
 	if err := checkPart(top, 0, sp.Size(), "TEXT", want); err != nil {
 		return nil, err
 	}
-	if _, _, err := md.encode(); err != nil {
+	if _, _, err := md.Encode(); err != nil {
 		return nil, fmt.Errorf("encode: %w", err)
 	}
 	return checkNewMail(s, in, sp)
@@ -233,7 +235,7 @@ func isContentLimit(err error) bool {
 // delimiters never come is refused as nesting but described as text/plain.)
 func checkNewMail(s *Store, in []byte, migrated *Spooled) (newErr error, err error) {
 	var hdr, depth int64
-	walkParts(migrated.md.structure, 0, func(p Part, d int) {
+	walkParts(migrated.md.Structure, 0, func(p Part, d int) {
 		hdr = max(hdr, headerSection(p, migrated))
 		if len(p.Children) > 0 || p.Message != nil {
 			depth = max(depth, int64(d)+1)
@@ -244,22 +246,22 @@ func checkNewMail(s *Store, in []byte, migrated *Spooled) (newErr error, err err
 	switch {
 	case newErr == nil:
 		defer sp.Close()
-		if lim.headerSize > 0 && hdr > lim.headerSize {
-			return nil, fmt.Errorf("new mail accepted with a header section of %d octets, limit %d", hdr, lim.headerSize)
+		if lim.HeaderSize > 0 && hdr > lim.HeaderSize {
+			return nil, fmt.Errorf("new mail accepted with a header section of %d octets, limit %d", hdr, lim.HeaderSize)
 		}
-		if lim.mimeDepth > 0 && depth > int64(lim.mimeDepth) {
-			return nil, fmt.Errorf("new mail accepted with %d levels of nesting, limit %d", depth, lim.mimeDepth)
+		if lim.MIMEDepth > 0 && depth > int64(lim.MIMEDepth) {
+			return nil, fmt.Errorf("new mail accepted with %d levels of nesting, limit %d", depth, lim.MIMEDepth)
 		}
 		a, b := make([]byte, sp.Size()), make([]byte, migrated.Size())
 		sp.data.ReadAt(a, 0)
 		migrated.data.ReadAt(b, 0)
-		e1, s1, _ := sp.md.encode()
-		e2, s2, _ := migrated.md.encode()
-		if !bytes.Equal(a, b) || !bytes.Equal(e1, e2) || !bytes.Equal(s1, s2) || sp.md.text != migrated.md.text || sp.md.header != migrated.md.header || sp.md.lines != migrated.md.lines {
+		e1, s1, _ := sp.md.Encode()
+		e2, s2, _ := migrated.md.Encode()
+		if !bytes.Equal(a, b) || !bytes.Equal(e1, e2) || !bytes.Equal(s1, s2) || sp.md.Text != migrated.md.Text || sp.md.Header != migrated.md.Header || sp.md.Lines != migrated.md.Lines {
 			return nil, fmt.Errorf("new mail spooled or described differently from migrated mail")
 		}
 	case errors.Is(newErr, ErrHeaderTooBig):
-		if hdr <= lim.headerSize {
+		if hdr <= lim.HeaderSize {
 			return newErr, fmt.Errorf("new mail refused (%v), but its largest header section is %d octets", newErr, hdr)
 		}
 	case errors.Is(newErr, ErrNestingTooDeep):

@@ -8,6 +8,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 )
 
 // New mail beyond the content limits (Options.MaxHeaderSize, MaxMIMEDepth) is refused with a
@@ -135,7 +137,7 @@ func mixedNesting(depth int) string {
 func TestContentLimitsOff(t *testing.T) {
 	s := openStoreWith(t, Options{MaxHeaderSize: -1, MaxMIMEDepth: -1})
 	a := newAccount(t, s, "alice")
-	for _, msg := range []string{headerOf(maxHeaderBytes + 100), nestedMultipart(200, true), nestedRFC822(200)} {
+	for _, msg := range []string{headerOf(mailmsg.MaxHeaderBytes + 100), nestedMultipart(200, true), nestedRFC822(200)} {
 		d := deliver(t, s, a.ID, msg, DeliverOptions{})
 		if got := readMessage(t, s, d.MailboxID, d.UID); got != msg {
 			t.Error("stored message differs")

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 )
 
 // msgRow is a messages row as the write paths need it.
@@ -42,7 +44,7 @@ func scanMessage(row rowScanner, extra ...any) (Message, error) {
 }
 
 func internalDate(unix, tz int64) time.Time {
-	return time.Unix(unix, 0).In(fixedZone(int(tz)))
+	return time.Unix(unix, 0).In(mailmsg.FixedZone(int(tz)))
 }
 
 func splitDate(t time.Time) (unix, tz int64) {
@@ -121,7 +123,7 @@ type MetadataParts struct {
 	Envelope  bool // Metadata.Envelope
 	Structure bool // Metadata.Structure (BODYSTRUCTURE, and the offsets of MIME parts)
 	// Preview fills Metadata.Preview (RFC 8970). A message stored before previews were
-	// kept has its preview computed now, from the stored message, and kept (preview.go).
+	// kept has its preview computed now, from the stored message, and kept (previewfill.go).
 	Preview bool
 }
 
@@ -197,7 +199,7 @@ type SearchData struct {
 }
 
 // SearchTextMax bounds SearchData's Header and Text, each: what SEARCH sees of a message.
-const SearchTextMax = maxTextBytes
+const SearchTextMax = mailmsg.MaxTextBytes
 
 // SearchData returns the searchable text of the messages in ranges (all when empty), in
 // ascending UID order.
@@ -566,58 +568,4 @@ func (s *Store) Move(ctx context.Context, srcMailboxID int64, uids []uint32, dst
 		return err
 	})
 	return out, err
-}
-
-// Update runs fn in one write transaction: several edits that commit together or not at
-// all (POP3 QUIT marks \Seen and expunges in one go). If fn returns an error, nothing is
-// changed and Update returns that error. fn must use only tx for writes: it runs on the
-// store's writer goroutine (group commit), so calling a Store write method from fn would
-// wait forever for the writer that is running fn. Keep fn short; it holds the database's
-// write lock and the writes queued behind it.
-func (s *Store) Update(ctx context.Context, fn func(tx *Tx) error) error {
-	return s.write(ctx, "update", func(wt *writeTx) error {
-		tx := &Tx{wt: wt}
-		defer func() { tx.wt = nil }() // a Tx kept past fn must not touch a finished transaction
-		return fn(tx)
-	})
-}
-
-// Tx is a write transaction handed to Update's fn. It is valid only during fn and is not
-// safe for concurrent use.
-type Tx struct {
-	wt *writeTx
-}
-
-var errTxDone = fmt.Errorf("store: transaction already finished")
-
-// SetFlags is Store.SetFlags inside a transaction.
-func (tx *Tx) SetFlags(mailboxID int64, uids []uint32, op FlagOp, flags []string) ([]FlagUpdate, error) {
-	if tx.wt == nil {
-		return nil, errTxDone
-	}
-	return tx.wt.setFlags(mailboxID, uids, op, flags)
-}
-
-// Expunge is Store.Expunge inside a transaction.
-func (tx *Tx) Expunge(mailboxID int64, uids []uint32) ([]uint32, error) {
-	if tx.wt == nil {
-		return nil, errTxDone
-	}
-	return tx.wt.expunge(mailboxID, uids, selectUIDs)
-}
-
-// Copy is Store.Copy inside a transaction.
-func (tx *Tx) Copy(srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]UIDPair, error) {
-	if tx.wt == nil {
-		return nil, errTxDone
-	}
-	return tx.wt.copyOrMove(srcMailboxID, uids, dstMailboxID, false)
-}
-
-// Move is Store.Move inside a transaction.
-func (tx *Tx) Move(srcMailboxID int64, uids []uint32, dstMailboxID int64) ([]UIDPair, error) {
-	if tx.wt == nil {
-		return nil, errTxDone
-	}
-	return tx.wt.copyOrMove(srcMailboxID, uids, dstMailboxID, true)
 }

@@ -379,47 +379,6 @@ func TestQuotaMessages(t *testing.T) {
 	}
 }
 
-func TestUpdateTx(t *testing.T) {
-	s := newStore(t)
-	a := newAccount(t, s, "alice")
-	in := inbox(t, s, a.ID)
-	for i := 0; i < 3; i++ {
-		deliver(t, s, a.ID, simpleMessage(fmt.Sprint(i)), DeliverOptions{})
-	}
-	// POP3 QUIT: \Seen for what was read, expunge what was deleted, together.
-	err := s.Update(ctx, func(tx *Tx) error {
-		if _, err := tx.SetFlags(in.ID, []uint32{1, 2}, FlagsAdd, []string{FlagSeen}); err != nil {
-			return err
-		}
-		_, err := tx.Expunge(in.ID, []uint32{2})
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs := mustMessages(t, s, in.ID)
-	if !slices.Equal(uids(msgs), []uint32{1, 3}) || !msgs[0].HasFlag(FlagSeen) || msgs[1].HasFlag(FlagSeen) {
-		t.Errorf("after Update %+v", msgs)
-	}
-	// An error rolls everything back.
-	boom := errors.New("boom")
-	var kept *Tx
-	err = s.Update(ctx, func(tx *Tx) error {
-		kept = tx
-		tx.Expunge(in.ID, []uint32{1, 3})
-		return boom
-	})
-	if !errors.Is(err, boom) {
-		t.Errorf("Update error %v", err)
-	}
-	if got := uids(mustMessages(t, s, in.ID)); !slices.Equal(got, []uint32{1, 3}) {
-		t.Errorf("rolled-back expunge took effect: %v", got)
-	}
-	if _, err := kept.Expunge(in.ID, nil); err == nil {
-		t.Error("Tx usable after Update returned")
-	}
-}
-
 func TestOpenMessages(t *testing.T) {
 	s := newStore(t)
 	a := newAccount(t, s, "alice")

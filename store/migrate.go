@@ -143,7 +143,7 @@ CREATE TABLE subscriptions (
 ) WITHOUT ROWID;
 INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailboxes WHERE subscribed = 1;
 `,
-	// 6: CONDSTORE, QRESYNC, PREVIEW, SAVEDATE (condstore.go, preview.go). Kept in one entry,
+	// 6: CONDSTORE, QRESYNC, PREVIEW, SAVEDATE (condstore.go, previewfill.go). Kept in one entry,
 	// the last, so that it can follow any migration merged in before it.
 	migrationCondstore,
 	// 7: RFC 8474 THREADID (threads.go). Its own step, so that it can be renumbered.
@@ -180,7 +180,7 @@ CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
 ALTER TABLE messages ADD COLUMN save_date INTEGER;
 
 -- RFC 8970 PREVIEW: the preview text, computed at delivery. NULL for bodies stored before
--- this migration: computed when first asked for, then kept (preview.go).
+-- this migration: computed when first asked for, then kept (previewfill.go).
 ALTER TABLE bodies ADD COLUMN preview TEXT;
 `
 

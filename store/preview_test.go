@@ -65,13 +65,3 @@ func TestPreviewWithPrepend(t *testing.T) {
 		t.Errorf("MetadataOf = %+v, %v", md, err)
 	}
 }
-
-func TestPreviewText(t *testing.T) {
-	if got := previewText("a\x00b\x1bc \u00a0 d"); got != "abc d" {
-		t.Errorf("previewText = %q", got)
-	}
-	in := strings.Repeat("x", PreviewMax-1) + " yz"
-	if got := previewText(in); utf8.RuneCountInString(got) > PreviewMax || strings.HasSuffix(got, " ") {
-		t.Errorf("previewText(%d chars) = %d chars %q", len(in), utf8.RuneCountInString(got), got[len(got)-3:])
-	}
-}

@@ -49,7 +49,7 @@ const insertSortKeys = `INSERT OR REPLACE INTO sort_keys (body_id, sent_date, su
 
 // insertSortKeys stores the keys of a new body (insertBody).
 func (wt *writeTx) insertSortKeys(bodyID int64, md *parsed) error {
-	k := sortKeysOf(&md.envelope, md.header)
+	k := sortKeysOf(&md.Envelope, md.Header)
 	if _, err := wt.exec(insertSortKeys, bodyID, k.sentDate, k.subject, k.messageID, k.inReplyTo, k.refs); err != nil {
 		return fmt.Errorf("insert sort keys: %w", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 	"github.com/mattn/go-sqlite3"
 )
 
@@ -62,10 +63,10 @@ const DefaultExpungeRetention = 30 * 24 * time.Hour
 const DefaultMaxMessageSize = 50 << 20
 
 // Defaults of Options.MaxHeaderSize and MaxMIMEDepth: the header a message may keep for
-// parsing, and the nesting the store describes whole (store/parse.go).
+// parsing, and the nesting the store describes whole (internal/mailmsg/parse.go).
 const (
-	DefaultMaxHeaderSize = maxHeaderBytes
-	DefaultMaxMIMEDepth  = maxDepth
+	DefaultMaxHeaderSize = mailmsg.MaxHeaderBytes
+	DefaultMaxMIMEDepth  = mailmsg.MaxDepth
 )
 
 // limitOrDefault turns an Options limit (0: the default, negative: none) into the limit
@@ -107,7 +108,7 @@ type Store struct {
 	log     *slog.Logger
 	now     func() time.Time
 	maxSize int64
-	limits  contentLimits // new mail's header size and nesting (0: none)
+	limits  mailmsg.Limits // new mail's header size and nesting (0: none)
 	folders map[string]string
 	uidv    func(last uint32) uint32 // Options.UIDValidity; nil: the clock
 	grace   func(quota int64) int64  // Options.QuotaGrace; nil: none
@@ -171,9 +172,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	if s.maxSize <= 0 {
 		s.maxSize = DefaultMaxMessageSize
 	}
-	s.limits = contentLimits{
-		headerSize: limitOrDefault(opts.MaxHeaderSize, DefaultMaxHeaderSize),
-		mimeDepth:  int(limitOrDefault(int64(opts.MaxMIMEDepth), DefaultMaxMIMEDepth)),
+	s.limits = mailmsg.Limits{
+		HeaderSize: limitOrDefault(opts.MaxHeaderSize, DefaultMaxHeaderSize),
+		MIMEDepth:  int(limitOrDefault(int64(opts.MaxMIMEDepth), DefaultMaxMIMEDepth)),
 	}
 	if s.folders == nil {
 		s.folders = defaultFolders

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/letterbox-mail/letterbox/internal/threading"
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 )
 
 // Threads for RFC 8474 THREADID. When a message row is stored, it joins a thread of its
@@ -41,12 +41,12 @@ ALTER TABLE messages ADD COLUMN thread_id INTEGER;
 
 // threadKeys are what a body keeps for threading: its Message-ID (NULL when it has none)
 // and the ids of its References field, then In-Reply-To, the last maxParentIDs of them.
-func threadKeys(md *parsed) (msgID sql.NullString, parents string) {
-	if id := md.envelope.MessageID; id != "" {
+func threadKeys(md *mailmsg.Parsed) (msgID sql.NullString, parents string) {
+	if id := md.Envelope.MessageID; id != "" {
 		msgID = sql.NullString{String: id, Valid: true}
 	}
-	ids := threading.ParseMessageIDs(headerField(md.header, "References"))
-	ids = append(ids, md.envelope.InReplyTo...)
+	ids := mailmsg.ParseMessageIDs(headerField(md.Header, "References"))
+	ids = append(ids, md.Envelope.InReplyTo...)
 	if len(ids) > maxParentIDs {
 		ids = ids[len(ids)-maxParentIDs:]
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 	"github.com/letterbox-mail/letterbox/internal/threading"
 )
 
@@ -21,7 +22,7 @@ func Example() {
 			From: threading.Address{Mailbox: "boss", Host: "example.org"}},
 		{Seq: 3, UID: 107, InternalDate: day.Add(time.Hour), Date: day.Add(30 * time.Minute), Size: 1200,
 			Subject: "Re: Lunch?", MessageID: "<3@example.net>",
-			References: threading.ParseMessageIDs("<1@example.org>"),
+			References: mailmsg.ParseMessageIDs("<1@example.org>"),
 			From:       threading.Address{Name: "Adam", Mailbox: "adam", Host: "example.net"}},
 	}
 

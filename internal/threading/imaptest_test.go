@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 )
 
 // imaptestDir holds imaptest's scripts (Dovecot's IMAP compliance tester), beside the
@@ -282,11 +284,11 @@ func parseTestMessage(fromLine, raw string) (Message, error) {
 	m.From = firstAddress(h.Get("From"))
 	m.To = firstAddress(h.Get("To"))
 	m.Cc = firstAddress(h.Get("Cc"))
-	if ids := ParseMessageIDs(h.Get("Message-Id")); len(ids) > 0 {
+	if ids := mailmsg.ParseMessageIDs(h.Get("Message-Id")); len(ids) > 0 {
 		m.MessageID = ids[0]
 	}
-	m.InReplyTo = ParseMessageIDs(h.Get("In-Reply-To"))
-	m.References = ParseMessageIDs(h.Get("References"))
+	m.InReplyTo = mailmsg.ParseMessageIDs(h.Get("In-Reply-To"))
+	m.References = mailmsg.ParseMessageIDs(h.Get("References"))
 	return m, nil
 }
 

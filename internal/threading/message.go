@@ -30,7 +30,7 @@ type Message struct {
 	// only the first is used, and only when References has none (RFC 5256 §4).
 	InReplyTo []string
 	// References lists the msg-ids of the References field in their order (oldest
-	// first); ParseMessageIDs extracts them from the raw field.
+	// first); mailmsg.ParseMessageIDs extracts them from the raw field.
 	References []string
 }
 

@@ -2,25 +2,6 @@ package threading
 
 import "strings"
 
-// ParseMessageIDs returns the msg-ids of a References or In-Reply-To header field value,
-// in order, each with its angle brackets: every "<...>" token, so that comments,
-// folding and phrases between them (obs-in-reply-to) are skipped.
-func ParseMessageIDs(field string) []string {
-	var ids []string
-	for {
-		i := strings.IndexByte(field, '<')
-		if i < 0 {
-			return ids
-		}
-		j := strings.IndexByte(field[i:], '>')
-		if j < 0 {
-			return ids
-		}
-		ids = append(ids, field[i:i+j+1])
-		field = field[i+j+1:]
-	}
-}
-
 // normalizeMessageID returns the form under which two msg-ids are the same Message ID:
 // RFC 5256 §4: "Implementations of the REFERENCES threading algorithm MUST normalize any
 // msg-id in order to avoid false non-matches due to differences in quoting", so

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 )
 
 // bySeq formats threads with sequence numbers, as THREAD prints them.
@@ -295,7 +297,7 @@ func TestOrderedSubject(t *testing.T) {
 }
 
 func TestParseMessageIDs(t *testing.T) {
-	got := ParseMessageIDs("<a@b>\r\n <c@d> (comment) junk <\"q x\"@e> <unterminated")
+	got := mailmsg.ParseMessageIDs("<a@b>\r\n <c@d> (comment) junk <\"q x\"@e> <unterminated")
 	want := []string{"<a@b>", "<c@d>", `<"q x"@e>`}
 	if !slices.Equal(got, want) {
 		t.Errorf("ParseMessageIDs = %q, want %q", got, want)

@@ -387,7 +387,7 @@ var keys = []key{
 	{"limits.max_connections_per_ip", 50},
 	{"limits.max_userip_connections", 10},
 	{"limits.recipients", 1000},  // Postfix's smtpd_recipient_limit
-	{"limits.header_size", "1M"}, // the header the store keeps for parsing (store/parse.go)
+	{"limits.header_size", "1M"}, // the header the store keeps for parsing (internal/mailmsg/parse.go)
 	{"limits.mime_depth", 64},    // the nesting the store describes whole
 	{"folders.sent", "Sent"},
 	{"folders.drafts", "Drafts"},

@@ -356,21 +356,51 @@ type checkedConn struct {
 	net.Conn
 	l       *Listener
 	checked bool
+	// rest holds what the first read brought beyond a caller's buffer smaller than a
+	// signature, handed out before the connection is read again.
+	rest []byte
 }
 
 // NetConn is the connection beneath.
 func (c *checkedConn) NetConn() net.Conn { return c.Conn }
 
+// minCheck is how much the first read asks for, whatever the caller's buffer, so that a
+// reader that starts with one octet (IMAP waiting for a command) still shows the check a
+// whole signature (v2's is 12 octets, v1's "PROXY " 6), and that a v1 header (at most 107
+// octets) and the little a client sends with it are read off before the connection is
+// closed: closed over unread data, it would end in a reset instead of a plain close.
+const minCheck = 256
+
 func (c *checkedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if c.checked || n == 0 {
+	if len(c.rest) > 0 {
+		n := copy(p, c.rest)
+		c.rest = c.rest[n:]
+		return n, nil
+	}
+	if c.checked {
+		return c.Conn.Read(p)
+	}
+	buf := p
+	if len(p) < minCheck {
+		buf = make([]byte, minCheck)
+	}
+	n, err := c.Conn.Read(buf)
+	if n == 0 {
 		return n, err
 	}
 	c.checked = true
-	if startsWithHeader(p[:n]) {
+	if startsWithHeader(buf[:n]) {
 		c.Conn.Close()
 		c.l.logRefusal(c.Conn.RemoteAddr(), ErrUntrusted)
 		return 0, ErrUntrusted
+	}
+	if len(p) < minCheck {
+		m := copy(p, buf[:n])
+		if m < n {
+			c.rest = append([]byte(nil), buf[m:n]...)
+			return m, nil // an error comes again from the next read of the connection
+		}
+		return m, err
 	}
 	return n, err
 }

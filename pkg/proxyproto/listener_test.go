@@ -177,30 +177,47 @@ func TestListenerOptional(t *testing.T) {
 // TestListenerUntrusted: a header from an address outside Trusted closes the connection at
 // the first read; other connections from there are served unchanged.
 func TestListenerUntrusted(t *testing.T) {
-	for _, trusted := range [][]netip.Prefix{nil, {netip.MustParsePrefix("192.0.2.0/24")}} {
-		l := listen(t, Options{Trusted: trusted})
-		for _, header := range []string{
-			"PROXY TCP4 203.0.113.7 198.51.100.1 56324 993\r\n",
-			string(v2(0x21, famTCP4, v2Addrs(client4, server4))),
-		} {
-			client := dial(t, l, header)
+	// A reader may start with a buffer smaller than a signature: IMAP waits for a command
+	// with a one-octet read.
+	for _, size := range []int{64, 1} {
+		for _, trusted := range [][]netip.Prefix{nil, {netip.MustParsePrefix("192.0.2.0/24")}} {
+			l := listen(t, Options{Trusted: trusted})
+			for _, header := range []string{
+				"PROXY TCP4 203.0.113.7 198.51.100.1 56324 993\r\n",
+				string(v2(0x21, famTCP4, v2Addrs(client4, server4))),
+			} {
+				client := dial(t, l, header)
+				c := acceptOne(t, l)
+				if c.RemoteAddr().String() != client.LocalAddr().String() {
+					t.Errorf("RemoteAddr = %s: an untrusted header was honoured", c.RemoteAddr())
+				}
+				buf := make([]byte, size)
+				if n, err := c.Read(buf); !errors.Is(err, ErrUntrusted) {
+					t.Errorf("trusted %v, %d-octet read: reading %q: %d, %v; want ErrUntrusted", trusted, size, header, n, err)
+				}
+				if got, _ := readAll(t, client); got != "" {
+					t.Errorf("the client read %q from a refused connection", got)
+				}
+			}
+			const command = "a1 LOGIN ann secret\r\n"
+			client := dial(t, l, command)
 			c := acceptOne(t, l)
-			if c.RemoteAddr().String() != client.LocalAddr().String() {
-				t.Errorf("RemoteAddr = %s: an untrusted header was honoured", c.RemoteAddr())
+			client.(*net.TCPConn).CloseWrite()
+			var got []byte
+			buf := make([]byte, size)
+			for {
+				n, err := c.Read(buf)
+				got = append(got, buf[:n]...)
+				if err != nil {
+					if err != io.EOF {
+						t.Errorf("%d-octet reads of an untrusted client's command: %v", size, err)
+					}
+					break
+				}
 			}
-			buf := make([]byte, 64)
-			if n, err := c.Read(buf); !errors.Is(err, ErrUntrusted) {
-				t.Errorf("trusted %v: reading %q: %d, %v; want ErrUntrusted", trusted, header, n, err)
+			if string(got) != command {
+				t.Errorf("%d-octet reads of an untrusted client's command: %q", size, got)
 			}
-			if got, _ := readAll(t, client); got != "" {
-				t.Errorf("the client read %q from a refused connection", got)
-			}
-		}
-		client := dial(t, l, "a1 LOGIN ann secret\r\n")
-		c := acceptOne(t, l)
-		client.(*net.TCPConn).CloseWrite()
-		if got, err := readAll(t, c); err != nil || got != "a1 LOGIN ann secret\r\n" {
-			t.Errorf("an untrusted client's command: %q, %v", got, err)
 		}
 	}
 }

@@ -187,8 +187,9 @@ type SessionLimiter interface {
 	AcquireUser(protocol, account string, remote net.Addr) (release func(), err error)
 }
 
-// mailStore is what the IMAP backend needs of the store; *store.Store implements it.
-type mailStore interface {
+// Store is what the IMAP server needs of the store: the methods it calls, declared here
+// where they are used, so that any store backend can serve it. *store.Store implements it.
+type Store interface {
 	Mailboxes(ctx context.Context, accountID int64) ([]store.Mailbox, error)
 	MailboxByName(ctx context.Context, accountID int64, name string) (store.Mailbox, error)
 	MailboxByID(ctx context.Context, mailboxID int64) (store.Mailbox, error)
@@ -232,7 +233,10 @@ type mailStore interface {
 	WatchFunc(accountID int64, wake func()) (cancel func())
 }
 
-var _ mailStore = (*store.Store)(nil)
+// mailStore is the package's own name for Store.
+type mailStore = Store
+
+var _ Store = (*store.Store)(nil)
 
 // Server serves IMAP over the store. Serve may be called for several listeners (plain and
 // implicit TLS); Shutdown stops them all.
@@ -247,7 +251,7 @@ type Server struct {
 }
 
 // NewServer returns a server over st. It does not listen; call Serve.
-func NewServer(st *store.Store, opts Options) *Server {
+func NewServer(st Store, opts Options) *Server {
 	return newServer(st, opts)
 }
 

@@ -170,10 +170,7 @@ func TestIdleHearsStoreChanges(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	if err := e.st.Update(ctx, func(tx *store.Tx) error {
-		_, err := tx.Expunge(inbox.ID, []uint32{uids[1]})
-		return err
-	}); err != nil {
+	if _, err := e.st.Expunge(ctx, inbox.ID, []uint32{uids[1]}); err != nil {
 		t.Fatal(err)
 	}
 	c.waitFor(`^\* 2 EXPUNGE$`)

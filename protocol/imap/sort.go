@@ -8,6 +8,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 	"github.com/letterbox-mail/letterbox/internal/threading"
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -258,7 +259,7 @@ func (s *session) sortMessagesOf(v *selected, a *searchArgs, fields store.SortFi
 			m.InReplyTo = []string{row.InReplyTo}
 		}
 		if row.References != "" {
-			m.References = threading.ParseMessageIDs(row.References)
+			m.References = mailmsg.ParseMessageIDs(row.References)
 		}
 		msgs = append(msgs, m)
 	}

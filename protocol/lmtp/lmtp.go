@@ -97,12 +97,15 @@ type Options struct {
 	DetailToFolder bool
 }
 
-// Store is what the LMTP server needs of the store.
+// Store is what the LMTP server needs of the store, declared here where it is used;
+// *store.Store implements it.
 type Store interface {
 	ResolveRecipient(ctx context.Context, address, detailDelimiter string) (store.Account, string, error)
 	Spool(r io.Reader, opts store.SpoolOptions) (*store.Spooled, error)
 	DeliverSpooled(ctx context.Context, accountID int64, sp *store.Spooled, opts store.DeliverOptions) (store.Delivered, error)
 }
+
+var _ Store = (*store.Store)(nil)
 
 // Server is an LMTP server over one store.
 type Server struct {
@@ -118,7 +121,7 @@ type Server struct {
 }
 
 // NewServer returns an LMTP server delivering into st.
-func NewServer(st *store.Store, opts Options) *Server {
+func NewServer(st Store, opts Options) *Server {
 	return newServer(st, opts)
 }
 

@@ -79,32 +79,14 @@ func (s *session) commit() (int, error) {
 	if len(seen) == 0 && len(deleted) == 0 {
 		return 0, nil
 	}
-	err := s.srv.st.Update(s.ctx, func(tx *store.Tx) error {
-		if len(seen) > 0 {
-			if _, err := tx.SetFlags(s.mbox.ID, seen, store.FlagsAdd, []string{store.FlagSeen}); err != nil {
-				return fmt.Errorf("set \\Seen: %w", err)
-			}
-		}
-		if len(deleted) == 0 {
-			return nil
-		}
-		// Never hand Expunge an empty list: nil means every \Deleted message.
-		switch mode {
-		case DeleteKeepFlagged:
-			if _, err := tx.SetFlags(s.mbox.ID, deleted, store.FlagsAdd, []string{store.FlagDeleted}); err != nil {
-				return fmt.Errorf("set \\Deleted: %w", err)
-			}
-		case DeleteHide:
-			if _, err := tx.SetFlags(s.mbox.ID, deleted, store.FlagsAdd, []string{HiddenKeyword}); err != nil {
-				return fmt.Errorf("set %s: %w", HiddenKeyword, err)
-			}
-		default:
-			if _, err := tx.Expunge(s.mbox.ID, deleted); err != nil {
-				return fmt.Errorf("expunge: %w", err)
-			}
-		}
-		return nil
-	})
+	c := store.MaildropCommit{Seen: seen, Deleted: deleted}
+	switch mode {
+	case DeleteKeepFlagged:
+		c.DeletedFlag = store.FlagDeleted
+	case DeleteHide:
+		c.DeletedFlag = HiddenKeyword
+	}
+	err := s.srv.st.CommitMaildrop(s.ctx, s.mbox.ID, c)
 	if err != nil {
 		return 0, fmt.Errorf("commit POP3 session: %w", err)
 	}

@@ -158,18 +158,14 @@ func TestMarkSeenOff(t *testing.T) {
 	}
 }
 
-// failingStore lets every Update run and then rolls it back with an error.
+// failingStore fails every maildrop commit, as a full disk would, without writing
+// anything (that a failed commit writes nothing is the store's promise, tested there).
 type failingStore struct{ *store.Store }
 
 var errInjected = errors.New("injected: disk full")
 
-func (f failingStore) Update(ctx context.Context, fn func(tx *store.Tx) error) error {
-	return f.Store.Update(ctx, func(tx *store.Tx) error {
-		if err := fn(tx); err != nil {
-			return err
-		}
-		return errInjected
-	})
+func (f failingStore) CommitMaildrop(context.Context, int64, store.MaildropCommit) error {
+	return errInjected
 }
 
 func TestQuitCommitFailureDeletesNothing(t *testing.T) {

@@ -165,13 +165,19 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// mailStore is what the POP3 server needs of the store; *store.Store implements it.
-type mailStore interface {
+// Store is what the POP3 server needs of the store: the methods it calls, declared here
+// where they are used, so that any store backend can serve it. *store.Store implements it.
+type Store interface {
 	MailboxByName(ctx context.Context, accountID int64, name string) (store.Mailbox, error)
 	Messages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.Message, error)
 	OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (store.Body, error)
-	Update(ctx context.Context, fn func(tx *store.Tx) error) error
+	CommitMaildrop(ctx context.Context, mailboxID int64, c store.MaildropCommit) error
 }
+
+var _ Store = (*store.Store)(nil)
+
+// mailStore is the package's own name for Store.
+type mailStore = Store
 
 // Server serves POP3 on any number of listeners. It is safe for concurrent use.
 type Server struct {
@@ -194,7 +200,7 @@ type Server struct {
 
 // NewServer returns a POP3 server for st. Options that fail Validate make Serve return
 // that error; check them first with Options.Validate to fail at configuration time.
-func NewServer(st *store.Store, opts Options) *Server {
+func NewServer(st Store, opts Options) *Server {
 	return newServer(st, opts)
 }
 

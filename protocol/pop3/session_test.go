@@ -37,8 +37,8 @@ func (c *scriptConn) SetDeadline(time.Time) error      { return nil }
 func (c *scriptConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
 
-// memStore is a fake mail store with one INBOX; Update hands fn a finished Tx, so
-// commits fail (nothing here may pretend to have deleted anything).
+// memStore is a fake mail store with one INBOX; its commits fail (nothing here may
+// pretend to have deleted anything).
 type memStore struct {
 	msgs []string // UID i+1
 }
@@ -62,8 +62,8 @@ func (m *memStore) OpenMessage(_ context.Context, _ int64, uid uint32) (store.Bo
 	return memBody{bytes.NewReader([]byte(m.msgs[uid-1]))}, nil
 }
 
-func (m *memStore) Update(_ context.Context, fn func(tx *store.Tx) error) error {
-	return fn(&store.Tx{})
+func (m *memStore) CommitMaildrop(context.Context, int64, store.MaildropCommit) error {
+	return errors.New("memStore: read-only")
 }
 
 type memBody struct{ *bytes.Reader }
@@ -532,10 +532,10 @@ type gatedStore struct {
 	entered, release chan struct{}
 }
 
-func (g *gatedStore) Update(ctx context.Context, fn func(tx *store.Tx) error) error {
+func (g *gatedStore) CommitMaildrop(ctx context.Context, mailboxID int64, c store.MaildropCommit) error {
 	close(g.entered)
 	<-g.release
-	return g.Store.Update(ctx, fn)
+	return g.Store.CommitMaildrop(ctx, mailboxID, c)
 }
 
 func TestPanicIsRecoveredPerConnection(t *testing.T) {

@@ -1,4 +1,4 @@
-package store
+package mailmsg
 
 import (
 	"bufio"
@@ -19,7 +19,7 @@ import (
 
 // Bounds that keep a hostile or broken message from costing more than it is worth. A
 // message beyond them is still stored whole; only its description is cut short. New mail
-// is refused earlier, at its header size and nesting, by contentLimits (Options).
+// is refused earlier, at its header size and nesting, by Limits (Options).
 const (
 	maxDepth       = 64      // MIME nesting: deeper multiparts are described as text/plain
 	maxParts       = 2000    // MIME parts described; further siblings are left out
@@ -27,43 +27,44 @@ const (
 	maxTextBytes   = 1 << 20 // decoded text kept for SEARCH
 )
 
-// contentLimits are the shapes new mail is refused for (Options.MaxHeaderSize and
+// Limits are the shapes new mail is refused for (the store's Options.MaxHeaderSize and
 // MaxMIMEDepth), checked as the message streams through the parser; a zero field refuses
-// nothing. Migrated mail is parsed without them (SpoolOptions).
-type contentLimits struct {
-	headerSize int64 // octets of one header section, without the blank line ending it
-	mimeDepth  int   // levels of multipart and message/rfc822 the parser descends into
+// nothing. Migrated mail is parsed without them (the store's SpoolOptions).
+type Limits struct {
+	HeaderSize int64 // octets of one header section, without the blank line ending it
+	MIMEDepth  int   // levels of multipart and message/rfc822 the parser descends into
 }
 
-// parsed is what delivery computes once from a stored message (see Metadata).
-type parsed struct {
-	structure  Part
-	envelope   Envelope
-	headerSize int64
-	lines      int64
-	header     string // the raw top-level header
-	text       string // decoded text of the text/* parts, for SEARCH
-	preview    string // RFC 8970 preview text (preview.go)
+// Parsed is what delivery computes once from a stored message (see store.Metadata).
+type Parsed struct {
+	Structure  Part
+	Envelope   Envelope
+	HeaderSize int64
+	Lines      int64
+	Header     string // the raw top-level header
+	Text       string // decoded text of the text/* parts, for SEARCH
+	Preview    string // RFC 8970 preview text (preview.go)
 }
 
-func (md *parsed) encode() (env, structure []byte, err error) {
-	env = encodeEnvelope(&md.envelope) // envelope.go
-	if structure, err = json.Marshal(md.structure); err != nil {
+// Encode gives the envelope (envelope.go's encoding) and the structure (JSON) as stored.
+func (md *Parsed) Encode() (env, structure []byte, err error) {
+	env = encodeEnvelope(&md.Envelope) // envelope.go
+	if structure, err = json.Marshal(md.Structure); err != nil {
 		return nil, nil, fmt.Errorf("encode structure: %w", err)
 	}
 	return env, structure, nil
 }
 
-// withPrepend describes prepend (header lines, CRLF-terminated) followed by the message md
+// WithPrepend describes prepend (header lines, CRLF-terminated) followed by the message md
 // describes: offsets move by len(prepend), and the prepended lines join the top header.
-func (md *parsed) withPrepend(prepend []byte) *parsed {
+func (md *Parsed) WithPrepend(prepend []byte) *Parsed {
 	n := int64(len(prepend))
 	out := *md
-	out.structure = shiftPart(md.structure, n)
-	out.structure.HeaderStart = 0
-	out.headerSize += n
-	out.lines += int64(bytes.Count(prepend, []byte("\n")))
-	out.header = string(prepend) + md.header
+	out.Structure = shiftPart(md.Structure, n)
+	out.Structure.HeaderStart = 0
+	out.HeaderSize += n
+	out.Lines += int64(bytes.Count(prepend, []byte("\n")))
+	out.Header = string(prepend) + md.Header
 	return &out
 }
 
@@ -86,16 +87,16 @@ func shiftPart(p Part, n int64) Part {
 	return p
 }
 
-// parseMessage describes the CRLF-normalised message read from r in one streaming pass
+// Parse describes the CRLF-normalised message read from r in one streaming pass
 // over its lines: the MIME tree and its offsets. Malformed MIME never fails: what cannot be
 // understood is described as text/plain. It refuses ErrNotMessage, for input without a
 // header, and a message beyond lim (a *ContentLimitError), at the line that crosses the
 // limit, reading no further than the parser's buffer beyond it. Otherwise r is read to its
-// end. The decoded text (parsed.text) is left to extractText, once the message is spooled.
+// end. The decoded text (Parsed.Text) is left to ExtractText, once the message is spooled.
 // With anyOctets (SpoolOptions.AnyOctets) input without a header is described as a message
 // whose header section is empty, not refused.
-func parseMessage(r io.Reader, lim contentLimits, anyOctets bool) (*parser, *parsed, error) {
-	p := &parser{s: &lineScanner{r: bufio.NewReaderSize(r, 64<<10), atStart: true}, lim: lim}
+func Parse(r io.Reader, lim Limits, anyOctets bool) (*Parser, *Parsed, error) {
+	p := &Parser{s: &lineScanner{r: bufio.NewReaderSize(r, 64<<10), atStart: true}, lim: lim}
 	top, h, fields := p.entity(0, nil, false)
 	if err := p.s.err; err != nil {
 		if cle := (*ContentLimitError)(nil); errors.As(err, &cle) {
@@ -106,15 +107,15 @@ func parseMessage(r io.Reader, lim contentLimits, anyOctets bool) (*parser, *par
 	if fields == 0 && !anyOctets {
 		return nil, nil, ErrNotMessage
 	}
-	md := &parsed{
-		structure:  top,
-		envelope:   envelopeOf(h),
-		headerSize: top.BodyStart,
-		lines:      p.s.crlfs,
-		header:     string(p.topHeader),
+	md := &Parsed{
+		Structure:  top,
+		Envelope:   envelopeOf(h),
+		HeaderSize: top.BodyStart,
+		Lines:      p.s.crlfs,
+		Header:     string(p.topHeader),
 	}
 	if !p.s.atStart && p.s.off > 0 {
-		md.lines++
+		md.Lines++
 	}
 	return p, md, nil
 }
@@ -226,9 +227,11 @@ type textPart struct {
 	disposition string // Part.Disposition: "", "inline", "attachment", ...
 }
 
-type parser struct {
+// Parser is a message's parse, kept after Parse to read its text parts again (ExtractText,
+// Preview) from the spooled octets.
+type Parser struct {
 	s         *lineScanner
-	lim       contentLimits
+	lim       Limits
 	parts     int
 	topHeader []byte
 	texts     []textPart
@@ -236,7 +239,7 @@ type parser struct {
 
 // entity describes the MIME entity starting at the scanner's position and ending at one of
 // bounds (or the end). It returns the part, its parsed header and its number of fields.
-func (p *parser) entity(depth int, bounds []string, digest bool) (Part, textproto.Header, int) {
+func (p *Parser) entity(depth int, bounds []string, digest bool) (Part, textproto.Header, int) {
 	s := p.s
 	part := Part{HeaderStart: s.off}
 	raw, fields := p.header(bounds)
@@ -295,9 +298,9 @@ func (p *parser) entity(depth int, bounds []string, digest bool) (Part, textprot
 // nestingAllowed reports whether the limit on nesting lets the parser descend into a
 // multipart or message/rfc822 at depth (0: the message itself), which would be nesting
 // level depth+1. If not, it stops the scan with ErrNestingTooDeep.
-func (p *parser) nestingAllowed(depth int) bool {
-	if p.lim.mimeDepth > 0 && depth >= p.lim.mimeDepth {
-		p.s.stop(&ContentLimitError{Err: ErrNestingTooDeep, Limit: int64(p.lim.mimeDepth)})
+func (p *Parser) nestingAllowed(depth int) bool {
+	if p.lim.MIMEDepth > 0 && depth >= p.lim.MIMEDepth {
+		p.s.stop(&ContentLimitError{Err: ErrNestingTooDeep, Limit: int64(p.lim.MIMEDepth)})
 		return false
 	}
 	return true
@@ -307,7 +310,7 @@ func (p *parser) nestingAllowed(depth int) bool {
 // without a blank line, at a boundary or at a line that is no header field (the body then
 // starts there). Under a header size limit it stops the scan with ErrHeaderTooBig before
 // consuming the line (or fragment of a long line) that crosses it.
-func (p *parser) header(bounds []string) (raw []byte, fields int) {
+func (p *Parser) header(bounds []string) (raw []byte, fields int) {
 	var size int64
 	for {
 		line, atStart := p.s.peek()
@@ -334,8 +337,8 @@ func (p *parser) header(bounds []string) (raw []byte, fields int) {
 			}
 		}
 		size += int64(len(line))
-		if p.lim.headerSize > 0 && size > p.lim.headerSize {
-			p.s.stop(&ContentLimitError{Err: ErrHeaderTooBig, Limit: p.lim.headerSize})
+		if p.lim.HeaderSize > 0 && size > p.lim.HeaderSize {
+			p.s.stop(&ContentLimitError{Err: ErrHeaderTooBig, Limit: p.lim.HeaderSize})
 			return raw, fields
 		}
 		if len(raw)+len(line) <= maxHeaderBytes {
@@ -373,7 +376,7 @@ func parseHeader(raw []byte) textproto.Header {
 
 // multipart describes the body parts of a multipart entity and consumes it through its
 // epilogue. It reports whether it stopped at an enclosing boundary.
-func (p *parser) multipart(part *Part, depth int, bounds []string, boundary string) (cut bool) {
+func (p *Parser) multipart(part *Part, depth int, bounds []string, boundary string) (cut bool) {
 	inner := append(slices.Clip(bounds), boundary)
 	me := len(inner) - 1
 	digest := part.Subtype == "digest"
@@ -396,12 +399,12 @@ func (p *parser) multipart(part *Part, depth int, bounds []string, boundary stri
 	return idx >= 0
 }
 
-func (p *parser) skipTo(bounds []string) int {
+func (p *Parser) skipTo(bounds []string) int {
 	idx, _ := p.skipToDelimiter(bounds)
 	return idx
 }
 
-func (p *parser) skipToDelimiter(bounds []string) (idx int, closing bool) {
+func (p *Parser) skipToDelimiter(bounds []string) (idx int, closing bool) {
 	for {
 		line, atStart := p.s.peek()
 		if len(line) == 0 {
@@ -416,7 +419,7 @@ func (p *parser) skipToDelimiter(bounds []string) (idx int, closing bool) {
 	}
 }
 
-func (p *parser) peekDelimiter(bounds []string) (idx int, closing bool) {
+func (p *Parser) peekDelimiter(bounds []string) (idx int, closing bool) {
 	line, atStart := p.s.peek()
 	if len(line) == 0 || !atStart {
 		return -1, false
@@ -424,7 +427,7 @@ func (p *parser) peekDelimiter(bounds []string) (idx int, closing bool) {
 	return matchBoundary(line, bounds)
 }
 
-func (p *parser) atBoundary(bounds []string) bool {
+func (p *Parser) atBoundary(bounds []string) bool {
 	idx, _ := p.peekDelimiter(bounds)
 	return idx >= 0
 }
@@ -504,9 +507,9 @@ func asPlainText(part *Part) {
 	part.Children = nil
 }
 
-// extractText decodes (transfer encoding, then charset to UTF-8) the text parts, up to
+// ExtractText decodes (transfer encoding, then charset to UTF-8) the text parts, up to
 // maxTextBytes in all. Undecodable input gives what could be decoded.
-func (p *parser) extractText(r io.ReaderAt) string {
+func (p *Parser) ExtractText(r io.ReaderAt) string {
 	var b strings.Builder
 	budget := int64(maxTextBytes)
 	for _, t := range p.texts {
@@ -560,8 +563,8 @@ func envelopeOf(h textproto.Header) Envelope {
 	if len(env.ReplyTo) == 0 {
 		env.ReplyTo = env.From
 	}
-	env.InReplyTo = messageIDs(h.Get("In-Reply-To"))
-	if ids := messageIDs(h.Get("Message-Id")); len(ids) > 0 {
+	env.InReplyTo = ParseMessageIDs(h.Get("In-Reply-To"))
+	if ids := ParseMessageIDs(h.Get("Message-Id")); len(ids) > 0 {
 		env.MessageID = ids[0]
 	} else {
 		env.MessageID = strings.TrimSpace(h.Get("Message-Id"))
@@ -569,8 +572,11 @@ func envelopeOf(h textproto.Header) Envelope {
 	return env
 }
 
-// messageIDs returns the <...> tokens of a header value.
-func messageIDs(v string) []string {
+// ParseMessageIDs returns the msg-ids of a Message-ID, References or In-Reply-To header
+// field value, in order, each with its angle brackets: every "<...>" token, so that
+// comments, folding and phrases between them (obs-in-reply-to, RFC 5322 §4.5.4) are
+// skipped.
+func ParseMessageIDs(v string) []string {
 	var ids []string
 	for {
 		i := strings.IndexByte(v, '<')

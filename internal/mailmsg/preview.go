@@ -1,4 +1,4 @@
-package store
+package mailmsg
 
 // Message previews (RFC 8970, IMAP PREVIEW).
 //
@@ -22,9 +22,6 @@ package store
 //     always has an answer.
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"html"
 	"io"
 	"strings"
@@ -41,8 +38,8 @@ const PreviewMax = 200
 // more than 200 characters need, even in markup, and little to read.
 const previewReadMax = 64 << 10
 
-// preview makes the preview text of the parsed message, reading its text parts from r.
-func (p *parser) preview(r io.ReaderAt) string {
+// Preview makes the preview text of the parsed message, reading its text parts from r.
+func (p *Parser) Preview(r io.ReaderAt) string {
 	pick := func(subtype string) (textPart, bool) {
 		for _, t := range p.texts {
 			if t.subtype == subtype && t.disposition != "attachment" {
@@ -160,54 +157,4 @@ var blockTags = map[string]bool{
 	"h3": true, "h4": true, "h5": true, "h6": true, "header": true, "hr": true, "html": true,
 	"li": true, "ol": true, "p": true, "pre": true, "section": true, "table": true, "td": true,
 	"th": true, "tr": true, "ul": true,
-}
-
-// fillPreviews computes the previews of out[i] for i in missing, messages whose bodies
-// were stored without one, and keeps them.
-func (s *Store) fillPreviews(ctx context.Context, out []Metadata, missing []int) error {
-	computed := map[int64]string{} // body id -> preview
-	for _, i := range missing {
-		md := &out[i]
-		p, ok := computed[md.BodyID]
-		if !ok {
-			var err error
-			if p, err = s.computePreview(ctx, md.BodyID, md.Size); err != nil {
-				return err
-			}
-			computed[md.BodyID] = p
-		}
-		md.Preview = p
-	}
-	// Keeping them is only a saving: a failure is logged, and the next reader computes
-	// them again.
-	err := s.write(ctx, "keep previews", func(wt *writeTx) error {
-		for id, p := range computed {
-			if _, err := wt.exec(`UPDATE bodies SET preview = ? WHERE id = ? AND preview IS NULL`, p, id); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		s.log.Warn("store: keeping computed previews", "err", err)
-	}
-	return nil
-}
-
-// computePreview parses a stored body again to make its preview. A body that is gone
-// (its last message expunged meanwhile) has none.
-func (s *Store) computePreview(ctx context.Context, bodyID, size int64) (string, error) {
-	b := newBody(s, bodyID, size, nil)
-	defer b.Close()
-	p, _, err := parseMessage(io.NewSectionReader(b, 0, size), contentLimits{}, true)
-	if err != nil {
-		if errors.Is(err, ErrNoSuchMessage) || errors.Is(err, ErrNotMessage) {
-			return "", nil
-		}
-		return "", fmt.Errorf("store: preview of body %d: %w", bodyID, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return "", wrapErr("preview", err)
-	}
-	return p.preview(b), nil
 }

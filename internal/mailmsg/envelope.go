@@ -1,4 +1,4 @@
-package store
+package mailmsg
 
 import (
 	"encoding/binary"
@@ -61,8 +61,8 @@ func appendString(b []byte, s string) []byte {
 
 var errBadEnvelope = errors.New("malformed stored envelope")
 
-// decodeEnvelope reads either stored form of an envelope into env.
-func decodeEnvelope(data []byte, env *Envelope) error {
+// DecodeEnvelope reads either stored form of an envelope into env.
+func DecodeEnvelope(data []byte, env *Envelope) error {
 	if len(data) > 0 && data[0] == '{' {
 		return json.Unmarshal(data, env)
 	}
@@ -74,7 +74,7 @@ func decodeEnvelope(data []byte, env *Envelope) error {
 	*env = Envelope{}
 	if d.uvarint() == 1 {
 		unix, off := d.varint(), d.varint()
-		env.Date = time.Unix(unix, 0).In(fixedZone(int(off)))
+		env.Date = time.Unix(unix, 0).In(FixedZone(int(off)))
 	}
 	env.Subject = d.string()
 	for _, list := range []*[]Address{&env.From, &env.Sender, &env.ReplyTo, &env.To, &env.Cc, &env.Bcc} {
@@ -156,7 +156,9 @@ func (d *envelopeDecoder) string() string {
 // header) are read with their zone for every listing, and a zone is an allocation each.
 var zones sync.Map // offset seconds -> *time.Location
 
-func fixedZone(offset int) *time.Location {
+// FixedZone is time.FixedZone("", offset), one value per offset.
+
+func FixedZone(offset int) *time.Location {
 	if l, ok := zones.Load(offset); ok {
 		return l.(*time.Location)
 	}
