@@ -127,6 +127,12 @@ func (q Quota) MessageGraceFor(quota int64) int64 {
 	return int64(float64(quota) * q.GracePercent / 100)
 }
 
+// DefaultMessageLimit is imap.message_limit's default: far above the mailboxes of nearly
+// every user, so that clients that do not know RFC 9738 (which then see only the newest
+// messages of a larger mailbox, RFC 9738 §4.1) are not hurt, while one command's work
+// stays bounded; RFC 9738 §3 asks for no less than 1000.
+const DefaultMessageLimit = 100000
+
 // IMAP configures the IMAP listener (STARTTLS when TLS is configured).
 type IMAP struct {
 	Addr string
@@ -137,6 +143,9 @@ type IMAP struct {
 	// looked, as Dovecot's expunge log; a client last seen before that gets a full
 	// resync. 0 keeps them forever.
 	QResyncRetention time.Duration
+	// MessageLimit is the most messages one FETCH, SEARCH, STORE, COPY, MOVE, UID EXPUNGE
+	// or MULTIAPPEND handles, announced as MESSAGELIMIT (RFC 9738); 0 turns it off.
+	MessageLimit int
 }
 
 // StoreExpungeRetention is QResyncRetention as store.Options.ExpungeRetention wants it
@@ -342,6 +351,7 @@ var keys = []key{
 	{"imap.addr", "127.0.0.1:1143"},
 	{"imap.idle_timeout", "30m"},
 	{"imap.qresync_retention", "30d"},
+	{"imap.message_limit", DefaultMessageLimit},
 	{"imaps.addr", ""},
 	{"pop3.addr", "127.0.0.1:1110"},
 	{"pop3.uidl_format", "%08Xu%08Xv"},
@@ -625,6 +635,11 @@ func (cfg *Config) fill(v *viper.Viper) error {
 		errs = append(errs, err)
 	} else {
 		cfg.IMAP.QResyncRetention = d
+	}
+	if n, err := cast.ToIntE(v.Get("imap.message_limit")); err != nil || n < 0 {
+		errs = append(errs, fmt.Errorf("imap.message_limit: want a number of messages, 0 for no limit, got %q", str("imap.message_limit")))
+	} else {
+		cfg.IMAP.MessageLimit = n
 	}
 	cfg.IMAPS = Listener{Addr: str("imaps.addr")}
 	cfg.POP3 = POP3{

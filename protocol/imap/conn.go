@@ -236,7 +236,7 @@ func (s *session) run(cmd *command) bool {
 		s.stats.commands++
 		s.srv.opts.Metrics.Command(metrics.IMAP, spec.metric)
 	}
-	s.cmdDone, s.okResp = false, nil
+	s.cmdDone, s.okResp, s.limited = false, nil, nil
 	s.mayReadAhead = !spec.readsConn
 	err := spec.handler(s, cmd)
 	s.mayReadAhead = false
@@ -258,6 +258,9 @@ func (s *session) run(cmd *command) bool {
 		resp = s.okResp
 		if resp == nil {
 			resp = &imap.Error{Type: imap.StatusResponseTypeOK, Text: cmd.name + " completed"}
+		}
+		if s.limited != nil {
+			resp = s.limitedResponse(resp, cmd.name) // RFC 9738 §3.1
 		}
 	case errors.As(err, &resp):
 	default:

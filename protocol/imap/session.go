@@ -63,6 +63,7 @@ type session struct {
 	enabled    imap.CapSet // what the client ENABLEd (RFC 5161)
 	cmdDone    bool        // the running command's handler wrote its tagged status
 	okResp     *imap.Error // the running command's tagged OK, if not "... completed"
+	limited    *limitHit   // the running command was cut to MESSAGELIMIT (messagelimit.go)
 	ahead      *readAhead  // reads on while a large response is written (readahead.go)
 	// mayReadAhead: the running command does not read the connection itself.
 	mayReadAhead bool
