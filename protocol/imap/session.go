@@ -69,8 +69,11 @@ type session struct {
 	// readingDone: IDLE's DONE is being read; connReader must not flush the writer, which
 	// the idler's goroutines are using (idle.go).
 	readingDone bool
-	ended       bool // BYE was said or the connection closed
-	unknown     int  // BAD answers before login
+	// idle and idleCmd: the session is in IDLE and waits for DONE (idle.go), parked.
+	idle    *idler
+	idleCmd *command
+	ended   bool // BYE was said or the connection closed
+	unknown int  // BAD answers before login
 
 	shutdownCh chan struct{} // closed when the server shuts down
 	byeText    string        // set before shutdownCh is closed; read after it is
