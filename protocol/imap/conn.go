@@ -326,10 +326,13 @@ func (s *session) run(cmd *command) bool {
 	s.cmdDone, s.okResp = false, nil
 	s.mayReadAhead = !spec.readsConn
 	err := spec.handler(s, cmd)
-	s.mayReadAhead = false
 	if s.idle != nil {
-		return true // IDLE waits for DONE; finish follows it (idleDone)
+		// IDLE waits for DONE; finish follows it (idleDone). The idler's goroutines use
+		// the session from here (mayReadAhead among it, false for IDLE): nothing more is
+		// written to it before the wait.
+		return true
 	}
+	s.mayReadAhead = false
 	return s.finish(cmd, &spec, err)
 }
 
