@@ -210,6 +210,9 @@ func (s *session) loop(w waitFor, waitErr error) bool {
 // deadline set. It says BYE and returns false if the session is closing.
 func (s *session) readyForCommand() bool {
 	s.ahead.stop(s.conn) // what it read stays for the parser
+	if !s.ahead.buffered() {
+		s.ahead = nil // nothing left in it: an idle session holds none
+	}
 	s.mu.Lock()
 	closing := s.closing
 	if !closing {
@@ -467,7 +470,7 @@ var ackRequested func(afterLiteral bool)
 // was read ahead from the old one is dropped.
 func (s *session) setConn(c net.Conn) {
 	s.conn = c
-	s.ahead = newReadAhead() // nothing read ahead on the old connection carries over
+	s.ahead = nil // nothing read ahead on the old connection carries over
 	s.heldN, s.heldErr = 0, nil
 	if s.br == nil {
 		s.takeReader()
@@ -495,6 +498,9 @@ type deadlineWriter struct{ s *session }
 func (d deadlineWriter) Write(p []byte) (int, error) {
 	s := d.s
 	if s.mayReadAhead {
+		if s.ahead == nil {
+			s.ahead = newReadAhead()
+		}
 		s.ahead.start(s.conn)
 	}
 	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))

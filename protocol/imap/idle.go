@@ -93,10 +93,11 @@ func (id *idler) stop() error {
 
 // byeIfShuttingDown says BYE if the server is shutting down.
 func (s *session) byeIfShuttingDown() {
-	select {
-	case <-s.shutdownCh:
-		s.bye(s.byeText)
-	default:
+	s.mu.Lock()
+	text := s.byeText // "" unless shutdown said what to say
+	s.mu.Unlock()
+	if text != "" {
+		s.bye(text)
 	}
 }
 

@@ -31,11 +31,15 @@ import (
 // they work; Shutdown takes mu too, so it waits for the running command to finish before
 // saying BYE.
 type session struct {
-	srv    *Server
-	st     mailStore
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
+	srv *Server
+	st  mailStore
+	log *slog.Logger
+	// ctx is what the store is called with: context.Background(). Nothing of a session runs
+	// after the connection has ended (Close runs once its commands and its idler have
+	// stopped), so there is nothing to cancel; a cancelable one cost every session a
+	// context, its done channel and the map of its children (database/sql and the SQLite
+	// driver register on it), some 450 octets, for nothing.
+	ctx context.Context
 
 	mu      sync.Mutex
 	closing bool           // Shutdown or Close began: no further command runs
@@ -75,10 +79,8 @@ type session struct {
 	ended   bool // BYE was said or the connection closed
 	unknown int  // BAD answers before login
 
-	shutdownCh chan struct{} // closed when the server shuts down
-	byeText    string        // set before shutdownCh is closed; read after it is
-	byeOnce    sync.Once
-	done       chan struct{} // closed by Close
+	byeText string // what BYE says when the server shuts down; set by shutdown, under mu
+	byeOnce sync.Once
 
 	stats  sessionStats // for the logout line (logout.go)
 	client clientID     // what the client's ID said (id.go)
@@ -100,9 +102,7 @@ var errShuttingDown = &imap.Error{
 // newSession makes the session of a new connection; conn is raw, or TLS over it for
 // implicit TLS.
 func (s *Server) newSession(raw, conn net.Conn, tlsState *tls.ConnectionState) *session {
-	ctx, cancel := context.WithCancel(context.Background())
-	sess := &session{srv: s, st: s.st, ctx: ctx, cancel: cancel,
-		shutdownCh: make(chan struct{}), done: make(chan struct{}),
+	sess := &session{srv: s, st: s.st, ctx: context.Background(),
 		raw: raw, remote: raw.RemoteAddr(), tlsState: tlsState, ack: newQuickAcker(raw),
 		enabled: imap.CapSet{}, live: sessions.Of(raw),
 		stats: sessionStats{start: time.Now()}}
@@ -156,8 +156,6 @@ func (s *session) Close() error {
 		s.release()
 	}
 	s.mu.Unlock()
-	s.cancel()
-	close(s.done)
 	s.srv.sessions.Remove(s)
 	s.log.Debug("connection closed")
 	return nil
@@ -174,7 +172,6 @@ func (s *session) shutdown(text string) {
 	defer s.mu.Unlock()
 	s.closing = true
 	s.byeText = text
-	close(s.shutdownCh)
 	s.raw.SetReadDeadline(time.Now())
 }
 
