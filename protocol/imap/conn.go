@@ -21,13 +21,13 @@ import (
 )
 
 // readBufferSize is the buffer commands are read through. A session holds one from the
-// first octet of a command to the end of its input (waitInput), so it is small; literal
+// first octet of a command to the end of its input (park, await), so it is small; literal
 // data larger than it is read past it, straight into the handler's buffer.
 const readBufferSize = 1 << 10
 
 // readerPool holds the read buffers of the sessions that wait for their client: a session
 // that has nothing buffered gives its bufio.Reader back before it blocks in a read, and
-// takes one again when an octet has come (waitInput).
+// takes one again when an octet has come (await).
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
 
 // readBuffersHeld counts the read buffers taken from readerPool and not given back: the
@@ -432,7 +432,7 @@ type connReader struct{ s *session }
 
 func (c connReader) Read(p []byte) (int, error) {
 	s := c.s
-	if s.heldN > 0 && len(p) > 0 { // the octet waitInput read
+	if s.heldN > 0 && len(p) > 0 { // the octet await read
 		p[0], s.heldN = s.held[0], 0
 		return 1, nil // and the next read asks for no ACK (noAck stays)
 	}

@@ -57,11 +57,11 @@ type session struct {
 	tlsState *tls.ConnectionState // nil until the session is TLS
 	// compressed is the DEFLATE layer under COMPRESS (compress.go); nil until then.
 	compressed *compression
-	br         *bufio.Reader // over connReader; from readerPool, nil while waitInput waits
-	held       [1]byte       // the octet waitInput read, if heldN is 1
+	br         *bufio.Reader // over connReader; from readerPool, nil while the session is parked (await)
+	held       [1]byte       // the octet await read, if heldN is 1
 	heldN      int
-	heldErr    error // the error of waitInput's read, after its octet
-	noAck      bool  // waitInput is reading, or the read after its octet is due: no quick ACK
+	heldErr    error // the error of await's read, after its octet
+	noAck      bool  // the read after await's octet is due: no quick ACK
 	in         *commandReader
 	out        *responseWriter
 	enabled    imap.CapSet // what the client ENABLEd (RFC 5161)
