@@ -446,6 +446,7 @@ func TestMigratedMessagesHaveNoSaveDateAndALazyPreview(t *testing.T) {
 
 // The migration applies to a store at the schema before it, and what was there stays.
 func TestCondstoreMigrationKeepsTombstones(t *testing.T) {
+	sqliteOnly(t, "SQLite migration 6")
 	dir := t.TempDir()
 	s := openStore(t, dir)
 	a := newAccount(t, s, "alice@example.com")

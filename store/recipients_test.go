@@ -11,6 +11,7 @@ import (
 // TestMigrateFromVersion1 opens a database written by a program that knew only the first
 // schema version: the later migrations run in order, and what was there survives.
 func TestMigrateFromVersion1(t *testing.T) {
+	sqliteOnly(t, "SQLite migrations")
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite3", dsn(filepath.Join(dir, DBFile), writerParams()))
 	if err != nil {

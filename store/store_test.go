@@ -32,7 +32,7 @@ func quietLogger() *slog.Logger {
 
 func openStore(t testing.TB, dir string) *Store {
 	t.Helper()
-	s, err := Open(dir, Options{Logger: quietLogger()})
+	s, err := Open(dir, testOptions(t, dir, Options{Logger: quietLogger()}))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -111,6 +111,7 @@ func countRows(t testing.TB, s *Store, table string) int {
 }
 
 func TestOpenMigratesAndReopens(t *testing.T) {
+	sqliteOnly(t, "SQLite files and PRAGMAs")
 	dir := filepath.Join(t.TempDir(), "data", "nested")
 	s, err := Open(dir, Options{Logger: quietLogger()})
 	if err != nil {
@@ -510,8 +511,8 @@ func TestBusyIsTemporary(t *testing.T) {
 	busyTimeout = time.Second
 	s := newStore(t)
 	a := newAccount(t, s, "alice")
-	// Hold the write lock from another connection.
-	other, err := Open(s.dir, Options{Logger: quietLogger()})
+	// Hold the write lock from another connection (on PostgreSQL, another node's).
+	other, err := Open(s.dir, testOptions(t, s.dir, Options{Logger: quietLogger()}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,47 @@
+package store
+
+import (
+	"os"
+	"sync"
+	"testing"
+)
+
+// The store's tests run on SQLite, and with LETTERBOX_TEST_STORE=postgres on PostgreSQL:
+// every store a test opens through openStore (newStore) or openStoreWith (fuzz_test.go) is then a fresh
+// PostgreSQL database (pgTestDatabase) on the server LETTERBOX_TEST_PG_URL names, one per
+// data directory, so a test that reopens a directory reopens its database. Without
+// LETTERBOX_TEST_PG_URL those tests skip, saying so:
+//
+//	LETTERBOX_TEST_STORE=postgres scripts/pg-test-cluster go test -tags sqlite_fts5 ./store
+//
+// Tests of what only SQLite has (its files, PRAGMAs, FTS5, backups) call sqliteOnly.
+const testStoreEnv = "LETTERBOX_TEST_STORE"
+
+var testOnPostgres = os.Getenv(testStoreEnv) == "postgres"
+
+var testDatabases sync.Map // data directory -> PostgreSQL URL
+
+// testOptions points opts at the test's engine for the store in dir.
+func testOptions(t testing.TB, dir string, opts Options) Options {
+	t.Helper()
+	if !testOnPostgres {
+		return opts
+	}
+	if u, ok := testDatabases.Load(dir); ok {
+		opts.URL = u.(string)
+		return opts
+	}
+	u := pgTestDatabase(t)
+	testDatabases.Store(dir, u)
+	t.Cleanup(func() { testDatabases.Delete(dir) })
+	opts.URL = u
+	return opts
+}
+
+// sqliteOnly skips a test of SQLite's own machinery when the tests run on PostgreSQL.
+func sqliteOnly(t testing.TB, what string) {
+	t.Helper()
+	if testOnPostgres {
+		t.Skipf("SQLite only (%s)", what)
+	}
+}
