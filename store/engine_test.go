@@ -45,3 +45,10 @@ func sqliteOnly(t testing.TB, what string) {
 		t.Skipf("SQLite only (%s)", what)
 	}
 }
+
+// openTest is Open in a new directory, on the test's engine.
+func openTest(t testing.TB, opts Options) (*Store, error) {
+	t.Helper()
+	dir := t.TempDir()
+	return Open(dir, testOptions(t, dir, opts))
+}

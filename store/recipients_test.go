@@ -202,7 +202,7 @@ func TestResolveRecipient(t *testing.T) {
 // usage must be below the quota before the addition, and within quota+grace after it.
 func TestQuotaGrace(t *testing.T) {
 	const grace = 100
-	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), QuotaGrace: func(int64) int64 { return grace }})
+	s, err := openTest(t, Options{Logger: quietLogger(), QuotaGrace: func(int64) int64 { return grace }})
 	if err != nil {
 		t.Fatal(err)
 	}

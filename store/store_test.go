@@ -307,7 +307,7 @@ func TestAccounts(t *testing.T) {
 }
 
 func TestCustomFolders(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), Folders: map[string]string{}})
+	s, err := openTest(t, Options{Logger: quietLogger(), Folders: map[string]string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -538,7 +538,7 @@ func TestUIDValidityOption(t *testing.T) {
 	// A proposal at or below the account's last UIDVALIDITY is raised to last+1: a mailbox
 	// created again still gets a new one, whatever the option says.
 	var lasts []uint32
-	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), UIDValidity: func(last uint32) uint32 {
+	s, err := openTest(t, Options{Logger: quietLogger(), UIDValidity: func(last uint32) uint32 {
 		lasts = append(lasts, last)
 		return 1000
 	}})
