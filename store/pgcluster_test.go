@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -212,4 +213,69 @@ func TestPostgresNodesNotifyEachOther(t *testing.T) {
 		t.Error("a delivery to bob woke alice's watcher on node B")
 	default:
 	}
+}
+
+// One POP3 maildrop lock per account across the nodes: a second node is refused while the
+// first holds it, gets it once released, and gets it when the holding node goes away
+// (its connection ends) without releasing.
+func TestPostgresMaildropLock(t *testing.T) {
+	url := pgTestDatabase(t)
+	a, b := openNode(t, url), openNode(t, url)
+	alice := newAccount(t, a, "alice")
+	bob := newAccount(t, a, "bob")
+
+	release, err := a.LockMaildrop(ctx, alice.ID)
+	if err != nil {
+		t.Fatalf("node A locks alice: %v", err)
+	}
+	if _, err := b.LockMaildrop(ctx, alice.ID); !errors.Is(err, ErrMaildropInUse) {
+		t.Fatalf("node B locks alice while node A holds her maildrop: %v, want ErrMaildropInUse", err)
+	}
+	if _, err := a.LockMaildrop(ctx, alice.ID); !errors.Is(err, ErrMaildropInUse) {
+		t.Fatalf("node A locks alice a second time: %v, want ErrMaildropInUse (another session of the same node)", err)
+	}
+	releaseBob, err := b.LockMaildrop(ctx, bob.ID)
+	if err != nil {
+		t.Fatalf("node B locks bob while alice is locked: %v", err)
+	}
+	releaseBob()
+	release()
+	release() // a second call is harmless
+	releaseB, err := b.LockMaildrop(ctx, alice.ID)
+	if err != nil {
+		t.Fatalf("node B locks alice after node A released her: %v", err)
+	}
+
+	// Node B goes away holding the lock: its connections end, and so does the lock.
+	b.Close()
+	releaseB() // after Close: must not hang or panic
+	c := openNode(t, url)
+	r, err := c.LockMaildrop(ctx, alice.ID)
+	for i := 0; errors.Is(err, ErrMaildropInUse) && i < 100; i++ {
+		// The server notices a closed connection at once, but its backend ends a moment
+		// later; the lock goes with it.
+		time.Sleep(50 * time.Millisecond)
+		r, err = c.LockMaildrop(ctx, alice.ID)
+	}
+	if err != nil {
+		t.Fatalf("node C locks alice after node B closed: %v", err)
+	}
+	r()
+}
+
+// On SQLite there is one serving process: the lock between nodes is always granted.
+func TestMaildropLockSQLite(t *testing.T) {
+	s, err := Open(t.TempDir(), Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	a := newAccount(t, s, "alice")
+	r1, err1 := s.LockMaildrop(ctx, a.ID)
+	r2, err2 := s.LockMaildrop(ctx, a.ID)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("LockMaildrop on SQLite: %v, %v", err1, err2)
+	}
+	r1()
+	r2()
 }

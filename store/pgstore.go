@@ -75,6 +75,13 @@ func (s *Store) openPostgres(url string) (*Store, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	s.r.SetMaxOpenConns(n)
 	s.r.SetMaxIdleConns(n)
+	if s.locks, err = postgres.Open(url, postgres.Admin, busyTimeout); err != nil {
+		s.r.Close()
+		s.w.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s.locks.SetMaxOpenConns(maxMaildropLocks)
+	s.locks.SetMaxIdleConns(2)
 	// Listen before the first write is taken, so that no commit of another node after
 	// Open goes unnoticed. On a reconnection, commits may have been missed: every
 	// watcher is woken (a wake-up is only a hint to read the change log).
@@ -82,6 +89,7 @@ func (s *Store) openPostgres(url string) (*Store, error) {
 	if err != nil {
 		s.r.Close()
 		s.w.Close()
+		s.locks.Close()
 		return nil, wrapErr("listen for PostgreSQL change notifications", err)
 	}
 	go s.runWriter()

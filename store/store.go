@@ -136,8 +136,9 @@ type Store struct {
 	recent  recentMarks   // lower bounds of mailboxes' \Recent watermarks (ClaimRecent)
 	pruner  pruner        // the background pruning of old tombstones (condstore.go)
 
-	pg  bool               // the engine is PostgreSQL (pgstore.go), not SQLite
-	pgl *postgres.Listener // PostgreSQL's change notifications; nil on SQLite
+	pg    bool               // the engine is PostgreSQL (pgstore.go), not SQLite
+	pgl   *postgres.Listener // PostgreSQL's change notifications; nil on SQLite
+	locks *sql.DB            // PostgreSQL: connections holding maildrop locks (maildroplock.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -265,6 +266,7 @@ func (s *Store) Close() error {
 		}
 		if s.pgl != nil {
 			s.pgl.Close()
+			s.locks.Close()
 		}
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 		if s.closeErr != nil {

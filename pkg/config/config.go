@@ -340,7 +340,7 @@ type key struct {
 // keys is every setting Letterbox knows, with its default (CONTRACT.md).
 var keys = []key{
 	{"data", "./letterbox-data"},
-	{"store.url", ""}, // "": SQLite under data; postgres://...: PostgreSQL
+	{"store.url", ""},
 	{"hostname", ""}, // "" means os.Hostname(), else "localhost"
 	{"imap.addr", "127.0.0.1:1143"},
 	{"imap.idle_timeout", "30m"},
