@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/store/storetest"
 )
 
 // TestHelperProcess is not a test: it is the "other process" (`letterbox deliver` beside
@@ -50,8 +52,8 @@ func helperCommand(t *testing.T, dir, user string, count int) *exec.Cmd {
 		"LETTERBOX_STORE_HELPER_DIR="+dir,
 		"LETTERBOX_STORE_HELPER_USER="+user,
 		"LETTERBOX_STORE_HELPER_COUNT="+strconv.Itoa(count))
-	if u, ok := testDatabases.Load(dir); ok {
-		cmd.Env = append(cmd.Env, "LETTERBOX_STORE_HELPER_URL="+u.(string))
+	if u := storetest.URL(t, dir); u != "" {
+		cmd.Env = append(cmd.Env, "LETTERBOX_STORE_HELPER_URL="+u)
 	}
 	cmd.Stderr = os.Stderr
 	return cmd

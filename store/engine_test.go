@@ -1,9 +1,9 @@
 package store
 
 import (
-	"os"
-	"sync"
 	"testing"
+
+	"github.com/letterbox-mail/letterbox/store/storetest"
 )
 
 // The store's tests run on SQLite, and with LETTERBOX_TEST_STORE=postgres on PostgreSQL:
@@ -15,26 +15,13 @@ import (
 //	LETTERBOX_TEST_STORE=postgres scripts/pg-test-cluster go test -tags sqlite_fts5 ./store
 //
 // Tests of what only SQLite has (its files, PRAGMAs, FTS5, backups) call sqliteOnly.
-const testStoreEnv = "LETTERBOX_TEST_STORE"
+var testOnPostgres = storetest.OnPostgres()
 
-var testOnPostgres = os.Getenv(testStoreEnv) == "postgres"
-
-var testDatabases sync.Map // data directory -> PostgreSQL URL
-
-// testOptions points opts at the test's engine for the store in dir.
+// testOptions points opts at the test's engine for the store in dir (storetest.URL: the
+// same database for the same dir).
 func testOptions(t testing.TB, dir string, opts Options) Options {
 	t.Helper()
-	if !testOnPostgres {
-		return opts
-	}
-	if u, ok := testDatabases.Load(dir); ok {
-		opts.URL = u.(string)
-		return opts
-	}
-	u := pgTestDatabase(t)
-	testDatabases.Store(dir, u)
-	t.Cleanup(func() { testDatabases.Delete(dir) })
-	opts.URL = u
+	opts.URL = storetest.URL(t, dir)
 	return opts
 }
 
