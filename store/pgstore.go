@@ -20,11 +20,11 @@ import (
 // postgresMissing is what the PostgreSQL backend does not do yet; while it is not empty,
 // `letterbox serve` and the other commands refuse a PostgreSQL store.url (PostgresReady).
 var postgresMissing = []string{
-	"a POP3 maildrop lock across nodes (protocol/pop3 locks in-process only)",
 	"login penalties and blocks across nodes",
 	"backup, restore and `letterbox store copy`",
 	"a SEARCH prefilter (pg_trgm or tsvector; SEARCH reads every message meanwhile)",
 	"the acceptance suite and imaptest against a PostgreSQL-backed server",
+	"benchmarks of it (make bench-compare, LMTP across nodes, IDLE latency across nodes)",
 }
 
 // PostgresReady says whether this build's PostgreSQL backend may serve mail: nil when it

@@ -19,7 +19,7 @@ func TestStoreURLPostgresRefused(t *testing.T) {
 	} {
 		r := lb(t, nil, "", args...)
 		expectCode(t, r, exitConfig, strings.Join(args[:1], " ")+" with a PostgreSQL store.url")
-		if !strings.Contains(r.stderr, "PostgreSQL backend is not complete") || !strings.Contains(r.stderr, "POP3 maildrop lock") {
+		if !strings.Contains(r.stderr, "PostgreSQL backend is not complete") || !strings.Contains(r.stderr, "login penalties") {
 			t.Errorf("%s: stderr %q, want it to say what the PostgreSQL backend lacks", args[0], r.stderr)
 		}
 		if strings.Contains(r.stderr, "hunter2") {
