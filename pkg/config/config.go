@@ -47,6 +47,8 @@ const DefaultFile = "letterbox.yaml"
 type Config struct {
 	// Data is the directory of the store and the generated certificate.
 	Data string
+	// Store says where the mail is: SQLite under Data, or PostgreSQL.
+	Store Store
 	// Hostname names this server in greetings and in the self-signed certificate.
 	Hostname string
 
@@ -347,6 +349,7 @@ type key struct {
 // keys is every setting Letterbox knows, with its default (CONTRACT.md).
 var keys = []key{
 	{"data", "./letterbox-data"},
+	{"store.url", ""},
 	{"hostname", ""}, // "" means os.Hostname(), else "localhost"
 	{"imap.addr", "127.0.0.1:1143"},
 	{"imap.idle_timeout", "30m"},
@@ -427,6 +430,7 @@ func EnvVar(key string) string {
 const (
 	FlagConfig        = "config"
 	FlagData          = "data"
+	FlagStore         = "store"
 	FlagIMAPAddr      = "imap-addr"
 	FlagIMAPSAddr     = "imaps-addr"
 	FlagPOP3Addr      = "pop3-addr"
@@ -442,6 +446,7 @@ const (
 // flagKeys maps a flag to the key it sets.
 var flagKeys = map[string]string{
 	FlagData:          "data",
+	FlagStore:         "store.url",
 	FlagIMAPAddr:      "imap.addr",
 	FlagIMAPSAddr:     "imaps.addr",
 	FlagPOP3Addr:      "pop3.addr",
@@ -467,6 +472,7 @@ func defaultOf(name string) any {
 func AddGlobalFlags(fs *pflag.FlagSet) {
 	fs.String(FlagConfig, "", "YAML configuration file (default ./"+DefaultFile+" if present)")
 	fs.String(FlagData, defaultOf("data").(string), "data directory (store and generated certificate); created if missing")
+	fs.String(FlagStore, defaultOf("store.url").(string), "the store: empty for SQLite under --data, or postgres://USER:PASS@HOST:PORT/DB?sslmode=... (PostgreSQL; refused until its backend is complete)")
 	fs.String(FlagLogLevel, defaultOf("log.level").(string), "log level: debug, info, warn or error")
 }
 
@@ -620,6 +626,10 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	cfg.Data = str("data")
 	if cfg.Data == "" {
 		errs = append(errs, errors.New("data: the data directory must not be empty"))
+	}
+	cfg.Store = Store{URL: str("store.url")}
+	if err := cfg.Store.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	cfg.Hostname = str("hostname")
 	if cfg.Hostname == "" {

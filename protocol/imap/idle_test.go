@@ -15,6 +15,7 @@ import (
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/protocol/pop3"
 	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/store/storetest"
 )
 
 func TestIdleWithoutMailbox(t *testing.T) {
@@ -42,7 +43,7 @@ func TestIdleTimeout(t *testing.T) {
 // on the same directory. It reaches IDLE through the store's cross-process watcher.
 func TestIdleHearsOtherProcess(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(dir, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	st, err := store.Open(dir, store.Options{Logger: slog.New(slog.DiscardHandler), URL: storetest.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,8 @@ func TestIdleHearsOtherProcess(t *testing.T) {
 		t.Fatalf("IDLE: %q", l)
 	}
 
-	other, err := store.Open(filepath.Clean(dir), store.Options{Logger: slog.New(slog.DiscardHandler)})
+	// On PostgreSQL (LETTERBOX_TEST_STORE=postgres) the other process is another node.
+	other, err := store.Open(filepath.Clean(dir), store.Options{Logger: slog.New(slog.DiscardHandler), URL: storetest.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
