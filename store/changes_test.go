@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/store/storetest"
 )
 
 // TestHelperProcess is not a test: it is the "other process" (`letterbox deliver` beside
@@ -24,7 +26,8 @@ func TestHelperProcess(t *testing.T) {
 		t.Skip("helper process only")
 	}
 	n, _ := strconv.Atoi(os.Getenv("LETTERBOX_STORE_HELPER_COUNT"))
-	s, err := Open(dir, Options{Logger: quietLogger()})
+	// On PostgreSQL the other process is another node on the same database.
+	s, err := Open(dir, Options{Logger: quietLogger(), URL: os.Getenv("LETTERBOX_STORE_HELPER_URL")})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "helper: open:", err)
 		os.Exit(2)
@@ -49,6 +52,9 @@ func helperCommand(t *testing.T, dir, user string, count int) *exec.Cmd {
 		"LETTERBOX_STORE_HELPER_DIR="+dir,
 		"LETTERBOX_STORE_HELPER_USER="+user,
 		"LETTERBOX_STORE_HELPER_COUNT="+strconv.Itoa(count))
+	if u := storetest.URL(t, dir); u != "" {
+		cmd.Env = append(cmd.Env, "LETTERBOX_STORE_HELPER_URL="+u)
+	}
 	cmd.Stderr = os.Stderr
 	return cmd
 }
@@ -57,6 +63,12 @@ func helperCommand(t *testing.T, dir, user string, count int) *exec.Cmd {
 // sees this process's own commits, and wakes their waiters a second time).
 func waitWatcher(t *testing.T, s *Store) {
 	t.Helper()
+	if s.pgl != nil {
+		if err := s.pgl.Sync(ctx, s.w); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
 	var hi int64
 	s.r.QueryRow(`SELECT coalesce(max(modseq), 0) FROM changes`).Scan(&hi)
 	deadline := time.Now().Add(5 * time.Second)
@@ -353,18 +365,20 @@ func mustMessagesNoT(s *Store, mailboxID int64) []Message {
 
 func checkIntegrity(t *testing.T, s *Store) {
 	t.Helper()
-	var result string
-	if err := s.r.QueryRow(`PRAGMA integrity_check`).Scan(&result); err != nil || result != "ok" {
-		t.Errorf("integrity_check: %q %v", result, err)
+	if !s.pg { // PostgreSQL checks its foreign keys itself, and has no integrity_check
+		var result string
+		if err := s.r.QueryRow(`PRAGMA integrity_check`).Scan(&result); err != nil || result != "ok" {
+			t.Errorf("integrity_check: %q %v", result, err)
+		}
+		rows, err := s.r.Query(`PRAGMA foreign_key_check`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rows.Next() {
+			t.Error("foreign key violations")
+		}
+		rows.Close()
 	}
-	rows, err := s.r.Query(`PRAGMA foreign_key_check`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rows.Next() {
-		t.Error("foreign key violations")
-	}
-	rows.Close()
 	checks := map[string]string{
 		"bodies without messages":   `SELECT count(*) FROM bodies WHERE id NOT IN (SELECT body_id FROM messages)`,
 		"chunks without bodies":     `SELECT count(*) FROM body_chunks WHERE body_id NOT IN (SELECT id FROM bodies)`,
@@ -383,6 +397,7 @@ func checkIntegrity(t *testing.T, s *Store) {
 }
 
 func TestBackup(t *testing.T) {
+	sqliteOnly(t, "Backup writes an SQLite file")
 	s := newStore(t)
 	a := newAccount(t, s, "alice")
 	raw, _ := bigMessage(200 << 10)
@@ -418,6 +433,7 @@ func TestBackup(t *testing.T) {
 // The watcher checks for changes after every commit; reading them must cost what changed,
 // not what the change log holds.
 func TestChangedAccountsQueryReadsARange(t *testing.T) {
+	sqliteOnly(t, "SQLite's query plan of the file watcher")
 	s := newStore(t)
 	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+changedAccountsQuery, 0)
 	if err != nil {

@@ -240,7 +240,7 @@ func TestVanished(t *testing.T) {
 func TestVanishedAfterPruning(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), Now: clock, ExpungeRetention: 24 * time.Hour})
+	s, err := openTest(t, Options{Logger: quietLogger(), Now: clock, ExpungeRetention: 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestPruneInBatches(t *testing.T) {
 	defer func(n int) { pruneBatch = n }(pruneBatch)
 	pruneBatch = 2
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), Now: func() time.Time { return now }})
+	s, err := openTest(t, Options{Logger: quietLogger(), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +372,7 @@ func TestUIDGaps(t *testing.T) {
 // is kept. EMAILID is shared by copies; MAILBOXID survives a rename.
 func TestSaveDateAndObjectIDs(t *testing.T) {
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), Now: func() time.Time { return now }})
+	s, err := openTest(t, Options{Logger: quietLogger(), Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,6 +446,7 @@ func TestMigratedMessagesHaveNoSaveDateAndALazyPreview(t *testing.T) {
 
 // The migration applies to a store at the schema before it, and what was there stays.
 func TestCondstoreMigrationKeepsTombstones(t *testing.T) {
+	sqliteOnly(t, "SQLite migration 6")
 	dir := t.TempDir()
 	s := openStore(t, dir)
 	a := newAccount(t, s, "alice@example.com")

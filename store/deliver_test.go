@@ -63,7 +63,7 @@ func TestDeliverNormalisesLineEnds(t *testing.T) {
 }
 
 func TestDeliverRefusals(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), MaxMessageSize: 1000})
+	s, err := openTest(t, Options{Logger: quietLogger(), MaxMessageSize: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,6 +86,7 @@ func integrityCheck(t *testing.T, dir string) {
 // nothing acknowledged is harmed, and once space returns the same open store delivers
 // again, with integrity_check ok.
 func TestDiskFull(t *testing.T) {
+	sqliteOnly(t, "SQLite on a full file system")
 	dir := mountTmpfs(t, 3<<20)
 	s := openStore(t, dir)
 	a := newAccount(t, s, "alice")
@@ -154,6 +155,7 @@ func TestDiskFull(t *testing.T) {
 // another error, and works again once the filesystem is writable. (A filesystem with files
 // open for writing cannot be remounted read-only on purpose, so the store is closed first.)
 func TestReadOnlyStore(t *testing.T) {
+	sqliteOnly(t, "SQLite on a read-only file system")
 	dir := mountTmpfs(t, 8<<20)
 	s := openStore(t, dir)
 	a := newAccount(t, s, "alice")

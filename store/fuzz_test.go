@@ -41,7 +41,8 @@ func FuzzParse(f *testing.F) {
 func openStoreWith(t testing.TB, opts Options) *Store {
 	t.Helper()
 	opts.Logger = quietLogger()
-	s, err := Open(t.TempDir(), opts)
+	dir := t.TempDir()
+	s, err := Open(dir, testOptions(t, dir, opts))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}

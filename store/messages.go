@@ -57,7 +57,7 @@ func splitDate(t time.Time) (unix, tz int64) {
 // returns keep, the exact filter to apply to the rows it yields.
 func uidRangeClause(ranges []UIDRange) (cond string, args []any, keep func(uint32) bool) {
 	if len(ranges) == 0 {
-		return "1", nil, nil
+		return "1 = 1", nil, nil
 	}
 	norm := make([]UIDRange, len(ranges))
 	for i, r := range ranges {

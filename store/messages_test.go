@@ -331,7 +331,7 @@ func TestQuota(t *testing.T) {
 // COPY; MOVE adds nothing), with its own grace for a COPY that crosses it, and what is
 // expunged frees room at once.
 func TestQuotaMessages(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), QuotaMessageGrace: func(q int64) int64 { return q / 2 }})
+	s, err := openTest(t, Options{Logger: quietLogger(), QuotaMessageGrace: func(q int64) int64 { return q / 2 }})
 	if err != nil {
 		t.Fatal(err)
 	}

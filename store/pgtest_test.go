@@ -2,66 +2,22 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
 	"net/url"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/letterbox-mail/letterbox/store/storetest"
 )
 
-// pgTestURLEnv names the PostgreSQL server the store's PostgreSQL tests use, as a URL to a
-// database the tests may create databases from (a superuser, or one with CREATEDB).
-// scripts/pg-test-cluster starts a private one and sets it.
-const pgTestURLEnv = "LETTERBOX_TEST_PG_URL"
+// pgTestURLEnv names the PostgreSQL server of the store's PostgreSQL tests.
+const pgTestURLEnv = storetest.PGURLEnv
 
-// pgTestDatabase creates a fresh, empty database for one test on the server
-// LETTERBOX_TEST_PG_URL names and returns its URL; the database is dropped when the test
-// ends. Without LETTERBOX_TEST_PG_URL the test is skipped, saying how to run it.
+// pgTestDatabase is storetest.Database: a fresh database for one test, dropped after it;
+// without LETTERBOX_TEST_PG_URL the test is skipped.
 func pgTestDatabase(t testing.TB) string {
 	t.Helper()
-	base := os.Getenv(pgTestURLEnv)
-	if base == "" {
-		t.Skipf("%s is not set: no PostgreSQL to test against (run the tests under scripts/pg-test-cluster)", pgTestURLEnv)
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("%s: %v", pgTestURLEnv, err)
-	}
-	var b [8]byte
-	rand.Read(b[:])
-	name := "letterbox_test_" + hex.EncodeToString(b[:])
-
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", pgTestURLEnv, err)
-	}
-	defer admin.Close(context.Background())
-	// The name is ours (hex), so it needs no quoting beyond the identifier's.
-	if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
-		t.Fatalf("create test database %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		c, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-			return
-		}
-		defer c.Close(context.Background())
-		// FORCE (PostgreSQL 13): connections a failed test left open do not keep it.
-		if _, err := c.Exec(ctx, fmt.Sprintf("DROP DATABASE IF EXISTS %s WITH (FORCE)", pgx.Identifier{name}.Sanitize())); err != nil {
-			t.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u.Path = "/" + name
-	return u.String()
+	return storetest.Database(t)
 }
 
 // TestPGTestDatabase: the helper gives each test its own empty database, writable, gone

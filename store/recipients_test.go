@@ -11,6 +11,7 @@ import (
 // TestMigrateFromVersion1 opens a database written by a program that knew only the first
 // schema version: the later migrations run in order, and what was there survives.
 func TestMigrateFromVersion1(t *testing.T) {
+	sqliteOnly(t, "SQLite migrations")
 	dir := t.TempDir()
 	db, err := sql.Open("sqlite3", dsn(filepath.Join(dir, DBFile), writerParams()))
 	if err != nil {
@@ -201,7 +202,7 @@ func TestResolveRecipient(t *testing.T) {
 // usage must be below the quota before the addition, and within quota+grace after it.
 func TestQuotaGrace(t *testing.T) {
 	const grace = 100
-	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), QuotaGrace: func(int64) int64 { return grace }})
+	s, err := openTest(t, Options{Logger: quietLogger(), QuotaGrace: func(int64) int64 { return grace }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 )
 
 func TestRestore(t *testing.T) {
+	sqliteOnly(t, "Restore reads an SQLite file")
 	dir := t.TempDir()
 	s := openStore(t, dir)
 	a := newAccount(t, s, "alice")

@@ -59,6 +59,7 @@ func TestSortKeysAtDelivery(t *testing.T) {
 // The migration fills the keys of the bodies stored before it; a body without keys (a
 // path that forgot them) is read from its envelope and header.
 func TestSortKeysMigration(t *testing.T) {
+	sqliteOnly(t, "SQLite migration 8")
 	dir := t.TempDir()
 	s := openStore(t, dir)
 	a := newAccount(t, s, "alice")

@@ -18,12 +18,16 @@ import (
 	"time"
 
 	"github.com/letterbox-mail/letterbox/internal/mailmsg"
+	"github.com/letterbox-mail/letterbox/store/postgres"
 	"github.com/mattn/go-sqlite3"
 )
 
 // Options configures Open.
 type Options struct {
 	Logger *slog.Logger
+	// URL is store.url: empty for SQLite in the data directory, or a postgres:// URL
+	// for PostgreSQL (pgstore.go), with dir still the spool's directory.
+	URL string
 	// Now is the clock for INTERNALDATE and account creation; nil means time.Now.
 	Now func() time.Time
 	// UIDValidity proposes the UIDVALIDITY of a new mailbox, given the highest one its
@@ -132,6 +136,10 @@ type Store struct {
 	recent  recentMarks   // lower bounds of mailboxes' \Recent watermarks (ClaimRecent)
 	pruner  pruner        // the background pruning of old tombstones (condstore.go)
 
+	pg    bool               // the engine is PostgreSQL (pgstore.go), not SQLite
+	pgl   *postgres.Listener // PostgreSQL's change notifications; nil on SQLite
+	locks *sql.DB            // PostgreSQL: connections holding maildrop locks (maildroplock.go)
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -187,6 +195,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create spool directory: %w", err)
+	}
+
+	switch {
+	case postgres.IsURL(opts.URL):
+		return s.openPostgres(opts.URL)
+	case opts.URL != "":
+		return nil, fmt.Errorf("store: store.url %q: not a postgres:// URL (empty means SQLite in the data directory)", opts.URL)
 	}
 
 	path := filepath.Join(dir, DBFile)
@@ -246,7 +261,13 @@ func (s *Store) Close() error {
 		s.stopPruner()  // so does it
 		close(s.closing)
 		<-s.writerDone // the transaction running finishes and answers its writers
-		s.watcher.stop()
+		if s.watcher != nil {
+			s.watcher.stop()
+		}
+		if s.pgl != nil {
+			s.pgl.Close()
+			s.locks.Close()
+		}
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("store: close: %w", s.closeErr)
@@ -306,6 +327,8 @@ func wrapErr(op string, err error) error {
 		return fmt.Errorf("store: %s: %w", op, err)
 	case storageFull(err):
 		return fmt.Errorf("store: %s: %w: %w", op, ErrStorageFull, err)
+	case postgres.Temporary(err):
+		return fmt.Errorf("store: %s: %w: %w", op, ErrTemporary, err)
 	}
 	var se sqlite3.Error
 	if errors.As(err, &se) {
@@ -321,6 +344,9 @@ func wrapErr(op string, err error) error {
 // SQLITE_FULL or SQLITE_READONLY, or a full disk, an exhausted filesystem quota or a
 // read-only filesystem under SQLite (an I/O error carrying that errno) or under the spool.
 func storageFull(err error) bool {
+	if postgres.StorageFull(err) {
+		return true
+	}
 	var se sqlite3.Error
 	if errors.As(err, &se) {
 		switch se.Code {

@@ -32,7 +32,7 @@ func quietLogger() *slog.Logger {
 
 func openStore(t testing.TB, dir string) *Store {
 	t.Helper()
-	s, err := Open(dir, Options{Logger: quietLogger()})
+	s, err := Open(dir, testOptions(t, dir, Options{Logger: quietLogger()}))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -111,6 +111,7 @@ func countRows(t testing.TB, s *Store, table string) int {
 }
 
 func TestOpenMigratesAndReopens(t *testing.T) {
+	sqliteOnly(t, "SQLite files and PRAGMAs")
 	dir := filepath.Join(t.TempDir(), "data", "nested")
 	s, err := Open(dir, Options{Logger: quietLogger()})
 	if err != nil {
@@ -306,7 +307,7 @@ func TestAccounts(t *testing.T) {
 }
 
 func TestCustomFolders(t *testing.T) {
-	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), Folders: map[string]string{}})
+	s, err := openTest(t, Options{Logger: quietLogger(), Folders: map[string]string{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,8 +511,8 @@ func TestBusyIsTemporary(t *testing.T) {
 	busyTimeout = time.Second
 	s := newStore(t)
 	a := newAccount(t, s, "alice")
-	// Hold the write lock from another connection.
-	other, err := Open(s.dir, Options{Logger: quietLogger()})
+	// Hold the write lock from another connection (on PostgreSQL, another node's).
+	other, err := Open(s.dir, testOptions(t, s.dir, Options{Logger: quietLogger()}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -537,7 +538,7 @@ func TestUIDValidityOption(t *testing.T) {
 	// A proposal at or below the account's last UIDVALIDITY is raised to last+1: a mailbox
 	// created again still gets a new one, whatever the option says.
 	var lasts []uint32
-	s, err := Open(t.TempDir(), Options{Logger: quietLogger(), UIDValidity: func(last uint32) uint32 {
+	s, err := openTest(t, Options{Logger: quietLogger(), UIDValidity: func(last uint32) uint32 {
 		lasts = append(lasts, last)
 		return 1000
 	}})

@@ -182,9 +182,16 @@ func setup(cmd *cobra.Command) (*config.Config, *store.Store, *slog.Logger, erro
 	return cfg, st, log, nil
 }
 
-// openStore opens (creating if missing) the store in the data directory.
+// openStore opens (creating if missing) the store in the data directory, or the
+// PostgreSQL store store.url names, once that backend is complete.
 func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
+	if cfg.Store.Postgres() {
+		if err := store.PostgresReady(); err != nil {
+			return nil, withCode(exitConfig, fmt.Errorf("store.url %s: %w", cfg.Store.Redacted(), err))
+		}
+	}
 	st, err := store.Open(cfg.Data, store.Options{
+		URL:               cfg.Store.URL,
 		Logger:            log,
 		MaxMessageSize:    cfg.Limits.MessageSize,
 		MaxHeaderSize:     cfg.Limits.StoreHeaderSize(),

@@ -55,6 +55,18 @@ func (g *Sessions[S]) Go(fn func()) bool {
 	return true
 }
 
+// Handoff runs fn on a goroutine of its own that Wait waits for, even when closing: it is
+// for a goroutine started with Go (or Handoff) that hands its session on to another
+// before it returns (IMAP's session waiting for its client on a fresh goroutine), so
+// that Wait still waits for the session.
+func (g *Sessions[S]) Handoff(fn func()) {
+	g.running.Add(1) // the caller's goroutine is still counted: Wait cannot be done yet
+	go func() {
+		defer g.running.Done()
+		fn()
+	}()
+}
+
 // Add registers a live session, or refuses it once closing.
 func (g *Sessions[S]) Add(s S) bool {
 	g.mu.Lock()

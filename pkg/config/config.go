@@ -47,6 +47,8 @@ const DefaultFile = "letterbox.yaml"
 type Config struct {
 	// Data is the directory of the store and the generated certificate.
 	Data string
+	// Store says where the mail is: SQLite under Data, or PostgreSQL.
+	Store Store
 	// Hostname names this server in greetings and in the self-signed certificate.
 	Hostname string
 
@@ -127,6 +129,12 @@ func (q Quota) MessageGraceFor(quota int64) int64 {
 	return int64(float64(quota) * q.GracePercent / 100)
 }
 
+// DefaultMessageLimit is imap.message_limit's default: far above the mailboxes of nearly
+// every user, so that clients that do not know RFC 9738 (which then see only the newest
+// messages of a larger mailbox, RFC 9738 §4.1) are not hurt, while one command's work
+// stays bounded; RFC 9738 §3 asks for no less than 1000.
+const DefaultMessageLimit = 100000
+
 // IMAP configures the IMAP listener (STARTTLS when TLS is configured).
 type IMAP struct {
 	Addr string
@@ -137,6 +145,9 @@ type IMAP struct {
 	// looked, as Dovecot's expunge log; a client last seen before that gets a full
 	// resync. 0 keeps them forever.
 	QResyncRetention time.Duration
+	// MessageLimit is the most messages one FETCH, SEARCH, STORE, COPY, MOVE, UID EXPUNGE
+	// or MULTIAPPEND handles, announced as MESSAGELIMIT (RFC 9738); 0 turns it off.
+	MessageLimit int
 }
 
 // StoreExpungeRetention is QResyncRetention as store.Options.ExpungeRetention wants it
@@ -338,10 +349,12 @@ type key struct {
 // keys is every setting Letterbox knows, with its default (CONTRACT.md).
 var keys = []key{
 	{"data", "./letterbox-data"},
+	{"store.url", ""},
 	{"hostname", ""}, // "" means os.Hostname(), else "localhost"
 	{"imap.addr", "127.0.0.1:1143"},
 	{"imap.idle_timeout", "30m"},
 	{"imap.qresync_retention", "30d"},
+	{"imap.message_limit", DefaultMessageLimit},
 	{"imaps.addr", ""},
 	{"pop3.addr", "127.0.0.1:1110"},
 	{"pop3.uidl_format", "%08Xu%08Xv"},
@@ -417,6 +430,7 @@ func EnvVar(key string) string {
 const (
 	FlagConfig        = "config"
 	FlagData          = "data"
+	FlagStore         = "store"
 	FlagIMAPAddr      = "imap-addr"
 	FlagIMAPSAddr     = "imaps-addr"
 	FlagPOP3Addr      = "pop3-addr"
@@ -432,6 +446,7 @@ const (
 // flagKeys maps a flag to the key it sets.
 var flagKeys = map[string]string{
 	FlagData:          "data",
+	FlagStore:         "store.url",
 	FlagIMAPAddr:      "imap.addr",
 	FlagIMAPSAddr:     "imaps.addr",
 	FlagPOP3Addr:      "pop3.addr",
@@ -457,6 +472,7 @@ func defaultOf(name string) any {
 func AddGlobalFlags(fs *pflag.FlagSet) {
 	fs.String(FlagConfig, "", "YAML configuration file (default ./"+DefaultFile+" if present)")
 	fs.String(FlagData, defaultOf("data").(string), "data directory (store and generated certificate); created if missing")
+	fs.String(FlagStore, defaultOf("store.url").(string), "the store: empty for SQLite under --data, or postgres://USER:PASS@HOST:PORT/DB?sslmode=... (PostgreSQL; refused until its backend is complete)")
 	fs.String(FlagLogLevel, defaultOf("log.level").(string), "log level: debug, info, warn or error")
 }
 
@@ -611,6 +627,10 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	if cfg.Data == "" {
 		errs = append(errs, errors.New("data: the data directory must not be empty"))
 	}
+	cfg.Store = Store{URL: str("store.url")}
+	if err := cfg.Store.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	cfg.Hostname = str("hostname")
 	if cfg.Hostname == "" {
 		if h, err := os.Hostname(); err == nil && h != "" {
@@ -625,6 +645,11 @@ func (cfg *Config) fill(v *viper.Viper) error {
 		errs = append(errs, err)
 	} else {
 		cfg.IMAP.QResyncRetention = d
+	}
+	if n, err := cast.ToIntE(v.Get("imap.message_limit")); err != nil || n < 0 {
+		errs = append(errs, fmt.Errorf("imap.message_limit: want a number of messages, 0 for no limit, got %q", str("imap.message_limit")))
+	} else {
+		cfg.IMAP.MessageLimit = n
 	}
 	cfg.IMAPS = Listener{Addr: str("imaps.addr")}
 	cfg.POP3 = POP3{

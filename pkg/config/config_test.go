@@ -73,6 +73,7 @@ func TestDefaults(t *testing.T) {
 		{"pop3.idle_timeout", cfg.POP3.IdleTimeout, 10 * time.Minute},
 		{"imap.idle_timeout", cfg.IMAP.IdleTimeout, 30 * time.Minute},
 		{"imap.qresync_retention", cfg.IMAP.QResyncRetention, 30 * 24 * time.Hour},
+		{"imap.message_limit", cfg.IMAP.MessageLimit, 100000},
 		{"limits.message_size", cfg.Limits.MessageSize, 50 * MiB},
 		{"folders.trash", cfg.Folders.Trash, "Trash"},
 		{"log.format", cfg.Log.Format, "text"},
@@ -214,6 +215,8 @@ func TestValidationErrors(t *testing.T) {
 		{"log level", "log:\n  level: chatty\n", "log.level"},
 		{"expire", "pop3:\n  expire: sometimes\n", "pop3.expire"},
 		{"qresync retention", "imap:\n  qresync_retention: a while\n", "imap.qresync_retention"},
+		{"message limit", "imap:\n  message_limit: -1\n", "imap.message_limit"},
+		{"message limit word", "imap:\n  message_limit: many\n", "imap.message_limit"},
 		{"empty data", "data: \"\"\n", "data"},
 	}
 	for _, tc := range tests {

@@ -79,14 +79,15 @@ var Version string
 
 func (s *Server) newIMAP() Protocol {
 	return imap.NewServer(s.st, imap.Options{
-		Logger:      s.log,
-		Auth:        s.auth,
-		TLSConfig:   s.tlsConfig,
-		Hostname:    s.cfg.Hostname,
-		Version:     Version,
-		IdleTimeout: s.cfg.IMAP.IdleTimeout,
-		AppendLimit: s.cfg.Limits.MessageSize,
-		Metrics:     s.metrics,
-		Sessions:    s.limiter,
+		Logger:       s.log,
+		Auth:         s.auth,
+		TLSConfig:    s.tlsConfig,
+		Hostname:     s.cfg.Hostname,
+		Version:      Version,
+		IdleTimeout:  s.cfg.IMAP.IdleTimeout,
+		AppendLimit:  s.cfg.Limits.MessageSize,
+		MessageLimit: s.cfg.IMAP.MessageLimit,
+		Metrics:      s.metrics,
+		Sessions:     s.limiter,
 	})
 }

@@ -41,6 +41,9 @@ func (s *session) appendMessages(a *appendArgs) (uidValidity uint32, uids []uint
 		}
 	}()
 	for m := a.first; m != nil; {
+		if s.overLimit(len(msgs) + 1) {
+			return 0, nil, s.errAppendOverLimit() // RFC 9738 §3.1: MULTIAPPEND is atomic
+		}
 		if m.body.Size() > s.srv.opts.AppendLimit {
 			return 0, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too big"}
 		}

@@ -203,6 +203,9 @@ func (s *session) capabilities() []imap.Cap {
 	}
 	caps = append(caps, announcedAfterLogin...)
 	caps = append(caps, imap.Cap(fmt.Sprintf("APPENDLIMIT=%d", s.srv.opts.AppendLimit)))
+	if c := s.messageLimitCap(); c != "" {
+		caps = append(caps, c) // RFC 9738 §3 (messagelimit.go)
+	}
 	return caps
 }
 

@@ -78,7 +78,7 @@ func handleCompress(s *session, cmd *command) error {
 	// guard, and its deadline is set afresh by the loop.)
 	s.ahead.stop(s.conn)
 	early, _ := s.br.Peek(s.br.Buffered())
-	early = append(bytes.Clone(early), s.ahead.pending...)
+	early = append(bytes.Clone(early), s.ahead.unread()...)
 	s.mu.Lock()
 	s.setConn(s.conn)
 	s.compressed = newCompression(io.MultiReader(bytes.NewReader(early), rawReader{s}), deadlineWriter{s})

@@ -21,13 +21,13 @@ import (
 )
 
 // readBufferSize is the buffer commands are read through. A session holds one from the
-// first octet of a command to the end of its input (waitInput), so it is small; literal
+// first octet of a command to the end of its input (park, await), so it is small; literal
 // data larger than it is read past it, straight into the handler's buffer.
 const readBufferSize = 1 << 10
 
 // readerPool holds the read buffers of the sessions that wait for their client: a session
 // that has nothing buffered gives its bufio.Reader back before it blocks in a read, and
-// takes one again when an octet has come (waitInput).
+// takes one again when an octet has come (await).
 var readerPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, readBufferSize) }}
 
 // readBuffersHeld counts the read buffers taken from readerPool and not given back: the
@@ -59,32 +59,80 @@ func (s *session) releaseReader() {
 	}
 }
 
-// waitInput waits for the client's next octet holding no read buffer, when nothing that
-// was read waits to be parsed: an idle session (between commands, or in IDLE) holds none.
-// The octet is read into the session (held) and handed out first by connReader, and the
-// session takes a buffer again. Reading one octet costs one more read system call per
-// command that arrives alone; pipelined commands, already buffered, skip it.
-func (s *session) waitInput() error {
-	if s.br.Buffered() > 0 || s.ahead.buffered() {
-		return nil
-	}
+// hasInput says whether something read waits to be parsed: then the session does not
+// wait for its client.
+func (s *session) hasInput() bool {
+	return s.br.Buffered() > 0 || s.ahead.buffered()
+}
+
+// waitFor is what a parked session waits for (park).
+type waitFor uint8
+
+const (
+	waitNothing waitFor = iota // the greeting is out; the session starts
+	waitCommand                // the next command
+	waitDone                   // IDLE's DONE (idle.go)
+)
+
+// park is how a session waits for its client when nothing read waits to be parsed (between
+// commands, or in IDLE): the session's goroutine, whose stack grew while it ran commands,
+// hands the wait to a fresh goroutine (await) and ends. The runtime keeps a stack until
+// less than a quarter of it is in use, counting its 800-octet guard as in use (shrinkstack,
+// Go 1.26); a wait some 2.4 KiB deep at the end of the session's call chain kept an 8 KiB
+// stack per idle session, where a goroutine that starts at the wait holds the smallest,
+// 2 KiB (docs/performance.md, IDLE fan-out). The session gives its read buffer back to the
+// pool first, and its answers are out: the waiting goroutine writes nothing, so its stack
+// stays small. It must be the last thing the calling goroutine does with the session: the
+// new goroutine owns it from here on.
+func (s *session) park(w waitFor) {
 	s.releaseReader()
+	s.srv.sessions.Handoff(func() { s.await(w) })
+}
+
+// await waits for the client's next octet and then serves the session on, on this
+// goroutine. The octet is read into the session (held), handed out first by connReader to
+// the read buffer the session takes again; a read error is handed to whatever reads next.
+// Reading one octet costs one more read system call per command that arrives alone;
+// pipelined commands, already buffered, skip the wait. The read goes straight to the
+// connection (or the inflater, under COMPRESS), not through connReader: nothing is left to
+// flush, nothing is read ahead (the loop stopped it), and no quick ACK is wanted for this
+// read, nor for the next (it reads the rest of the segment that brought the octet, there
+// already), so the wait is as shallow as it can be.
+func (s *session) await(w waitFor) {
 	var n int
 	var err error
-	// No quick ACK for this read (between commands, or before DONE), nor for the next:
-	// it reads the rest of the segment that brought the octet, there already.
-	s.noAck = true
 	for n == 0 && err == nil {
-		s.noAck = true
-		n, err = connReader{s}.Read(s.held[:])
+		if s.compressed != nil {
+			n, err = s.compressed.Read(s.held[:])
+		} else {
+			n, err = s.conn.Read(s.held[:])
+		}
 	}
 	s.noAck = n > 0
 	s.takeReader()
-	if n == 0 {
-		return err
+	var waitErr error
+	if n > 0 {
+		s.heldN, s.heldErr = n, err
+	} else {
+		waitErr = err
 	}
-	s.heldN, s.heldErr = n, err
-	return nil
+	s.serve(w, waitErr)
+}
+
+// serve runs the session on the calling goroutine from w (what it waited for, with the
+// error of the wait) until it ends, when it closes it (end), or parks again.
+func (s *session) serve(w waitFor, waitErr error) {
+	parked := false
+	defer func() {
+		if parked {
+			return // the session goes on on the goroutine park started
+		}
+		if p := recover(); p != nil {
+			s.log.Error("recovered from a panic; connection closed", "panic", p, "stack", string(debug.Stack()))
+		}
+		s.end()
+	}()
+	parked = s.loop(w, waitErr)
 }
 
 // preAuthTimeout ends a session that sends no command for this long before logging in;
@@ -92,7 +140,9 @@ func (s *session) waitInput() error {
 const preAuthTimeout = 2 * time.Minute
 
 // serveConn serves one connection, from the TLS handshake of implicit TLS to the logout
-// line. It runs on its own goroutine; every command of the session runs on it, in order.
+// line. It runs on its own goroutine until the session first waits for its client; from
+// there the session goes on on the goroutine that saw the client's input (park), one
+// goroutine at a time, every command in order.
 func (s *Server) serveConn(raw net.Conn) {
 	conn := raw
 	var tlsState *tls.ConnectionState
@@ -116,84 +166,124 @@ func (s *Server) serveConn(raw net.Conn) {
 		conn.Close()
 		return
 	}
-	defer sess.end()
-	defer func() {
-		if p := recover(); p != nil {
-			sess.log.Error("recovered from a panic; connection closed", "panic", p, "stack", string(debug.Stack()))
-		}
-	}()
 	sess.out.status("", imap.StatusResponseTypeOK, imap.ResponseCode("CAPABILITY "+sess.capabilityList()),
 		s.opts.Hostname+" IMAP server ready")
-	if err := sess.out.flush(); err != nil {
-		sess.log.Debug("greeting", "err", err)
-		return
-	}
-	sess.loop()
+	sess.serve(waitNothing, nil)
 }
 
-// loop reads and runs commands until the session ends.
-func (s *session) loop() {
+// loop reads and runs commands until the session ends (false) or parks (true). w is what
+// the session waited for, with the error of the wait.
+func (s *session) loop(w waitFor, waitErr error) bool {
 	for {
-		s.ahead.stop(s.conn) // what it read stays for the parser
-		timeout := preAuthTimeout
-		if s.acct != nil {
-			timeout = s.srv.opts.IdleTimeout
+		ok := true
+		switch w {
+		case waitNothing:
+			// The greeting (serveConn) goes out as answers do.
+			if err := s.out.flush(); err != nil {
+				s.log.Debug("greeting", "err", err)
+				return false
+			}
+		case waitCommand:
+			ok = s.command(waitErr)
+		case waitDone:
+			ok = s.idleDone(waitErr)
 		}
+		if !ok {
+			return false
+		}
+		if s.idle != nil { // IDLE waits for DONE (handleIdle)
+			s.park(waitDone)
+			return true
+		}
+		if !s.readyForCommand() {
+			return false
+		}
+		if !s.hasInput() {
+			s.park(waitCommand)
+			return true
+		}
+		w, waitErr = waitCommand, nil
+	}
+}
+
+// readyForCommand prepares the read of the next command: the read-ahead stopped, the read
+// deadline set. It says BYE and returns false if the session is closing.
+func (s *session) readyForCommand() bool {
+	s.ahead.stop(s.conn) // what it read stays for the parser
+	if !s.ahead.buffered() {
+		s.ahead = nil // nothing left in it: an idle session holds none
+	}
+	s.mu.Lock()
+	closing := s.closing
+	if !closing {
+		s.conn.SetReadDeadline(time.Now().Add(s.commandTimeout())) // under mu: see shutdown
+	}
+	s.mu.Unlock()
+	if closing {
+		s.bye(s.byeText)
+		return false
+	}
+	s.in.literalMinus = s.acct == nil // LITERAL+ is announced after login only
+	return true
+}
+
+// commandTimeout is how long the session waits for a command.
+func (s *session) commandTimeout() time.Duration {
+	if s.acct != nil {
+		return s.srv.opts.IdleTimeout
+	}
+	return preAuthTimeout
+}
+
+// command reads and runs one command; waitErr is the error of the wait for it. It returns
+// false when the session ends.
+func (s *session) command(waitErr error) bool {
+	var cmd *command
+	err := waitErr
+	if err == nil {
+		cmd, err = s.in.readCommand()
+	}
+	var ie *imap.Error
+	switch {
+	case errors.As(err, &ie):
+		return s.refuse(cmd, ie)
+	case err != nil:
 		s.mu.Lock()
 		closing := s.closing
-		if !closing {
-			s.conn.SetReadDeadline(time.Now().Add(timeout)) // under mu: see shutdown
-		}
 		s.mu.Unlock()
 		if closing {
 			s.bye(s.byeText)
-			return
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			s.log.Info("autologout: no command in time", "timeout", s.commandTimeout())
+			s.bye("Autologout; idle for too long")
+		} else {
+			s.log.Debug("connection ended", "err", err)
 		}
-		s.in.literalMinus = s.acct == nil // LITERAL+ is announced after login only
-		var cmd *command
-		err := s.waitInput()
-		if err == nil {
-			cmd, err = s.in.readCommand()
-		}
-		var ie *imap.Error
-		switch {
-		case errors.As(err, &ie):
-			if !s.refuse(cmd, ie) {
-				return
-			}
-			continue
-		case err != nil:
-			s.mu.Lock()
-			closing := s.closing
-			s.mu.Unlock()
-			if closing {
-				s.bye(s.byeText)
-			} else if errors.Is(err, os.ErrDeadlineExceeded) {
-				s.log.Info("autologout: no command in time", "timeout", timeout)
-				s.bye("Autologout; idle for too long")
-			} else {
-				s.log.Debug("connection ended", "err", err)
-			}
-			return
-		}
-		// The deadline stays while the command runs: a client that stops in the middle of
-		// a literal or a SASL exchange is cut off as one that sends no command (IDLE
-		// lifts it: IdleTimeout bounds it).
-		if !s.run(cmd) {
-			return
-		}
-		// Answers go out when nothing more waits to be read (and, at the latest, before the
-		// next read from the network: connReader); pipelined commands share writes.
-		if s.br.Buffered() == 0 {
-			if err := s.out.flush(); err != nil {
-				s.log.Debug("writing", "err", err)
-				return
-			}
-		}
-		if s.out.err != nil {
-			return
+		return false
+	}
+	// The deadline stays while the command runs: a client that stops in the middle of
+	// a literal or a SASL exchange is cut off as one that sends no command (IDLE
+	// lifts it: IdleTimeout bounds it).
+	if !s.run(cmd) {
+		return false
+	}
+	if s.idle != nil {
+		return true // IDLE goes on once DONE has come (idleDone)
+	}
+	return s.answered()
+}
+
+// answered ends a command: its answers go out when nothing more waits to be read (and, at
+// the latest, before the next read from the network: connReader); pipelined commands
+// share writes. It returns false when the session ends.
+func (s *session) answered() bool {
+	if s.br.Buffered() == 0 {
+		if err := s.out.flush(); err != nil {
+			s.log.Debug("writing", "err", err)
+			return false
 		}
 	}
+	return s.out.err == nil
 }
 
 // refuse answers a command that could not be read: BAD (or NO) by its tag, or untagged
@@ -236,10 +326,22 @@ func (s *session) run(cmd *command) bool {
 		s.stats.commands++
 		s.srv.opts.Metrics.Command(metrics.IMAP, spec.metric)
 	}
-	s.cmdDone, s.okResp = false, nil
+	s.cmdDone, s.okResp, s.limited = false, nil, nil
 	s.mayReadAhead = !spec.readsConn
 	err := spec.handler(s, cmd)
+	if s.idle != nil {
+		// IDLE waits for DONE; finish follows it (idleDone). The idler's goroutines use
+		// the session from here (mayReadAhead among it, false for IDLE): nothing more is
+		// written to it before the wait.
+		return true
+	}
 	s.mayReadAhead = false
+	return s.finish(cmd, &spec, err)
+}
+
+// finish ends a command whose handler returned err: the poll for changes, the rest of the
+// command's input skipped, and the tagged status. It returns false when the session ends.
+func (s *session) finish(cmd *command, spec *commandSpec, err error) bool {
 	if s.ended {
 		return false
 	}
@@ -258,6 +360,9 @@ func (s *session) run(cmd *command) bool {
 		resp = s.okResp
 		if resp == nil {
 			resp = &imap.Error{Type: imap.StatusResponseTypeOK, Text: cmd.name + " completed"}
+		}
+		if s.limited != nil {
+			resp = s.limitedResponse(resp, cmd.name) // RFC 9738 §3.1
 		}
 	case errors.As(err, &resp):
 	default:
@@ -330,7 +435,7 @@ type connReader struct{ s *session }
 
 func (c connReader) Read(p []byte) (int, error) {
 	s := c.s
-	if s.heldN > 0 && len(p) > 0 { // the octet waitInput read
+	if s.heldN > 0 && len(p) > 0 { // the octet await read
 		p[0], s.heldN = s.held[0], 0
 		return 1, nil // and the next read asks for no ACK (noAck stays)
 	}
@@ -368,7 +473,7 @@ var ackRequested func(afterLiteral bool)
 // was read ahead from the old one is dropped.
 func (s *session) setConn(c net.Conn) {
 	s.conn = c
-	s.ahead = newReadAhead() // nothing read ahead on the old connection carries over
+	s.ahead = nil // nothing read ahead on the old connection carries over
 	s.heldN, s.heldErr = 0, nil
 	if s.br == nil {
 		s.takeReader()
@@ -396,6 +501,9 @@ type deadlineWriter struct{ s *session }
 func (d deadlineWriter) Write(p []byte) (int, error) {
 	s := d.s
 	if s.mayReadAhead {
+		if s.ahead == nil {
+			s.ahead = newReadAhead()
+		}
 		s.ahead.start(s.conn)
 	}
 	s.conn.SetWriteDeadline(time.Now().Add(writeTimeout))

@@ -63,6 +63,9 @@ func (s *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) 
 	if err != nil || len(uids) == 0 {
 		return nil, err
 	}
+	if s.overLimit(len(uids)) {
+		return nil, s.errCopyOverLimit(uids) // RFC 9738 §3.1: COPY is atomic
+	}
 	pairs, err := s.st.Copy(s.ctx, v.mbox.ID, uids, dst.ID)
 	if err != nil {
 		if errors.Is(err, store.ErrOverQuota) {
@@ -91,6 +94,7 @@ func (s *session) Move(w *moveWriter, numSet imap.NumSet, dest string) error {
 	if err != nil || len(uids) == 0 {
 		return err
 	}
+	uids = s.limitUIDs(uids) // RFC 9738 §3.1: the highest UIDs move
 	pairs, err := s.st.Move(s.ctx, v.mbox.ID, uids, dst.ID)
 	if err != nil {
 		return s.storeError(err, "moving")

@@ -39,6 +39,9 @@ func (s *session) Expunge(w *expungeWriter, uids *imap.UIDSet) error {
 		for i, r := range refs {
 			named[i] = r.uid
 		}
+		if named, err = s.limitExpunge(v, named); err != nil { // RFC 9738 §3.1
+			return err
+		}
 		removed, err = s.st.ExpungeDeleted(s.ctx, v.mbox.ID, named)
 		if err != nil {
 			return s.storeError(err, "expunging")

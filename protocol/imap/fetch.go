@@ -62,8 +62,12 @@ func (s *session) Fetch(w *fetchWriter, numSet imap.NumSet, options *imap.FetchO
 	// (write.go), in as few writes as its buffer allows.
 	refs := v.resolve(numSet)
 	if w.args != nil && w.args.partial != nil {
+		if s.partialOverLimit(w.args.partial) {
+			return s.errPartialOverLimit() // RFC 9738 §3.1
+		}
 		refs = w.args.partial.refs(refs) // partial.go
 	}
+	refs = s.limitRefs(refs) // RFC 9738 §3.1 (messagelimit.go)
 	return s.loadBatches(v, refs, parts, needBody, func(batch []msgRef, metas map[uint32]*store.Metadata, bodies map[uint32]store.Body) error {
 		if options.ChangedSince != 0 {
 			// RFC 7162 §3.1.4.1: only the messages whose modseq is above CHANGEDSINCE.

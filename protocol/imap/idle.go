@@ -93,10 +93,11 @@ func (id *idler) stop() error {
 
 // byeIfShuttingDown says BYE if the server is shutting down.
 func (s *session) byeIfShuttingDown() {
-	select {
-	case <-s.shutdownCh:
-		s.bye(s.byeText)
-	default:
+	s.mu.Lock()
+	text := s.byeText // "" unless shutdown said what to say
+	s.mu.Unlock()
+	if text != "" {
+		s.bye(text)
 	}
 }
 
@@ -111,11 +112,13 @@ func (s *session) idleSync(w *updateWriter, asOf uint64) error {
 // --- the commands of this file (command.go has the table)
 
 // IDLE (RFC 2177): "+", then updates as they happen, each sent at once, until the client
-// says DONE. DONE is read by the session's goroutine from the session's reader, so what
-// the client sends after it stays there for the next command; the updates are written by
-// the idler's goroutines, under s.mu. An IDLE that lasts longer than IdleTimeout ends the
-// session with BYE (RFC 3501 §5.4): the read's deadline. A shutdown interrupts the read
-// (session.shutdown) and the BYE is said here.
+// says DONE. DONE is read from the session's reader, so what the client sends after it
+// stays there for the next command; the updates are written by the idler's goroutines,
+// under s.mu. The session waits for DONE parked (conn.go, park): the handler returns with
+// s.idle set, the loop hands the wait to a fresh goroutine, and idleDone ends the command
+// on it once the client has sent something. An IDLE that lasts longer than IdleTimeout
+// ends the session with BYE (RFC 3501 §5.4): the read's deadline. A shutdown interrupts
+// the read (session.shutdown) and the BYE is said in endIdle.
 func handleIdle(s *session, cmd *command) error {
 	if err := s.out.continuation("idling"); err != nil {
 		return err
@@ -124,28 +127,39 @@ func handleIdle(s *session, cmd *command) error {
 	if id == nil {
 		return err
 	}
-	line, rerr := s.readDone()
-	return s.endIdle(id, line, rerr)
-}
-
-// readDone waits for DONE, holding no read buffer while the client is silent: this is
-// where an idle session waits.
-func (s *session) readDone() (string, error) {
 	s.mu.Lock()
 	if !s.closing {
 		s.conn.SetReadDeadline(time.Now().Add(s.srv.opts.IdleTimeout)) // under mu: see shutdown
 	}
 	s.mu.Unlock()
+	// From here until DONE is read, connReader must not flush the writer: the idler's
+	// goroutines use it.
 	s.readingDone = true
-	defer func() { s.readingDone = false }()
-	if err := s.waitInput(); err != nil {
-		return "", err
+	if !s.hasInput() {
+		s.idle, s.idleCmd = id, cmd // the loop parks; idleDone goes on
+		return nil
 	}
-	return s.readLine()
+	return s.endIdle(id, nil) // DONE came with IDLE
 }
 
-// endIdle stops the idler and answers DONE, or says BYE.
-func (s *session) endIdle(id *idler, line string, rerr error) error {
+// idleDone ends IDLE once the parked session has seen input (or the wait failed: waitErr):
+// it reads DONE and finishes the command. It returns false when the session ends.
+func (s *session) idleDone(waitErr error) bool {
+	id, cmd := s.idle, s.idleCmd
+	s.idle, s.idleCmd = nil, nil
+	err := s.endIdle(id, waitErr)
+	spec := commands["IDLE"]
+	return s.finish(cmd, &spec, err) && s.answered()
+}
+
+// endIdle reads DONE (unless waitErr, the wait for it, failed), stops the idler and answers
+// DONE, or says BYE.
+func (s *session) endIdle(id *idler, waitErr error) error {
+	line, rerr := "", waitErr
+	if rerr == nil {
+		line, rerr = s.readLine()
+	}
+	s.readingDone = false
 	err := id.stop() // after it, no goroutine of the idler writes
 	s.mu.Lock()
 	closing := s.closing

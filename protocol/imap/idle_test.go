@@ -15,6 +15,7 @@ import (
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/protocol/pop3"
 	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/store/storetest"
 )
 
 func TestIdleWithoutMailbox(t *testing.T) {
@@ -42,7 +43,7 @@ func TestIdleTimeout(t *testing.T) {
 // on the same directory. It reaches IDLE through the store's cross-process watcher.
 func TestIdleHearsOtherProcess(t *testing.T) {
 	dir := t.TempDir()
-	st, err := store.Open(dir, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	st, err := store.Open(dir, store.Options{Logger: slog.New(slog.DiscardHandler), URL: storetest.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,8 @@ func TestIdleHearsOtherProcess(t *testing.T) {
 		t.Fatalf("IDLE: %q", l)
 	}
 
-	other, err := store.Open(filepath.Clean(dir), store.Options{Logger: slog.New(slog.DiscardHandler)})
+	// On PostgreSQL (LETTERBOX_TEST_STORE=postgres) the other process is another node.
+	other, err := store.Open(filepath.Clean(dir), store.Options{Logger: slog.New(slog.DiscardHandler), URL: storetest.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,16 +213,21 @@ func TestIdleManySessionsShareReads(t *testing.T) {
 }
 
 // An idle session holds no read buffer (they go back to readerPool while the session waits
-// for its client, conn.go's waitInput) and IDLE runs on the session's own goroutine alone:
-// no goroutine waits for the store's wake-ups (store.WatchFunc), and those started by a
-// wake-up end once its updates are written. Asserted on structure, the pool's count and
-// the goroutines' stacks; the waits are hang guards.
-func TestIdleSessionHoldsNoBufferAndOneGoroutine(t *testing.T) {
+// for its client) and waits on one goroutine only, a fresh one that began at the wait
+// (conn.go, park and await): the goroutine that ran its commands, whose stack grew, has
+// ended, in IDLE as between commands, compressed or not. No goroutine waits for the store's
+// wake-ups (store.WatchFunc), and those started by a wake-up end once its updates are
+// written. Asserted on structure, the pool's count and the goroutines' stacks; the waits
+// are hang guards.
+func TestIdleSessionWaitsOnAFreshGoroutine(t *testing.T) {
 	e := newEnv(t)
 	const sessions = 5
 	var idlers []*rawClient
-	for range sessions {
+	for i := range sessions {
 		c := e.rawLogin()
+		if i == 0 {
+			c.compress() // the wait reads through the inflater
+		}
 		c.ok("SELECT INBOX")
 		c.send("I1 IDLE")
 		if l := c.line(); !strings.HasPrefix(l, "+") {
@@ -228,38 +235,52 @@ func TestIdleSessionHoldsNoBufferAndOneGoroutine(t *testing.T) {
 		}
 		idlers = append(idlers, c)
 	}
-	// Goroutines with handleIdle or the idler on their stack: one per session.
-	idleGoroutines := func() int {
+	// The goroutines with this package's code on their stack: waiting ones (await at the
+	// root, nothing of the session's loop, its commands or the accept loop beneath it) and
+	// the others.
+	goroutines := func() (waiting, other int, stacks string) {
 		buf := make([]byte, 1<<20)
 		n := runtime.Stack(buf, true)
-		count := 0
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-			if strings.Contains(g, "imap.handleIdle") || strings.Contains(g, "imap.(*idler)") {
-				count++
+			if !strings.Contains(g, "letterbox/protocol/imap.") || strings.Contains(g, "imap.(*Server).Serve(") ||
+				strings.Contains(g, "testing.tRunner(") {
+				continue
+			}
+			deep := strings.Contains(g, "imap.(*session).serve(") || strings.Contains(g, "imap.(*session).loop(") ||
+				strings.Contains(g, "imap.handleIdle(") || strings.Contains(g, "imap.(*Server).serveConn(")
+			if strings.Contains(g, "imap.(*session).await(") && !deep {
+				waiting++
+			} else {
+				other++
+				stacks += g + "\n\n"
 			}
 		}
-		return count
+		return waiting, other, stacks
 	}
-	settled := func(what string, cond func() bool) {
+	settled := func(what string, want int) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second) // a hang guard, not a timing check
-		for !cond() {
+		for {
+			waiting, other, stacks := goroutines()
+			held := readBuffersHeld.Load()
+			if held == 0 && waiting == want && other == 0 {
+				return
+			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: read buffers held %d, IDLE goroutines %d (want 0 and %d)",
-					what, readBuffersHeld.Load(), idleGoroutines(), sessions)
+				t.Fatalf("%s: read buffers held %d, waiting goroutines %d, others %d (want 0, %d, 0):\n%s",
+					what, held, waiting, other, want, stacks)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	idle := func() bool { return readBuffersHeld.Load() == 0 && idleGoroutines() == sessions }
-	settled("in IDLE", idle)
+	settled("in IDLE", sessions)
 
 	// A delivery wakes every session, and then they are as idle as before.
 	e.deliver("INBOX", plainMessage("wake", "hello"))
 	for _, c := range idlers {
 		c.waitFor(`^\* 1 EXISTS$`)
 	}
-	settled("after a wake-up", idle)
+	settled("after a wake-up", sessions)
 
 	// DONE and a pipelined command in one packet: the buffer taken for DONE keeps the rest.
 	for _, c := range idlers {
@@ -267,5 +288,11 @@ func TestIdleSessionHoldsNoBufferAndOneGoroutine(t *testing.T) {
 		c.waitFor(`^I1 OK`)
 		c.waitFor(`^N1 OK`)
 	}
-	settled("between commands", func() bool { return readBuffersHeld.Load() == 0 && idleGoroutines() == 0 })
+	settled("between commands", sessions)
+
+	// Logging out ends the waiting goroutine with the session.
+	for _, c := range idlers {
+		c.ok("LOGOUT")
+	}
+	settled("logged out", 0)
 }

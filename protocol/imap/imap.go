@@ -14,7 +14,7 @@
 // THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (sort.go), MULTIAPPEND (append.go), WITHIN,
 // SAVEDATE, PREVIEW, PARTIAL and OBJECTID (searchext.go, fetchext.go, partial.go,
 // objectid.go), ID, COMPRESS=DEFLATE (after login) and UNAUTHENTICATE. Not (yet):
-// UIDONLY, MESSAGELIMIT, CONTEXT, CATENATE, NOTIFY.
+// CONTEXT, CATENATE, NOTIFY. MESSAGELIMIT is messagelimit.go.
 //
 // Commands, the file that implements each and the states it is allowed in (the command
 // table enforces them; N = not authenticated, A = authenticated, S = selected):
@@ -167,6 +167,10 @@ type Options struct {
 	// AppendLimit is the largest message APPEND accepts, announced as APPENDLIMIT
 	// (RFC 7889); 0 means DefaultAppendLimit. Keep it at or below the store's limit.
 	AppendLimit int64
+	// MessageLimit is the most messages one FETCH, SEARCH, STORE, COPY, MOVE, UID EXPUNGE
+	// or APPEND handles, announced as MESSAGELIMIT (RFC 9738, messagelimit.go); 0 turns
+	// the extension off.
+	MessageLimit int
 	// Debug, if set, receives a copy of every byte sent and received (credentials included).
 	Debug io.Writer
 	// Metrics counts login failures, APPENDs and quota refusals; nil counts nothing.

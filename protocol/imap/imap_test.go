@@ -18,6 +18,7 @@ import (
 
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/store/storetest"
 )
 
 // A test talks to a real server over loopback, with a real store in a temporary directory.
@@ -46,7 +47,7 @@ func newEnv(t *testing.T, options ...envOption) *testEnv {
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dir := t.TempDir()
-	st, err := store.Open(dir, store.Options{Logger: logger})
+	st, err := store.Open(dir, store.Options{Logger: logger, URL: storetest.URL(t, dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

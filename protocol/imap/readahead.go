@@ -17,7 +17,9 @@ const readAheadLimit = 1 << 20
 // both sides, each waiting for the other to read: the server blocked in a write, the client
 // in its own. The session's goroutine starts it when a response fills the write buffer in
 // the middle of a command (deadlineWriter), and stops it before the next command is read;
-// what it read waits in pending, which connReader hands out first.
+// what it read waits in pending, which connReader hands out first. A session holds one
+// only from the first start to the next command it reads with nothing left pending (a
+// nil *readAhead is one that never ran: its methods but start work on it).
 //
 // Commands that read the connection themselves (APPEND's literal, AUTHENTICATE's
 // responses, IDLE's DONE, STARTTLS's handshake) never start it.
@@ -73,6 +75,9 @@ func (ra *readAhead) loop(c net.Conn) {
 // stop ends the goroutine, interrupting its read, and waits for it; what it read stays
 // pending. The caller sets the read deadline afresh afterwards.
 func (ra *readAhead) stop(c net.Conn) {
+	if ra == nil {
+		return
+	}
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
 	if !ra.running {
@@ -87,8 +92,19 @@ func (ra *readAhead) stop(c net.Conn) {
 	ra.stopping = false
 }
 
+// unread is what was read ahead and not yet handed out, after stop.
+func (ra *readAhead) unread() []byte {
+	if ra == nil {
+		return nil
+	}
+	return ra.pending
+}
+
 // buffered says whether anything read ahead waits to be parsed.
 func (ra *readAhead) buffered() bool {
+	if ra == nil {
+		return false
+	}
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
 	return len(ra.pending) > 0 || ra.err != nil
@@ -98,6 +114,9 @@ func (ra *readAhead) buffered() bool {
 // goroutine if it runs; handled is false when there is nothing and no goroutine: then the
 // caller reads the connection itself.
 func (ra *readAhead) read(p []byte) (n int, err error, handled bool) {
+	if ra == nil {
+		return 0, nil, false
+	}
 	ra.mu.Lock()
 	defer ra.mu.Unlock()
 	for {

@@ -31,7 +31,7 @@ func (s *session) Search(kind numKind, criteria *imap.SearchCriteria, options *i
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	return s.search(v, kind, criteria, options)
+	return s.search(v, kind, s.limitSearch(v, criteria), options) // RFC 9738 §3.1
 }
 
 // search is Search with the session locked and v its selected mailbox: context.go

@@ -21,10 +21,10 @@ type selected struct {
 	readOnly bool
 
 	uids  []uint32            // ascending; sequence number = index + 1
-	gone  map[uint32]struct{} // expunged in the store, EXPUNGE not yet sent
+	gone  map[uint32]struct{} // expunged in the store, EXPUNGE not yet sent; nil until one is (markGone)
 	flags viewFlags           // flags as last reported for each message
 
-	keywords        map[string]string // keywords announced in FLAGS: lower case -> spelling
+	keywords        map[string]string // keywords announced in FLAGS: lower case -> spelling; nil until one is
 	keywordsChanged bool              // a new keyword was reported; FLAGS is due
 
 	modseq    int64            // the change log has been read up to here
@@ -77,6 +77,15 @@ func (v *selected) isGone(uid uint32) bool {
 	return ok
 }
 
+// markGone notes a message expunged in the store whose EXPUNGE is not yet sent. The map is
+// made at the first: an idle session's view of a mailbox holds no empty maps.
+func (v *selected) markGone(uid uint32) {
+	if v.gone == nil {
+		v.gone = make(map[uint32]struct{})
+	}
+	v.gone[uid] = struct{}{}
+}
+
 // noteKeywords records keywords the client is being shown, so that FLAGS lists them.
 func (v *selected) noteKeywords(flags []string) {
 	for _, f := range flags {
@@ -85,6 +94,9 @@ func (v *selected) noteKeywords(flags []string) {
 		}
 		key := strings.ToLower(f)
 		if _, ok := v.keywords[key]; !ok {
+			if v.keywords == nil {
+				v.keywords = make(map[string]string)
+			}
 			v.keywords[key] = f
 			v.keywordsChanged = true
 		}
@@ -301,9 +313,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		mbox:     mbox,
 		readOnly: options.ReadOnly,
 		uids:     make([]uint32, len(msgs)),
-		gone:     make(map[uint32]struct{}),
 		flags:    viewFlags{rows: msgs},
-		keywords: make(map[string]string),
 		modseq:   modseq,
 		rev2:     s.enabled.Has(imap.CapIMAP4rev2),
 	}
@@ -474,12 +484,12 @@ func (s *session) sync(ctx context.Context, w *updateWriter, allowExpunge bool, 
 			}
 		case store.ChangeExpunge:
 			if _, ok := v.index(c.UID); ok {
-				v.gone[c.UID] = struct{}{}
+				v.markGone(c.UID)
 			}
 		case store.ChangeMailboxDelete:
 			v.deleted = true
 			for _, uid := range v.uids {
-				v.gone[uid] = struct{}{}
+				v.markGone(uid)
 			}
 		}
 	}

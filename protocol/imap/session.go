@@ -31,11 +31,15 @@ import (
 // they work; Shutdown takes mu too, so it waits for the running command to finish before
 // saying BYE.
 type session struct {
-	srv    *Server
-	st     mailStore
-	log    *slog.Logger
-	ctx    context.Context
-	cancel context.CancelFunc
+	srv *Server
+	st  mailStore
+	log *slog.Logger
+	// ctx is what the store is called with: context.Background(). Nothing of a session runs
+	// after the connection has ended (Close runs once its commands and its idler have
+	// stopped), so there is nothing to cancel; a cancelable one cost every session a
+	// context, its done channel and the map of its children (database/sql and the SQLite
+	// driver register on it), some 450 octets, for nothing.
+	ctx context.Context
 
 	mu      sync.Mutex
 	closing bool           // Shutdown or Close began: no further command runs
@@ -53,29 +57,31 @@ type session struct {
 	tlsState *tls.ConnectionState // nil until the session is TLS
 	// compressed is the DEFLATE layer under COMPRESS (compress.go); nil until then.
 	compressed *compression
-	br         *bufio.Reader // over connReader; from readerPool, nil while waitInput waits
-	held       [1]byte       // the octet waitInput read, if heldN is 1
+	br         *bufio.Reader // over connReader; from readerPool, nil while the session is parked (await)
+	held       [1]byte       // the octet await read, if heldN is 1
 	heldN      int
-	heldErr    error // the error of waitInput's read, after its octet
-	noAck      bool  // waitInput is reading, or the read after its octet is due: no quick ACK
+	heldErr    error // the error of await's read, after its octet
+	noAck      bool  // the read after await's octet is due: no quick ACK
 	in         *commandReader
 	out        *responseWriter
 	enabled    imap.CapSet // what the client ENABLEd (RFC 5161)
 	cmdDone    bool        // the running command's handler wrote its tagged status
 	okResp     *imap.Error // the running command's tagged OK, if not "... completed"
+	limited    *limitHit   // the running command was cut to MESSAGELIMIT (messagelimit.go)
 	ahead      *readAhead  // reads on while a large response is written (readahead.go)
 	// mayReadAhead: the running command does not read the connection itself.
 	mayReadAhead bool
 	// readingDone: IDLE's DONE is being read; connReader must not flush the writer, which
 	// the idler's goroutines are using (idle.go).
 	readingDone bool
-	ended       bool // BYE was said or the connection closed
-	unknown     int  // BAD answers before login
+	// idle and idleCmd: the session is in IDLE and waits for DONE (idle.go), parked.
+	idle    *idler
+	idleCmd *command
+	ended   bool // BYE was said or the connection closed
+	unknown int  // BAD answers before login
 
-	shutdownCh chan struct{} // closed when the server shuts down
-	byeText    string        // set before shutdownCh is closed; read after it is
-	byeOnce    sync.Once
-	done       chan struct{} // closed by Close
+	byeText string // what BYE says when the server shuts down; set by shutdown, under mu
+	byeOnce sync.Once
 
 	stats  sessionStats // for the logout line (logout.go)
 	client clientID     // what the client's ID said (id.go)
@@ -97,9 +103,7 @@ var errShuttingDown = &imap.Error{
 // newSession makes the session of a new connection; conn is raw, or TLS over it for
 // implicit TLS.
 func (s *Server) newSession(raw, conn net.Conn, tlsState *tls.ConnectionState) *session {
-	ctx, cancel := context.WithCancel(context.Background())
-	sess := &session{srv: s, st: s.st, ctx: ctx, cancel: cancel,
-		shutdownCh: make(chan struct{}), done: make(chan struct{}),
+	sess := &session{srv: s, st: s.st, ctx: context.Background(),
 		raw: raw, remote: raw.RemoteAddr(), tlsState: tlsState, ack: newQuickAcker(raw),
 		enabled: imap.CapSet{}, live: sessions.Of(raw),
 		stats: sessionStats{start: time.Now()}}
@@ -153,8 +157,6 @@ func (s *session) Close() error {
 		s.release()
 	}
 	s.mu.Unlock()
-	s.cancel()
-	close(s.done)
 	s.srv.sessions.Remove(s)
 	s.log.Debug("connection closed")
 	return nil
@@ -171,7 +173,6 @@ func (s *session) shutdown(text string) {
 	defer s.mu.Unlock()
 	s.closing = true
 	s.byeText = text
-	close(s.shutdownCh)
 	s.raw.SetReadDeadline(time.Now())
 }
 

@@ -26,7 +26,7 @@ func handleStartTLS(s *session, cmd *command) error {
 		return err
 	}
 	s.cmdDone = true
-	if n := s.br.Buffered() + len(s.ahead.pending); n > 0 {
+	if n := s.br.Buffered() + len(s.ahead.unread()); n > 0 {
 		s.log.Info("dropped what the client pipelined after STARTTLS", "octets", n)
 	}
 	tc := tls.Server(s.raw, s.srv.opts.TLSConfig) // the configuration reloaded on SIGHUP

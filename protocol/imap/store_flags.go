@@ -46,7 +46,7 @@ func (s *session) Store(w *fetchWriter, numSet imap.NumSet, flags *imap.StoreFla
 	default:
 		op = store.FlagsReplace
 	}
-	refs := v.resolveGone(numSet, true)
+	refs := s.limitRefs(v.resolveGone(numSet, true)) // RFC 9738 §3.1
 	if len(refs) == 0 {
 		return nil // a UID set naming no message of the view: nothing is stored
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/store/storetest"
 )
 
 const testMessage = "From: Alice <alice@example.org>\r\n" +
@@ -52,7 +53,9 @@ func newEnv(t *testing.T, opts Options, accounts map[string]int64) *testEnv {
 func newEnvWith(t *testing.T, storeOpts store.Options, opts Options, accounts map[string]int64) *testEnv {
 	t.Helper()
 	storeOpts.Logger = slog.New(slog.DiscardHandler)
-	st, err := store.Open(t.TempDir(), storeOpts)
+	dir := t.TempDir()
+	storeOpts.URL = storetest.URL(t, dir)
+	st, err := store.Open(dir, storeOpts)
 	if err != nil {
 		t.Fatal(err)
 	}

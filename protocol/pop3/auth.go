@@ -280,6 +280,18 @@ func (s *session) login(user, password string) *loginError {
 		s.acct = store.Account{}
 		return e
 	}
+	// The same lock across the nodes of a clustered store (PostgreSQL): held until the
+	// session ends, or its node does.
+	unlock, err := s.srv.st.LockMaildrop(s.ctx, acct.ID)
+	switch {
+	case errors.Is(err, store.ErrMaildropInUse):
+		s.log.Info("pop3 login refused", "user", acct.Address, "reason", "maildrop in use on another node")
+		return fail(&loginError{"IN-USE", "maildrop is in use by another POP3 session"})
+	case err != nil:
+		s.log.Warn("pop3 cannot lock the maildrop", "user", acct.Address, "err", err)
+		return fail(&loginError{"SYS/TEMP", "cannot lock the maildrop, try again later"})
+	}
+	s.unlockCluster = unlock
 
 	// RFC 2449 §6.5, §8.1: LOGIN-DELAY.
 	now := time.Now()

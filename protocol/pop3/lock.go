@@ -71,6 +71,10 @@ func (l *maildropLocks) release(account lockKey) {
 
 // releaseMaildrop releases the session's maildrop lock, if it holds it.
 func (s *session) releaseMaildrop() {
+	if s.unlockCluster != nil {
+		s.unlockCluster()
+		s.unlockCluster = nil
+	}
 	if s.locked {
 		s.locked = false
 		maildrops.release(s.srv.maildropKey(s.acct.ID))

@@ -3,10 +3,14 @@ package pop3
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/store"
 )
 
 func TestMaildropLocks(t *testing.T) {
@@ -155,4 +159,48 @@ func TestInUseAcrossServers(t *testing.T) {
 	first.ok("QUIT")
 	c.ok("USER " + testUser)
 	c.ok("PASS " + testPassword)
+}
+
+// otherNodeStore is a store whose maildrop lock between nodes is held elsewhere (another
+// node of a PostgreSQL cluster) or cannot be taken, and which counts the releases.
+type otherNodeStore struct {
+	*store.Store
+	err      error
+	locks    atomic.Int32
+	releases atomic.Int32
+}
+
+func (o *otherNodeStore) LockMaildrop(ctx context.Context, accountID int64) (func(), error) {
+	if o.err != nil {
+		return nil, o.err
+	}
+	o.locks.Add(1)
+	return func() { o.releases.Add(1) }, nil
+}
+
+// A maildrop locked on another node is [IN-USE] here too (RFC 2449 §8.1), and a lock that
+// cannot be taken is [SYS/TEMP] (RFC 3206 §4); neither keeps this node's own lock. A
+// session that got both locks releases the other node's at QUIT, once.
+func TestInUseOnAnotherNode(t *testing.T) {
+	st := openStore(t)
+	o := &otherNodeStore{Store: st, err: store.ErrMaildropInUse}
+	e := newEnvWith(t, st, o)
+	c := e.dial()
+	c.ok("USER " + testUser)
+	if got := c.err("PASS " + testPassword); !strings.HasPrefix(got, "-ERR [IN-USE] ") {
+		t.Errorf("maildrop locked on another node: %q, want -ERR [IN-USE]", got)
+	}
+	o.err = fmt.Errorf("lost the server: %w", store.ErrTemporary)
+	c.ok("USER " + testUser)
+	if got := c.err("PASS " + testPassword); !strings.HasPrefix(got, "-ERR [SYS/TEMP] ") {
+		t.Errorf("maildrop lock unavailable: %q, want -ERR [SYS/TEMP]", got)
+	}
+	// Neither refusal kept this node's lock: with the other node's free, a login succeeds.
+	o.err = nil
+	c.ok("USER " + testUser)
+	c.ok("PASS " + testPassword)
+	c.ok("QUIT")
+	if o.locks.Load() != 1 || o.releases.Load() != 1 {
+		t.Errorf("other node's lock taken %d times, released %d times; want 1 and 1", o.locks.Load(), o.releases.Load())
+	}
 }

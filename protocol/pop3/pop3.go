@@ -172,6 +172,9 @@ type Store interface {
 	Messages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.Message, error)
 	OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (store.Body, error)
 	CommitMaildrop(ctx context.Context, mailboxID int64, c store.MaildropCommit) error
+	// LockMaildrop is the maildrop lock between the processes (nodes) serving the store,
+	// taken after this process's own (lock.go); store.ErrMaildropInUse when another holds it.
+	LockMaildrop(ctx context.Context, accountID int64) (release func(), err error)
 }
 
 var _ Store = (*store.Store)(nil)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/store/storetest"
 )
 
 // --- a real server over loopback, on a real store ---
@@ -92,7 +93,8 @@ func newEnvWith(t *testing.T, st *store.Store, ms mailStore, mods ...envOption) 
 // fails the test.
 func openStore(t *testing.T) *store.Store {
 	t.Helper()
-	st, err := store.Open(t.TempDir(), store.Options{Logger: slog.New(slog.DiscardHandler)})
+	dir := t.TempDir()
+	st, err := store.Open(dir, store.Options{Logger: slog.New(slog.DiscardHandler), URL: storetest.URL(t, dir)})
 	if err != nil {
 		t.Fatalf("store.Open: %v", err)
 	}

@@ -128,6 +128,8 @@ type session struct {
 	mbox   store.Mailbox
 	drop   []message
 	locked bool
+	// unlockCluster releases the maildrop lock between nodes (Store.LockMaildrop).
+	unlockCluster func()
 
 	// For the logout line (finish).
 	start          time.Time

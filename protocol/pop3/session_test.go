@@ -66,6 +66,8 @@ func (m *memStore) CommitMaildrop(context.Context, int64, store.MaildropCommit) 
 	return errors.New("memStore: read-only")
 }
 
+func (m *memStore) LockMaildrop(context.Context, int64) (func(), error) { return func() {}, nil }
+
 type memBody struct{ *bytes.Reader }
 
 func (memBody) Close() error { return nil }

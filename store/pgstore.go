@@ -1,0 +1,117 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+
+	"github.com/letterbox-mail/letterbox/store/postgres"
+)
+
+// PostgreSQL as the store's engine (store.url postgres://...; issue #15). The domain logic
+// is the same code as on SQLite: every method's SQL runs on both engines, translated for
+// PostgreSQL by store/postgres's driver, which also holds the schema, takes the cluster's
+// write lock at the start of every write transaction, and reports generated keys. What
+// differs is here: opening (no migrate.go, no WAL, no file watcher), the change
+// notifications (LISTEN/NOTIFY instead of watching the database files) and the search
+// index (none yet: SEARCH reads every candidate message's text, as a build without FTS5
+// does). See docs/architecture.md, "Two backends".
+
+// postgresMissing is what the PostgreSQL backend does not do yet; while it is not empty,
+// `letterbox serve` and the other commands refuse a PostgreSQL store.url (PostgresReady).
+var postgresMissing = []string{
+	"login penalties and blocks across nodes",
+	"backup, restore and `letterbox store copy`",
+	"a SEARCH prefilter (pg_trgm or tsvector; SEARCH reads every message meanwhile)",
+	"the acceptance suite and imaptest against a PostgreSQL-backed server",
+	"benchmarks of it (make bench-compare, LMTP across nodes, IDLE latency across nodes)",
+}
+
+// PostgresReady says whether this build's PostgreSQL backend may serve mail: nil when it
+// is complete, else an error naming what is missing.
+func PostgresReady() error {
+	if len(postgresMissing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("store: the PostgreSQL backend is not complete yet (issue #15); missing: %v", postgresMissing)
+}
+
+// IsPostgresURL reports whether a store.url names a PostgreSQL server.
+func IsPostgresURL(url string) bool { return postgres.IsURL(url) }
+
+// openPostgres finishes Open for a PostgreSQL store.url: s has its options, and dir its
+// spool directory.
+func (s *Store) openPostgres(url string) (*Store, error) {
+	ctx := context.Background()
+	admin, err := postgres.Open(url, postgres.Admin, 0)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	covers, err := postgres.Migrate(ctx, admin)
+	admin.Close()
+	if err != nil {
+		return nil, wrapErr("open PostgreSQL store", err)
+	}
+	if covers != len(migrations) {
+		return nil, fmt.Errorf("store: the PostgreSQL schema matches SQLite schema %d, this program's SQLite schema is %d: store/postgres needs the counterpart of migration %d", covers, len(migrations), covers+1)
+	}
+	s.pg = true
+	if s.w, err = postgres.Open(url, postgres.Writer, busyTimeout); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	// One writer connection, as on SQLite: the group commit (runWriter) is the same.
+	s.w.SetMaxOpenConns(1)
+	s.w.SetMaxIdleConns(1)
+	s.w.SetConnMaxIdleTime(0)
+	s.w.SetConnMaxLifetime(0)
+	if err := s.w.PingContext(ctx); err != nil {
+		s.w.Close()
+		return nil, wrapErr("connect to PostgreSQL", err)
+	}
+	if s.r, err = postgres.Open(url, postgres.Reader, busyTimeout); err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	s.r.SetMaxOpenConns(n)
+	s.r.SetMaxIdleConns(n)
+	if s.locks, err = postgres.Open(url, postgres.Admin, busyTimeout); err != nil {
+		s.r.Close()
+		s.w.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s.locks.SetMaxOpenConns(maxMaildropLocks)
+	s.locks.SetMaxIdleConns(2)
+	// Listen before the first write is taken, so that no commit of another node after
+	// Open goes unnoticed. On a reconnection, commits may have been missed: every
+	// watcher is woken (a wake-up is only a hint to read the change log).
+	s.pgl, err = postgres.Listen(ctx, url, s.log, func(ids []int64) { s.hub.notify(ids...) }, s.wakeAll)
+	if err != nil {
+		s.r.Close()
+		s.w.Close()
+		s.locks.Close()
+		return nil, wrapErr("listen for PostgreSQL change notifications", err)
+	}
+	go s.runWriter()
+	s.startIndexer() // s.search.on is false: it ends at once
+	s.startPruner()
+	s.log.Debug("store opened", "dir", s.dir, "engine", "postgres")
+	return s, nil
+}
+
+// wakeAll wakes the watchers of every account that has any.
+func (s *Store) wakeAll() {
+	m, ok := s.hub.(*memHub)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	ids := make([]int64, 0, len(m.waiters))
+	for id := range m.waiters {
+		if id != anyAccount {
+			ids = append(ids, id)
+		}
+	}
+	m.mu.Unlock()
+	s.hub.notify(ids...)
+}
