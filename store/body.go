@@ -208,9 +208,8 @@ func (wt *writeTx) insertBody(md *mailmsg.Parsed, r io.Reader, size int64) (int6
 	if err != nil {
 		return 0, err
 	}
-	msgID, parents := threadKeys(md) // threads.go
-	res, err := wt.exec(`INSERT INTO bodies (size, header_size, lines, envelope, structure, header, body_text, preview, message_id, parent_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		size, md.HeaderSize, md.Lines, env, structure, md.Header, md.Text, md.Preview, msgID, parents)
+	res, err := wt.exec(`INSERT INTO bodies (size, header_size, lines, envelope, structure, header, body_text, preview) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		size, md.HeaderSize, md.Lines, env, structure, md.Header, md.Text, md.Preview)
 	if err != nil {
 		return 0, fmt.Errorf("insert body: %w", err)
 	}

@@ -151,6 +151,9 @@ INSERT INTO subscriptions (account_id, name) SELECT account_id, name FROM mailbo
 	// 8: the sort keys of SORT and THREAD (sortkeys.go), filled for the bodies already
 	// stored by fillSortKeys.
 	migrationSortKeys,
+	// 9: the threading keys in sort_keys alone (threads.go); bodies.message_id and
+	// bodies.parent_ids dropped.
+	migrationThreadKeys,
 }
 
 // migrationCondstore adds what RFC 7162 (CONDSTORE, QRESYNC), RFC 8970 (PREVIEW) and
@@ -217,6 +220,12 @@ func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
 	}
 	if _, err := tx.ExecContext(ctx, migrations[version]); err != nil {
 		return false, wrapErr(fmt.Sprintf("migrate to schema version %d", version+1), err)
+	}
+	if migrations[version] == migrationThreadKeys {
+		// Every body's keys in sort_keys before bodies' copies go (none should lack them).
+		if err := fillSortKeys(ctx, tx); err != nil {
+			return false, err
+		}
 	}
 	if migrations[version] == migrationSortKeys {
 		if err := fillSortKeys(ctx, tx); err != nil {

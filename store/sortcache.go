@@ -43,6 +43,63 @@ type sortCache struct {
 type sortBox struct {
 	rows []SortRow
 	used uint64
+	// memo holds answers computed from rows[:n] (SortSnapshot.Memo), by the caller's
+	// key. rows[:n] is the mailbox's whole set of messages for as long as len(rows) == n:
+	// an arrival appends, an expunge replaces the box (put), so an entry is valid exactly
+	// while its n is the box's length. Guarded by sortCache.mu.
+	memo map[string]sortMemo
+}
+
+type sortMemo struct {
+	n int
+	v any
+}
+
+// sortMemoKeys bounds the answers kept per mailbox (distinct sort criteria and
+// threading algorithms): past it the memo starts again empty.
+const sortMemoKeys = 16
+
+// SortSnapshot is the cached sort data of one mailbox as it is in the store at the time
+// of Store.SortSnapshot: every message, ascending by UID. Rows is shared: read only.
+type SortSnapshot struct {
+	Rows []SortRow
+	c    *sortCache
+	box  *sortBox
+}
+
+// SortSnapshot returns the mailbox's SortRows (envelopes aside), all of them, from the
+// sort cache brought up to date with the store, or nil (and no error) when the mailbox is
+// too large to cache or keeps changing.
+func (s *Store) SortSnapshot(ctx context.Context, mailboxID int64) (*SortSnapshot, error) {
+	rows, box, err := s.sortRowsBox(ctx, mailboxID)
+	if err != nil || rows == nil {
+		return nil, err
+	}
+	return &SortSnapshot{Rows: rows, c: &s.sorts, box: box}, nil
+}
+
+// Memo returns what compute returned for key on these same rows, computing it now if no
+// answer for key was kept since the mailbox last changed (an arrival or an expunge, by
+// any protocol or process: the snapshot checked the store). compute must be a function of
+// Rows alone; its result is shared between sessions: read only.
+func (sn *SortSnapshot) Memo(key string, compute func() any) any {
+	c, n := sn.c, len(sn.Rows)
+	c.mu.Lock()
+	if m, ok := sn.box.memo[key]; ok && m.n == n {
+		c.mu.Unlock()
+		return m.v
+	}
+	c.mu.Unlock()
+	v := compute()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(sn.box.rows) == n { // not grown meanwhile (a replaced box is unreachable anyway)
+		if sn.box.memo == nil || len(sn.box.memo) >= sortMemoKeys {
+			sn.box.memo = make(map[string]sortMemo)
+		}
+		sn.box.memo[key] = sortMemo{n: n, v: v}
+	}
+	return v
 }
 
 // cachedSortData is SortData without SortAddresses.
@@ -104,56 +161,62 @@ func cmpUID(a, b uint32) int {
 // brought up to date, or nil (and no error) when the mailbox is too large to cache. The
 // slice is shared: read only.
 func (s *Store) sortRows(ctx context.Context, mailboxID int64) ([]SortRow, error) {
+	rows, _, err := s.sortRowsBox(ctx, mailboxID)
+	return rows, err
+}
+
+// sortRowsBox is sortRows with the box the rows are of.
+func (s *Store) sortRowsBox(ctx context.Context, mailboxID int64) ([]SortRow, *sortBox, error) {
 	c := &s.sorts
 	for range 3 { // an arrival between the two queries: look again
 		var count int
 		var maxUID uint32
 		if err := s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(max(uid), 0) FROM messages WHERE mailbox_id = ?`, mailboxID).
 			Scan(&count, &maxUID); err != nil {
-			return nil, wrapErr("read sort data", err)
+			return nil, nil, wrapErr("read sort data", err)
 		}
 		if count > sortCacheRows {
 			c.drop(mailboxID)
-			return nil, nil
+			return nil, nil, nil
 		}
-		rows, ok := c.get(mailboxID)
+		rows, box, ok := c.get(mailboxID)
 		var have uint32
 		if len(rows) > 0 {
 			have = rows[len(rows)-1].UID
 		}
 		switch {
 		case ok && len(rows) == count && have == maxUID:
-			return rows, nil
+			return rows, box, nil
 		case ok && len(rows) < count && have < maxUID:
 			// Arrivals only, as far as the count says; the next round checks.
 			more, err := s.querySortData(ctx, mailboxID, SortThreading, UIDRange{Start: have + 1, Stop: 0})
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			c.add(mailboxID, rows, more)
 		default:
 			// Not cached, or messages went: read the mailbox again.
 			all, err := s.querySortData(ctx, mailboxID, SortThreading)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			c.put(mailboxID, all)
 		}
 	}
-	return nil, nil // the mailbox keeps changing under us: the query answers
+	return nil, nil, nil // the mailbox keeps changing under us: the query answers
 }
 
-// get returns the cached rows of a mailbox.
-func (c *sortCache) get(mailboxID int64) ([]SortRow, bool) {
+// get returns the cached rows of a mailbox and their box.
+func (c *sortCache) get(mailboxID int64) ([]SortRow, *sortBox, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b, ok := c.boxes[mailboxID]
 	if !ok {
-		return nil, false
+		return nil, nil, false
 	}
 	c.clock++
 	b.used = c.clock
-	return b.rows, true
+	return b.rows, b, true
 }
 
 // add appends more to the rows of a mailbox if they are still the ones read (had).

@@ -71,7 +71,12 @@ func TestSortKeysMigration(t *testing.T) {
 	}
 	checkSortKeys(t, s, in.ID) // uid 2 from its body
 
-	for _, q := range []string{`DROP TABLE sort_keys`, `PRAGMA user_version = ` + strconv.Itoa(sortKeysVersion()-1)} {
+	// Back to the schema before it: no sort_keys, and the bodies columns that
+	// migrationThreadKeys, after it, dropped.
+	for _, q := range []string{`DROP TABLE sort_keys`, `ALTER TABLE bodies ADD COLUMN message_id TEXT`,
+		`ALTER TABLE bodies ADD COLUMN parent_ids TEXT`,
+		`CREATE INDEX bodies_message_id ON bodies (message_id) WHERE message_id IS NOT NULL`,
+		`PRAGMA user_version = ` + strconv.Itoa(sortKeysVersion()-1)} {
 		if _, err := s.w.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}

@@ -21,7 +21,9 @@ import (
 // So a thread is named by the EMAILID number of its first stored message, and a reply that
 // arrives before its parent begins its own thread: the threads are never merged later, as
 // THREADID must not change (RFC 8474 §5.2). Messages stored before schema 7 have no thread
-// (THREADID NIL) and their bodies no message_id, so replies to them begin new threads.
+// (THREADID NIL), so replies to them begin new threads. The keys are sort_keys' (the
+// Message-ID, the References field, the first In-Reply-To msg-id): since
+// migrationThreadKeys, the only copy.
 
 // maxParentIDs bounds the message ids of References and In-Reply-To a body keeps for
 // threading: the last ones, nearest the message.
@@ -39,18 +41,31 @@ CREATE INDEX bodies_message_id ON bodies (message_id) WHERE message_id IS NOT NU
 ALTER TABLE messages ADD COLUMN thread_id INTEGER;
 `
 
-// threadKeys are what a body keeps for threading: its Message-ID (NULL when it has none)
-// and the ids of its References field, then In-Reply-To, the last maxParentIDs of them.
-func threadKeys(md *mailmsg.Parsed) (msgID sql.NullString, parents string) {
-	if id := md.Envelope.MessageID; id != "" {
-		msgID = sql.NullString{String: id, Valid: true}
+// migrationThreadKeys keeps the threading keys in one place: THREADID's lookups read
+// sort_keys (sortkeys.go), which holds the same Message-ID, In-Reply-To and References
+// of every body, and the copies migrationThreadID added to bodies go (SQLite's DROP
+// COLUMN, which rewrites the bodies rows once). migrateOne also fills, in the same
+// transaction, the sort keys of any body without them (fillSortKeys), so that no body is
+// left without its keys. Its own step, so that it can be renumbered.
+const migrationThreadKeys = `
+CREATE INDEX sort_keys_message_id ON sort_keys (message_id) WHERE message_id != '';
+DROP INDEX bodies_message_id;
+ALTER TABLE bodies DROP COLUMN message_id;
+ALTER TABLE bodies DROP COLUMN parent_ids;
+`
+
+// parentIDs are the message ids a body's thread is looked for by: those of its
+// References field, then the first of In-Reply-To (the one sort_keys keeps, as RFC 5256
+// §4 uses), the last maxParentIDs of them.
+func parentIDs(refs, inReplyTo string) []string {
+	ids := mailmsg.ParseMessageIDs(refs)
+	if inReplyTo != "" {
+		ids = append(ids, inReplyTo)
 	}
-	ids := mailmsg.ParseMessageIDs(headerField(md.Header, "References"))
-	ids = append(ids, md.Envelope.InReplyTo...)
 	if len(ids) > maxParentIDs {
 		ids = ids[len(ids)-maxParentIDs:]
 	}
-	return msgID, strings.Join(ids, " ")
+	return ids
 }
 
 // threadOf decides the thread of a new message row of body bodyID in the account.
@@ -63,11 +78,12 @@ func (wt *writeTx) threadOf(accountID, bodyID int64) (int64, error) {
 	} else if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("thread of a copy: %w", err)
 	}
-	var parents sql.NullString
-	if err := wt.queryRow(`SELECT parent_ids FROM bodies WHERE id = ?`, bodyID).Scan(&parents); err != nil {
+	var refs, inReplyTo string
+	err = wt.queryRow(`SELECT refs, in_reply_to FROM sort_keys WHERE body_id = ?`, bodyID).Scan(&refs, &inReplyTo)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) { // no row: no keys, a thread of its own
 		return 0, fmt.Errorf("read parent ids: %w", err)
 	}
-	ids := strings.Fields(parents.String)
+	ids := parentIDs(refs, inReplyTo)
 	if len(ids) == 0 {
 		return bodyID, nil
 	}
@@ -77,9 +93,10 @@ func (wt *writeTx) threadOf(accountID, bodyID int64) (int64, error) {
 	}
 	args = append(args, accountID)
 	var found sql.NullInt64
-	err = wt.queryRow(`SELECT MIN(m.thread_id) FROM bodies b
-		JOIN messages m ON m.body_id = b.id JOIN mailboxes x ON x.id = m.mailbox_id
-		WHERE b.message_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) AND x.account_id = ?`, args...).Scan(&found)
+	// message_id != '' lets SQLite use the partial index sort_keys_message_id.
+	err = wt.queryRow(`SELECT MIN(m.thread_id) FROM sort_keys k
+		JOIN messages m ON m.body_id = k.body_id JOIN mailboxes x ON x.id = m.mailbox_id
+		WHERE k.message_id IN (?`+strings.Repeat(", ?", len(ids)-1)+`) AND k.message_id != '' AND x.account_id = ?`, args...).Scan(&found)
 	if err != nil {
 		return 0, fmt.Errorf("thread of a reply: %w", err)
 	}

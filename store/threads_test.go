@@ -1,6 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -65,5 +70,70 @@ func TestThreadIDs(t *testing.T) {
 	rb := deliver(t, s, b.ID, reply("r1b@x", "root@x", ""), DeliverOptions{})
 	if got := thread(inbox(t, s, b.ID).ID, rb.UID); got == "" || got == want {
 		t.Errorf("another account: THREADID %q (alice's thread %q)", got, want)
+	}
+}
+
+// The threading keys' migration, on a store made by the code before it (testdata/
+// schema8.db.gz: schema version 8, written by `letterbox deliver` of that version, four
+// messages: root@x; r1@x In-Reply-To root@x; r2@x References root@x r1@x; other@x): the
+// THREADIDs stay, bodies loses its copies of the keys, and a new reply finds its thread
+// through sort_keys, by In-Reply-To and by References.
+func TestThreadKeysMigration(t *testing.T) {
+	dir := t.TempDir()
+	gz, err := os.ReadFile("testdata/schema8.db.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, DBFile), db, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := openStore(t, dir)
+	var version int
+	if err := s.r.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != len(migrations) {
+		t.Fatalf("schema version %d, %v; want %d", version, err, len(migrations))
+	}
+	for _, col := range []string{"message_id", "parent_ids"} {
+		var n int
+		if err := s.r.QueryRow(`SELECT count(*) FROM pragma_table_info('bodies') WHERE name = ?`, col).Scan(&n); err != nil || n != 0 {
+			t.Errorf("bodies.%s still there (%d, %v)", col, n, err)
+		}
+	}
+	a, err := s.LookupAccount(ctx, "alice@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := inbox(t, s, a.ID)
+	thread := func(uid uint32) string {
+		t.Helper()
+		return messageAt(t, s, in.ID, uid).ThreadID()
+	}
+	root, other := thread(1), thread(4)
+	if root == "" || other == "" || root == other || thread(2) != root || thread(3) != root {
+		t.Fatalf("THREADIDs after the migration: %q %q %q %q, want 1-3 in one, 4 in another", root, thread(2), thread(3), other)
+	}
+	r3 := deliver(t, s, a.ID, reply("r3@x", "r2@x", ""), DeliverOptions{})
+	r4 := deliver(t, s, a.ID, reply("r4@x", "", "<nowhere@x> <other@x>"), DeliverOptions{})
+	alone := deliver(t, s, a.ID, reply("alone@x", "nowhere@x", ""), DeliverOptions{})
+	if got := thread(r3.UID); got != root {
+		t.Errorf("reply by In-Reply-To to a message stored before: THREADID %q, want %q", got, root)
+	}
+	if got := thread(r4.UID); got != other {
+		t.Errorf("reply by References to a message stored before: THREADID %q, want %q", got, other)
+	}
+	if got := thread(alone.UID); got == root || got == other || got == "" {
+		t.Errorf("unrelated message: THREADID %q", got)
+	}
+	// SORT's and THREAD's keys are where they were.
+	rows, err := s.SortData(ctx, in.ID, SortThreading)
+	if err != nil || len(rows) != 7 || rows[0].MessageID != "<root@x>" || rows[2].References != "<root@x> <r1@x>" || rows[1].InReplyTo != "<root@x>" {
+		t.Errorf("SortData after the migration: %+v, %v", rows, err)
 	}
 }

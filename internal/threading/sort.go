@@ -216,7 +216,7 @@ func sortOneNumber(msgs []Message, col *sortColumn) []int {
 		}
 		keys[i] = k
 	}
-	slices.SortFunc(keys, func(a, b numKey) int {
+	cmp := func(a, b numKey) int {
 		switch {
 		case a.hi != b.hi:
 			return cmpInt64(a.hi, b.hi)
@@ -226,7 +226,12 @@ func sortOneNumber(msgs []Message, col *sortColumn) []int {
 			return cmpInt64(int64(a.seq), int64(b.seq))
 		}
 		return cmpInt64(int64(a.idx), int64(b.idx))
-	})
+	}
+	// A mailbox whose messages arrived in the key's order (SORT (DATE), SORT (ARRIVAL)
+	// on mail delivered as it was sent) is answered by this one pass.
+	if !slices.IsSortedFunc(keys, cmp) {
+		slices.SortFunc(keys, cmp)
+	}
 	order := make([]int, len(keys))
 	for i, k := range keys {
 		order[i] = k.idx

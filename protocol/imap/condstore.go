@@ -112,7 +112,7 @@ func (s *session) storeUnchangedSince(w *fetchWriter, kind numKind, numSet imap.
 		if !ok {
 			continue // expunged meanwhile; the change log will tell
 		}
-		v.flags[r.uid] = u.Flags
+		v.flags.set(r.uid, u.Flags)
 		v.noteKeywords(u.Flags)
 		if hold || v.keywordsChanged {
 			// RFC 3501 §7.2.6: FLAGS first, in the poll after the command.

@@ -247,7 +247,7 @@ func (s *session) fetchOne(w *fetchWriter, v *selected, ref msgRef, m *store.Met
 		// fetchWriter). Then the flags the client knows are shown, and the poll after the
 		// command announces the keyword, then the message's new flags.
 		if !hasNewKeyword(v, m.Flags) {
-			v.flags[ref.uid] = m.Flags
+			v.flags.set(ref.uid, m.Flags)
 		}
 		rw.WriteFlags(v.flagsOf(ref.uid))
 	}

@@ -208,6 +208,7 @@ type Store interface {
 	SearchData(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.SearchData, error)
 	SearchCandidates(ctx context.Context, mailboxID int64, terms []store.SearchTerm) ([]uint32, bool, error)
 	SortData(ctx context.Context, mailboxID int64, fields store.SortFields, ranges ...store.UIDRange) ([]store.SortRow, error)
+	SortSnapshot(ctx context.Context, mailboxID int64) (*store.SortSnapshot, error)
 	LookupAccount(ctx context.Context, address string) (store.Account, error)
 	OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (store.Body, error)
 	OpenMessages(ctx context.Context, mailboxID int64, ranges ...store.UIDRange) ([]store.MessageBody, error)

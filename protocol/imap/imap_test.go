@@ -37,6 +37,7 @@ type testEnv struct {
 	addr string
 	acct store.Account
 	logs *logBuffer
+	dir  string // the store's directory (newEnv's)
 }
 
 type envOption func(*Options, *mailStore)
@@ -69,7 +70,7 @@ func newEnv(t *testing.T, options ...envOption) *testEnv {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	e := &testEnv{t: t, st: st, srv: srv, addr: ln.Addr().String(), acct: acct, logs: logs}
+	e := &testEnv{t: t, st: st, srv: srv, addr: ln.Addr().String(), acct: acct, logs: logs, dir: dir}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), ioGuard)
 		defer cancel()

@@ -1,7 +1,10 @@
 package imap
 
 import (
+	"cmp"
 	"context"
+	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,7 +22,7 @@ type selected struct {
 
 	uids  []uint32            // ascending; sequence number = index + 1
 	gone  map[uint32]struct{} // expunged in the store, EXPUNGE not yet sent; nil until one is (markGone)
-	flags map[uint32][]string // flags as last reported for each message
+	flags viewFlags           // flags as last reported for each message
 
 	keywords        map[string]string // keywords announced in FLAGS: lower case -> spelling; nil until one is
 	keywordsChanged bool              // a new keyword was reported; FLAGS is due
@@ -43,7 +46,7 @@ type selected struct {
 // flagsOf is a message's flags for the wire: as last reported, with \Recent if this
 // session holds it.
 func (v *selected) flagsOf(uid uint32) []imap.Flag {
-	out := imapFlags(v.flags[uid])
+	out := imapFlags(v.flags.get(uid))
 	if _, ok := v.recent[uid]; ok {
 		out = append([]imap.Flag{imap.Flag(flagRecent)}, out...)
 	}
@@ -207,11 +210,77 @@ func (v *selected) remove(uids map[uint32]struct{}, write func(seq uint32) error
 		}
 		removed++
 		delete(v.gone, uid)
-		delete(v.flags, uid)
 		delete(v.recent, uid)
+	}
+	if removed > 0 {
+		v.flags.keepOnly(kept)
 	}
 	v.uids = kept
 	return err
+}
+
+// viewFlags holds the flags of the view's messages as last reported to the client,
+// ascending by UID. At SELECT the rows are the store's flags cache's own
+// (store.MessageFlags, shared and read only), so that opening a mailbox builds nothing
+// per message; the first change copies them (copy on write) and changes the copy.
+type viewFlags struct {
+	rows  []store.UIDFlags
+	owned bool // rows is this view's copy, not the cache's
+	next  int  // where the last lookup ended: FETCH and the poll go in UID order
+}
+
+// find returns the index of uid in rows, or where it would go.
+func (f *viewFlags) find(uid uint32) (int, bool) {
+	if i := f.next; i < len(f.rows) && f.rows[i].UID == uid {
+		f.next = i + 1
+		return i, true
+	}
+	i, ok := slices.BinarySearchFunc(f.rows, uid, func(r store.UIDFlags, uid uint32) int { return cmp.Compare(r.UID, uid) })
+	if ok {
+		f.next = i + 1
+	}
+	return i, ok
+}
+
+// get returns the flags of uid (nil for a UID not in the view); read only.
+func (f *viewFlags) get(uid uint32) []string {
+	if i, ok := f.find(uid); ok {
+		return f.rows[i].Flags
+	}
+	return nil
+}
+
+// set records flags as the flags of uid, the view's or one it gains. flags is kept, not
+// copied: the caller hands over a slice nobody changes.
+func (f *viewFlags) set(uid uint32, flags []string) {
+	i, ok := f.find(uid)
+	if ok && slices.Equal(f.rows[i].Flags, flags) {
+		return // as it was: no copy for a FETCH FLAGS that shows what the view has
+	}
+	if !f.owned {
+		f.rows = slices.Clone(f.rows)
+		f.owned = true
+	}
+	if ok {
+		f.rows[i].Flags = flags
+		return
+	}
+	f.rows = slices.Insert(f.rows, i, store.UIDFlags{UID: uid, Flags: flags})
+}
+
+// keepOnly drops the rows of UIDs not in uids (ascending), after expunges.
+func (f *viewFlags) keepOnly(uids []uint32) {
+	kept := make([]store.UIDFlags, 0, len(uids))
+	j := 0
+	for _, r := range f.rows {
+		for j < len(uids) && uids[j] < r.UID {
+			j++
+		}
+		if j < len(uids) && uids[j] == r.UID {
+			kept = append(kept, r)
+		}
+	}
+	f.rows, f.owned, f.next = kept, true, 0
 }
 
 // Select opens a mailbox (RFC 3501 §6.3.1, §6.3.2): the view starts as the store has it.
@@ -244,7 +313,7 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 		mbox:     mbox,
 		readOnly: options.ReadOnly,
 		uids:     make([]uint32, len(msgs)),
-		flags:    make(map[uint32][]string, len(msgs)),
+		flags:    viewFlags{rows: msgs},
 		modseq:   modseq,
 		rev2:     s.enabled.Has(imap.CapIMAP4rev2),
 	}
@@ -252,7 +321,6 @@ func (s *session) Select(name string, options *imap.SelectOptions) (*imap.Select
 	var noted []string // the flags last noted: messages with equal flags share the slice
 	for i, m := range msgs {
 		v.uids[i] = m.UID
-		v.flags[m.UID] = m.Flags
 		if len(m.Flags) > 0 && (len(noted) == 0 || &noted[0] != &m.Flags[0]) {
 			v.noteKeywords(m.Flags)
 			noted = m.Flags
@@ -323,10 +391,13 @@ func (s *session) takeRecent(v *selected, uids []uint32, watermark uint32) error
 		}
 		from = m.RecentUID
 	}
-	for _, uid := range uids {
-		if uid > from {
-			v.recent[uid] = struct{}{}
-		}
+	if from == math.MaxUint32 {
+		return nil
+	}
+	// uids ascend: only those after the first above from, without a pass over the rest.
+	i, _ := slices.BinarySearch(uids, from+1)
+	for _, uid := range uids[i:] {
+		v.recent[uid] = struct{}{}
 	}
 	return nil
 }
@@ -462,7 +533,7 @@ func (s *session) sync(ctx context.Context, w *updateWriter, allowExpunge bool, 
 			continue
 		}
 		v.uids = append(v.uids, m.UID)
-		v.flags[m.UID] = m.Flags
+		v.flags.set(m.UID, m.Flags)
 		v.noteKeywords(m.Flags)
 		grown = append(grown, m.UID)
 	}
@@ -489,10 +560,10 @@ func (s *session) sync(ctx context.Context, w *updateWriter, allowExpunge bool, 
 	var updates []flagUpdate
 	for _, m := range current {
 		i, ok := v.index(m.UID)
-		if !ok || v.isGone(m.UID) || sameFlags(v.flags[m.UID], m.Flags) {
+		if !ok || v.isGone(m.UID) || sameFlags(v.flags.get(m.UID), m.Flags) {
 			continue
 		}
-		v.flags[m.UID] = m.Flags
+		v.flags.set(m.UID, m.Flags)
 		v.noteKeywords(m.Flags)
 		updates = append(updates, flagUpdate{msgRef{uint32(i + 1), m.UID}, m.Flags, m.ModSeq})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -239,5 +240,44 @@ func TestSelectedMailboxDeleted(t *testing.T) {
 	got := a.ok("NOOP")
 	if len(grep(got, `^\* 1 EXPUNGE$`)) != 2 {
 		t.Errorf("NOOP in a deleted mailbox: %q", got)
+	}
+}
+
+// Sessions that SELECT the same mailbox start from the same rows of the store's flags
+// cache (viewFlags): what one session learns must not change what another has been told.
+// Here A hears of C's STORE; B, which has not, must still be sent the change, and a new
+// session must see the store's flags.
+func TestSelectViewsDoNotShareChanges(t *testing.T) {
+	e := newEnv(t)
+	for i := range 3 {
+		e.deliver("INBOX", plainMessage(fmt.Sprintf("m%d", i), "x\r\n"))
+	}
+	a, b, c := e.rawLogin(), e.rawLogin(), e.rawLogin()
+	a.ok("SELECT INBOX")
+	b.ok("SELECT INBOX")
+	c.ok("SELECT INBOX")
+	c.ok(`STORE 2 +FLAGS.SILENT (\Flagged)`)
+	c.ok(`STORE 3 +FLAGS.SILENT (\Answered)`)
+	lines := a.ok("FETCH 1:3 (FLAGS)")
+	if got := grep(lines, `^\* 2 FETCH .*\\Flagged`); len(got) == 0 {
+		t.Errorf("A: FETCH 1:3 (FLAGS): %q, want 2 \\Flagged", lines)
+	}
+	a.ok(`STORE 1 +FLAGS.SILENT (\Seen)`) // A's own change, to its own view
+	lines = b.ok("NOOP")
+	if got := grep(lines, `^\* 2 FETCH \(.*FLAGS \(\\Flagged\)\)`); len(got) != 1 {
+		t.Errorf("B: NOOP after C's STORE: %q, want * 2 FETCH (FLAGS (\\Flagged))", lines)
+	}
+	if got := grep(lines, `^\* 3 FETCH \(.*FLAGS \(\\Answered\)\)`); len(got) != 1 {
+		t.Errorf("B: NOOP after C's STORE: %q, want * 3 FETCH (FLAGS (\\Answered))", lines)
+	}
+	if got := grep(lines, `^\* 1 FETCH \(.*FLAGS \(\\Seen\)\)`); len(got) != 1 {
+		t.Errorf("B: NOOP after A's STORE: %q, want * 1 FETCH (FLAGS (\\Seen))", lines)
+	}
+	d := e.rawLogin()
+	d.ok("EXAMINE INBOX")
+	lines = d.ok("FETCH 1:3 (FLAGS)")
+	want := []string{`* 1 FETCH (FLAGS (\Seen))`, `* 2 FETCH (FLAGS (\Flagged))`, `* 3 FETCH (FLAGS (\Answered))`}
+	if got := grep(lines, `^\* \d FETCH`); !slices.Equal(got, want) {
+		t.Errorf("D: FETCH 1:3 (FLAGS): %q, want %q", got, want)
 	}
 }

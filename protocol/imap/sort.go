@@ -234,36 +234,112 @@ func (s *session) sortMessagesOf(v *selected, a *searchArgs, fields store.SortFi
 	}
 	msgs := make([]threading.Message, 0, len(rows))
 	for i := range rows {
-		row := &rows[i]
-		seq, ok := slices.BinarySearch(v.uids, row.UID)
+		seq, ok := slices.BinarySearch(v.uids, rows[i].UID)
 		if !ok {
 			continue // arrived after the view was last brought up to date
 		}
-		env := row.Envelope
-		if env == nil {
-			env = &store.Envelope{}
-		}
-		m := threading.Message{
-			Seq:          uint32(seq + 1),
-			UID:          row.UID,
-			InternalDate: row.InternalDate,
-			Date:         row.SentDate,
-			Subject:      row.Subject,
-			From:         firstAddress(env.From),
-			To:           firstAddress(env.To),
-			Cc:           firstAddress(env.Cc),
-			Size:         row.Size,
-			MessageID:    row.MessageID,
-		}
-		if row.InReplyTo != "" {
-			m.InReplyTo = []string{row.InReplyTo}
-		}
-		if row.References != "" {
-			m.References = mailmsg.ParseMessageIDs(row.References)
-		}
-		msgs = append(msgs, m)
+		msgs = append(msgs, sortMessage(&rows[i], uint32(seq+1)))
 	}
 	return msgs, nil
+}
+
+// sortMessage is the threading.Message of a row with sequence number seq.
+func sortMessage(row *store.SortRow, seq uint32) threading.Message {
+	env := row.Envelope
+	if env == nil {
+		env = &store.Envelope{}
+	}
+	m := threading.Message{
+		Seq:          seq,
+		UID:          row.UID,
+		InternalDate: row.InternalDate,
+		Date:         row.SentDate,
+		Subject:      row.Subject,
+		From:         firstAddress(env.From),
+		To:           firstAddress(env.To),
+		Cc:           firstAddress(env.Cc),
+		Size:         row.Size,
+		MessageID:    row.MessageID,
+	}
+	if row.InReplyTo != "" {
+		m.InReplyTo = []string{row.InReplyTo}
+	}
+	if row.References != "" {
+		m.References = mailmsg.ParseMessageIDs(row.References)
+	}
+	return m
+}
+
+// wholeView returns the sort cache's snapshot of the selected mailbox (store.SortSnapshot)
+// when a's search is ALL, fields needs nothing the cache lacks (the envelope), and the
+// view is exactly the mailbox as the store holds it now: the same UIDs in the same order
+// and no expunge pending. Then row i of the snapshot is message i+1 of the view, and an
+// answer computed from the rows alone (SORT's order, THREAD's threads) can be kept for the
+// next session that asks with nothing changed (SortSnapshot.Memo). Otherwise nil: the
+// caller takes the general path (sortMessagesOf).
+func (s *session) wholeView(a *searchArgs, fields store.SortFields) (*store.SortSnapshot, error) {
+	if !reflect.ValueOf(a.criteria).IsZero() || fields&store.SortAddresses != 0 {
+		return nil, nil // (the MODSEQ criterion, CONDSTORE-enabling, is not ALL)
+	}
+	v, err := s.lockSelected()
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	if len(v.gone) > 0 || len(v.uids) == 0 {
+		return nil, nil
+	}
+	sn, err := s.st.SortSnapshot(s.ctx, v.mbox.ID)
+	if err != nil {
+		return nil, s.storeError(err, "sorting")
+	}
+	if sn == nil || len(sn.Rows) != len(v.uids) {
+		return nil, nil
+	}
+	for i := range sn.Rows {
+		if sn.Rows[i].UID != v.uids[i] {
+			return nil, nil
+		}
+	}
+	return sn, nil
+}
+
+// snapshotMessages is the threading.Messages of a whole-view snapshot: message i is row i,
+// sequence number i+1, with what fields asks for (the cached rows have every key; only
+// THREAD=REFERENCES needs the message ids, whose References are parsed here).
+func snapshotMessages(sn *store.SortSnapshot, fields store.SortFields) []threading.Message {
+	msgs := make([]threading.Message, len(sn.Rows))
+	for i := range sn.Rows {
+		row := sn.Rows[i]
+		if fields&store.SortThreading == 0 {
+			row.MessageID, row.InReplyTo, row.References = "", "", ""
+			if fields&store.SortSubject == 0 {
+				row.Subject = ""
+			}
+		}
+		msgs[i] = sortMessage(&row, uint32(i+1))
+	}
+	return msgs
+}
+
+// sortOrder is a kept SORT answer: the indexes of the snapshot's rows in sort order.
+type sortOrder struct {
+	order []int
+	err   error
+}
+
+// memoKey names a sort's criteria among a mailbox's kept answers.
+func sortMemoKey(keys []threading.SortKey) string {
+	var b strings.Builder
+	b.WriteString("SORT")
+	for _, k := range keys {
+		b.WriteByte(' ')
+		if k.Reverse {
+			b.WriteString("REVERSE ")
+		}
+		b.WriteString(k.Criterion.String())
+	}
+	return b.String()
 }
 
 // firstAddress is the first address of an ENVELOPE list, as SORT compares it (RFC 5256
@@ -285,20 +361,45 @@ func handleSort(s *session, cmd *command) error {
 	if err := checkPartial(&a.search); err != nil {
 		return err
 	}
-	msgs, err := s.sortMessages(&a.search, sortFields(a.keys))
+	var nums, uids []uint32
+	sn, err := s.wholeView(&a.search, sortFields(a.keys))
 	if err != nil {
 		return err
 	}
-	order, err := threading.Sort(msgs, a.keys)
-	if err != nil {
-		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: err.Error()}
-	}
-	nums := make([]uint32, len(order))
-	uids := make([]uint32, len(order))
-	for i, j := range order {
-		nums[i], uids[i] = msgs[j].Seq, msgs[j].UID
-		if a.search.uid {
-			nums[i] = msgs[j].UID
+	if sn != nil {
+		// The whole mailbox: the order of its rows, kept from the last SORT with these
+		// criteria if nothing arrived or went since.
+		got := sn.Memo(sortMemoKey(a.keys), func() any {
+			order, err := threading.Sort(snapshotMessages(sn, sortFields(a.keys)), a.keys)
+			return &sortOrder{order: order, err: err}
+		}).(*sortOrder)
+		if got.err != nil {
+			return &imap.Error{Type: imap.StatusResponseTypeBad, Text: got.err.Error()}
+		}
+		nums = make([]uint32, len(got.order))
+		uids = make([]uint32, len(got.order))
+		for i, j := range got.order {
+			nums[i], uids[i] = uint32(j+1), sn.Rows[j].UID
+			if a.search.uid {
+				nums[i] = uids[i]
+			}
+		}
+	} else {
+		msgs, err := s.sortMessages(&a.search, sortFields(a.keys))
+		if err != nil {
+			return err
+		}
+		order, err := threading.Sort(msgs, a.keys)
+		if err != nil {
+			return &imap.Error{Type: imap.StatusResponseTypeBad, Text: err.Error()}
+		}
+		nums = make([]uint32, len(order))
+		uids = make([]uint32, len(order))
+		for i, j := range order {
+			nums[i], uids[i] = msgs[j].Seq, msgs[j].UID
+			if a.search.uid {
+				nums[i] = msgs[j].UID
+			}
 		}
 	}
 	if a.search.update { // RFC 5267 §4.3 (context.go)
@@ -377,21 +478,48 @@ func handleThread(s *session, cmd *command) error {
 	if a.algorithm == "REFERENCES" {
 		fields = store.SortThreading
 	}
+	thread := func(msgs []threading.Message) []*threading.Thread {
+		if a.algorithm == "REFERENCES" {
+			return threading.References(msgs)
+		}
+		return threading.OrderedSubject(msgs)
+	}
+	sn, err := s.wholeView(&a.search, fields)
+	if err != nil {
+		return err
+	}
+	w := s.out
+	if sn != nil {
+		// The whole mailbox: the response's threads, kept from the last THREAD with this
+		// algorithm and numbering if nothing arrived or went since.
+		key := "THREAD " + a.algorithm
+		if a.search.uid {
+			key += " UID"
+		}
+		line := sn.Memo(key, func() any {
+			msgs := snapshotMessages(sn, fields)
+			id := func(i int) uint32 { return uint32(i + 1) }
+			if a.search.uid {
+				id = func(i int) uint32 { return msgs[i].UID }
+			}
+			return threading.AppendFormat(nil, thread(msgs), id)
+		}).([]byte)
+		w.raw("* THREAD")
+		if len(line) > 0 {
+			w.sp().rawBytes(line)
+		}
+		w.crlf()
+		return nil
+	}
 	msgs, err := s.sortMessages(&a.search, fields)
 	if err != nil {
 		return err
 	}
-	var threads []*threading.Thread
-	if a.algorithm == "REFERENCES" {
-		threads = threading.References(msgs)
-	} else {
-		threads = threading.OrderedSubject(msgs)
-	}
+	threads := thread(msgs)
 	id := func(i int) uint32 { return msgs[i].Seq }
 	if a.search.uid {
 		id = func(i int) uint32 { return msgs[i].UID }
 	}
-	w := s.out
 	w.raw("* THREAD")
 	if len(threads) > 0 {
 		w.sp().rawBytes(threading.AppendFormat(nil, threads, id))

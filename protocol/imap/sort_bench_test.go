@@ -56,6 +56,13 @@ func benchmarkSort(b *testing.B, command, response string) {
 // the messages are stored 500 to a transaction (store.DeliverAll) to keep the set-up short.
 func sortBenchServer(b *testing.B, n int) string {
 	b.Helper()
+	st, _ := sortBenchStore(b, n)
+	return serveBench(b, st)
+}
+
+// sortBenchStore is sortBenchServer's store and account.
+func sortBenchStore(b *testing.B, n int) (*store.Store, store.Account) {
+	b.Helper()
 	ctx := context.Background()
 	st, acct := benchStore(b)
 	var batch []store.SpooledMessage
@@ -89,5 +96,48 @@ func sortBenchServer(b *testing.B, n int) string {
 	if len(batch) > 0 {
 		flush()
 	}
-	return serveBench(b, st)
+	return st, acct
+}
+
+// BenchmarkSortDateKeptOrNot is SORT (DATE) over 10,000 messages in one session, with the
+// answer kept from the last SORT (nothing changed: "kept"), and after one arrival each
+// time, which the session has been told of (NOOP) before the timed SORT ("arrival": the
+// rows come from the sort cache, brought up to date with one row, and are sorted again).
+func BenchmarkSortDateKeptOrNot(b *testing.B) {
+	st, acct := sortBenchStore(b, sortBenchMessages)
+	addr := serveBench(b, st)
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	c := &benchClient{conn: conn, br: bufio.NewReaderSize(conn, 64<<10)}
+	c.run(b, "")
+	c.run(b, fmt.Sprintf("LOGIN %q %q", testUser, testPassword))
+	c.run(b, "SELECT INBOX")
+	const cmd = "SORT (DATE) UTF-8 ALL"
+	c.run(b, cmd)
+	b.Run("kept", func(b *testing.B) {
+		for b.Loop() {
+			c.run(b, cmd)
+		}
+	})
+	b.Run("arrival", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			b.StopTimer()
+			i++
+			msg := fmt.Sprintf("Subject: new %d\r\nDate: Mon, 1 Jun 2026 10:00:00 +0000\r\n\r\nx\r\n", i)
+			if _, err := st.Deliver(context.Background(), acct.ID, strings.NewReader(msg), store.DeliverOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			c.run(b, "NOOP")
+			b.StartTimer()
+			c.read = 0
+			c.run(b, cmd)
+		}
+		if c.read < int64(sortBenchMessages)*2 {
+			b.Fatalf("%s: %d octets of answer", cmd, c.read)
+		}
+	})
 }

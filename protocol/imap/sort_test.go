@@ -1,8 +1,14 @@
 package imap
 
 import (
+	"context"
+	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/letterbox-mail/letterbox/store"
 )
 
 // sortEnv: four messages in INBOX, delivered in this order (so UIDs 1-4, sequence
@@ -123,4 +129,92 @@ func TestSortCapabilities(t *testing.T) {
 			t.Errorf("CAPABILITY %q lacks %q", caps, strings.TrimSpace(want))
 		}
 	}
+}
+
+// SORT and THREAD over ALL keep their answer per mailbox (store.SortSnapshot.Memo); a
+// repeated command must still see every arrival and expunge, by this server's sessions or
+// by another process on the same store, in the session that made it and in others, and
+// keep apart the criteria, the algorithms and UID from sequence numbers.
+func TestSortKeptAnswerFollowsChanges(t *testing.T) {
+	e, c := sortEnv(t)
+	other, err := store.Open(e.dir, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	inbox := e.mailbox("INBOX")
+	expect := func(c *rawClient, step string, want map[string]string) {
+		t.Helper()
+		for _, cmd := range slices.Sorted(maps.Keys(want)) {
+			for range 2 { // the second answer is the kept one
+				lines := c.ok("%s", cmd)
+				if got := grep(lines, `^\* (SORT|THREAD)`); len(got) != 1 || got[0] != want[cmd] {
+					t.Errorf("%s: %s: %q, want %q", step, cmd, lines, want[cmd])
+				}
+			}
+		}
+	}
+	// Sent dates: 2 (08:00Z), 1 (10:00Z), 3 (11:00Z), 4 (12:00Z); 4 replies to 1.
+	expect(c, "first", map[string]string{
+		"SORT (DATE) UTF-8 ALL":           "* SORT 2 1 3 4",
+		"SORT (REVERSE DATE) UTF-8 ALL":   "* SORT 4 3 1 2",
+		"UID SORT (DATE) UTF-8 ALL":       "* SORT 2 1 3 4",
+		"THREAD REFERENCES UTF-8 ALL":     "* THREAD ((2)(3))(1 4)",
+		"UID THREAD REFERENCES UTF-8 ALL": "* THREAD ((2)(3))(1 4)",
+		"THREAD ORDEREDSUBJECT UTF-8 ALL": "* THREAD (2 3)(1 4)",
+	})
+
+	// Another process delivers UID 5, sent before all the others, replying to 3.
+	early := "From: x@example.org\r\nSubject: Re: Budget\r\nDate: Mon, 1 Jun 2026 07:00:00 +0000\r\n" +
+		"Message-ID: <e@example.org>\r\nIn-Reply-To: <c@example.org>\r\n\r\nx\r\n"
+	if _, err := other.Deliver(context.Background(), e.acct.ID, strings.NewReader(early), store.DeliverOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	c.ok("NOOP")
+	arrived := map[string]string{
+		"SORT (DATE) UTF-8 ALL":           "* SORT 5 2 1 3 4",
+		"UID SORT (DATE) UTF-8 ALL":       "* SORT 5 2 1 3 4",
+		"THREAD REFERENCES UTF-8 ALL":     "* THREAD ((2)(3 5))(1 4)",
+		"THREAD ORDEREDSUBJECT UTF-8 ALL": "* THREAD (5 (2)(3))(1 4)",
+	}
+	expect(c, "after another process's arrival", arrived)
+	d := e.rawLogin()
+	d.ok("EXAMINE INBOX")
+	expect(d, "another session, after the arrival", arrived)
+
+	// Another process expunges UID 2 (as POP3's DELE and QUIT would) and delivers UID 6:
+	// the same number of messages as before.
+	if _, err := other.Expunge(context.Background(), inbox.ID, []uint32{2}); err != nil {
+		t.Fatal(err)
+	}
+	late := "Subject: Late\r\nDate: Mon, 1 Jun 2026 23:00:00 +0000\r\nMessage-ID: <f@example.org>\r\n\r\nx\r\n"
+	if _, err := other.Deliver(context.Background(), e.acct.ID, strings.NewReader(late), store.DeliverOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Before the EXPUNGE reaches the session, UID 2 keeps its sequence number but is not
+	// sorted; UID 6 is not in the view yet.
+	lines := c.ok("SORT (DATE) UTF-8 ALL")
+	if got := grep(lines, `^\* SORT`); len(got) != 1 || got[0] != "* SORT 5 1 3 4" {
+		t.Errorf("expunge not yet announced: %q, want * SORT 5 1 3 4", lines)
+	}
+	c.ok("NOOP")
+	// UIDs 1 3 4 5 6 are now sequence numbers 1 2 3 4 5.
+	changed := map[string]string{
+		"SORT (DATE) UTF-8 ALL":       "* SORT 4 1 2 3 5",
+		"UID SORT (DATE) UTF-8 ALL":   "* SORT 5 1 3 4 6",
+		"THREAD REFERENCES UTF-8 ALL": "* THREAD (1 3)(2 4)(5)",
+	}
+	expect(c, "after an expunge and an arrival", changed)
+	f := e.rawLogin()
+	f.ok("SELECT INBOX")
+	expect(f, "another session, after the expunge", changed)
+
+	// This server's own session expunges: UID 1 goes.
+	f.ok("STORE 1 +FLAGS.SILENT (\\Deleted)")
+	f.ok("EXPUNGE")
+	c.ok("NOOP")
+	expect(c, "after a session's EXPUNGE", map[string]string{
+		"SORT (DATE) UTF-8 ALL":     "* SORT 3 1 2 4",
+		"UID SORT (DATE) UTF-8 ALL": "* SORT 5 3 4 6",
+	})
 }

@@ -69,7 +69,7 @@ func (s *session) Store(w *fetchWriter, numSet imap.NumSet, flags *imap.StoreFla
 	v.noteKeywords(list)
 	if flags.Silent {
 		for _, r := range refs {
-			v.flags[r.uid] = applyFlagOp(v.flags[r.uid], op, list)
+			v.flags.set(r.uid, applyFlagOp(v.flags.get(r.uid), op, list))
 		}
 		return nil
 	}
@@ -84,10 +84,10 @@ func (s *session) Store(w *fetchWriter, numSet imap.NumSet, flags *imap.StoreFla
 			var modSeq int64
 			if m == nil || v.isGone(r.uid) {
 				// Expunged, by now or before: the flags this STORE would have given it.
-				v.flags[r.uid] = applyFlagOp(v.flags[r.uid], op, list)
+				v.flags.set(r.uid, applyFlagOp(v.flags.get(r.uid), op, list))
 				modSeq = v.modseq
 			} else {
-				v.flags[r.uid] = m.Flags
+				v.flags.set(r.uid, m.Flags)
 				v.noteKeywords(m.Flags)
 				modSeq = m.ModSeq
 			}
