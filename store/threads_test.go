@@ -79,6 +79,7 @@ func TestThreadIDs(t *testing.T) {
 // THREADIDs stay, bodies loses its copies of the keys, and a new reply finds its thread
 // through sort_keys, by In-Reply-To and by References.
 func TestThreadKeysMigration(t *testing.T) {
+	sqliteOnly(t, "a SQLite schema-8 database file")
 	dir := t.TempDir()
 	gz, err := os.ReadFile("testdata/schema8.db.gz")
 	if err != nil {

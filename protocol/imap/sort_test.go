@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/store/storetest"
 )
 
 // sortEnv: four messages in INBOX, delivered in this order (so UIDs 1-4, sequence
@@ -137,7 +138,7 @@ func TestSortCapabilities(t *testing.T) {
 // keep apart the criteria, the algorithms and UID from sequence numbers.
 func TestSortKeptAnswerFollowsChanges(t *testing.T) {
 	e, c := sortEnv(t)
-	other, err := store.Open(e.dir, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	other, err := store.Open(e.dir, store.Options{Logger: slog.New(slog.DiscardHandler), URL: storetest.URL(t, e.dir)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,10 +32,22 @@ var generatedKeys = map[string]string{
 var Migrations = []string{
 	// SQLite's 1 to 8, as one.
 	schema1to8,
+	// SQLite's 9 (migrationThreadKeys).
+	schemaThreadKeys,
 }
 
 // Covers[i] is the SQLite schema version Migrations[i] brings PostgreSQL's to.
-var Covers = []int{8}
+var Covers = []int{8, 9}
+
+// schemaThreadKeys is SQLite's migrationThreadKeys (store/threads.go): THREADID's
+// lookups read sort_keys, and bodies' copies of the keys go. A PostgreSQL store wrote
+// sort_keys for every body from its first schema, so there is nothing to fill first.
+const schemaThreadKeys = `
+CREATE INDEX sort_keys_message_id ON sort_keys (message_id) WHERE message_id != ''::bytea;
+DROP INDEX bodies_message_id;
+ALTER TABLE bodies DROP COLUMN message_id;
+ALTER TABLE bodies DROP COLUMN parent_ids;
+`
 
 const schema1to8 = `
 -- The store-wide modification sequence (the change log's key, every modseq). One row: it
