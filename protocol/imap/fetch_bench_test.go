@@ -36,15 +36,7 @@ func BenchmarkFetchBodies(b *testing.B) {
 
 func benchmarkFetch(b *testing.B, command string) {
 	addr := benchServer(b, benchMessages)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	c := &benchClient{conn: conn, br: bufio.NewReaderSize(conn, 64<<10)}
-	c.run(b, "") // the greeting
-	c.run(b, fmt.Sprintf("LOGIN %q %q", testUser, testPassword))
-	c.run(b, "SELECT INBOX")
+	c := selectedBenchClient(b, addr)
 	var bytes int64
 	cpu0 := cpuTime()
 	for b.Loop() {
@@ -121,6 +113,21 @@ type benchClient struct {
 
 // run sends command (none for the greeting) and reads up to its tagged OK; it returns the
 // number of untagged FETCH responses.
+// selectedBenchClient connects to addr, logs in and selects INBOX; the connection is
+// closed when the benchmark ends.
+func selectedBenchClient(b *testing.B, addr string) *benchClient {
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	c := &benchClient{conn: conn, br: bufio.NewReaderSize(conn, 64<<10)}
+	c.run(b, "") // the greeting
+	c.run(b, fmt.Sprintf("LOGIN %q %q", testUser, testPassword))
+	c.run(b, "SELECT INBOX")
+	return c
+}
+
 func (c *benchClient) run(b *testing.B, command string) int {
 	tag := "*"
 	if command != "" {

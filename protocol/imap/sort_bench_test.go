@@ -1,10 +1,8 @@
 package imap
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 
@@ -29,15 +27,7 @@ func BenchmarkThreadReferences(b *testing.B) {
 
 func benchmarkSort(b *testing.B, command, response string) {
 	addr := sortBenchServer(b, sortBenchMessages)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	c := &benchClient{conn: conn, br: bufio.NewReaderSize(conn, 64<<10)}
-	c.run(b, "")
-	c.run(b, fmt.Sprintf("LOGIN %q %q", testUser, testPassword))
-	c.run(b, "SELECT INBOX")
+	c := selectedBenchClient(b, addr)
 	cpu0 := cpuTime()
 	for b.Loop() {
 		c.read = 0
@@ -106,15 +96,7 @@ func sortBenchStore(b *testing.B, n int) (*store.Store, store.Account) {
 func BenchmarkSortDateKeptOrNot(b *testing.B) {
 	st, acct := sortBenchStore(b, sortBenchMessages)
 	addr := serveBench(b, st)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	c := &benchClient{conn: conn, br: bufio.NewReaderSize(conn, 64<<10)}
-	c.run(b, "")
-	c.run(b, fmt.Sprintf("LOGIN %q %q", testUser, testPassword))
-	c.run(b, "SELECT INBOX")
+	c := selectedBenchClient(b, addr)
 	const cmd = "SORT (DATE) UTF-8 ALL"
 	c.run(b, cmd)
 	b.Run("kept", func(b *testing.B) {
