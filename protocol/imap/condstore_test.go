@@ -1,11 +1,14 @@
 package imap
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/letterbox-mail/letterbox/store"
 )
 
 // modSeqIn returns the number of the first MODSEQ in the lines matching re ("MODSEQ (n)"
@@ -173,5 +176,63 @@ func TestSearchModSeq(t *testing.T) {
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("%s: %q, want %q", tc.cmd, got, want)
 		}
+	}
+}
+
+// changeBeforeSync is a store whose next Changes (the poll after a command) is preceded by
+// before: another session's change landing between a command's own reads and its poll.
+type changeBeforeSync struct {
+	mailStore
+	before *func()
+}
+
+func (s changeBeforeSync) Changes(ctx context.Context, accountID int64, since int64) ([]store.Change, error) {
+	if f := *s.before; f != nil {
+		*s.before = nil
+		f()
+	}
+	return s.mailStore.Changes(ctx, accountID, since)
+}
+
+// A STORE whose FETCH waits for FLAGS (a new keyword, RFC 3501 §7.2.6) while another
+// session changes the same message is answered, after FLAGS, with the newest flags and
+// modseq: a client never sees a message's MODSEQ go down (RFC 7162 §3.1). imaptest's plain
+// stress reported "MODSEQ dropped" when the held FETCH carried the STORE's older modseq
+// after the poll had shown the other session's newer one.
+func TestHeldStoreFetchKeepsModSeqRising(t *testing.T) {
+	var before func()
+	e := newEnv(t, func(_ *Options, ms *mailStore) { *ms = changeBeforeSync{*ms, &before} })
+	e.deliver("INBOX", plainMessage("one", "x\r\n"))
+	c := e.rawLogin()
+	c.ok("ENABLE CONDSTORE")
+	c.ok("SELECT INBOX")
+	mbox, err := e.st.MailboxByName(context.Background(), e.acct.ID, "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var other int64
+	before = func() {
+		u, err := e.st.SetFlags(context.Background(), mbox.ID, []uint32{1}, store.FlagsAdd, []string{store.FlagFlagged})
+		if err != nil || len(u) != 1 {
+			t.Errorf("the other session's STORE: %v, %v", u, err)
+			return
+		}
+		other = u[0].ModSeq
+	}
+	got := c.ok(`STORE 1 +FLAGS ($New)`)
+	fetches := grep(got, `^\* 1 FETCH `)
+	if len(fetches) == 0 {
+		t.Fatalf("STORE answered %q, want a FETCH of 1", got)
+	}
+	last := int64(0)
+	for _, f := range fetches {
+		n := modSeqIn(t, []string{f}, "")
+		if n < last {
+			t.Errorf("MODSEQ went down from %d to %d: %q", last, n, got)
+		}
+		last = n
+	}
+	if f := fetches[len(fetches)-1]; last != other || !strings.Contains(f, `\Flagged`) || !strings.Contains(f, "$New") {
+		t.Errorf("the last FETCH of 1 is %q, want both sessions' flags and the other's modseq %d", f, other)
 	}
 }

@@ -575,6 +575,13 @@ func (s *session) sync(ctx context.Context, w *updateWriter, allowExpunge bool, 
 		}
 	}
 	for _, u := range updates {
+		if held, ok := v.heldModSeqs[u.ref.uid]; ok {
+			// A STORE's FETCH of this message waits for this poll (writeHeldFlags): it
+			// goes out once, after, with these flags and the newer modseq, so that the
+			// client never sees the message's MODSEQ go down (RFC 7162 §3.1).
+			v.heldModSeqs[u.ref.uid] = max(held, u.modSeq)
+			continue
+		}
 		if err := w.WriteMessageFlags(u.ref.seq, imap.UID(u.ref.uid), v.flagsOf(u.ref.uid), s.modSeqFor(u.modSeq)); err != nil {
 			return err
 		}
