@@ -17,25 +17,6 @@ import (
 // index (none yet: SEARCH reads every candidate message's text, as a build without FTS5
 // does). See docs/architecture.md, "Two backends".
 
-// postgresMissing is what the PostgreSQL backend does not do yet; while it is not empty,
-// `letterbox serve` and the other commands refuse a PostgreSQL store.url (PostgresReady).
-var postgresMissing = []string{
-	"login penalties and blocks across nodes",
-	"backup, restore and `letterbox store copy`",
-	"a SEARCH prefilter (pg_trgm or tsvector; SEARCH reads every message meanwhile)",
-	"the acceptance suite and imaptest against a PostgreSQL-backed server",
-	"benchmarks of it (make bench-compare, LMTP across nodes, IDLE latency across nodes)",
-}
-
-// PostgresReady says whether this build's PostgreSQL backend may serve mail: nil when it
-// is complete, else an error naming what is missing.
-func PostgresReady() error {
-	if len(postgresMissing) == 0 {
-		return nil
-	}
-	return fmt.Errorf("store: the PostgreSQL backend is not complete yet (issue #15); missing: %v", postgresMissing)
-}
-
 // IsPostgresURL reports whether a store.url names a PostgreSQL server.
 func IsPostgresURL(url string) bool { return postgres.IsURL(url) }
 

@@ -183,13 +183,8 @@ func setup(cmd *cobra.Command) (*config.Config, *store.Store, *slog.Logger, erro
 }
 
 // openStore opens (creating if missing) the store in the data directory, or the
-// PostgreSQL store store.url names, once that backend is complete.
+// PostgreSQL store store.url names.
 func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
-	if cfg.Store.Postgres() {
-		if err := store.PostgresReady(); err != nil {
-			return nil, withCode(exitConfig, fmt.Errorf("store.url %s: %w", cfg.Store.Redacted(), err))
-		}
-	}
 	st, err := store.Open(cfg.Data, store.Options{
 		URL:               cfg.Store.URL,
 		Logger:            log,
@@ -206,7 +201,11 @@ func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
 		if errors.Is(err, store.ErrTemporary) {
 			code = exitTempFail
 		}
-		return nil, withCode(code, fmt.Errorf("opening the store in %s: %w", cfg.Data, err))
+		where := cfg.Data
+		if cfg.Store.Postgres() {
+			where = cfg.Store.Redacted()
+		}
+		return nil, withCode(code, fmt.Errorf("opening the store in %s: %w", where, err))
 	}
 	return st, nil
 }

@@ -472,7 +472,7 @@ func defaultOf(name string) any {
 func AddGlobalFlags(fs *pflag.FlagSet) {
 	fs.String(FlagConfig, "", "YAML configuration file (default ./"+DefaultFile+" if present)")
 	fs.String(FlagData, defaultOf("data").(string), "data directory (store and generated certificate); created if missing")
-	fs.String(FlagStore, defaultOf("store.url").(string), "the store: empty for SQLite under --data, or postgres://USER:PASS@HOST:PORT/DB?sslmode=... (PostgreSQL; refused until its backend is complete)")
+	fs.String(FlagStore, defaultOf("store.url").(string), "the store: empty for SQLite under --data, or postgres://USER:PASS@HOST:PORT/DB?sslmode=... (PostgreSQL)")
 	fs.String(FlagLogLevel, defaultOf("log.level").(string), "log level: debug, info, warn or error")
 }
 
