@@ -81,16 +81,24 @@ func (s *Store) SortSnapshot(ctx context.Context, mailboxID int64) (*SortSnapsho
 // Memo returns what compute returned for key on these same rows, computing it now if no
 // answer for key was kept since the mailbox last changed (an arrival or an expunge, by
 // any protocol or process: the snapshot checked the store). compute must be a function of
-// Rows alone; its result is shared between sessions: read only.
-func (sn *SortSnapshot) Memo(key string, compute func() any) any {
+// Rows alone; its result is shared between sessions: read only. When an answer for key
+// was kept on fewer rows, before messages arrived, compute is handed it and the number of
+// rows it was computed from, prevN (they are Rows[:prevN]: arrivals only append), so that
+// it can build on it; otherwise prev is nil and prevN 0.
+func (sn *SortSnapshot) Memo(key string, compute func(prev any, prevN int) any) any {
 	c, n := sn.c, len(sn.Rows)
 	c.mu.Lock()
-	if m, ok := sn.box.memo[key]; ok && m.n == n {
-		c.mu.Unlock()
+	m, ok := sn.box.memo[key]
+	c.mu.Unlock()
+	if ok && m.n == n {
 		return m.v
 	}
-	c.mu.Unlock()
-	v := compute()
+	var v any
+	if ok && m.n < n {
+		v = compute(m.v, m.n)
+	} else {
+		v = compute(nil, 0)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(sn.box.rows) == n { // not grown meanwhile (a replaced box is unreachable anyway)

@@ -305,22 +305,32 @@ func (s *session) wholeView(a *searchArgs, fields store.SortFields) (*store.Sort
 }
 
 // snapshotMessages is the threading.Messages of a whole-view snapshot: message i is row i,
-// sequence number i+1, with what fields asks for (the cached rows have every key; only
-// THREAD=REFERENCES needs the message ids, whose References are parsed here).
+// sequence number i+1, with what fields asks for (snapshotMessage).
 func snapshotMessages(sn *store.SortSnapshot, fields store.SortFields) []threading.Message {
 	msgs := make([]threading.Message, len(sn.Rows))
 	for i := range sn.Rows {
-		row := sn.Rows[i]
-		if fields&store.SortThreading == 0 {
-			row.MessageID, row.InReplyTo, row.References = "", "", ""
-			if fields&store.SortSubject == 0 {
-				row.Subject = ""
-			}
-		}
-		msgs[i] = sortMessage(&row, uint32(i+1))
+		msgs[i] = snapshotMessage(sn, fields, i)
 	}
 	return msgs
 }
+
+// snapshotMessage is message i of a whole-view snapshot: row i, sequence number i+1, with
+// what fields asks for (the cached rows have every key; only THREAD=REFERENCES needs the
+// message ids, whose References are parsed here).
+func snapshotMessage(sn *store.SortSnapshot, fields store.SortFields, i int) threading.Message {
+	row := sn.Rows[i]
+	if fields&store.SortThreading == 0 {
+		row.MessageID, row.InReplyTo, row.References = "", "", ""
+		if fields&store.SortSubject == 0 {
+			row.Subject = ""
+		}
+	}
+	return sortMessage(&row, uint32(i+1))
+}
+
+// sortInsertMax is the most arrivals a kept SORT answer takes by insertion
+// (threading.Insert, each a copy of the order); past it the mailbox is sorted again.
+const sortInsertMax = 128
 
 // sortOrder is a kept SORT answer: the indexes of the snapshot's rows in sort order.
 type sortOrder struct {
@@ -369,8 +379,16 @@ func handleSort(s *session, cmd *command) error {
 	if sn != nil {
 		// The whole mailbox: the order of its rows, kept from the last SORT with these
 		// criteria if nothing arrived or went since.
-		got := sn.Memo(sortMemoKey(a.keys), func() any {
-			order, err := threading.Sort(snapshotMessages(sn, sortFields(a.keys)), a.keys)
+		fields := sortFields(a.keys)
+		got := sn.Memo(sortMemoKey(a.keys), func(prev any, prevN int) any {
+			if kept, ok := prev.(*sortOrder); ok && kept.err == nil && len(sn.Rows)-prevN <= sortInsertMax {
+				// Messages arrived since the answer kept: they take their places in it.
+				order, err := threading.Insert(kept.order, len(sn.Rows), func(i int) threading.Message {
+					return snapshotMessage(sn, fields, i)
+				}, a.keys)
+				return &sortOrder{order: order, err: err}
+			}
+			order, err := threading.Sort(snapshotMessages(sn, fields), a.keys)
 			return &sortOrder{order: order, err: err}
 		}).(*sortOrder)
 		if got.err != nil {
@@ -496,7 +514,7 @@ func handleThread(s *session, cmd *command) error {
 		if a.search.uid {
 			key += " UID"
 		}
-		line := sn.Memo(key, func() any {
+		line := sn.Memo(key, func(any, int) any {
 			msgs := snapshotMessages(sn, fields)
 			id := func(i int) uint32 { return uint32(i + 1) }
 			if a.search.uid {
