@@ -197,6 +197,30 @@ func (b *Bench) sortArrival(ctx context.Context, rep int) (Rep, error) {
 	return b.timeExamined(ctx, "SORT (DATE) UTF-8 ALL", "* SORT")
 }
 
+// sortExpunge is sortDate after one message went: another session expunges the first
+// message (as a POP3 client that downloads and deletes the oldest would), then a new
+// session EXAMINEs Mailbox and SORT (DATE) UTF-8 ALL is timed. The Mailbox shrinks by one
+// message per repetition.
+func (b *Bench) sortExpunge(ctx context.Context, _ int) (Rep, error) {
+	w, err := b.dialWire(ctx)
+	if err != nil {
+		return Rep{}, err
+	}
+	_, err = w.run("SELECT " + imapQuote(b.Mailbox))
+	if err == nil {
+		_, err = w.run(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	}
+	if err == nil {
+		_, err = w.run("EXPUNGE")
+	}
+	w.run("LOGOUT")
+	w.conn.Close()
+	if err != nil {
+		return Rep{}, err
+	}
+	return b.timeExamined(ctx, "SORT (DATE) UTF-8 ALL", "* SORT")
+}
+
 // threadRefs times THREAD REFERENCES UTF-8 ALL over the examined Mailbox; Count is the
 // message numbers in the answer, which must be every message.
 func (b *Bench) threadRefs(ctx context.Context, _ int) (Rep, error) {

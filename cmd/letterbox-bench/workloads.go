@@ -102,6 +102,7 @@ var workloads = []workload{
 	{"qresync", "s", (*Bench).qresync},
 	{"sort-date", "s", (*Bench).sortDate},
 	{"sort-arrival", "s", (*Bench).sortArrival},
+	{"sort-expunge", "s", (*Bench).sortExpunge},
 	{"thread-refs", "s", (*Bench).threadRefs},
 	{"pop3-download", "s", (*Bench).pop3Download},
 	{"lmtp", "s", (*Bench).lmtp},
