@@ -97,15 +97,7 @@ func (s *Store) openSearchIndex(ctx context.Context) error {
 			_, err := wt.exec(`DROP TRIGGER IF EXISTS bodies_fts_delete`)
 			return err
 		}
-		if _, err := wt.exec(ftsSchema); err != nil {
-			return err
-		}
-		var indexed int64
-		if err := wt.queryRow(`SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
-			return err
-		}
-		s.search.indexed.Store(indexed)
-		return nil
+		return s.createSearchIndex(wt, ftsSchema)
 	})
 	if err != nil {
 		return err
@@ -117,20 +109,26 @@ func (s *Store) openSearchIndex(ctx context.Context) error {
 	return nil
 }
 
+// createSearchIndex creates the index's tables (schema, the engine's) if missing, and
+// reads how far the indexer has got.
+func (s *Store) createSearchIndex(wt *writeTx, schema string) error {
+	if _, err := wt.exec(schema); err != nil {
+		return err
+	}
+	var indexed int64
+	if err := wt.queryRow(`SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
+		return err
+	}
+	s.search.indexed.Store(indexed)
+	return nil
+}
+
 // openPGSearchIndex is openSearchIndex on PostgreSQL: the pg_trgm tables
 // (postgres.SearchSchema). Without pg_trgm, SEARCH reads every candidate message's text,
 // and Open says so once.
 func (s *Store) openPGSearchIndex(ctx context.Context) error {
 	err := s.write(ctx, "open search index", func(wt *writeTx) error {
-		if _, err := wt.exec(postgres.SearchSchema); err != nil {
-			return err
-		}
-		var indexed int64
-		if err := wt.queryRow(`SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
-			return err
-		}
-		s.search.indexed.Store(indexed)
-		return nil
+		return s.createSearchIndex(wt, postgres.SearchSchema)
 	})
 	if err != nil {
 		if errors.Is(err, ErrTemporary) {
