@@ -10,8 +10,10 @@ import (
 
 // needFTS5 skips a test of the index in a build without the sqlite_fts5 tag (plain
 // `go test`), except in CI, where `make test` builds with it and a skip would hide a bug.
+// On PostgreSQL it skips: FTS5 is SQLite's.
 func needFTS5(t *testing.T, s *Store) {
 	t.Helper()
+	sqliteOnly(t, "FTS5 is SQLite's index; PostgreSQL has none yet")
 	if !s.SearchIndexed() {
 		if os.Getenv("CI") != "" {
 			t.Fatal("SQLite without FTS5 in CI: build with -tags sqlite_fts5 (make test does)")
