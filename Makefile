@@ -26,7 +26,7 @@ ACCEPTANCE_SKIP :=
 # postgresql) a developer's checkout says so loudly and goes on; CI (CI set) fails.
 PG_CLUSTER         := scripts/pg-test-cluster
 PG_PKGS            ?= ./store/... ./protocol/... ./pkg/auth
-IMAPTEST_PG_STRESS ?= plain
+IMAPTEST_PG_STRESS ?= plain own_flags own_msgs qresync
 PG_AVAILABLE = if ! $(PG_CLUSTER) --available; then \
 		if [ -n "$$CI" ]; then echo "FAIL $@: PostgreSQL (initdb, pg_ctl) not found, and CI must run it"; exit 1; fi; \
 		echo "*** SKIPPED $@: PostgreSQL (initdb, pg_ctl) not found; apt-get install postgresql (CI fails here) ***"; exit 0; \
