@@ -25,7 +25,7 @@ ACCEPTANCE_SKIP :=
 # imaptest-pg (imaptest.sh's IMAPTEST_STRESS). Without PostgreSQL's binaries (Debian's
 # postgresql) a developer's checkout says so loudly and goes on; CI (CI set) fails.
 PG_CLUSTER         := scripts/pg-test-cluster
-PG_PKGS            ?= ./store/... ./protocol/... ./pkg/auth
+PG_PKGS            ?= ./store/... ./protocol/... ./pkg/auth ./pkg/server
 IMAPTEST_PG_STRESS ?= plain own_flags own_msgs qresync
 PG_AVAILABLE = if ! $(PG_CLUSTER) --available; then \
 		if [ -n "$$CI" ]; then echo "FAIL $@: PostgreSQL (initdb, pg_ctl) not found, and CI must run it"; exit 1; fi; \
