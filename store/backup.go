@@ -15,7 +15,13 @@ import (
 // runs VACUUM INTO on a connection of its own: a read transaction, so writers (of this or
 // another process) carry on meanwhile. The copy is written beside path and renamed into
 // place once complete and synced, so path never holds half a backup.
+//
+// A PostgreSQL store is refused: it is backed up with pg_dump (or the provider's
+// replication), not by Letterbox.
 func (s *Store) Backup(ctx context.Context, path string) error {
+	if s.pg {
+		return errors.New("store: backup: a PostgreSQL store is backed up with pg_dump or the server's replication, not by Letterbox")
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return fmt.Errorf("store: backup: %w", err)

@@ -62,6 +62,14 @@ func (s *Store) openPostgres(url string) (*Store, error) {
 	}
 	s.locks.SetMaxOpenConns(maxMaildropLocks)
 	s.locks.SetMaxIdleConns(2)
+	if s.penalties, err = postgres.Open(url, postgres.Admin, busyTimeout); err != nil {
+		s.r.Close()
+		s.w.Close()
+		s.locks.Close()
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	s.penalties.SetMaxOpenConns(maxPenaltyConns)
+	s.penalties.SetMaxIdleConns(1)
 	// Listen before the first write is taken, so that no commit of another node after
 	// Open goes unnoticed. On a reconnection, commits may have been missed: every
 	// watcher is woken (a wake-up is only a hint to read the change log).
@@ -70,6 +78,7 @@ func (s *Store) openPostgres(url string) (*Store, error) {
 		s.r.Close()
 		s.w.Close()
 		s.locks.Close()
+		s.penalties.Close()
 		return nil, wrapErr("listen for PostgreSQL change notifications", err)
 	}
 	go s.runWriter()

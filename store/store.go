@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -139,6 +140,9 @@ type Store struct {
 	pg    bool               // the engine is PostgreSQL (pgstore.go), not SQLite
 	pgl   *postgres.Listener // PostgreSQL's change notifications; nil on SQLite
 	locks *sql.DB            // PostgreSQL: connections holding maildrop locks (maildroplock.go)
+
+	penalties      *sql.DB       // PostgreSQL: connections counting login failures (loginpenalty.go)
+	penaltyCounted atomic.Uint64 // failures counted there, for pruning
 
 	closeOnce sync.Once
 	closeErr  error
@@ -267,6 +271,7 @@ func (s *Store) Close() error {
 		if s.pgl != nil {
 			s.pgl.Close()
 			s.locks.Close()
+			s.penalties.Close()
 		}
 		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
 		if s.closeErr != nil {

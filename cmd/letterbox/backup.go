@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/letterbox-mail/letterbox/pkg/config"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -17,14 +18,37 @@ func newBackupCmd() *cobra.Command {
 runs: deliveries and sessions carry on meanwhile. FILE is replaced only once the copy
 is complete. To restore it, stop Letterbox and run 'letterbox restore FILE'.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
-			if err := st.Backup(cmd.Context(), args[0]); err != nil {
-				return withCode(exitCantCrt, err)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := loadConfig(cmd)
+			if err != nil {
+				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "backup written to %s\n", args[0])
-			return nil
-		}),
+			if cfg.Store.Postgres() {
+				return notOnPostgres("backup", cfg)
+			}
+			return withStore(func(cmd *cobra.Command, args []string, st *store.Store) error {
+				if err := st.Backup(cmd.Context(), args[0]); err != nil {
+					return withCode(exitCantCrt, err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "backup written to %s\n", args[0])
+				return nil
+			})(cmd, args)
+		},
 	}
+}
+
+// notOnPostgres is the answer of backup and restore when store.url names PostgreSQL: they
+// copy an SQLite file, and a PostgreSQL store is backed up with PostgreSQL's own tools
+// (issue #15). It exits EX_CONFIG: the configuration names a store these commands do not
+// handle, and nothing was done.
+func notOnPostgres(what string, cfg *config.Config) error {
+	return withCode(exitConfig, fmt.Errorf(`%s: the store is PostgreSQL (store.url %s), and 'letterbox backup' and 'restore' copy an SQLite store only; nothing was done.
+Back a PostgreSQL store up with PostgreSQL's own tools: pg_dump (for example
+  pg_dump --format=custom --file=letterbox.dump 'URL'
+and pg_restore into an empty database to restore it), or your provider's replication and
+point-in-time recovery. For an SQLite file to inspect, restore the dump into a scratch
+database and run 'letterbox store copy --to TARGET' with --store naming that database:
+it copies a store into an empty SQLite store, keeping UIDs, UIDVALIDITY and modseqs`, what, cfg.Store.Redacted()))
 }
 
 func newRestoreCmd() *cobra.Command {
@@ -42,6 +66,9 @@ that saw them are not misled (docs/migration.md).`,
 			cfg, err := loadConfig(cmd)
 			if err != nil {
 				return err
+			}
+			if cfg.Store.Postgres() {
+				return notOnPostgres("restore", cfg)
 			}
 			kept, err := store.Restore(cmd.Context(), cfg.Data, args[0])
 			switch {

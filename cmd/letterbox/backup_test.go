@@ -144,3 +144,38 @@ func TestBackupRestoreWhileServing(t *testing.T) {
 		t.Errorf("first delivery after the restore got UID %d, which the replaced store had handed out (its UIDNEXT %d)", last.UID, live.UIDNext)
 	}
 }
+
+// With a PostgreSQL store.url, backup and restore refuse plainly before touching anything:
+// exit EX_CONFIG, naming pg_dump as the tool and store copy as the way to an SQLite file,
+// without the password, without connecting (the URL names no server here) and without
+// writing FILE or creating an SQLite store under --data.
+func TestBackupRestoreOnPostgres(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	file := filepath.Join(dir, "backup.db")
+	const url = "postgres://lb:hunter2@127.0.0.1:1/mail?sslmode=disable"
+	for _, args := range [][]string{
+		{"backup", file, "--data", data, "--store", url},
+		{"restore", file, "--data", data, "--store", url},
+	} {
+		r := lb(t, nil, "", args...)
+		expectCode(t, r, exitConfig, args[0]+" on a PostgreSQL store")
+		for _, want := range []string{"PostgreSQL", "pg_dump", "store copy", "127.0.0.1:1", "nothing was done"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("%s: stderr does not say %q:\n%s", args[0], want, r.stderr)
+			}
+		}
+		if strings.Contains(r.stderr, "hunter2") {
+			t.Errorf("%s: stderr shows the password: %q", args[0], r.stderr)
+		}
+		if _, err := os.Stat(file); err == nil {
+			t.Errorf("%s: %s was written", args[0], file)
+		}
+		if _, err := os.Stat(filepath.Join(data, "letterbox.db")); err == nil {
+			t.Errorf("%s: an SQLite store was created under --data", args[0])
+		}
+	}
+	// The same from LETTERBOX_STORE_URL.
+	r := lb(t, []string{"LETTERBOX_STORE_URL=" + url}, "", "backup", file, "--data", data)
+	expectCode(t, r, exitConfig, "backup with LETTERBOX_STORE_URL")
+}

@@ -57,6 +57,9 @@ type Authenticator struct {
 	FailureDelay time.Duration
 	// Penalty says when an address is blocked after repeated failures.
 	Penalty Penalty
+	// Shared is where the nodes of a cluster count failed logins and keep address blocks
+	// (the store on PostgreSQL); nil keeps them in this process only (penalty.go).
+	Shared SharedPenalties
 	// Plaintext says where plaintext mechanisms are allowed. Its trusted networks are
 	// also exempt from per-address penalties.
 	Plaintext PlaintextPolicy
@@ -128,7 +131,11 @@ func (a *Authenticator) LoginFrom(ctx context.Context, protocol string, remote n
 // fail counts a failed login (giving back its admission slot), logs it (and the block it
 // may start), and waits its delay.
 func (a *Authenticator) fail(ctx context.Context, remote net.Addr, ip netip.Addr, hasIP, slot bool, account string, fp uint64, protocol, reason string) {
-	delay, count, blockedUntil, repeat := a.recordFailure(ip, hasIP, slot, account, fp, a.now())
+	now := a.now()
+	delay, count, blockedUntil, repeat := a.recordFailure(ip, hasIP, slot, account, fp, now)
+	if a.Shared != nil && !repeat {
+		delay, count, blockedUntil = a.shareFailure(ctx, ip, hasIP, account, now, count, blockedUntil)
+	}
 	a.warn("login failed", remote, account, protocol, "reason", reason, "failures", count, "delay", delay, "repeat", repeat)
 	if !blockedUntil.IsZero() {
 		a.warn("address blocked after repeated login failures", remote, account, protocol,

@@ -50,6 +50,17 @@ import (
 //     on this host is no reason to exempt its clients, now that they are known.
 //   - Memory is bounded: at most maxPenaltyEntries addresses and as many account names are
 //     remembered; expired entries are dropped first, then the oldest.
+//   - Across a cluster (Authenticator.Shared: several nodes over one PostgreSQL store),
+//     every failure counted is also counted in the shared table, against the address and
+//     against the account, and the delay grows with the cluster's counts; the failure that
+//     brings the address's shared count to MaxFailures blocks it there, and every node looks
+//     a block up there before checking a password (and remembers it, so a blocked address
+//     costs one lookup per node). So failures spread over the nodes add up, and a block
+//     holds on every node. What stays per node: the fingerprints of repeated attempts (a
+//     stale password retried on two nodes counts once on each), and the bound on password
+//     checks under way from one address, which counts the cluster's failures known when a
+//     check starts but only this node's checks under way. Without an answer from the
+//     shared table (a lost connection), a node goes on with its own memory, and says so.
 
 // maxFailureDelay caps the growing delay of a failed login (Dovecot's cap, 15 s); a larger
 // FailureDelay is used as it is.
@@ -186,6 +197,16 @@ func (a *Authenticator) admit(ctx context.Context, addr netip.Addr, hasAddr bool
 	if !hasAddr {
 		return time.Time{}, false, nil
 	}
+	if a.Shared != nil {
+		now := a.now()
+		until, err := a.Shared.LoginBlockedUntil(ctx, addrKey(addr), now)
+		if err != nil {
+			a.sharedTrouble("look a block up", err)
+		} else if now.Before(until) {
+			a.noteShared(addr, 0, until)
+			return until, false, nil
+		}
+	}
 	limit := a.Penalty.MaxFailures
 	p := &a.penalties
 	for {
@@ -293,17 +314,99 @@ func (a *Authenticator) recordFailure(addr netip.Addr, hasAddr bool, slot bool, 
 		}
 		n = max(n, f.count)
 		if m := a.Penalty.MaxFailures; m > 0 && f.count >= m && !now.Before(f.blockedUntil) {
-			block := a.Penalty.BlockDuration
-			if block <= 0 {
-				block = DefaultBlockDuration
-			}
-			f.blockedUntil = now.Add(block)
+			f.blockedUntil = now.Add(a.blockDuration())
 			blockedUntil = f.blockedUntil
 			// A new block starts a new count: after it, the address gets MaxFailures again.
 			f.restart(f.blockedUntil)
 		}
 	}
 	return failureDelay(a.FailureDelay, n), n, blockedUntil, false
+}
+
+func (a *Authenticator) blockDuration() time.Duration {
+	if a.Penalty.BlockDuration > 0 {
+		return a.Penalty.BlockDuration
+	}
+	return DefaultBlockDuration
+}
+
+// SharedPenalties is where the nodes of a cluster count failed logins and keep the blocks
+// of addresses: store.Store on PostgreSQL (store/loginpenalty.go). Keys are "ip:ADDR" and
+// "account:NAME" (lower-cased as typed); see the store for the counting.
+type SharedPenalties interface {
+	// LoginBlockedUntil returns until when key is blocked, or the zero time.
+	LoginBlockedUntil(ctx context.Context, key string, now time.Time) (time.Time, error)
+	// CountLoginFailure counts a failure against key and returns the failures counted in
+	// its window, and until when key is blocked if this failure blocked it (maxFailures
+	// 0 never blocks).
+	CountLoginFailure(ctx context.Context, key string, now time.Time, window time.Duration, maxFailures int, block time.Duration) (count int, blockedUntil time.Time, err error)
+}
+
+func addrKey(addr netip.Addr) string       { return "ip:" + addr.String() }
+func accountPenaltyKey(name string) string { return "account:" + accountKey(name) }
+
+// shareFailure counts a failure recordFailure counted (not a repeat) in the shared table,
+// against the address (if there is one) and the account, and returns the delay, count
+// and new block of the failure with the cluster's counts: the larger count, and the block
+// set here or there. The address's shared count and block are remembered locally, so
+// that admit's bound and block see them.
+func (a *Authenticator) shareFailure(ctx context.Context, addr netip.Addr, hasAddr bool, account string, now time.Time, n int, blockedUntil time.Time) (time.Duration, int, time.Time) {
+	window := a.window()
+	if hasAddr {
+		c, until, err := a.Shared.CountLoginFailure(ctx, addrKey(addr), now, window, a.Penalty.MaxFailures, a.blockDuration())
+		if err != nil {
+			a.sharedTrouble("count a failed login", err)
+		} else {
+			n = max(n, c)
+			a.noteShared(addr, c, until)
+			if until.After(blockedUntil) {
+				blockedUntil = until
+			}
+		}
+	}
+	if c, _, err := a.Shared.CountLoginFailure(ctx, accountPenaltyKey(account), now, window, 0, 0); err != nil {
+		a.sharedTrouble("count a failed login", err)
+	} else {
+		n = max(n, c)
+	}
+	return failureDelay(a.FailureDelay, n), n, blockedUntil
+}
+
+// noteShared remembers in addr's local entry what the shared table says: count failures
+// in the window (if more than counted here) and a block until blockedUntil (if any),
+// which starts a new count as a local block does.
+func (a *Authenticator) noteShared(addr netip.Addr, count int, blockedUntil time.Time) {
+	p := &a.penalties
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.addrs == nil {
+		p.addrs = make(map[netip.Addr]*failures)
+		p.accounts = make(map[string]*failures)
+	}
+	now := a.now()
+	f := p.addrs[addr]
+	if f == nil {
+		if len(p.addrs) >= maxPenaltyEntries {
+			prune(p.addrs, now, a.window())
+		}
+		f = &failures{first: now, last: now}
+		p.addrs[addr] = f
+	}
+	if now.Sub(f.first) >= a.window() {
+		f.restart(now)
+	}
+	f.count = max(f.count, count)
+	if blockedUntil.After(f.blockedUntil) {
+		f.blockedUntil = blockedUntil
+		f.restart(blockedUntil)
+	}
+}
+
+// sharedTrouble logs a failure of the shared table; the node goes on with its own memory.
+func (a *Authenticator) sharedTrouble(what string, err error) {
+	if a.Logger != nil {
+		a.Logger.Warn("auth: cluster-wide login penalties: cannot "+what+"; this node goes on with its own", "err", err)
+	}
 }
 
 // fingerprint identifies a login attempt (account name and password) among the failures

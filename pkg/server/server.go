@@ -128,6 +128,10 @@ func New(cfg *config.Config, st *store.Store, logger *slog.Logger) (*Server, err
 		sessions: sessions.NewRegistry(),
 		errc:     make(chan error, 8),
 	}
+	if st != nil && st.SharesLoginPenalties() {
+		// A PostgreSQL store: the nodes of the cluster share failure counts and blocks.
+		s.auth.Shared = st
+	}
 	if err := s.checkProtocolOptions(); err != nil {
 		return nil, err
 	}

@@ -34,10 +34,28 @@ var Migrations = []string{
 	schema1to8,
 	// SQLite's 9 (migrationThreadKeys).
 	schemaThreadKeys,
+	// PostgreSQL only: the login penalties a cluster's nodes share.
+	schemaLoginPenalties,
 }
 
-// Covers[i] is the SQLite schema version Migrations[i] brings PostgreSQL's to.
-var Covers = []int{8, 9}
+// Covers[i] is the SQLite schema version Migrations[i] brings PostgreSQL's to. A step of
+// PostgreSQL's own (schemaLoginPenalties) covers the same version as the step before it.
+var Covers = []int{8, 9, 9}
+
+// schemaLoginPenalties has no SQLite counterpart: on SQLite one process serves the store
+// and keeps its login penalties in memory (pkg/auth), while the nodes of a PostgreSQL
+// cluster share them here (store/loginpenalty.go): the failed logins counted per key
+// ('ip:ADDR' or 'account:NAME', as octets: a name typed at login may hold any) in the
+// window that began at first_ms, and the key's block. Times are Unix milliseconds.
+const schemaLoginPenalties = `
+CREATE TABLE login_penalties (
+	key              BYTEA  PRIMARY KEY,
+	count            BIGINT NOT NULL,
+	first_ms         BIGINT NOT NULL,
+	last_ms          BIGINT NOT NULL,
+	blocked_until_ms BIGINT NOT NULL DEFAULT 0
+);
+`
 
 // schemaThreadKeys is SQLite's migrationThreadKeys (store/threads.go): THREADID's
 // lookups read sort_keys, and bodies' copies of the keys go. A PostgreSQL store wrote
