@@ -261,3 +261,22 @@ func corpusBytesOf(b *Bench, n int) int64 {
 	}
 	return total
 }
+
+// With several LMTP addresses (a cluster's nodes) the lmtp workload's senders take them in
+// turn: here two separate servers, which between them hold every message, each an equal
+// share (4 senders, 2 each).
+func TestLMTPSpreadsOverNodes(t *testing.T) {
+	a, b := startServer(t)
+	other, _ := startServer(t)
+	b.LMTPNodes = []string{a.LMTPAddr(), other.LMTPAddr()}
+	b.Concurrency, b.Messages = 4, 40
+	rep := runOne(t, b, "lmtp")
+	if rep.Count != 40 {
+		t.Fatalf("lmtp delivered %d, want 40", rep.Count)
+	}
+	na := len(a.Mailbox("sink@example.test", "INBOX").Messages)
+	nb := len(other.Mailbox("sink@example.test", "INBOX").Messages)
+	if na+nb != 40 || na == 0 || nb == 0 {
+		t.Fatalf("the nodes hold %d and %d messages, want 40 between them, some on each", na, nb)
+	}
+}

@@ -80,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	)
 	fs.StringVar(&b.IMAP, "imap", "127.0.0.1:1143", "IMAP host:port")
 	fs.StringVar(&b.POP3, "pop3", "127.0.0.1:1110", "POP3 host:port")
-	fs.StringVar(&b.LMTP, "lmtp", "127.0.0.1:2424", "LMTP host:port")
+	lmtpList := fs.String("lmtp", "127.0.0.1:2424", "LMTP host:port; or host:port,host:port,... (the nodes of a cluster): lmtp's senders take them in turn, idle-fanout delivers to the first")
 	fs.StringVar(&b.Mailbox, "mailbox", "INBOX", "mailbox that load fills and the read workloads read")
 	fs.IntVar(&b.Messages, "messages", 1000, "N: messages per load, append and lmtp repetition")
 	fs.IntVar(&b.Concurrency, "concurrency", 4, "C: concurrent LMTP senders")
@@ -96,6 +96,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (subcommands: table, free-ports)", fs.Arg(0))
 	}
+	b.LMTPNodes = strings.Split(*lmtpList, ",")
+	b.LMTP = b.LMTPNodes[0]
 	b.Conn = connOptions{tls: *tlsOn, startTLS: *start, timeout: 10 * time.Second}
 	if *tlsOn && *start {
 		return errors.New("--tls and --starttls exclude each other")
@@ -121,7 +123,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		todo = append(todo, w)
 	}
-	for _, addr := range []string{b.IMAP, b.POP3, b.LMTP} {
+	for _, addr := range append([]string{b.IMAP, b.POP3}, b.LMTPNodes...) {
 		if err := checkLoopback(addr, *allowRemote); err != nil {
 			return err
 		}
@@ -252,7 +254,7 @@ func params(b *Bench, reps int) map[string]any {
 	return map[string]any{
 		"messages": b.Messages, "concurrency": b.Concurrency, "idlers": b.Idlers,
 		"clients": b.Clients, "duration": b.Duration.String(), "seed": b.Corpus.Seed,
-		"reps": reps, "mailbox": b.Mailbox, "users": len(b.Users),
+		"reps": reps, "mailbox": b.Mailbox, "users": len(b.Users), "lmtp_nodes": len(b.LMTPNodes),
 	}
 }
 

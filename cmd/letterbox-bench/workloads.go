@@ -41,18 +41,22 @@ func (o connOptions) tlsConfig() *tls.Config {
 // Bench is one configured run: where the servers are, who logs in, and the sizes.
 type Bench struct {
 	IMAP, POP3, LMTP string
-	Users            []Credential
-	Conn             connOptions
-	Mailbox          string        // the mailbox the read workloads read (INBOX)
-	Messages         int           // N: messages per append/load/lmtp repetition
-	Concurrency      int           // C: concurrent LMTP senders
-	Idlers           int           // K: idle-fanout sessions
-	Clients          int           // K: mixed-load clients
-	Duration         time.Duration // T: mixed-load duration
-	Corpus           benchcorpus.Corpus
-	DeliverTo        int // index in Users of the lmtp and idle-fanout recipient
-	ServerPID        int // if set, idle-fanout reports the PSS growth of its process tree per idler
-	Progress         io.Writer
+	// LMTPNodes are the LMTP addresses the lmtp workload's senders spread over, in turn
+	// (sender i to LMTPNodes[i % len]): several nodes of one cluster. Empty: LMTP alone.
+	// idle-fanout delivers to LMTP, the first.
+	LMTPNodes   []string
+	Users       []Credential
+	Conn        connOptions
+	Mailbox     string        // the mailbox the read workloads read (INBOX)
+	Messages    int           // N: messages per append/load/lmtp repetition
+	Concurrency int           // C: concurrent LMTP senders
+	Idlers      int           // K: idle-fanout sessions
+	Clients     int           // K: mixed-load clients
+	Duration    time.Duration // T: mixed-load duration
+	Corpus      benchcorpus.Corpus
+	DeliverTo   int // index in Users of the lmtp and idle-fanout recipient
+	ServerPID   int // if set, idle-fanout reports the PSS growth of its process tree per idler
+	Progress    io.Writer
 
 	seq atomic.Int64 // numbers messages built on the fly (lmtp, idle-fanout, mixed)
 }
@@ -466,10 +470,15 @@ func (b *Bench) pop3Download(ctx context.Context, _ int) (Rep, error) {
 // lmtpSession is one LMTP connection after LHLO, always in the clear: LMTP is a local
 // protocol (RFC 2033 section 1), and --tls/--starttls apply to IMAP and POP3 only.
 func (b *Bench) lmtpSession(ctx context.Context) (*smtp.Client, error) {
+	return b.lmtpSessionAt(ctx, b.LMTP)
+}
+
+// lmtpSessionAt is lmtpSession to the LMTP server at addr.
+func (b *Bench) lmtpSessionAt(ctx context.Context, addr string) (*smtp.Client, error) {
 	d := net.Dialer{Timeout: b.Conn.timeout}
-	conn, err := d.DialContext(ctx, "tcp", b.LMTP)
+	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("lmtp: dial %s: %w", b.LMTP, err)
+		return nil, fmt.Errorf("lmtp: dial %s: %w", addr, err)
 	}
 	c := smtp.NewClientLMTP(conn)
 	context.AfterFunc(ctx, func() { conn.Close() })
@@ -508,7 +517,8 @@ func (b *Bench) nextMessage() []byte {
 }
 
 // lmtp delivers Messages messages to the DeliverTo user over Concurrency connections, each
-// taking the next message until all are sent; an error ends that sender only.
+// taking the next message until all are sent; an error ends that sender only. With
+// LMTPNodes the senders take the nodes in turn.
 func (b *Bench) lmtp(ctx context.Context, _ int) (Rep, error) {
 	rcpt := b.Users[b.DeliverTo].User
 	msgs := make([][]byte, b.Messages)
@@ -523,7 +533,12 @@ func (b *Bench) lmtp(ctx context.Context, _ int) (Rep, error) {
 	senders := max(min(b.Concurrency, b.Messages), 1)
 	var wg sync.WaitGroup
 	start := time.Now()
-	for range senders {
+	nodes := b.LMTPNodes
+	if len(nodes) == 0 {
+		nodes = []string{b.LMTP}
+	}
+	for k := range senders {
+		addr := nodes[k%len(nodes)]
 		wg.Go(func() {
 			fail := func(err error, n int64) {
 				failed.Add(n)
@@ -531,7 +546,7 @@ func (b *Bench) lmtp(ctx context.Context, _ int) (Rep, error) {
 				firstErr = cmp(firstErr, err)
 				mu.Unlock()
 			}
-			c, err := b.lmtpSession(ctx)
+			c, err := b.lmtpSessionAt(ctx, addr)
 			if err != nil {
 				fail(err, 0)
 				return
