@@ -8,9 +8,9 @@
 // Implementation notes:
 //
 //   - The API is a view of the store, like the protocols: it reads and writes only through
-//     the store (the Store interface below), and knows POP3 only through two pure functions
-//     of protocol/pop3 (FormatUIDL and InMaildrop), so its UIDLs are exactly the ones a POP3
-//     session shows.
+//     the store (the Store interface below), and knows POP3 only through internal/maildrop's
+//     rules (FormatUIDL and InMaildrop), the ones protocol/pop3 serves by, so its UIDLs are
+//     exactly the ones a POP3 session shows.
 //   - Every request carries "Authorization: Bearer <api.token>", compared in constant time.
 //     With no token configured the API refuses everything, unless Options.OpenOnLoopback
 //     (serve --testing) lets loopback clients in without one.
@@ -42,8 +42,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/pkg/config"
-	"github.com/letterbox-mail/letterbox/protocol/pop3"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -132,7 +132,7 @@ func Register(mux *http.ServeMux, opts Options) error {
 	if opts.Store == nil {
 		return errors.New("api: Options.Store is required")
 	}
-	if _, err := pop3.FormatUIDL(opts.UIDLFormat, 1, 1); err != nil {
+	if _, err := maildrop.FormatUIDL(opts.UIDLFormat, 1, 1); err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
 	h := &handler{opts: opts, log: opts.Logger}
@@ -441,7 +441,7 @@ func (h *handler) deliver(w http.ResponseWriter, r *http.Request) error {
 
 // uidl is the POP3 UIDL of an INBOX message (the format was checked by Register).
 func (h *handler) uidl(uid, uidValidity uint32) string {
-	s, _ := pop3.FormatUIDL(h.opts.UIDLFormat, uid, uidValidity)
+	s, _ := maildrop.FormatUIDL(h.opts.UIDLFormat, uid, uidValidity)
 	return s
 }
 
@@ -546,7 +546,7 @@ func (h *handler) listMessages(w http.ResponseWriter, r *http.Request) error {
 		if m.Flags == nil {
 			m.Flags = []string{}
 		}
-		if mb.Name == "INBOX" && pop3.InMaildrop(md.Message, h.opts.DeleteMode) {
+		if mb.Name == "INBOX" && maildrop.InMaildrop(md.Message, h.opts.DeleteMode) {
 			m.UIDL = h.uidl(md.UID, mb.UIDValidity)
 		}
 		out.Messages = append(out.Messages, m)

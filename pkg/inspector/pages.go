@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/pkg/api"
 	"github.com/letterbox-mail/letterbox/pkg/config"
-	"github.com/letterbox-mail/letterbox/protocol/pop3"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -209,11 +209,11 @@ func (in *Inspector) pop3View(mb store.Mailbox, msgs []store.Message) map[uint32
 		switch {
 		case mb.Name != "INBOX":
 			out[m.UID] = messageRow{NotInPOP3: notInboxReason}
-		case !pop3.InMaildrop(m, in.opts.DeleteMode):
+		case !maildrop.InMaildrop(m, in.opts.DeleteMode):
 			out[m.UID] = messageRow{NotInPOP3: notInDropReason}
 		default:
 			n++
-			uidl, _ := pop3.FormatUIDL(in.opts.UIDLFormat, m.UID, mb.UIDValidity) // checked by New
+			uidl, _ := maildrop.FormatUIDL(in.opts.UIDLFormat, m.UID, mb.UIDValidity) // checked by New
 			out[m.UID] = messageRow{POP3: n, UIDL: uidl}
 		}
 	}
