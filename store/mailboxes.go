@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -52,6 +54,22 @@ func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, erro
 		out = append(out, m)
 	}
 	return out, wrapErr("list mailboxes", rows.Err())
+}
+
+// InboxFirst orders mailboxes, as Mailboxes returns them, the way IMAP LIST shows them:
+// INBOX first, then the others in name order. The test API and the inspector list them so.
+func InboxFirst(mbs []Mailbox) {
+	slices.SortStableFunc(mbs, func(x, y Mailbox) int {
+		return cmp.Compare(inboxRank(x.Name), inboxRank(y.Name))
+	})
+}
+
+// inboxRank is 0 for INBOX and 1 for every other mailbox.
+func inboxRank(name string) int {
+	if name == "INBOX" {
+		return 0
+	}
+	return 1
 }
 
 // MailboxByName finds a mailbox; "inbox" in any case is INBOX.

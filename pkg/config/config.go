@@ -32,6 +32,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/datasize"
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/spf13/cast"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -177,11 +179,11 @@ type POP3 struct {
 	IdleTimeout time.Duration
 }
 
-// Values of pop3.delete.
+// Values of pop3.delete (internal/maildrop's delete modes).
 const (
-	DeleteExpunge     = "expunge"
-	DeleteKeepFlagged = "keep-flagged"
-	DeleteHide        = "hide"
+	DeleteExpunge     = maildrop.DeleteExpunge
+	DeleteKeepFlagged = maildrop.DeleteKeepFlagged
+	DeleteHide        = maildrop.DeleteHide
 )
 
 // API configures the JSON test API on the HTTP listener (pkg/api).
@@ -684,7 +686,7 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	cfg.API = API{Enabled: boolean("api.enabled"), Token: str("api.token")}
 	cfg.Inspector = Inspector{Enabled: boolean("inspector.enabled")}
 	cfg.Trace.Dir = str("trace.dir")
-	if size, err := ParseSize(str("trace.body_limit")); err != nil {
+	if size, err := datasize.Parse(str("trace.body_limit")); err != nil {
 		errs = append(errs, fmt.Errorf("trace.body_limit: %w", err))
 	} else {
 		cfg.Trace.BodyLimit = size
@@ -746,13 +748,13 @@ func (cfg *Config) fill(v *viper.Viper) error {
 	cfg.Limits.MaxUserIPConnections = count("limits.max_userip_connections")
 	cfg.Limits.Recipients = count("limits.recipients")
 	cfg.Limits.MIMEDepth = count("limits.mime_depth")
-	if size, err := ParseSize(str("limits.header_size")); err != nil {
+	if size, err := datasize.Parse(str("limits.header_size")); err != nil {
 		errs = append(errs, fmt.Errorf("limits.header_size: %w", err))
 	} else {
 		cfg.Limits.HeaderSize = size // 0: no limit
 	}
 
-	if size, err := ParseSize(str("limits.message_size")); err != nil {
+	if size, err := datasize.Parse(str("limits.message_size")); err != nil {
 		errs = append(errs, fmt.Errorf("limits.message_size: %w", err))
 	} else if size <= 0 {
 		errs = append(errs, errors.New("limits.message_size: must be more than 0"))
@@ -782,7 +784,7 @@ func (cfg *Config) fill(v *viper.Viper) error {
 			errs = append(errs, fmt.Errorf("quota.grace: want a percentage of the quota such as 10%%, a size such as 10M, or 0, got %q", cfg.Quota.Grace))
 		}
 		cfg.Quota.GracePercent = p
-	} else if n, err := ParseSize(cfg.Quota.Grace); err != nil {
+	} else if n, err := datasize.Parse(cfg.Quota.Grace); err != nil {
 		errs = append(errs, fmt.Errorf("quota.grace: want a percentage of the quota such as 10%%, a size such as 10M, or 0: %w", err))
 	} else {
 		cfg.Quota.GraceBytes = n

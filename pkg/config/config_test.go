@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/datasize"
 	"github.com/spf13/pflag"
 )
 
@@ -74,13 +75,13 @@ func TestDefaults(t *testing.T) {
 		{"imap.idle_timeout", cfg.IMAP.IdleTimeout, 30 * time.Minute},
 		{"imap.qresync_retention", cfg.IMAP.QResyncRetention, 30 * 24 * time.Hour},
 		{"imap.message_limit", cfg.IMAP.MessageLimit, 100000},
-		{"limits.message_size", cfg.Limits.MessageSize, 50 * MiB},
+		{"limits.message_size", cfg.Limits.MessageSize, 50 * datasize.MiB},
 		{"folders.trash", cfg.Folders.Trash, "Trash"},
 		{"log.format", cfg.Log.Format, "text"},
 		{"api.enabled", cfg.API.Enabled, false},
 		{"api.token", cfg.API.Token, ""},
 		{"trace.dir", cfg.Trace.Dir, ""},
-		{"trace.body_limit", cfg.Trace.BodyLimit, 4 * KiB},
+		{"trace.body_limit", cfg.Trace.BodyLimit, 4 * datasize.KiB},
 		{"file", cfg.File, ""},
 	}
 	for _, c := range checks {
@@ -118,24 +119,24 @@ limits:
 		size     int64
 		markSeen bool
 	}{
-		{name: "defaults", data: "./letterbox-data", imap: "127.0.0.1:1143", size: 50 * MiB, markSeen: true},
-		{name: "file", file: true, data: "/from/file", imap: "127.0.0.1:1001", size: 10 * MiB, markSeen: false},
+		{name: "defaults", data: "./letterbox-data", imap: "127.0.0.1:1143", size: 50 * datasize.MiB, markSeen: true},
+		{name: "file", file: true, data: "/from/file", imap: "127.0.0.1:1001", size: 10 * datasize.MiB, markSeen: false},
 		{name: "env without file (keys never in a file)", env: map[string]string{
 			"LETTERBOX_DATA": "/from/env", "LETTERBOX_IMAP_ADDR": "127.0.0.1:2002",
 			"LETTERBOX_LIMITS_MESSAGE_SIZE": "1G", "LETTERBOX_POP3_MARK_SEEN": "false",
-		}, data: "/from/env", imap: "127.0.0.1:2002", size: GiB, markSeen: false},
+		}, data: "/from/env", imap: "127.0.0.1:2002", size: datasize.GiB, markSeen: false},
 		{name: "env over file", file: true, env: map[string]string{
 			"LETTERBOX_DATA": "/from/env", "LETTERBOX_IMAP_ADDR": "127.0.0.1:2002",
 			"LETTERBOX_LIMITS_MESSAGE_SIZE": "20MiB", "LETTERBOX_POP3_MARK_SEEN": "true",
-		}, data: "/from/env", imap: "127.0.0.1:2002", size: 20 * MiB, markSeen: true},
+		}, data: "/from/env", imap: "127.0.0.1:2002", size: 20 * datasize.MiB, markSeen: true},
 		{name: "flag over env over file", file: true,
 			env:  map[string]string{"LETTERBOX_DATA": "/from/env", "LETTERBOX_IMAP_ADDR": "127.0.0.1:2002"},
 			args: []string{"--data", "/from/flag", "--imap-addr", "127.0.0.1:3003"},
-			data: "/from/flag", imap: "127.0.0.1:3003", size: 10 * MiB, markSeen: false},
+			data: "/from/flag", imap: "127.0.0.1:3003", size: 10 * datasize.MiB, markSeen: false},
 		{name: "empty env disables a listener", env: map[string]string{"LETTERBOX_IMAP_ADDR": ""},
-			data: "./letterbox-data", imap: "", size: 50 * MiB, markSeen: true},
+			data: "./letterbox-data", imap: "", size: 50 * datasize.MiB, markSeen: true},
 		{name: "empty flag disables a listener", env: map[string]string{"LETTERBOX_IMAP_ADDR": "127.0.0.1:2002"},
-			args: []string{"--imap-addr="}, data: "./letterbox-data", imap: "", size: 50 * MiB, markSeen: true},
+			args: []string{"--imap-addr="}, data: "./letterbox-data", imap: "", size: 50 * datasize.MiB, markSeen: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -385,7 +386,7 @@ func TestTraceSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Trace.Dir != "/from/flag" || cfg.Trace.BodyLimit != 64*KiB {
+	if cfg.Trace.Dir != "/from/flag" || cfg.Trace.BodyLimit != 64*datasize.KiB {
 		t.Errorf("trace settings: %+v", cfg.Trace)
 	}
 	t.Setenv("LETTERBOX_TRACE_BODY_LIMIT", "lots")

@@ -45,8 +45,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/localhttp"
 	"github.com/letterbox-mail/letterbox/internal/maildrop"
-	"github.com/letterbox-mail/letterbox/pkg/api"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -240,7 +240,7 @@ func (in *Inspector) authorize(r *http.Request) (status int, msg string) {
 		}
 		return http.StatusOK, ""
 	}
-	if err := api.LocalRequest(r); err != nil {
+	if err := localhttp.Check(r); err != nil {
 		return http.StatusForbidden, "the inspector: " + err.Error()
 	}
 	return http.StatusOK, ""

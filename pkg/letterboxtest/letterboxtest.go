@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/letterbox-mail/letterbox/internal/maildrop"
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 	"github.com/letterbox-mail/letterbox/pkg/api"
 	"github.com/letterbox-mail/letterbox/pkg/config"
 	"github.com/letterbox-mail/letterbox/pkg/server"
@@ -352,7 +353,7 @@ func (s *Server) snapshot(a store.Account, name string) (Mailbox, error) {
 		UIDNext: mb.UIDNext, Messages: make([]Message, 0, len(mds))}
 	for _, md := range mds {
 		m := Message{UID: md.UID, Flags: md.Flags, Size: md.Size, InternalDate: md.InternalDate,
-			Subject: md.Envelope.Subject, From: api.FormatAddresses(md.Envelope.From),
+			Subject: md.Envelope.Subject, From: mailmsg.FormatAddresses(md.Envelope.From),
 			MessageID: md.Envelope.MessageID}
 		if mb.Name == "INBOX" && maildrop.InMaildrop(md.Message, s.cfg.POP3.Delete) {
 			m.UIDL = s.uidl(md.UID, mb.UIDValidity)
