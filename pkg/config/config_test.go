@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -185,16 +186,70 @@ func TestMissingExplicitFileIsAnError(t *testing.T) {
 	}
 }
 
-func TestUnknownKeysWarn(t *testing.T) {
+func TestUnknownKeysStop(t *testing.T) {
 	clearEnv(t)
-	path := writeFile(t, "data: /x\nimap:\n  adr: typo\nfrobnicate: 1\n")
-	cfg, err := Load(LoadOptions{File: path})
-	if err != nil {
-		t.Fatalf("unknown keys must not fail: %v", err)
+	path := writeFile(t, "data: /x\nimap:\n  adr: typo\nstore:\n  urll: postgres://x\nfrobnicate: 1\n")
+	_, err := Load(LoadOptions{File: path})
+	if err == nil {
+		t.Fatal("a file with unknown keys was accepted")
 	}
-	joined := strings.Join(cfg.Warnings, "\n")
-	if len(cfg.Warnings) != 2 || !strings.Contains(joined, "imap.adr") || !strings.Contains(joined, "frobnicate") {
-		t.Errorf("warnings = %q, want imap.adr and frobnicate", cfg.Warnings)
+	for _, want := range []string{
+		path + `: unknown setting "imap.adr" (did you mean "imap.addr"?)`,
+		path + `: unknown setting "store.urll" (did you mean "store.url"?)`,
+		`unknown setting "frobnicate"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error = %v, want it to say %s", err, want)
+		}
+	}
+	// A known key given as a section is no setting either.
+	if _, err := Load(LoadOptions{File: writeFile(t, "limits:\n  message_size:\n    max: 1M\n")}); err == nil ||
+		!strings.Contains(err.Error(), `"limits.message_size.max" (did you mean "limits.message_size"?)`) {
+		t.Errorf("a nested unknown key: %v", err)
+	}
+}
+
+func TestUnknownEnvironmentWarns(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("LETTERBOX_STORE_URLL", "postgres://typo")
+	t.Setenv("LETTERBOX_IMAP_ADDR", "127.0.0.1:0")
+	t.Setenv("LETTERBOX_CONFIG", "")
+	t.Setenv("LETTERBOX_TEST_STORE", "postgres") // the tests' own: no setting, no warning
+	t.Setenv("LETTERBOX_BIN", "/bin/true")
+	cfg, err := Load(LoadOptions{})
+	if err != nil {
+		t.Fatalf("an unknown variable must not fail: %v", err)
+	}
+	want := "environment: LETTERBOX_STORE_URLL is not a setting and is ignored (did you mean LETTERBOX_STORE_URL?)"
+	if !slices.Equal(cfg.Warnings, []string{want}) {
+		t.Errorf("warnings = %q, want only %q", cfg.Warnings, want)
+	}
+	if cfg.Store.URL != "" {
+		t.Errorf("store.url = %q from a mistyped variable", cfg.Store.URL)
+	}
+}
+
+func TestFlagsComeFromTheTable(t *testing.T) {
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	AddGlobalFlags(fs)
+	AddServeFlags(fs)
+	n := 0
+	for _, s := range settings {
+		if s.flag == "" {
+			continue
+		}
+		n++
+		f := fs.Lookup(s.flag)
+		if f == nil {
+			t.Errorf("%s: no flag --%s", s.key, s.flag)
+			continue
+		}
+		if f.DefValue != fmt.Sprint(s.def) || f.Usage == "" {
+			t.Errorf("--%s: default %q, usage %q; want default %v and a usage", s.flag, f.DefValue, f.Usage, s.def)
+		}
+	}
+	if got := strings.Count(fs.FlagUsages(), "\n"); got != n+1 { // and --config
+		t.Errorf("%d flags defined, want %d settings' and --config:\n%s", got, n+1, fs.FlagUsages())
 	}
 }
 
