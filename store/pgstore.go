@@ -8,7 +8,8 @@ import (
 	"github.com/letterbox-mail/letterbox/store/postgres"
 )
 
-// PostgreSQL as the store's engine (store.url postgres://...; issue #15). The domain logic
+// PostgreSQL as the store's engine (store.url postgres://...; docs/architecture.md, "Two
+// backends"). The domain logic
 // is the same code as on SQLite: every method's SQL runs on both engines, translated for
 // PostgreSQL by store/postgres's driver, which also holds the schema, takes the cluster's
 // write lock at the start of every write transaction, and reports generated keys. What

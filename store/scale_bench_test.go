@@ -10,8 +10,8 @@ import (
 	"github.com/letterbox-mail/letterbox/internal/benchcorpus"
 )
 
-// Issue 6 asks that APPEND and FETCH cost the same per message in a mailbox of 1,000 and
-// of 100,000 messages. These benchmarks measure both at the two sizes; compare the
+// APPEND and FETCH should cost the same per message in a mailbox of 1,000 and of 100,000
+// messages (docs/performance.md, "Go benchmarks"). These benchmarks measure both at the two sizes; compare the
 // ns/msg of the two sub-benchmarks (the ratio is what matters, not the absolute time):
 //
 //	go test -run '^$' -bench 'PerMessageAt' -benchtime 2s ./store/
