@@ -29,6 +29,7 @@ package store
 //     sessions read them (Changes).
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -195,7 +196,7 @@ func uidGaps(ranges []UIDRange, uidNext uint32, present []uint32) []UIDRange {
 			want = append(want, r)
 		}
 	}
-	slices.SortFunc(want, func(a, b UIDRange) int { return cmpUint32(a.Start, b.Start) })
+	slices.SortFunc(want, func(a, b UIDRange) int { return cmp.Compare(a.Start, b.Start) })
 	var merged []UIDRange
 	for _, r := range want {
 		if n := len(merged); n > 0 && uint64(r.Start) <= uint64(merged[n-1].Stop)+1 {
@@ -233,16 +234,6 @@ func uidGaps(ranges []UIDRange, uidNext uint32, present []uint32) []UIDRange {
 		}
 	}
 	return out
-}
-
-func cmpUint32(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // --- pruning tombstones ---

@@ -1,6 +1,7 @@
 package threading
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -151,7 +152,7 @@ func Sort(msgs []Message, keys []SortKey) ([]int, error) {
 			case col.dates != nil:
 				c = col.dates[a].compare(col.dates[b])
 			case col.sizes != nil:
-				c = cmpInt64(col.sizes[a], col.sizes[b])
+				c = cmp.Compare(col.sizes[a], col.sizes[b])
 			default:
 				// i;ascii-casemap on keys folded to upper case: i;octet.
 				c = strings.Compare(col.strs[a], col.strs[b])
@@ -172,23 +173,10 @@ func Sort(msgs []Message, keys []SortKey) ([]int, error) {
 
 // compareSeq orders msgs[a] and msgs[b] by ascending sequence number, then by index.
 func compareSeq(msgs []Message, a, b int) int {
-	if sa, sb := msgs[a].Seq, msgs[b].Seq; sa != sb {
-		if sa < sb {
-			return -1
-		}
-		return 1
+	if c := cmp.Compare(msgs[a].Seq, msgs[b].Seq); c != 0 {
+		return c
 	}
-	return cmpInt64(int64(a), int64(b))
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(a, b)
 }
 
 // numKey is one message's key under a single date or size criterion, with what breaks
@@ -219,13 +207,13 @@ func sortOneNumber(msgs []Message, col *sortColumn) []int {
 	cmp := func(a, b numKey) int {
 		switch {
 		case a.hi != b.hi:
-			return cmpInt64(a.hi, b.hi)
+			return cmp.Compare(a.hi, b.hi)
 		case a.lo != b.lo:
-			return cmpInt64(int64(a.lo), int64(b.lo))
+			return cmp.Compare(a.lo, b.lo)
 		case a.seq != b.seq:
-			return cmpInt64(int64(a.seq), int64(b.seq))
+			return cmp.Compare(a.seq, b.seq)
 		}
-		return cmpInt64(int64(a.idx), int64(b.idx))
+		return cmp.Compare(a.idx, b.idx)
 	}
 	// A mailbox whose messages arrived in the key's order (SORT (DATE), SORT (ARRIVAL)
 	// on mail delivered as it was sent) is answered by this one pass.
