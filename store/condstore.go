@@ -71,7 +71,7 @@ func (s *Store) SetFlagsUnchangedSince(ctx context.Context, mailboxID int64, uid
 // n, ask since n-1). An unknown mailbox has no messages.
 func (s *Store) ChangedSince(ctx context.Context, mailboxID int64, since int64, ranges ...UIDRange) ([]Message, error) {
 	cond, args, keep := uidRangeClause(ranges)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
 		WHERE mailbox_id = ? AND modseq > ? AND `+cond+` ORDER BY uid`,
 		append([]any{mailboxID, since}, args...)...)
 	if err != nil {
@@ -111,7 +111,7 @@ type VanishedUIDs struct {
 // snapshot. See VanishedUIDs for what it answers when the tombstones were pruned.
 // ErrNoSuchMailbox if the mailbox does not exist.
 func (s *Store) Vanished(ctx context.Context, mailboxID int64, since int64, ranges ...UIDRange) (VanishedUIDs, error) {
-	tx, err := s.r.BeginTx(ctx, nil)
+	tx, err := s.readers.BeginTx(ctx, nil)
 	if err != nil {
 		return VanishedUIDs{}, wrapErr("read vanished", err)
 	}
@@ -257,7 +257,7 @@ type pruner struct {
 func (s *Store) startPruner() {
 	s.pruner.quit = make(chan struct{})
 	s.pruner.done = make(chan struct{})
-	if s.retain <= 0 {
+	if s.expungeRetention <= 0 {
 		close(s.pruner.done)
 		return
 	}
@@ -271,12 +271,12 @@ func (s *Store) startPruner() {
 				return
 			case <-timer.C:
 			}
-			n, err := s.pruneTombstones(s.now().Add(-s.retain))
+			n, err := s.pruneTombstones(s.now().Add(-s.expungeRetention))
 			switch {
 			case err != nil:
 				s.log.Warn("store: pruning old expunge tombstones; will retry", "err", err)
 			case n > 0:
-				s.log.Info("store: pruned old expunge tombstones", "count", n, "retention", s.retain)
+				s.log.Info("store: pruned old expunge tombstones", "count", n, "retention", s.expungeRetention)
 			}
 			timer.Reset(pruneInterval)
 		}

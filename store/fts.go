@@ -83,7 +83,7 @@ END;`
 // that names it. It runs at Open, after the migrations.
 func (s *Store) openSearchIndex(ctx context.Context) error {
 	var fts5 bool
-	if err := s.w.QueryRowContext(ctx, `SELECT sqlite_compileoption_used('ENABLE_FTS5')`).Scan(&fts5); err != nil {
+	if err := s.writer.QueryRowContext(ctx, `SELECT sqlite_compileoption_used('ENABLE_FTS5')`).Scan(&fts5); err != nil {
 		return wrapErr("open search index", err)
 	}
 	fts5 = fts5 && !fts5Unavailable
@@ -165,7 +165,7 @@ func (s *Store) indexPending() error {
 		default:
 		}
 		var more bool // checked on a reader first: most commits store no body
-		if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM bodies
+		if err := s.readers.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM bodies
 			WHERE id > (SELECT indexed FROM bodies_fts_state))`).Scan(&more); err != nil {
 			return wrapErr("index messages for SEARCH", err)
 		}
@@ -309,10 +309,10 @@ func (s *Store) SearchCandidates(ctx context.Context, mailboxID int64, terms []S
 	}
 	// The mark first: it only grows, so an older value errs on the side of candidates.
 	var indexed int64
-	if err := s.r.QueryRowContext(ctx, `SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
+	if err := s.readers.QueryRowContext(ctx, `SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
 		return nil, false, wrapErr("search index", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ?
+	rows, err := s.readers.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ?
 		AND (body_id > ? OR body_id IN (SELECT rowid FROM bodies_fts WHERE bodies_fts MATCH ?))
 		ORDER BY uid`, mailboxID, indexed, strings.Join(phrases, " AND "))
 	if err != nil {

@@ -40,7 +40,7 @@ func normalizeMailboxName(name string) (string, error) {
 
 // Mailboxes lists an account's mailboxes, by name.
 func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account_id = ? ORDER BY name`, accountID)
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account_id = ? ORDER BY name`, accountID)
 	if err != nil {
 		return nil, wrapErr("list mailboxes", err)
 	}
@@ -78,7 +78,7 @@ func (s *Store) MailboxByName(ctx context.Context, accountID int64, name string)
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("store: mailbox %q: %w", name, ErrNoSuchMailbox)
 	}
-	m, err := scanMailbox(s.r.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, n))
+	m, err := scanMailbox(s.readers.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, n))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Mailbox{}, fmt.Errorf("store: mailbox %q: %w", name, ErrNoSuchMailbox)
 	}
@@ -90,7 +90,7 @@ func (s *Store) MailboxByName(ctx context.Context, accountID int64, name string)
 
 // MailboxByID finds a mailbox by its id.
 func (s *Store) MailboxByID(ctx context.Context, mailboxID int64) (Mailbox, error) {
-	m, err := scanMailbox(s.r.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE id = ?`, mailboxID))
+	m, err := scanMailbox(s.readers.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE id = ?`, mailboxID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Mailbox{}, fmt.Errorf("store: mailbox %d: %w", mailboxID, ErrNoSuchMailbox)
 	}
@@ -144,8 +144,8 @@ func (wt *writeTx) createMailbox(accountID int64, name, specialUse string) (Mail
 		return Mailbox{}, err
 	}
 	var uv int64
-	if wt.s.uidv != nil && last < math.MaxUint32 {
-		uv = max(last+1, int64(wt.s.uidv(uint32(last))))
+	if wt.s.uidValidity != nil && last < math.MaxUint32 {
+		uv = max(last+1, int64(wt.s.uidValidity(uint32(last))))
 	} else {
 		uv = max(last+1, wt.now().Unix())
 	}
@@ -321,7 +321,7 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 
 // Subscriptions lists an account's subscribed names, sorted; some may name no mailbox.
 func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name`, accountID)
+	rows, err := s.readers.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name`, accountID)
 	if err != nil {
 		return nil, wrapErr("list subscriptions", err)
 	}
@@ -351,7 +351,7 @@ func (s *Store) ClaimRecent(ctx context.Context, mailboxID int64, upTo uint32) (
 	if seen := s.recent.get(mailboxID); seen >= upTo {
 		return seen, nil
 	}
-	if err := s.r.QueryRowContext(ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, mailboxID).Scan(&from); err == nil && from >= upTo {
+	if err := s.readers.QueryRowContext(ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, mailboxID).Scan(&from); err == nil && from >= upTo {
 		s.recent.raise(mailboxID, from)
 		return from, nil
 	}
@@ -401,7 +401,7 @@ func (r *recentMarks) raise(mailboxID int64, uid uint32) {
 // Status counts a mailbox's messages.
 func (s *Store) Status(ctx context.Context, mailboxID int64) (MailboxStatus, error) {
 	// One read transaction: the mailbox row (UIDNEXT) and the counts are one snapshot.
-	tx, err := s.r.BeginTx(ctx, nil)
+	tx, err := s.readers.BeginTx(ctx, nil)
 	if err != nil {
 		return MailboxStatus{}, wrapErr("mailbox status", err)
 	}

@@ -43,7 +43,7 @@ func fillByCopy(b *testing.B, n int) (*Store, Account, Mailbox) {
 	}
 	// The fill's pages are still in the WAL; the first commits of the measurement would
 	// copy them into the database. Do it now, outside the measurement.
-	if _, err := s.w.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := s.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		b.Fatal(err)
 	}
 	return s, a, inbox(b, s, a.ID)

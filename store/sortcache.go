@@ -162,7 +162,7 @@ func (s *Store) sortRowsBox(ctx context.Context, mailboxID int64) ([]SortRow, *s
 	for range 3 { // an arrival between the two queries: look again
 		var count int
 		var maxUID uint32
-		if err := s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(max(uid), 0) FROM messages WHERE mailbox_id = ?`, mailboxID).
+		if err := s.readers.QueryRowContext(ctx, `SELECT count(*), coalesce(max(uid), 0) FROM messages WHERE mailbox_id = ?`, mailboxID).
 			Scan(&count, &maxUID); err != nil {
 			return nil, nil, wrapErr("read sort data", err)
 		}
