@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/emersion/go-message/textproto"
 	"github.com/letterbox-mail/letterbox/internal/mailmsg"
+	"github.com/letterbox-mail/letterbox/store/postgres"
 )
 
 // The full-text index for SEARCH: an SQLite FTS5 table with the trigram tokenizer over the
@@ -82,6 +84,9 @@ END;`
 // openSearchIndex creates the index (or finds it), or, without FTS5, drops the trigger
 // that names it. It runs at Open, after the migrations.
 func (s *Store) openSearchIndex(ctx context.Context) error {
+	if s.pg {
+		return s.openPGSearchIndex(ctx)
+	}
 	var fts5 bool
 	if err := s.writer.QueryRowContext(ctx, `SELECT sqlite_compileoption_used('ENABLE_FTS5')`).Scan(&fts5); err != nil {
 		return wrapErr("open search index", err)
@@ -110,6 +115,46 @@ func (s *Store) openSearchIndex(ctx context.Context) error {
 		s.log.Info("store: SQLite built without FTS5 (build tag sqlite_fts5); SEARCH reads every message's text")
 	}
 	return nil
+}
+
+// openPGSearchIndex is openSearchIndex on PostgreSQL: the pg_trgm tables
+// (postgres.SearchSchema). Without pg_trgm, SEARCH reads every candidate message's text,
+// and Open says so once.
+func (s *Store) openPGSearchIndex(ctx context.Context) error {
+	err := s.write(ctx, "open search index", func(wt *writeTx) error {
+		if _, err := wt.exec(postgres.SearchSchema); err != nil {
+			return err
+		}
+		var indexed int64
+		if err := wt.queryRow(`SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
+			return err
+		}
+		s.search.indexed.Store(indexed)
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrTemporary) {
+			return err
+		}
+		s.log.Warn("store: no pg_trgm index for SEARCH (CREATE EXTENSION pg_trgm as the database owner to have one); SEARCH reads every message's text", "err", err)
+		return nil
+	}
+	s.search.on = true
+	return nil
+}
+
+// pgSearchText is s as PostgreSQL text for bodies_fts: NUL, which text cannot hold, and
+// every byte that is not UTF-8 become U+FFFD. A term of valid UTF-8 without NUL or U+FFFD
+// (pgIndexableTerm) that is a substring of s is still one of the result: Go's decoding
+// restarts after each invalid byte, and a valid rune never begins with a continuation
+// byte, so no replacement swallows a byte of the term.
+func pgSearchText(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", "\uFFFD"), "\uFFFD")
+}
+
+// pgIndexableTerm reports whether bodies_fts can look term up (pgSearchText).
+func pgIndexableTerm(term string) bool {
+	return utf8.ValidString(term) && !strings.ContainsRune(term, 0) && !strings.ContainsRune(term, utf8.RuneError)
 }
 
 // startIndexer indexes, in the background, every body not indexed yet, after every commit.
@@ -207,8 +252,15 @@ func (s *Store) indexBatch(ctx context.Context) error {
 			return err
 		}
 		for _, b := range batch {
-			if _, err := wt.exec(`INSERT INTO bodies_fts (rowid, header, body) VALUES (?, ?, ?)`,
-				b.id, SearchHeaderText(SearchHeader(b.header)), strings.ToLower(b.text)); err != nil {
+			header, text := SearchHeaderText(SearchHeader(b.header)), strings.ToLower(b.text)
+			var err error
+			if s.pg {
+				_, err = wt.exec(`INSERT INTO bodies_fts (body_id, header, body) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`,
+					b.id, pgSearchText(header), pgSearchText(text))
+			} else {
+				_, err = wt.exec(`INSERT INTO bodies_fts (rowid, header, body) VALUES (?, ?, ?)`, b.id, header, text)
+			}
+			if err != nil {
 				return fmt.Errorf("index body %d: %w", b.id, err)
 			}
 			last = b.id
@@ -288,6 +340,9 @@ func (s *Store) SearchCandidates(ctx context.Context, mailboxID int64, terms []S
 	if !s.search.on {
 		return nil, false, nil
 	}
+	if s.pg {
+		return s.pgSearchCandidates(ctx, mailboxID, terms)
+	}
 	var phrases []string
 	for _, t := range terms {
 		if utf8.RuneCountInString(t.Value) < minIndexedTerm {
@@ -312,9 +367,50 @@ func (s *Store) SearchCandidates(ctx context.Context, mailboxID int64, terms []S
 	if err := s.readers.QueryRowContext(ctx, `SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
 		return nil, false, wrapErr("search index", err)
 	}
-	rows, err := s.readers.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ?
+	return s.candidateUIDs(ctx, `SELECT uid FROM messages WHERE mailbox_id = ?
 		AND (body_id > ? OR body_id IN (SELECT rowid FROM bodies_fts WHERE bodies_fts MATCH ?))
 		ORDER BY uid`, mailboxID, indexed, strings.Join(phrases, " AND "))
+}
+
+// pgSearchCandidates is SearchCandidates on PostgreSQL: each term of at least three
+// characters becomes a LIKE on the columns it may occur in, which pg_trgm's indexes answer
+// from the term's trigrams.
+func (s *Store) pgSearchCandidates(ctx context.Context, mailboxID int64, terms []SearchTerm) ([]uint32, bool, error) {
+	like := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	var conds []string
+	var args []any
+	for _, t := range terms {
+		if utf8.RuneCountInString(t.Value) < minIndexedTerm || !pgIndexableTerm(t.Value) {
+			continue
+		}
+		pattern := "%" + like.Replace(t.Value) + "%"
+		switch t.Field {
+		case SearchHeaders:
+			conds = append(conds, "header LIKE ?")
+			args = append(args, pattern)
+		case SearchBody:
+			conds = append(conds, "body LIKE ?")
+			args = append(args, pattern)
+		default:
+			conds = append(conds, "(header LIKE ? OR body LIKE ?)")
+			args = append(args, pattern, pattern)
+		}
+	}
+	if len(conds) == 0 {
+		return nil, false, nil
+	}
+	var indexed int64
+	if err := s.readers.QueryRowContext(ctx, `SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
+		return nil, false, wrapErr("search index", err)
+	}
+	return s.candidateUIDs(ctx, `SELECT uid FROM messages WHERE mailbox_id = ?
+		AND (body_id > ? OR body_id IN (SELECT body_id FROM bodies_fts WHERE `+strings.Join(conds, " AND ")+`))
+		ORDER BY uid`, append([]any{mailboxID, indexed}, args...)...)
+}
+
+// candidateUIDs runs a SearchCandidates query, whose rows are UIDs in ascending order.
+func (s *Store) candidateUIDs(ctx context.Context, query string, args ...any) (uids []uint32, ok bool, err error) {
+	rows, err := s.readers.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, false, wrapErr("search index", err)
 	}

@@ -181,3 +181,40 @@ func TestSearchIndexCatchesUp(t *testing.T) {
 		t.Errorf("index rows = %d, want 10", n)
 	}
 }
+
+// The index's lookups take a term literally: LIKE's wildcards (PostgreSQL) and FTS5's
+// syntax (SQLite) in a term match only themselves. Text that is not UTF-8, or holds NUL,
+// is still found by the valid terms around it (PostgreSQL's text cannot hold either:
+// pgSearchText), and a term that holds them falls back to reading the messages.
+func TestSearchCandidatesTakeTermsLiterally(t *testing.T) {
+	s := newStore(t)
+	needFTS5(t, s)
+	a := newAccount(t, s, "a@example.com")
+	in := inbox(t, s, a.ID)
+	deliver(t, s, a.ID, "Subject: one\r\n\r\n100% sure_thing\r\n", DeliverOptions{})
+	deliver(t, s, a.ID, "Subject: two\r\n\r\n100x surexthing\r\n", DeliverOptions{})
+	deliver(t, s, a.ID, "Subject: three\r\n\r\nabc\xff\x00def caf\xe9 ok AND\r\n", DeliverOptions{})
+	waitIndexed(t, s)
+	for _, tt := range []struct {
+		term string
+		want []uint32
+	}{
+		{"100% sure", []uint32{1}},
+		{"sure_thing", []uint32{1}},
+		{`e_t`, []uint32{1}},
+		{"def caf", []uint32{3}},
+		{"abc", []uint32{3}},
+		{"ok and", []uint32{3}},
+		{`0\% `, []uint32{}},
+	} {
+		got, ok := candidates(t, s, in.ID, SearchTerm{SearchBody, tt.term})
+		if !ok || !slices.Equal(got, tt.want) {
+			t.Errorf("%q: got %v (ok %v), want %v", tt.term, got, ok, tt.want)
+		}
+	}
+	if s.pg {
+		if _, ok := candidates(t, s, in.ID, SearchTerm{SearchBody, "c\xff\x00d"}); ok {
+			t.Error("a term with NUL and a byte that is not UTF-8 used PostgreSQL's index")
+		}
+	}
+}

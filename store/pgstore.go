@@ -15,8 +15,7 @@ import (
 // write lock at the start of every write transaction, and reports generated keys. What
 // differs is here: opening (no migrate.go, no WAL, no file watcher), the change
 // notifications (LISTEN/NOTIFY instead of watching the database files) and the search
-// index (none yet: SEARCH reads every candidate message's text, as a build without FTS5
-// does). See docs/architecture.md, "Two backends".
+// index (pg_trgm instead of FTS5: postgres.SearchSchema). See docs/architecture.md, "Two backends".
 
 // IsPostgresURL reports whether a store.url names a PostgreSQL server.
 func IsPostgresURL(url string) bool { return postgres.IsURL(url) }
@@ -75,7 +74,16 @@ func (s *Store) openPostgres(url string) (*Store, error) {
 		return nil, wrapErr("listen for PostgreSQL change notifications", err)
 	}
 	go s.runWriter()
-	s.startIndexer() // s.search.on is false: it ends at once
+	if err := s.openSearchIndex(ctx); err != nil {
+		close(s.closing)
+		<-s.writerDone
+		s.pgListener.Close()
+		s.readers.Close()
+		s.writer.Close()
+		s.locks.Close()
+		return nil, err
+	}
+	s.startIndexer()
 	s.startPruner()
 	s.log.Debug("store opened", "dir", s.dir, "engine", "postgres")
 	return s, nil

@@ -22,8 +22,14 @@ import (
 //     those brings the cache up to date with arrivals.
 //   - Before a cached answer, one query reads the mailbox's message count and highest UID.
 //     Since every UID in the mailbox up to the highest cached one was cached, equal counts
-//     and equal highest UIDs mean the cached set is the mailbox's. A smaller count means
-//     expunges: the mailbox's rows are read again.
+//     and equal highest UIDs mean the cached set is the mailbox's. Anything else with
+//     expunges in it reads the mailbox's UIDs alone: the cached rows still there are kept
+//     (in a new box, since readers hold the old one's rows), and only the arrivals above
+//     them are read.
+//   - Kept answers (SortSnapshot.Memo) follow arrivals (the box's earlier answers are for
+//     a prefix of its rows) and expunges (a new box remembers its predecessor's answers
+//     and UIDs, one generation back), so that a caller can bring a kept answer up to date
+//     instead of computing it again.
 //   - Bounded: at most sortCacheRows rows in all; the least recently used mailboxes go
 //     first. A mailbox larger than the bound is never cached.
 
@@ -48,6 +54,16 @@ type sortBox struct {
 	// key. rows[:n] is the mailbox's whole set of messages for as long as len(rows) == n:
 	// an arrival appends, an expunge replaces the box (put), so an entry is valid exactly
 	// while its n is the box's length. Guarded by sortCache.mu.
+	memo map[string]sortMemo
+	// before is the box this one replaced after expunges, when its rows were kept: its
+	// answers and the UIDs they were computed on (one generation; nil otherwise).
+	before *sortGeneration
+}
+
+// sortGeneration is what a replaced box leaves its successor: its kept answers and the
+// UIDs of its rows, ascending (sortMemo.n of them for each answer).
+type sortGeneration struct {
+	uids []uint32
 	memo map[string]sortMemo
 }
 
@@ -83,15 +99,36 @@ func (s *Store) SortSnapshot(ctx context.Context, mailboxID int64) (*SortSnapsho
 // answer for key was kept since the mailbox last changed (an arrival or an expunge, by
 // any protocol or process: the snapshot checked the store). compute must be a function of
 // Rows alone; its result is shared between sessions: read only.
-func (sn *SortSnapshot) Memo(key string, compute func() any) any {
+//
+// When an answer for key was kept on an earlier set of the mailbox's messages (before
+// arrivals, or before expunges and arrivals), compute is handed it as prev, with prevN
+// and prevUID(i), the UIDs of the prevN messages it was computed on, ascending, so that
+// it can bring it up to date: those of them still in Rows come first there, in the same
+// order, and every other row of Rows arrived since. Otherwise prev is nil and prevN 0.
+func (sn *SortSnapshot) Memo(key string, compute func(prev any, prevN int, prevUID func(i int) uint32) any) any {
 	c, n := sn.c, len(sn.Rows)
 	c.mu.Lock()
-	if m, ok := sn.box.memo[key]; ok && m.n == n {
-		c.mu.Unlock()
-		return m.v
+	m, ok := sn.box.memo[key]
+	var before sortMemo
+	var beforeUIDs []uint32
+	if !ok && sn.box.before != nil {
+		if b, found := sn.box.before.memo[key]; found {
+			before, beforeUIDs = b, sn.box.before.uids
+		}
 	}
 	c.mu.Unlock()
-	v := compute()
+	if ok && m.n == n {
+		return m.v
+	}
+	var v any
+	switch {
+	case ok && m.n < n:
+		v = compute(m.v, m.n, func(i int) uint32 { return sn.Rows[i].UID })
+	case before.v != nil && before.n <= len(beforeUIDs):
+		v = compute(before.v, before.n, func(i int) uint32 { return beforeUIDs[i] })
+	default:
+		v = compute(nil, 0, nil)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(sn.box.rows) == n { // not grown meanwhile (a replaced box is unreachable anyway)
@@ -185,16 +222,69 @@ func (s *Store) sortRowsBox(ctx context.Context, mailboxID int64) ([]SortRow, *s
 				return nil, nil, err
 			}
 			c.add(mailboxID, rows, more)
+		case ok && len(rows) > 0:
+			// Messages went (and maybe others came): keep the cached rows still there.
+			if err := s.sortRowsAfterExpunges(ctx, mailboxID, rows, box); err != nil {
+				return nil, nil, err
+			}
 		default:
-			// Not cached, or messages went: read the mailbox again.
+			// Not cached: read the mailbox.
 			all, err := s.querySortData(ctx, mailboxID, SortThreading)
 			if err != nil {
 				return nil, nil, err
 			}
-			c.put(mailboxID, all)
+			c.put(mailboxID, all, nil)
 		}
 	}
 	return nil, nil, nil // the mailbox keeps changing under us: the query answers
+}
+
+// sortRowsAfterExpunges replaces the box of a mailbox that lost messages: the cached rows
+// (rows, of box) whose UIDs the mailbox still has, read alone, and the rows of those above
+// the highest cached UID. The new box remembers box's kept answers. Were a UID up to the
+// highest cached one not cached, which the cache's invariant rules out, the mailbox is
+// read whole.
+func (s *Store) sortRowsAfterExpunges(ctx context.Context, mailboxID int64, rows []SortRow, box *sortBox) error {
+	have := rows[len(rows)-1].UID
+	q, err := s.readers.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND uid <= ? ORDER BY uid`, mailboxID, have)
+	if err != nil {
+		return wrapErr("read sort data", err)
+	}
+	kept := make([]SortRow, 0, len(rows))
+	j, whole := 0, false
+	for q.Next() {
+		var uid uint32
+		if err := q.Scan(&uid); err != nil {
+			q.Close()
+			return wrapErr("read sort data", err)
+		}
+		for j < len(rows) && rows[j].UID < uid {
+			j++
+		}
+		if j == len(rows) || rows[j].UID != uid {
+			whole = true
+			continue
+		}
+		kept = append(kept, rows[j])
+	}
+	q.Close()
+	if err := q.Err(); err != nil {
+		return wrapErr("read sort data", err)
+	}
+	if whole {
+		all, err := s.querySortData(ctx, mailboxID, SortThreading)
+		if err != nil {
+			return err
+		}
+		s.sorts.put(mailboxID, all, nil)
+		return nil
+	}
+	more, err := s.querySortData(ctx, mailboxID, SortThreading, UIDRange{Start: have + 1, Stop: 0})
+	if err != nil {
+		return err
+	}
+	s.sorts.put(mailboxID, append(kept, more...), box)
+	return nil
 }
 
 // get returns the cached rows of a mailbox and their box.
@@ -226,18 +316,27 @@ func (c *sortCache) add(mailboxID int64, had, more []SortRow) {
 	c.evict(mailboxID)
 }
 
-// put replaces the rows of a mailbox.
-func (c *sortCache) put(mailboxID int64, rows []SortRow) {
+// put replaces the rows of a mailbox. With from, the box they were kept from, the new box
+// remembers from's answers and UIDs (sortBox.before), if from is still the mailbox's.
+func (c *sortCache) put(mailboxID int64, rows []SortRow, from *sortBox) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.boxes == nil {
 		c.boxes = make(map[int64]*sortBox)
 	}
+	var before *sortGeneration
 	if b, ok := c.boxes[mailboxID]; ok {
 		c.rows -= len(b.rows)
+		if b == from && len(b.memo) > 0 {
+			uids := make([]uint32, len(b.rows))
+			for i := range b.rows {
+				uids[i] = b.rows[i].UID
+			}
+			before = &sortGeneration{uids: uids, memo: b.memo}
+		}
 	}
 	c.clock++
-	c.boxes[mailboxID] = &sortBox{rows: slices.Clip(rows), used: c.clock}
+	c.boxes[mailboxID] = &sortBox{rows: slices.Clip(rows), used: c.clock, before: before}
 	c.rows += len(rows)
 	c.evict(mailboxID)
 }

@@ -18,7 +18,7 @@
 #   BENCH_CLIENTS        clients of the mixed load (8), BENCH_DURATION its length (10s)
 #   BENCH_REPS           repetitions of each workload (3)
 #   BENCH_WORKLOADS      workloads after the load (all: append append-nagle fetch-meta fetch-body
-#                        search-text qresync sort-date thread-refs pop3-download lmtp idle-fanout mixed)
+#                        search-text qresync sort-date sort-arrival sort-expunge thread-refs pop3-download lmtp idle-fanout mixed)
 #   BENCH_SERVERS        servers, in the order they alternate (letterbox dovecot-maildir dovecot-mdbox)
 #   BENCH_OUT            directory for the JSON results and table.md (in the temp dir)
 #   BENCH_KEEP=1         keep the temp dir (data, configs, logs) afterwards
@@ -32,7 +32,7 @@ BENCH_IDLERS=${BENCH_IDLERS:-120}
 BENCH_CLIENTS=${BENCH_CLIENTS:-8}
 BENCH_DURATION=${BENCH_DURATION:-10s}
 BENCH_REPS=${BENCH_REPS:-3}
-BENCH_WORKLOADS=${BENCH_WORKLOADS:-append append-nagle fetch-meta fetch-body search-text qresync sort-date thread-refs pop3-download lmtp idle-fanout mixed}
+BENCH_WORKLOADS=${BENCH_WORKLOADS:-append append-nagle fetch-meta fetch-body search-text qresync sort-date sort-arrival sort-expunge thread-refs pop3-download lmtp idle-fanout mixed}
 BENCH_SERVERS=${BENCH_SERVERS:-letterbox dovecot-maildir dovecot-mdbox}
 LETTERBOX_BIN=${LETTERBOX_BIN:-bin/letterbox}
 PASSWORD=bench-secret

@@ -69,7 +69,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		b            = &Bench{Progress: stderr}
 		user, pass   = fs.String("user", "", "user name to log in as"), fs.String("password", "", "password of --user")
 		users        = fs.String("users", "", "users as u1:p1,u2:p2,... (instead of --user/--password); the first is measured, mixed uses all")
-		list         = fs.String("workload", "append,append-nagle,fetch-meta,fetch-body,search-text,qresync,sort-date,thread-refs,pop3-download,lmtp,idle-fanout,mixed", "comma-separated workloads: "+workloadNames())
+		list         = fs.String("workload", "append,append-nagle,fetch-meta,fetch-body,search-text,qresync,sort-date,sort-arrival,sort-expunge,thread-refs,pop3-download,lmtp,idle-fanout,mixed", "comma-separated workloads: "+workloadNames())
 		reps         = fs.Int("reps", 3, "repetitions of each workload (min/median/max reported)")
 		jsonFile     = fs.String("json", "", "write the results as JSON to this file")
 		label        = fs.String("label", "server", "name of the server in the table and JSON (letterbox, dovecot-mdbox...)")

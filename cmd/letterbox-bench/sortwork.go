@@ -176,6 +176,51 @@ func (b *Bench) sortDate(ctx context.Context, _ int) (Rep, error) {
 	return b.timeExamined(ctx, "SORT (DATE) UTF-8 ALL", "* SORT")
 }
 
+// sortArrival is sortDate after one new message: another session APPENDs a message
+// (sent in the middle of the mailbox's dates, so that it sorts among the others) and logs
+// out, then a new session EXAMINEs Mailbox and SORT (DATE) UTF-8 ALL is timed: the first
+// SORT after a change, which a server cannot answer from what it kept of the last one.
+// The Mailbox grows by one message per repetition.
+func (b *Bench) sortArrival(ctx context.Context, rep int) (Rep, error) {
+	w, err := b.dialWire(ctx)
+	if err != nil {
+		return Rep{}, err
+	}
+	msg := fmt.Sprintf("From: new@example.test\r\nTo: bench@example.test\r\nSubject: arrival %d\r\n"+
+		"Date: Mon, 1 Jun 2026 10:00:00 +0000\r\nMessage-ID: <arrival-%d-%d@example.test>\r\n\r\nnew\r\n", rep, rep, time.Now().UnixNano())
+	err = w.appendTwoWrites(imapQuote(b.Mailbox), []byte(msg))
+	w.run("LOGOUT")
+	w.conn.Close()
+	if err != nil {
+		return Rep{}, err
+	}
+	return b.timeExamined(ctx, "SORT (DATE) UTF-8 ALL", "* SORT")
+}
+
+// sortExpunge is sortDate after one message went: another session expunges the first
+// message (as a POP3 client that downloads and deletes the oldest would), then a new
+// session EXAMINEs Mailbox and SORT (DATE) UTF-8 ALL is timed. The Mailbox shrinks by one
+// message per repetition.
+func (b *Bench) sortExpunge(ctx context.Context, _ int) (Rep, error) {
+	w, err := b.dialWire(ctx)
+	if err != nil {
+		return Rep{}, err
+	}
+	_, err = w.run("SELECT " + imapQuote(b.Mailbox))
+	if err == nil {
+		_, err = w.run(`STORE 1 +FLAGS.SILENT (\Deleted)`)
+	}
+	if err == nil {
+		_, err = w.run("EXPUNGE")
+	}
+	w.run("LOGOUT")
+	w.conn.Close()
+	if err != nil {
+		return Rep{}, err
+	}
+	return b.timeExamined(ctx, "SORT (DATE) UTF-8 ALL", "* SORT")
+}
+
 // threadRefs times THREAD REFERENCES UTF-8 ALL over the examined Mailbox; Count is the
 // message numbers in the answer, which must be every message.
 func (b *Bench) threadRefs(ctx context.Context, _ int) (Rep, error) {

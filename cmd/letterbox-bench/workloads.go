@@ -101,6 +101,8 @@ var workloads = []workload{
 	{"search-text", "s", (*Bench).searchText},
 	{"qresync", "s", (*Bench).qresync},
 	{"sort-date", "s", (*Bench).sortDate},
+	{"sort-arrival", "s", (*Bench).sortArrival},
+	{"sort-expunge", "s", (*Bench).sortExpunge},
 	{"thread-refs", "s", (*Bench).threadRefs},
 	{"pop3-download", "s", (*Bench).pop3Download},
 	{"lmtp", "s", (*Bench).lmtp},

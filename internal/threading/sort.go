@@ -110,26 +110,7 @@ func Sort(msgs []Message, keys []SortKey) ([]int, error) {
 		case Cc, From, To, Subject, DisplayFrom, DisplayTo:
 			col.strs = make([]string, len(msgs))
 			for i := range msgs {
-				m := &msgs[i]
-				var s string
-				switch key.Criterion {
-				// RFC 5256 §3: "[IMAP] addr-mailbox of the first ... address".
-				case Cc:
-					s = m.Cc.Mailbox
-				case From:
-					s = m.From.Mailbox
-				case To:
-					s = m.To.Mailbox
-				case Subject:
-					s = BaseSubject(m.Subject)
-				// RFC 5957 §3: the display name of the first address, else its
-				// address.
-				case DisplayFrom:
-					s = m.From.display()
-				case DisplayTo:
-					s = m.To.display()
-				}
-				col.strs[i] = s
+				col.strs[i] = keyString(&msgs[i], key.Criterion)
 			}
 			foldKeys(col.strs)
 		default:
@@ -169,6 +150,104 @@ func Sort(msgs []Message, keys []SortKey) ([]int, error) {
 		return compareSeq(msgs, a, b)
 	})
 	return order, nil
+}
+
+// keyString is m's key under a string criterion, before folding.
+func keyString(m *Message, c Criterion) string {
+	switch c {
+	// RFC 5256 §3: "[IMAP] addr-mailbox of the first ... address".
+	case Cc:
+		return m.Cc.Mailbox
+	case From:
+		return m.From.Mailbox
+	case To:
+		return m.To.Mailbox
+	case Subject:
+		return BaseSubject(m.Subject)
+	// RFC 5957 §3: the display name of the first address, else its address.
+	case DisplayFrom:
+		return m.From.display()
+	case DisplayTo:
+		return m.To.display()
+	}
+	return ""
+}
+
+// Insert returns what Sort(msgs, keys) returns for the n messages msg(0)...msg(n-1), given
+// prev, Sort's answer under the same keys for the first len(prev) of them (the same
+// messages with the same sequence numbers). The messages after those are placed one at a
+// time by binary search, so that k of them cost O(k log n) key computations and k copies
+// of the order instead of a key for every message and a sort: this is how a kept SORT
+// answer follows the messages that arrived since, which come last in a mailbox. prev is
+// not changed. The answer is exactly Sort's: both order by the keys, then ascending Seq,
+// then index.
+func Insert(prev []int, n int, msg func(i int) Message, keys []SortKey) ([]int, error) {
+	for k, key := range keys {
+		if key.Criterion < Arrival || key.Criterion > DisplayTo {
+			return nil, fmt.Errorf("threading: sort key %d: unknown criterion %v", k, key.Criterion)
+		}
+	}
+	order := make([]int, len(prev), n)
+	copy(order, prev)
+	for i := len(prev); i < n; i++ {
+		m := msg(i)
+		vals := make([]sortValue, len(keys))
+		for k, key := range keys {
+			vals[k] = valueOf(&m, key.Criterion)
+		}
+		// The first message of the order that sorts after message i is where it goes;
+		// none sorts equal, since ties go by Seq and index.
+		at, _ := slices.BinarySearchFunc(order, i, func(j, _ int) int {
+			o := msg(j)
+			for k, key := range keys {
+				c := valueOf(&o, key.Criterion).compare(vals[k])
+				if c != 0 {
+					if key.Reverse {
+						return -c
+					}
+					return c
+				}
+			}
+			if o.Seq != m.Seq {
+				return cmp.Compare(o.Seq, m.Seq)
+			}
+			return cmp.Compare(j, i)
+		})
+		order = slices.Insert(order, at, i)
+	}
+	return order, nil
+}
+
+// sortValue is one message's key under one criterion: a date, a size or a folded string.
+type sortValue struct {
+	date sentDate
+	size int64
+	str  string
+}
+
+func valueOf(m *Message, c Criterion) sortValue {
+	switch c {
+	case Arrival:
+		return sortValue{date: instant(m.InternalDate)}
+	case Date:
+		return sortValue{date: m.sent()}
+	case Size:
+		return sortValue{size: m.Size}
+	}
+	strs := []string{keyString(m, c)}
+	foldKeys(strs)
+	return sortValue{str: strs[0]}
+}
+
+// compare orders two values of the same criterion as Sort's comparator does.
+func (a sortValue) compare(b sortValue) int {
+	if c := a.date.compare(b.date); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.size, b.size); c != 0 {
+		return c
+	}
+	return strings.Compare(a.str, b.str)
 }
 
 // compareSeq orders msgs[a] and msgs[b] by ascending sequence number, then by index.

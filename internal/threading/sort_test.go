@@ -171,3 +171,59 @@ func TestParseCriterion(t *testing.T) {
 		}
 	}
 }
+
+// Insert, given Sort's answer for a prefix of the messages, gives exactly Sort's answer for
+// all of them, for every criterion, REVERSE or not, with many ties (few distinct values),
+// and for several keys at once; prev is left as it was.
+func TestInsertIsSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	subjects := []string{"", "a", "Re: a", "A (fwd)", "b", "[fwd: b]", "B", "c"}
+	names := []string{"", "Ann", "bob", "Bob"}
+	boxes := []string{"", "x", "X", "y"}
+	msgs := make([]Message, 300)
+	for i := range msgs {
+		msgs[i] = Message{
+			InternalDate: at(time.Duration(r.IntN(20)) * time.Second),
+			Size:         int64(r.IntN(5)),
+			Subject:      subjects[r.IntN(len(subjects))],
+			From:         Address{Name: names[r.IntN(len(names))], Mailbox: boxes[r.IntN(len(boxes))], Host: "h"},
+			To:           Address{Mailbox: boxes[r.IntN(len(boxes))]},
+			Cc:           Address{Mailbox: boxes[r.IntN(len(boxes))]},
+		}
+		if r.IntN(3) > 0 {
+			msgs[i].Date = at(time.Duration(r.IntN(20))*time.Second + time.Duration(r.IntN(2))*time.Millisecond)
+		}
+	}
+	numbered(msgs)
+	var keyss [][]SortKey
+	for c := Arrival; c <= DisplayTo; c++ {
+		keyss = append(keyss, []SortKey{{Criterion: c}}, []SortKey{{Criterion: c, Reverse: true}})
+	}
+	keyss = append(keyss, []SortKey{{Criterion: Subject}, {Criterion: Date, Reverse: true}}, []SortKey{{Criterion: Size}, {Criterion: DisplayFrom}}, nil)
+	for _, keys := range keyss {
+		want, err := Sort(msgs, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{0, 1, 150, 290, 299} {
+			prev, err := Sort(msgs[:n], keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := slices.Clone(prev)
+			got, err := Insert(prev, len(msgs), func(i int) Message { return msgs[i] }, keys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("keys %v, %d kept: Insert gave %v, Sort %v", keys, n, seqs(msgs, got), seqs(msgs, want))
+			}
+			if !slices.Equal(prev, kept) {
+				t.Errorf("keys %v, %d kept: Insert changed prev", keys, n)
+			}
+		}
+	}
+	if _, err := Insert(nil, 1, func(int) Message { return msgs[0] }, []SortKey{{Criterion: 99}}); err == nil {
+		t.Error("Insert with an unknown criterion: no error")
+	}
+}

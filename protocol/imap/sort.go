@@ -305,22 +305,65 @@ func (s *session) wholeView(a *searchArgs, fields store.SortFields) (*store.Sort
 }
 
 // snapshotMessages is the threading.Messages of a whole-view snapshot: message i is row i,
-// sequence number i+1, with what fields asks for (the cached rows have every key; only
-// THREAD=REFERENCES needs the message ids, whose References are parsed here).
+// sequence number i+1, with what fields asks for (snapshotMessage).
 func snapshotMessages(sn *store.SortSnapshot, fields store.SortFields) []threading.Message {
 	msgs := make([]threading.Message, len(sn.Rows))
 	for i := range sn.Rows {
-		row := sn.Rows[i]
-		if fields&store.SortThreading == 0 {
-			row.MessageID, row.InReplyTo, row.References = "", "", ""
-			if fields&store.SortSubject == 0 {
-				row.Subject = ""
-			}
-		}
-		msgs[i] = sortMessage(&row, uint32(i+1))
+		msgs[i] = snapshotMessage(sn, fields, i)
 	}
 	return msgs
 }
+
+// snapshotMessage is message i of a whole-view snapshot: row i, sequence number i+1, with
+// what fields asks for (the cached rows have every key; only THREAD=REFERENCES needs the
+// message ids, whose References are parsed here).
+func snapshotMessage(sn *store.SortSnapshot, fields store.SortFields, i int) threading.Message {
+	row := sn.Rows[i]
+	if fields&store.SortThreading == 0 {
+		row.MessageID, row.InReplyTo, row.References = "", "", ""
+		if fields&store.SortSubject == 0 {
+			row.Subject = ""
+		}
+	}
+	return sortMessage(&row, uint32(i+1))
+}
+
+// keptOrder is a kept SORT order of prevN messages (UIDs prevUID(0..prevN-1), ascending)
+// as indexes into the snapshot's rows: the messages gone since are left out. Those still
+// there are the first rows of the snapshot (the others arrived since, with higher UIDs),
+// and their order among themselves is still SORT's: neither their keys nor the order of
+// their sequence numbers changed. The result may be order itself: read only.
+func keptOrder(sn *store.SortSnapshot, order []int, prevN int, prevUID func(int) uint32) []int {
+	rows := sn.Rows
+	if prevN == 0 || prevN <= len(rows) && rows[prevN-1].UID == prevUID(prevN-1) {
+		// The first prevN rows are the prevN messages: every row up to that UID was one
+		// of them, and there are as many.
+		return order
+	}
+	newIndex := make([]int, prevN) // -1: gone
+	j := 0
+	for i := range prevN {
+		uid := prevUID(i)
+		for j < len(rows) && rows[j].UID < uid {
+			j++
+		}
+		newIndex[i] = -1
+		if j < len(rows) && rows[j].UID == uid {
+			newIndex[i] = j
+		}
+	}
+	out := make([]int, 0, len(order))
+	for _, i := range order {
+		if k := newIndex[i]; k >= 0 {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// sortInsertMax is the most arrivals a kept SORT answer takes by insertion
+// (threading.Insert, each a copy of the order); past it the mailbox is sorted again.
+const sortInsertMax = 128
 
 // sortOrder is a kept SORT answer: the indexes of the snapshot's rows in sort order.
 type sortOrder struct {
@@ -369,8 +412,19 @@ func handleSort(s *session, cmd *command) error {
 	if sn != nil {
 		// The whole mailbox: the order of its rows, kept from the last SORT with these
 		// criteria if nothing arrived or went since.
-		got := sn.Memo(sortMemoKey(a.keys), func() any {
-			order, err := threading.Sort(snapshotMessages(sn, sortFields(a.keys)), a.keys)
+		fields := sortFields(a.keys)
+		got := sn.Memo(sortMemoKey(a.keys), func(prev any, prevN int, prevUID func(int) uint32) any {
+			if kept, ok := prev.(*sortOrder); ok && kept.err == nil {
+				// Messages went or came since the answer kept: those still there keep
+				// their order, and those that arrived take their places in it.
+				if order := keptOrder(sn, kept.order, prevN, prevUID); len(sn.Rows)-len(order) <= sortInsertMax {
+					order, err := threading.Insert(order, len(sn.Rows), func(i int) threading.Message {
+						return snapshotMessage(sn, fields, i)
+					}, a.keys)
+					return &sortOrder{order: order, err: err}
+				}
+			}
+			order, err := threading.Sort(snapshotMessages(sn, fields), a.keys)
 			return &sortOrder{order: order, err: err}
 		}).(*sortOrder)
 		if got.err != nil {
@@ -496,7 +550,7 @@ func handleThread(s *session, cmd *command) error {
 		if a.search.uid {
 			key += " UID"
 		}
-		line := sn.Memo(key, func() any {
+		line := sn.Memo(key, func(any, int, func(int) uint32) any {
 			msgs := snapshotMessages(sn, fields)
 			id := func(i int) uint32 { return uint32(i + 1) }
 			if a.search.uid {
