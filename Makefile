@@ -17,7 +17,7 @@ ACCEPTANCE := ../shared/acceptance/run
 # of something that is called done.
 ACCEPTANCE_SKIP :=
 
-# PostgreSQL (issue #15): every target of test-pg runs under a private throwaway cluster of
+# PostgreSQL: every target of test-pg runs under a private throwaway cluster of
 # its own (scripts/pg-test-cluster: initdb in a temporary directory, a free loopback port),
 # never the system's. The servers run through scripts/pg-letterbox, which gives each data
 # directory a fresh database of its own. PG_PKGS are the packages whose Go tests run on

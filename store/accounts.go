@@ -105,7 +105,7 @@ func (s *Store) CreateAccount(ctx context.Context, a NewAccount) (Account, error
 }
 
 func (s *Store) accountByID(ctx context.Context, id int64) (Account, error) {
-	a, err := scanAccount(s.r.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
+	a, err := scanAccount(s.readers.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Account{}, fmt.Errorf("store: account %d: %w", id, ErrNoSuchAccount)
 	}
@@ -227,7 +227,7 @@ func (s *Store) DeleteAccount(ctx context.Context, address string) error {
 
 // Accounts lists every account, by address, with its usage.
 func (s *Store) Accounts(ctx context.Context) ([]Account, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts ORDER BY address`)
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+accountColumns+` FROM accounts ORDER BY address`)
 	if err != nil {
 		return nil, wrapErr("list accounts", err)
 	}
@@ -260,7 +260,7 @@ func (s *Store) lookup(ctx context.Context, address string) (Account, string, er
 	}
 	for _, c := range candidates {
 		var hash string
-		row := s.r.QueryRowContext(ctx, `SELECT `+accountColumns+`, password_hash FROM accounts WHERE address = ?`, c)
+		row := s.readers.QueryRowContext(ctx, `SELECT `+accountColumns+`, password_hash FROM accounts WHERE address = ?`, c)
 		a, err := scanAccount(row, &hash)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue

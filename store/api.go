@@ -330,7 +330,7 @@ type SpoolOptions struct {
 	Migrated bool
 	// AnyOctets stores octets without a header section too (IMAP APPEND: the parse is for
 	// the description, not a gate); without it they are refused with ErrNotMessage (LMTP
-	// and `letterbox deliver`, whose contract refuses what is not a message).
+	// and `letterbox deliver`, which refuse what is not a message: 554 5.6.0, exit 65).
 	AnyOctets bool
 	// Binary stores the octets exactly as given, line endings included: no CRLF
 	// normalisation and no CRLF added at the end (an IMAP literal8 APPEND, RFC 3516 §4.2).

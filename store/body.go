@@ -21,7 +21,7 @@ const chunkSize = 64 << 10
 func (s *Store) OpenMessage(ctx context.Context, mailboxID int64, uid uint32) (Body, error) {
 	var bodyID, size int64
 	var first ownedBlob
-	err := s.r.QueryRowContext(ctx, `SELECT m.body_id, m.size, `+firstChunk+` FROM messages m
+	err := s.readers.QueryRowContext(ctx, `SELECT m.body_id, m.size, `+firstChunk+` FROM messages m
 		WHERE m.mailbox_id = ? AND m.uid = ?`, mailboxID, uid).Scan(&bodyID, &size, &first)
 	if err != nil {
 		return nil, wrapErr(fmt.Sprintf("open message %d/%d", mailboxID, uid), noRows(err, ErrNoSuchMessage))
@@ -52,7 +52,7 @@ func (s *Store) OpenMessages(ctx context.Context, mailboxID int64, ranges ...UID
 		// bodies kept read theirs when they are read.
 		chunk = "NULL"
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+prefixColumns("m.", messageColumns)+`, `+chunk+`
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+prefixColumns("m.", messageColumns)+`, `+chunk+`
 		FROM messages m WHERE m.mailbox_id = ? AND `+strings.ReplaceAll(cond, "uid", "m.uid")+` ORDER BY m.uid`,
 		append([]any{mailboxID}, args...)...)
 	if err != nil {
@@ -97,7 +97,7 @@ func (b *ownedBlob) Scan(src any) error {
 // OpenBody streams a stored raw message by its BodyID.
 func (s *Store) OpenBody(ctx context.Context, bodyID int64) (Body, error) {
 	var size int64
-	err := s.r.QueryRowContext(ctx, `SELECT size FROM bodies WHERE id = ?`, bodyID).Scan(&size)
+	err := s.readers.QueryRowContext(ctx, `SELECT size FROM bodies WHERE id = ?`, bodyID).Scan(&size)
 	if err != nil {
 		return nil, wrapErr(fmt.Sprintf("open body %d", bodyID), noRows(err, ErrNoSuchMessage))
 	}
@@ -180,7 +180,7 @@ func (b *body) load(seq int64) error {
 	}
 	want := min(chunkSize, b.size-seq*chunkSize)
 	b.buf = b.buf[:0]
-	err := b.s.r.QueryRowContext(context.Background(), `SELECT data FROM body_chunks WHERE body_id = ? AND seq = ?`, b.id, seq).
+	err := b.s.readers.QueryRowContext(context.Background(), `SELECT data FROM body_chunks WHERE body_id = ? AND seq = ?`, b.id, seq).
 		Scan(&b.buf)
 	b.seq = -1
 	if err != nil {

@@ -56,7 +56,7 @@ func (s *Store) MessagesAfterAsOf(ctx context.Context, accountID, mailboxID int6
 }
 
 func (s *Store) changes(ctx context.Context, accountID int64, since int64) ([]Change, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT modseq, account_id, mailbox_id, uid, kind FROM changes
+	rows, err := s.readers.QueryContext(ctx, `SELECT modseq, account_id, mailbox_id, uid, kind FROM changes
 		WHERE account_id = ? AND modseq > ? ORDER BY modseq`, accountID, since)
 	if err != nil {
 		return nil, wrapErr("read changes", err)
@@ -186,7 +186,7 @@ func (r *sharedReads) read(ctx context.Context, key readKey, asOf func() uint64,
 // modseq, and the tombstones of a deleted mailbox are followed by its (kept) deletion.
 func (s *Store) HighestModSeq(ctx context.Context, accountID int64) (int64, error) {
 	var modseq int64
-	err := s.r.QueryRowContext(ctx, `SELECT max(
+	err := s.readers.QueryRowContext(ctx, `SELECT max(
 		(SELECT coalesce(max(modseq), 0) FROM changes WHERE account_id = ?),
 		(SELECT coalesce(max(modseq), 0) FROM mailboxes WHERE account_id = ?))`, accountID, accountID).Scan(&modseq)
 	return modseq, wrapErr("read highest modseq", err)

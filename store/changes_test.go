@@ -63,14 +63,14 @@ func helperCommand(t *testing.T, dir, user string, count int) *exec.Cmd {
 // sees this process's own commits, and wakes their waiters a second time).
 func waitWatcher(t *testing.T, s *Store) {
 	t.Helper()
-	if s.pgl != nil {
-		if err := s.pgl.Sync(ctx, s.w); err != nil {
+	if s.pgListener != nil {
+		if err := s.pgListener.Sync(ctx, s.writer); err != nil {
 			t.Fatal(err)
 		}
 		return
 	}
 	var hi int64
-	s.r.QueryRow(`SELECT coalesce(max(modseq), 0) FROM changes`).Scan(&hi)
+	s.readers.QueryRow(`SELECT coalesce(max(modseq), 0) FROM changes`).Scan(&hi)
 	deadline := time.Now().Add(5 * time.Second)
 	for s.watcher.lastMod.Load() < hi {
 		if time.Now().After(deadline) {
@@ -367,10 +367,10 @@ func checkIntegrity(t *testing.T, s *Store) {
 	t.Helper()
 	if !s.pg { // PostgreSQL checks its foreign keys itself, and has no integrity_check
 		var result string
-		if err := s.r.QueryRow(`PRAGMA integrity_check`).Scan(&result); err != nil || result != "ok" {
+		if err := s.readers.QueryRow(`PRAGMA integrity_check`).Scan(&result); err != nil || result != "ok" {
 			t.Errorf("integrity_check: %q %v", result, err)
 		}
-		rows, err := s.r.Query(`PRAGMA foreign_key_check`)
+		rows, err := s.readers.Query(`PRAGMA foreign_key_check`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -390,7 +390,7 @@ func checkIntegrity(t *testing.T, s *Store) {
 	}
 	for what, q := range checks {
 		var n int
-		if err := s.r.QueryRow(q).Scan(&n); err != nil || n != 0 {
+		if err := s.readers.QueryRow(q).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%s: %d (%v)", what, n, err)
 		}
 	}
@@ -435,7 +435,7 @@ func TestBackup(t *testing.T) {
 func TestChangedAccountsQueryReadsARange(t *testing.T) {
 	sqliteOnly(t, "SQLite's query plan of the file watcher")
 	s := newStore(t)
-	rows, err := s.r.QueryContext(ctx, `EXPLAIN QUERY PLAN `+changedAccountsQuery, 0)
+	rows, err := s.readers.QueryContext(ctx, `EXPLAIN QUERY PLAN `+changedAccountsQuery, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,6 +29,7 @@ package store
 //     sessions read them (Changes).
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -70,7 +71,7 @@ func (s *Store) SetFlagsUnchangedSince(ctx context.Context, mailboxID int64, uid
 // n, ask since n-1). An unknown mailbox has no messages.
 func (s *Store) ChangedSince(ctx context.Context, mailboxID int64, since int64, ranges ...UIDRange) ([]Message, error) {
 	cond, args, keep := uidRangeClause(ranges)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages
 		WHERE mailbox_id = ? AND modseq > ? AND `+cond+` ORDER BY uid`,
 		append([]any{mailboxID, since}, args...)...)
 	if err != nil {
@@ -110,7 +111,7 @@ type VanishedUIDs struct {
 // snapshot. See VanishedUIDs for what it answers when the tombstones were pruned.
 // ErrNoSuchMailbox if the mailbox does not exist.
 func (s *Store) Vanished(ctx context.Context, mailboxID int64, since int64, ranges ...UIDRange) (VanishedUIDs, error) {
-	tx, err := s.r.BeginTx(ctx, nil)
+	tx, err := s.readers.BeginTx(ctx, nil)
 	if err != nil {
 		return VanishedUIDs{}, wrapErr("read vanished", err)
 	}
@@ -195,7 +196,7 @@ func uidGaps(ranges []UIDRange, uidNext uint32, present []uint32) []UIDRange {
 			want = append(want, r)
 		}
 	}
-	slices.SortFunc(want, func(a, b UIDRange) int { return cmpUint32(a.Start, b.Start) })
+	slices.SortFunc(want, func(a, b UIDRange) int { return cmp.Compare(a.Start, b.Start) })
 	var merged []UIDRange
 	for _, r := range want {
 		if n := len(merged); n > 0 && uint64(r.Start) <= uint64(merged[n-1].Stop)+1 {
@@ -235,16 +236,6 @@ func uidGaps(ranges []UIDRange, uidNext uint32, present []uint32) []UIDRange {
 	return out
 }
 
-func cmpUint32(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // --- pruning tombstones ---
 
 // Pruning runs at open (after pruneFirstDelay) and then every pruneInterval, a batch of at
@@ -266,7 +257,7 @@ type pruner struct {
 func (s *Store) startPruner() {
 	s.pruner.quit = make(chan struct{})
 	s.pruner.done = make(chan struct{})
-	if s.retain <= 0 {
+	if s.expungeRetention <= 0 {
 		close(s.pruner.done)
 		return
 	}
@@ -280,12 +271,12 @@ func (s *Store) startPruner() {
 				return
 			case <-timer.C:
 			}
-			n, err := s.pruneTombstones(s.now().Add(-s.retain))
+			n, err := s.pruneTombstones(s.now().Add(-s.expungeRetention))
 			switch {
 			case err != nil:
 				s.log.Warn("store: pruning old expunge tombstones; will retry", "err", err)
 			case n > 0:
-				s.log.Info("store: pruned old expunge tombstones", "count", n, "retention", s.retain)
+				s.log.Info("store: pruned old expunge tombstones", "count", n, "retention", s.expungeRetention)
 			}
 			timer.Reset(pruneInterval)
 		}

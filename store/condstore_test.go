@@ -425,7 +425,7 @@ func TestMigratedMessagesHaveNoSaveDateAndALazyPreview(t *testing.T) {
 	in := inbox(t, s, a.ID)
 	d := deliver(t, s, a.ID, simpleMessage("old one"), DeliverOptions{})
 	// As the migration leaves rows stored before it.
-	if _, err := s.w.Exec(`UPDATE messages SET save_date = NULL; UPDATE bodies SET preview = NULL`); err != nil {
+	if _, err := s.writer.Exec(`UPDATE messages SET save_date = NULL; UPDATE bodies SET preview = NULL`); err != nil {
 		t.Fatal(err)
 	}
 	if m := messageAt(t, s, in.ID, d.UID); !m.SaveDate.IsZero() {
@@ -436,7 +436,7 @@ func TestMigratedMessagesHaveNoSaveDateAndALazyPreview(t *testing.T) {
 		t.Fatalf("MetadataOf(Preview) = %+v, %v", md, err)
 	}
 	var kept string
-	if err := s.r.QueryRow(`SELECT preview FROM bodies WHERE id = ?`, md[0].BodyID).Scan(&kept); err != nil || kept != "Hello, old one." {
+	if err := s.readers.QueryRow(`SELECT preview FROM bodies WHERE id = ?`, md[0].BodyID).Scan(&kept); err != nil || kept != "Hello, old one." {
 		t.Errorf("preview kept %q, %v", kept, err)
 	}
 	if m := messageAt(t, s, in.ID, d.UID); m.ModSeq != d.ModSeq {
@@ -467,7 +467,7 @@ func TestCondstoreMigrationKeepsTombstones(t *testing.T) {
 		`DROP TABLE sort_keys`, // and what the migrations after it added
 		`PRAGMA user_version = ` + strconv.Itoa(slices.Index(migrations, migrationCondstore)),
 	} {
-		if _, err := s.w.Exec(q); err != nil {
+		if _, err := s.writer.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}

@@ -198,7 +198,7 @@ func TestLargeMessageRoundTrip(t *testing.T) {
 		t.Fatal("stored message differs from the normalised input")
 	}
 	var chunks int
-	s.r.QueryRow(`SELECT count(*) FROM body_chunks`).Scan(&chunks)
+	s.readers.QueryRow(`SELECT count(*) FROM body_chunks`).Scan(&chunks)
 	if wantChunks := (len(want) + chunkSize - 1) / chunkSize; chunks != wantChunks {
 		t.Errorf("%d chunks, want %d", chunks, wantChunks)
 	}

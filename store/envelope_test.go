@@ -22,7 +22,7 @@ func TestMetadataReadsJSONEnvelopes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.w.Exec(`UPDATE bodies SET envelope = ? WHERE id = ?`, string(old), md[0].BodyID); err != nil {
+	if _, err := s.writer.Exec(`UPDATE bodies SET envelope = ? WHERE id = ?`, string(old), md[0].BodyID); err != nil {
 		t.Fatal(err)
 	}
 	md, err = s.Metadata(ctx, d.MailboxID)

@@ -20,7 +20,7 @@ type MailboxExport struct {
 // with its messages, by name and UID, and copyBody writes a message's raw bytes to w from
 // the same snapshot.
 func (s *Store) ExportSnapshot(ctx context.Context, accountID int64, fn func(mailboxes []MailboxExport, copyBody func(bodyID int64, w io.Writer) error) error) error {
-	tx, err := s.r.BeginTx(ctx, nil)
+	tx, err := s.readers.BeginTx(ctx, nil)
 	if err != nil {
 		return wrapErr("export", err)
 	}

@@ -88,7 +88,7 @@ func (s *Store) openSearchIndex(ctx context.Context) error {
 		return s.openPGSearchIndex(ctx)
 	}
 	var fts5 bool
-	if err := s.w.QueryRowContext(ctx, `SELECT sqlite_compileoption_used('ENABLE_FTS5')`).Scan(&fts5); err != nil {
+	if err := s.writer.QueryRowContext(ctx, `SELECT sqlite_compileoption_used('ENABLE_FTS5')`).Scan(&fts5); err != nil {
 		return wrapErr("open search index", err)
 	}
 	fts5 = fts5 && !fts5Unavailable
@@ -208,7 +208,7 @@ func (s *Store) indexPending() error {
 		default:
 		}
 		var more bool // checked on a reader first: most commits store no body
-		if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM bodies
+		if err := s.readers.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM bodies
 			WHERE id > (SELECT indexed FROM bodies_fts_state))`).Scan(&more); err != nil {
 			return wrapErr("index messages for SEARCH", err)
 		}
@@ -362,7 +362,7 @@ func (s *Store) SearchCandidates(ctx context.Context, mailboxID int64, terms []S
 	}
 	// The mark first: it only grows, so an older value errs on the side of candidates.
 	var indexed int64
-	if err := s.r.QueryRowContext(ctx, `SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
+	if err := s.readers.QueryRowContext(ctx, `SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
 		return nil, false, wrapErr("search index", err)
 	}
 	return s.candidateUIDs(ctx, `SELECT uid FROM messages WHERE mailbox_id = ?
@@ -398,7 +398,7 @@ func (s *Store) pgSearchCandidates(ctx context.Context, mailboxID int64, terms [
 		return nil, false, nil
 	}
 	var indexed int64
-	if err := s.r.QueryRowContext(ctx, `SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
+	if err := s.readers.QueryRowContext(ctx, `SELECT indexed FROM bodies_fts_state`).Scan(&indexed); err != nil {
 		return nil, false, wrapErr("search index", err)
 	}
 	return s.candidateUIDs(ctx, `SELECT uid FROM messages WHERE mailbox_id = ?
@@ -408,7 +408,7 @@ func (s *Store) pgSearchCandidates(ctx context.Context, mailboxID int64, terms [
 
 // candidateUIDs runs a SearchCandidates query, whose rows are UIDs in ascending order.
 func (s *Store) candidateUIDs(ctx context.Context, query string, args ...any) (uids []uint32, ok bool, err error) {
-	rows, err := s.r.QueryContext(ctx, query, args...)
+	rows, err := s.readers.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, false, wrapErr("search index", err)
 	}

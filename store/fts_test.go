@@ -24,7 +24,7 @@ func needFTS5(t *testing.T, s *Store) {
 func waitIndexed(t *testing.T, s *Store) {
 	t.Helper()
 	var hi int64
-	if err := s.r.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM bodies`).Scan(&hi); err != nil {
+	if err := s.readers.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) FROM bodies`).Scan(&hi); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
@@ -48,7 +48,7 @@ func candidates(t *testing.T, s *Store, mailboxID int64, terms ...SearchTerm) ([
 func indexRows(t *testing.T, s *Store) int {
 	t.Helper()
 	var n int
-	if err := s.r.QueryRowContext(ctx, `SELECT count(*) FROM bodies_fts`).Scan(&n); err != nil {
+	if err := s.readers.QueryRowContext(ctx, `SELECT count(*) FROM bodies_fts`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Login penalties shared by the nodes of a cluster (issue #15: "login penalties and blocks
-// apply cluster-wide"). pkg/auth counts failed logins and blocks addresses in memory, per
+// Login penalties shared by the nodes of a cluster (docs/architecture.md: login penalties and blocks
+// apply on every node). pkg/auth counts failed logins and blocks addresses in memory, per
 // process; that is the whole story on SQLite, where one process serves the store. On
 // PostgreSQL every node of a cluster also counts each failure here, in the table
 // login_penalties (store/postgres's schema), and asks it whether an address is blocked

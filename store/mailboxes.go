@@ -1,11 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -38,7 +40,7 @@ func normalizeMailboxName(name string) (string, error) {
 
 // Mailboxes lists an account's mailboxes, by name.
 func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account_id = ? ORDER BY name`, accountID)
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account_id = ? ORDER BY name`, accountID)
 	if err != nil {
 		return nil, wrapErr("list mailboxes", err)
 	}
@@ -54,13 +56,29 @@ func (s *Store) Mailboxes(ctx context.Context, accountID int64) ([]Mailbox, erro
 	return out, wrapErr("list mailboxes", rows.Err())
 }
 
+// InboxFirst orders mailboxes, as Mailboxes returns them, the way IMAP LIST shows them:
+// INBOX first, then the others in name order. The test API and the inspector list them so.
+func InboxFirst(mbs []Mailbox) {
+	slices.SortStableFunc(mbs, func(x, y Mailbox) int {
+		return cmp.Compare(inboxRank(x.Name), inboxRank(y.Name))
+	})
+}
+
+// inboxRank is 0 for INBOX and 1 for every other mailbox.
+func inboxRank(name string) int {
+	if name == "INBOX" {
+		return 0
+	}
+	return 1
+}
+
 // MailboxByName finds a mailbox; "inbox" in any case is INBOX.
 func (s *Store) MailboxByName(ctx context.Context, accountID int64, name string) (Mailbox, error) {
 	n, err := normalizeMailboxName(name)
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("store: mailbox %q: %w", name, ErrNoSuchMailbox)
 	}
-	m, err := scanMailbox(s.r.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, n))
+	m, err := scanMailbox(s.readers.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE account_id = ? AND name = ?`, accountID, n))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Mailbox{}, fmt.Errorf("store: mailbox %q: %w", name, ErrNoSuchMailbox)
 	}
@@ -72,7 +90,7 @@ func (s *Store) MailboxByName(ctx context.Context, accountID int64, name string)
 
 // MailboxByID finds a mailbox by its id.
 func (s *Store) MailboxByID(ctx context.Context, mailboxID int64) (Mailbox, error) {
-	m, err := scanMailbox(s.r.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE id = ?`, mailboxID))
+	m, err := scanMailbox(s.readers.QueryRowContext(ctx, `SELECT `+mailboxColumns+` FROM mailboxes WHERE id = ?`, mailboxID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Mailbox{}, fmt.Errorf("store: mailbox %d: %w", mailboxID, ErrNoSuchMailbox)
 	}
@@ -126,8 +144,8 @@ func (wt *writeTx) createMailbox(accountID int64, name, specialUse string) (Mail
 		return Mailbox{}, err
 	}
 	var uv int64
-	if wt.s.uidv != nil && last < math.MaxUint32 {
-		uv = max(last+1, int64(wt.s.uidv(uint32(last))))
+	if wt.s.uidValidity != nil && last < math.MaxUint32 {
+		uv = max(last+1, int64(wt.s.uidValidity(uint32(last))))
 	} else {
 		uv = max(last+1, wt.now().Unix())
 	}
@@ -303,7 +321,7 @@ func (s *Store) SetSubscribed(ctx context.Context, accountID int64, name string,
 
 // Subscriptions lists an account's subscribed names, sorted; some may name no mailbox.
 func (s *Store) Subscriptions(ctx context.Context, accountID int64) ([]string, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name`, accountID)
+	rows, err := s.readers.QueryContext(ctx, `SELECT name FROM subscriptions WHERE account_id = ? ORDER BY name`, accountID)
 	if err != nil {
 		return nil, wrapErr("list subscriptions", err)
 	}
@@ -333,7 +351,7 @@ func (s *Store) ClaimRecent(ctx context.Context, mailboxID int64, upTo uint32) (
 	if seen := s.recent.get(mailboxID); seen >= upTo {
 		return seen, nil
 	}
-	if err := s.r.QueryRowContext(ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, mailboxID).Scan(&from); err == nil && from >= upTo {
+	if err := s.readers.QueryRowContext(ctx, `SELECT recent_uid FROM mailboxes WHERE id = ?`, mailboxID).Scan(&from); err == nil && from >= upTo {
 		s.recent.raise(mailboxID, from)
 		return from, nil
 	}
@@ -383,7 +401,7 @@ func (r *recentMarks) raise(mailboxID int64, uid uint32) {
 // Status counts a mailbox's messages.
 func (s *Store) Status(ctx context.Context, mailboxID int64) (MailboxStatus, error) {
 	// One read transaction: the mailbox row (UIDNEXT) and the counts are one snapshot.
-	tx, err := s.r.BeginTx(ctx, nil)
+	tx, err := s.readers.BeginTx(ctx, nil)
 	if err != nil {
 		return MailboxStatus{}, wrapErr("mailbox status", err)
 	}

@@ -91,7 +91,7 @@ func uidRangeClause(ranges []UIDRange) (cond string, args []any, keep func(uint3
 // empty), in ascending UID order. An unknown mailbox has no messages.
 func (s *Store) Messages(ctx context.Context, mailboxID int64, ranges ...UIDRange) ([]Message, error) {
 	cond, args, keep := uidRangeClause(ranges)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE mailbox_id = ? AND `+cond+` ORDER BY uid`,
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE mailbox_id = ? AND `+cond+` ORDER BY uid`,
 		append([]any{mailboxID}, args...)...)
 	if err != nil {
 		return nil, wrapErr("list messages", err)
@@ -140,7 +140,7 @@ func (s *Store) MetadataOf(ctx context.Context, mailboxID int64, parts MetadataP
 	if parts.Preview {
 		previewCol = "b.preview"
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+prefixColumns("m.", messageColumns)+`, b.header_size, b.lines, `+envCol+`, `+structCol+`, `+previewCol+`
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+prefixColumns("m.", messageColumns)+`, b.header_size, b.lines, `+envCol+`, `+structCol+`, `+previewCol+`
 		FROM messages m JOIN bodies b ON b.id = m.body_id
 		WHERE m.mailbox_id = ? AND `+strings.ReplaceAll(cond, "uid", "m.uid")+` ORDER BY m.uid`,
 		append([]any{mailboxID}, args...)...)
@@ -205,7 +205,7 @@ const SearchTextMax = mailmsg.MaxTextBytes
 // ascending UID order.
 func (s *Store) SearchData(ctx context.Context, mailboxID int64, ranges ...UIDRange) ([]SearchData, error) {
 	cond, args, keep := uidRangeClause(ranges)
-	rows, err := s.r.QueryContext(ctx, `SELECT m.uid, b.header, b.body_text
+	rows, err := s.readers.QueryContext(ctx, `SELECT m.uid, b.header, b.body_text
 		FROM messages m JOIN bodies b ON b.id = m.body_id
 		WHERE m.mailbox_id = ? AND `+strings.ReplaceAll(cond, "uid", "m.uid")+` ORDER BY m.uid`,
 		append([]any{mailboxID}, args...)...)
@@ -337,10 +337,10 @@ func (wt *writeTx) checkQuota(accountID, size, count int64) error {
 	if err != nil {
 		return fmt.Errorf("account %d: %w", accountID, noRows(err, ErrNoSuchAccount))
 	}
-	if err := withinQuota(quota, used, size, wt.s.grace); err != nil {
+	if err := withinQuota(quota, used, size, wt.s.byteGrace); err != nil {
 		return fmt.Errorf("account %d: bytes: %w", accountID, err)
 	}
-	if err := withinQuota(quotaMsgs, msgs, count, wt.s.mgrace); err != nil {
+	if err := withinQuota(quotaMsgs, msgs, count, wt.s.messageGrace); err != nil {
 		return fmt.Errorf("account %d: messages: %w", accountID, err)
 	}
 	return nil

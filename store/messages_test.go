@@ -286,7 +286,7 @@ func TestCopyMoveShareBodies(t *testing.T) {
 		t.Errorf("%d bodies after last reference went, want 3", n)
 	}
 	var orphans int
-	s.r.QueryRow(`SELECT count(*) FROM body_chunks WHERE body_id NOT IN (SELECT id FROM bodies)`).Scan(&orphans)
+	s.readers.QueryRow(`SELECT count(*) FROM body_chunks WHERE body_id NOT IN (SELECT id FROM bodies)`).Scan(&orphans)
 	if orphans != 0 {
 		t.Errorf("%d orphan chunks", orphans)
 	}

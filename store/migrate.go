@@ -203,7 +203,7 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 func (s *Store) migrateOne(ctx context.Context) (done bool, err error) {
-	tx, err := s.w.BeginTx(ctx, nil)
+	tx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return false, wrapErr("migrate", err)
 	}

@@ -205,7 +205,7 @@ func TestPostgresNodesNotifyEachOther(t *testing.T) {
 	// Another account's commits do not wake alice's watchers: waking is per account.
 	drain(wakeB)
 	deliver(t, a, other.ID, simpleMessage("to bob"), DeliverOptions{})
-	if err := b.pgl.Sync(ctx, b.w); err != nil {
+	if err := b.pgListener.Sync(ctx, b.writer); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -8,7 +8,8 @@ import (
 	"github.com/letterbox-mail/letterbox/store/postgres"
 )
 
-// PostgreSQL as the store's engine (store.url postgres://...; issue #15). The domain logic
+// PostgreSQL as the store's engine (store.url postgres://...; docs/architecture.md, "Two
+// backends"). The domain logic
 // is the same code as on SQLite: every method's SQL runs on both engines, translated for
 // PostgreSQL by store/postgres's driver, which also holds the schema, takes the cluster's
 // write lock at the start of every write transaction, and reports generated keys. What
@@ -36,35 +37,35 @@ func (s *Store) openPostgres(url string) (*Store, error) {
 		return nil, fmt.Errorf("store: the PostgreSQL schema matches SQLite schema %d, this program's SQLite schema is %d: store/postgres needs the counterpart of migration %d", covers, len(migrations), covers+1)
 	}
 	s.pg = true
-	if s.w, err = postgres.Open(url, postgres.Writer, busyTimeout); err != nil {
+	if s.writer, err = postgres.Open(url, postgres.Writer, busyTimeout); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	// One writer connection, as on SQLite: the group commit (runWriter) is the same.
-	s.w.SetMaxOpenConns(1)
-	s.w.SetMaxIdleConns(1)
-	s.w.SetConnMaxIdleTime(0)
-	s.w.SetConnMaxLifetime(0)
-	if err := s.w.PingContext(ctx); err != nil {
-		s.w.Close()
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetMaxIdleConns(1)
+	s.writer.SetConnMaxIdleTime(0)
+	s.writer.SetConnMaxLifetime(0)
+	if err := s.writer.PingContext(ctx); err != nil {
+		s.writer.Close()
 		return nil, wrapErr("connect to PostgreSQL", err)
 	}
-	if s.r, err = postgres.Open(url, postgres.Reader, busyTimeout); err != nil {
-		s.w.Close()
+	if s.readers, err = postgres.Open(url, postgres.Reader, busyTimeout); err != nil {
+		s.writer.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	n := max(4, runtime.GOMAXPROCS(0))
-	s.r.SetMaxOpenConns(n)
-	s.r.SetMaxIdleConns(n)
+	s.readers.SetMaxOpenConns(n)
+	s.readers.SetMaxIdleConns(n)
 	if s.locks, err = postgres.Open(url, postgres.Admin, busyTimeout); err != nil {
-		s.r.Close()
-		s.w.Close()
+		s.readers.Close()
+		s.writer.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	s.locks.SetMaxOpenConns(maxMaildropLocks)
 	s.locks.SetMaxIdleConns(2)
 	if s.penalties, err = postgres.Open(url, postgres.Admin, busyTimeout); err != nil {
-		s.r.Close()
-		s.w.Close()
+		s.readers.Close()
+		s.writer.Close()
 		s.locks.Close()
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -73,10 +74,10 @@ func (s *Store) openPostgres(url string) (*Store, error) {
 	// Listen before the first write is taken, so that no commit of another node after
 	// Open goes unnoticed. On a reconnection, commits may have been missed: every
 	// watcher is woken (a wake-up is only a hint to read the change log).
-	s.pgl, err = postgres.Listen(ctx, url, s.log, func(ids []int64) { s.hub.notify(ids...) }, s.wakeAll)
+	s.pgListener, err = postgres.Listen(ctx, url, s.log, func(ids []int64) { s.hub.notify(ids...) }, s.wakeAll)
 	if err != nil {
-		s.r.Close()
-		s.w.Close()
+		s.readers.Close()
+		s.writer.Close()
 		s.locks.Close()
 		s.penalties.Close()
 		return nil, wrapErr("listen for PostgreSQL change notifications", err)
@@ -85,9 +86,9 @@ func (s *Store) openPostgres(url string) (*Store, error) {
 	if err := s.openSearchIndex(ctx); err != nil {
 		close(s.closing)
 		<-s.writerDone
-		s.pgl.Close()
-		s.r.Close()
-		s.w.Close()
+		s.pgListener.Close()
+		s.readers.Close()
+		s.writer.Close()
 		s.locks.Close()
 		return nil, err
 	}

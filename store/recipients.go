@@ -97,7 +97,7 @@ func (s *Store) DeleteAlias(ctx context.Context, alias string) error {
 
 // Aliases lists every alias, by address.
 func (s *Store) Aliases(ctx context.Context) ([]Alias, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT l.address, l.account_id, a.address
+	rows, err := s.readers.QueryContext(ctx, `SELECT l.address, l.account_id, a.address
 		FROM aliases l JOIN accounts a ON a.id = l.account_id ORDER BY l.address`)
 	if err != nil {
 		return nil, wrapErr("list aliases", err)
@@ -162,7 +162,7 @@ func (s *Store) resolveAddress(ctx context.Context, address string) (Account, er
 		queries = append(queries, struct{ query, arg string }{`SELECT ` + accountColumns + ` FROM accounts WHERE address = ?`, address[:i]})
 	}
 	for _, q := range queries {
-		acct, err := scanAccount(s.r.QueryRowContext(ctx, q.query, q.arg))
+		acct, err := scanAccount(s.readers.QueryRowContext(ctx, q.query, q.arg))
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}

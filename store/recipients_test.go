@@ -37,7 +37,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 
 	s := openStore(t, dir)
 	var version int
-	if err := s.r.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+	if err := s.readers.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
 		t.Fatal(err)
 	}
 	if version != len(migrations) || version < 2 {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -161,15 +162,15 @@ func (s *Store) cachedSortData(ctx context.Context, mailboxID int64, fields Sort
 			if lo > hi {
 				lo, hi = hi, lo
 			}
-			i, _ := slices.BinarySearchFunc(rows, lo, func(row SortRow, uid uint32) int { return cmpUID(row.UID, uid) })
-			j, _ := slices.BinarySearchFunc(rows, hi+1, func(row SortRow, uid uint32) int { return cmpUID(row.UID, uid) })
+			i, _ := slices.BinarySearchFunc(rows, lo, func(row SortRow, uid uint32) int { return cmp.Compare(row.UID, uid) })
+			j, _ := slices.BinarySearchFunc(rows, hi+1, func(row SortRow, uid uint32) int { return cmp.Compare(row.UID, uid) })
 			if hi == ^uint32(0) {
 				j = len(rows)
 			}
 			out = append(out, rows[i:j]...)
 		}
 		// Overlapping or unordered ranges: ascending and each row once, as the query gives.
-		slices.SortFunc(out, func(a, b SortRow) int { return cmpUID(a.UID, b.UID) })
+		slices.SortFunc(out, func(a, b SortRow) int { return cmp.Compare(a.UID, b.UID) })
 		out = slices.CompactFunc(out, func(a, b SortRow) bool { return a.UID == b.UID })
 	}
 	// What the caller did not ask for is not handed out, as from the query.
@@ -182,16 +183,6 @@ func (s *Store) cachedSortData(ctx context.Context, mailboxID int64, fields Sort
 		}
 	}
 	return out, nil
-}
-
-func cmpUID(a, b uint32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // sortRows returns the mailbox's rows, all of them, ascending by UID, from the cache
@@ -208,7 +199,7 @@ func (s *Store) sortRowsBox(ctx context.Context, mailboxID int64) ([]SortRow, *s
 	for range 3 { // an arrival between the two queries: look again
 		var count int
 		var maxUID uint32
-		if err := s.r.QueryRowContext(ctx, `SELECT count(*), coalesce(max(uid), 0) FROM messages WHERE mailbox_id = ?`, mailboxID).
+		if err := s.readers.QueryRowContext(ctx, `SELECT count(*), coalesce(max(uid), 0) FROM messages WHERE mailbox_id = ?`, mailboxID).
 			Scan(&count, &maxUID); err != nil {
 			return nil, nil, wrapErr("read sort data", err)
 		}
@@ -255,7 +246,7 @@ func (s *Store) sortRowsBox(ctx context.Context, mailboxID int64) ([]SortRow, *s
 // read whole.
 func (s *Store) sortRowsAfterExpunges(ctx context.Context, mailboxID int64, rows []SortRow, box *sortBox) error {
 	have := rows[len(rows)-1].UID
-	q, err := s.r.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND uid <= ? ORDER BY uid`, mailboxID, have)
+	q, err := s.readers.QueryContext(ctx, `SELECT uid FROM messages WHERE mailbox_id = ? AND uid <= ? ORDER BY uid`, mailboxID, have)
 	if err != nil {
 		return wrapErr("read sort data", err)
 	}

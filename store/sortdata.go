@@ -71,7 +71,7 @@ func (s *Store) querySortData(ctx context.Context, mailboxID int64, fields SortF
 		cols += ", b.envelope"
 		from += " JOIN bodies b ON b.id = m.body_id"
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT `+cols+` FROM `+from+`
+	rows, err := s.readers.QueryContext(ctx, `SELECT `+cols+` FROM `+from+`
 		WHERE m.mailbox_id = ? AND `+strings.ReplaceAll(cond, "uid", "m.uid")+` ORDER BY m.uid`,
 		append([]any{mailboxID}, args...)...)
 	if err != nil {
@@ -157,7 +157,7 @@ func (s *Store) querySortData(ctx context.Context, mailboxID int64, fields SortF
 func (s *Store) readSortKeys(ctx context.Context, bodyID int64) (sortKeys, error) {
 	var env []byte
 	var header string
-	if err := s.r.QueryRowContext(ctx, `SELECT envelope, header FROM bodies WHERE id = ?`, bodyID).Scan(&env, &header); err != nil {
+	if err := s.readers.QueryRowContext(ctx, `SELECT envelope, header FROM bodies WHERE id = ?`, bodyID).Scan(&env, &header); err != nil {
 		return sortKeys{}, wrapErr(fmt.Sprintf("read body %d", bodyID), err)
 	}
 	var e Envelope

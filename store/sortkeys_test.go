@@ -44,14 +44,14 @@ func TestSortKeysAtDelivery(t *testing.T) {
 	deliver(t, s, a.ID, "Subject: no date\r\n\r\nx\r\n", DeliverOptions{})
 	checkSortKeys(t, s, in.ID)
 	var n int
-	if err := s.r.QueryRow(`SELECT count(*) FROM sort_keys`).Scan(&n); err != nil || n != 2 {
+	if err := s.readers.QueryRow(`SELECT count(*) FROM sort_keys`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d sort_keys rows, %v; want 2", n, err)
 	}
 	uids := []uint32{1, 2}
 	if _, err := s.Expunge(ctx, in.ID, uids); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.r.QueryRow(`SELECT count(*) FROM sort_keys`).Scan(&n); err != nil || n != 0 {
+	if err := s.readers.QueryRow(`SELECT count(*) FROM sort_keys`).Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d sort_keys rows after the bodies went, %v; want 0", n, err)
 	}
 }
@@ -66,7 +66,7 @@ func TestSortKeysMigration(t *testing.T) {
 	in := inbox(t, s, a.ID)
 	deliver(t, s, a.ID, sortKeysMessage, DeliverOptions{})
 	deliver(t, s, a.ID, "Subject: no date\r\n\r\nx\r\n", DeliverOptions{})
-	if _, err := s.w.Exec(`DELETE FROM sort_keys WHERE body_id = (SELECT body_id FROM messages WHERE uid = 2)`); err != nil {
+	if _, err := s.writer.Exec(`DELETE FROM sort_keys WHERE body_id = (SELECT body_id FROM messages WHERE uid = 2)`); err != nil {
 		t.Fatal(err)
 	}
 	checkSortKeys(t, s, in.ID) // uid 2 from its body
@@ -77,14 +77,14 @@ func TestSortKeysMigration(t *testing.T) {
 		`ALTER TABLE bodies ADD COLUMN parent_ids TEXT`,
 		`CREATE INDEX bodies_message_id ON bodies (message_id) WHERE message_id IS NOT NULL`,
 		`PRAGMA user_version = ` + strconv.Itoa(sortKeysVersion()-1)} {
-		if _, err := s.w.Exec(q); err != nil {
+		if _, err := s.writer.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
 	s.Close()
 	s = openStore(t, dir)
 	var n int
-	if err := s.r.QueryRow(`SELECT count(*) FROM sort_keys`).Scan(&n); err != nil || n != 2 {
+	if err := s.readers.QueryRow(`SELECT count(*) FROM sort_keys`).Scan(&n); err != nil || n != 2 {
 		t.Fatalf("%d sort_keys rows after the migration, %v; want 2", n, err)
 	}
 	checkSortKeys(t, s, in.ID)

@@ -115,13 +115,14 @@ type Store struct {
 	maxSize int64
 	limits  mailmsg.Limits // new mail's header size and nesting (0: none)
 	folders map[string]string
-	uidv    func(last uint32) uint32 // Options.UIDValidity; nil: the clock
-	grace   func(quota int64) int64  // Options.QuotaGrace; nil: none
-	mgrace  func(quota int64) int64  // Options.QuotaMessageGrace; nil: none
-	retain  time.Duration            // Options.ExpungeRetention; 0: never prune
 
-	w *sql.DB // the one writer connection: every write transaction, serialised
-	r *sql.DB // read-only connections (query_only) for everything else
+	uidValidity      func(last uint32) uint32 // Options.UIDValidity; nil: the clock
+	byteGrace        func(quota int64) int64  // Options.QuotaGrace; nil: none
+	messageGrace     func(quota int64) int64  // Options.QuotaMessageGrace; nil: none
+	expungeRetention time.Duration            // Options.ExpungeRetention; 0: never prune
+
+	writer  *sql.DB // the one writer connection: every write transaction, serialised
+	readers *sql.DB // read-only connections (query_only) for everything else
 
 	writes     chan *writeRequest // to the writer goroutine (runWriter); unbuffered
 	closing    chan struct{}      // closed by Close: no more writes are taken
@@ -137,9 +138,9 @@ type Store struct {
 	recent  recentMarks   // lower bounds of mailboxes' \Recent watermarks (ClaimRecent)
 	pruner  pruner        // the background pruning of old tombstones (condstore.go)
 
-	pg    bool               // the engine is PostgreSQL (pgstore.go), not SQLite
-	pgl   *postgres.Listener // PostgreSQL's change notifications; nil on SQLite
-	locks *sql.DB            // PostgreSQL: connections holding maildrop locks (maildroplock.go)
+	pg         bool               // the engine is PostgreSQL (pgstore.go), not SQLite
+	pgListener *postgres.Listener // PostgreSQL's change notifications; nil on SQLite
+	locks      *sql.DB            // PostgreSQL: connections holding maildrop locks (maildroplock.go)
 
 	penalties      *sql.DB       // PostgreSQL: connections counting login failures (loginpenalty.go)
 	penaltyCounted atomic.Uint64 // failures counted there, for pruning
@@ -164,12 +165,13 @@ func Open(dir string, opts Options) (*Store, error) {
 		now:     opts.Now,
 		maxSize: opts.MaxMessageSize,
 		folders: opts.Folders,
-		uidv:    opts.UIDValidity,
-		grace:   opts.QuotaGrace,
-		mgrace:  opts.QuotaMessageGrace,
 		hub:     newMemHub(),
 		logins:  newLoginCache(loginCacheTTL, loginCacheMax),
 		checks:  make(chan struct{}, maxPasswordChecks()),
+
+		uidValidity:  opts.UIDValidity,
+		byteGrace:    opts.QuotaGrace,
+		messageGrace: opts.QuotaMessageGrace,
 
 		writes:     make(chan *writeRequest),
 		closing:    make(chan struct{}),
@@ -193,9 +195,9 @@ func Open(dir string, opts Options) (*Store, error) {
 	}
 	switch {
 	case opts.ExpungeRetention == 0:
-		s.retain = DefaultExpungeRetention
+		s.expungeRetention = DefaultExpungeRetention
 	case opts.ExpungeRetention > 0:
-		s.retain = opts.ExpungeRetention
+		s.expungeRetention = opts.ExpungeRetention
 	}
 	if err := os.MkdirAll(s.tmpDir(), 0o700); err != nil {
 		return nil, fmt.Errorf("store: create spool directory: %w", err)
@@ -212,16 +214,16 @@ func Open(dir string, opts Options) (*Store, error) {
 	var err error
 	// The writer is opened (and migrated) first: it sets WAL mode, which is persistent in
 	// the file, before any read-only connection exists.
-	s.w, err = sql.Open("sqlite3", dsn(path, writerParams()))
+	s.writer, err = sql.Open("sqlite3", dsn(path, writerParams()))
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s.w.SetMaxOpenConns(1)
-	s.w.SetMaxIdleConns(1)
-	s.w.SetConnMaxIdleTime(0)
-	s.w.SetConnMaxLifetime(0)
+	s.writer.SetMaxOpenConns(1)
+	s.writer.SetMaxIdleConns(1)
+	s.writer.SetConnMaxIdleTime(0)
+	s.writer.SetConnMaxLifetime(0)
 	if err := s.migrate(context.Background()); err != nil {
-		s.w.Close()
+		s.writer.Close()
 		return nil, err
 	}
 	// From here on, writes go through the writer goroutine (write); stopWriter undoes it
@@ -230,25 +232,25 @@ func Open(dir string, opts Options) (*Store, error) {
 	stopWriter := func() {
 		close(s.closing)
 		<-s.writerDone
-		s.w.Close()
+		s.writer.Close()
 	}
 	if err := s.openSearchIndex(context.Background()); err != nil {
 		stopWriter()
 		return nil, err
 	}
 
-	s.r, err = sql.Open("sqlite3", dsn(path, readerParams()))
+	s.readers, err = sql.Open("sqlite3", dsn(path, readerParams()))
 	if err != nil {
 		stopWriter()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
 	n := max(4, runtime.GOMAXPROCS(0))
-	s.r.SetMaxOpenConns(n)
-	s.r.SetMaxIdleConns(n)
+	s.readers.SetMaxOpenConns(n)
+	s.readers.SetMaxIdleConns(n)
 
 	s.watcher, err = startWatcher(s, path)
 	if err != nil {
-		s.r.Close()
+		s.readers.Close()
 		stopWriter()
 		return nil, err
 	}
@@ -268,12 +270,12 @@ func (s *Store) Close() error {
 		if s.watcher != nil {
 			s.watcher.stop()
 		}
-		if s.pgl != nil {
-			s.pgl.Close()
+		if s.pgListener != nil {
+			s.pgListener.Close()
 			s.locks.Close()
 			s.penalties.Close()
 		}
-		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+		s.closeErr = errors.Join(s.readers.Close(), s.writer.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("store: close: %w", s.closeErr)
 		}
@@ -465,7 +467,7 @@ func (s *Store) runWriter() {
 // requests run so far fail with that error and those not yet run are returned, to run in
 // the next transaction.
 func (s *Store) commitBatch(batch []*writeRequest) (notRun []*writeRequest) {
-	tx, err := s.w.BeginTx(context.Background(), nil)
+	tx, err := s.writer.BeginTx(context.Background(), nil)
 	if err != nil {
 		for _, req := range batch {
 			req.done <- wrapErr(req.op, err)
@@ -613,7 +615,7 @@ func noRows(err, sentinel error) error {
 // IntegrityCheck runs SQLite's PRAGMA integrity_check and returns an error listing what
 // it found unless the database is sound.
 func (s *Store) IntegrityCheck(ctx context.Context) error {
-	rows, err := s.r.QueryContext(ctx, `PRAGMA integrity_check`)
+	rows, err := s.readers.QueryContext(ctx, `PRAGMA integrity_check`)
 	if err != nil {
 		return wrapErr("integrity check", err)
 	}

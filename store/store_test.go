@@ -104,7 +104,7 @@ func uids(msgs []Message) []uint32 {
 func countRows(t testing.TB, s *Store, table string) int {
 	t.Helper()
 	var n int
-	if err := s.r.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
+	if err := s.readers.QueryRow(`SELECT count(*) FROM ` + table).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -126,8 +126,8 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 	}
 	var version int
 	var mode string
-	s.r.QueryRow(`PRAGMA user_version`).Scan(&version)
-	s.r.QueryRow(`PRAGMA journal_mode`).Scan(&mode)
+	s.readers.QueryRow(`PRAGMA user_version`).Scan(&version)
+	s.readers.QueryRow(`PRAGMA journal_mode`).Scan(&mode)
 	if version != len(migrations) || mode != "wal" {
 		t.Errorf("user_version %d journal_mode %q, want %d wal", version, mode, len(migrations))
 	}
@@ -171,11 +171,11 @@ func TestOpenMigratesAndReopens(t *testing.T) {
 		t.Errorf("after reopen: %d messages, want 1", got.Messages)
 	}
 	// Readers cannot write, even by mistake.
-	if _, err := s.r.Exec(`DELETE FROM accounts`); err == nil {
+	if _, err := s.readers.Exec(`DELETE FROM accounts`); err == nil {
 		t.Error("reader pool accepted a write")
 	}
 	// A database from a newer program is refused, not damaged.
-	if _, err := s.w.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations)+1)); err != nil {
+	if _, err := s.writer.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, len(migrations)+1)); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -220,7 +220,7 @@ func TestAccounts(t *testing.T) {
 		t.Errorf("SetPassword unknown: %v", err)
 	}
 	var hash string
-	s.r.QueryRow(`SELECT password_hash FROM accounts WHERE id = ?`, a.ID).Scan(&hash)
+	s.readers.QueryRow(`SELECT password_hash FROM accounts WHERE id = ?`, a.ID).Scan(&hash)
 	if !strings.HasPrefix(hash, "$argon2id$v=19$m=64,t=1,p=1$") {
 		t.Errorf("hash %q is not a PHC argon2id string", hash)
 	}
@@ -239,7 +239,7 @@ func TestAccounts(t *testing.T) {
 
 	// bcrypt hashes written by other tools are accepted.
 	bh, _ := bcrypt.GenerateFromPassword([]byte("legacy"), bcrypt.MinCost)
-	if _, err := s.w.Exec(`UPDATE accounts SET password_hash = ? WHERE id = ?`, string(bh), a.ID); err != nil {
+	if _, err := s.writer.Exec(`UPDATE accounts SET password_hash = ? WHERE id = ?`, string(bh), a.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Authenticate(ctx, "alice@example.com", "legacy"); err != nil {
@@ -517,7 +517,7 @@ func TestBusyIsTemporary(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	tx, err := other.w.Begin()
+	tx, err := other.writer.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -98,12 +98,12 @@ func TestThreadKeysMigration(t *testing.T) {
 	}
 	s := openStore(t, dir)
 	var version int
-	if err := s.r.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != len(migrations) {
+	if err := s.readers.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil || version != len(migrations) {
 		t.Fatalf("schema version %d, %v; want %d", version, err, len(migrations))
 	}
 	for _, col := range []string{"message_id", "parent_ids"} {
 		var n int
-		if err := s.r.QueryRow(`SELECT count(*) FROM pragma_table_info('bodies') WHERE name = ?`, col).Scan(&n); err != nil || n != 0 {
+		if err := s.readers.QueryRow(`SELECT count(*) FROM pragma_table_info('bodies') WHERE name = ?`, col).Scan(&n); err != nil || n != 0 {
 			t.Errorf("bodies.%s still there (%d, %v)", col, n, err)
 		}
 	}

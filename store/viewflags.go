@@ -27,7 +27,7 @@ type UIDFlags struct {
 // mailbox. Without a cached copy, or when many rows changed, or when tombstones that old
 // were pruned (mailboxes.expunge_floor), it reads the mailbox's three columns.
 func (s *Store) MessageFlags(ctx context.Context, mailboxID int64) ([]UIDFlags, error) {
-	tx, err := s.r.BeginTx(ctx, nil)
+	tx, err := s.readers.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, wrapErr("list message flags", err)
 	}

@@ -1,5 +1,5 @@
 // Command letterbox-bench is a load generator for IMAP, POP3 and LMTP servers: it runs the
-// workloads of issue 6 (APPEND, FETCH of metadata and bodies, SEARCH TEXT, POP3 download,
+// workloads of docs/performance.md (APPEND, FETCH of metadata and bodies, SEARCH TEXT, POP3 download,
 // LMTP delivery, IDLE fan-out, a mixed multi-user load) against any server reachable by
 // host and port, Letterbox or Dovecot alike, prints a table and writes JSON.
 //

@@ -39,7 +39,7 @@ is complete. To restore it, stop Letterbox and run 'letterbox restore FILE'.`,
 
 // notOnPostgres is the answer of backup and restore when store.url names PostgreSQL: they
 // copy an SQLite file, and a PostgreSQL store is backed up with PostgreSQL's own tools
-// (issue #15). It exits EX_CONFIG: the configuration names a store these commands do not
+// (docs/operations.md). It exits EX_CONFIG: the configuration names a store these commands do not
 // handle, and nothing was done.
 func notOnPostgres(what string, cfg *config.Config) error {
 	return withCode(exitConfig, fmt.Errorf(`%s: the store is PostgreSQL (store.url %s), and 'letterbox backup' and 'restore' copy an SQLite store only; nothing was done.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/letterbox-mail/letterbox/internal/datasize"
 	"github.com/letterbox-mail/letterbox/pkg/config"
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -97,12 +98,12 @@ func deliver(ctx context.Context, cfg *config.Config, st *store.Store, log *slog
 	case errors.Is(err, store.ErrNotMessage):
 		return withCode(exitDataErr, fmt.Errorf("not a message: %w", err))
 	case errors.Is(err, store.ErrTooBig):
-		return withCode(exitDataErr, fmt.Errorf("message larger than limits.message_size (%s)", config.FormatSize(cfg.Limits.MessageSize)))
+		return withCode(exitDataErr, fmt.Errorf("message larger than limits.message_size (%s)", datasize.Format(cfg.Limits.MessageSize)))
 	case errors.Is(err, store.ErrHeaderTooBig):
 		// A permanent failure of the message, as for its size: EX_DATAERR (sysexits.h:
 		// "the input data was incorrect in some way"), which Postfix's pipe and local
 		// delivery bounce; 75 would have them retry a message that can never be taken.
-		return withCode(exitDataErr, fmt.Errorf("message refused: a header section larger than limits.header_size (%s)", config.FormatSize(cfg.Limits.HeaderSize)))
+		return withCode(exitDataErr, fmt.Errorf("message refused: a header section larger than limits.header_size (%s)", datasize.Format(cfg.Limits.HeaderSize)))
 	case errors.Is(err, store.ErrNestingTooDeep):
 		return withCode(exitDataErr, fmt.Errorf("message refused: MIME nesting deeper than limits.mime_depth (%d levels)", cfg.Limits.MIMEDepth))
 	case errors.Is(err, store.ErrNoSuchAccount):

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/protocol/pop3"
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -58,7 +58,7 @@ func accountView(t *testing.T, data, address string) map[string]exportedFolder {
 			}
 			raw, _ := io.ReadAll(b)
 			b.Close()
-			uidl, _ := pop3.FormatUIDL("", m.UID, mb.UIDValidity)
+			uidl, _ := maildrop.FormatUIDL("", m.UID, mb.UIDValidity)
 			f.Messages = append(f.Messages, exportedMessage{UID: m.UID, UIDL: uidl, Flags: strings.Join(m.Flags, " "),
 				Date: m.InternalDate.Unix(), Body: string(raw)})
 		}

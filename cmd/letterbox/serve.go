@@ -132,7 +132,7 @@ wait:
 //go:embed demo/*.eml
 var demoFS embed.FS
 
-// Demo account credentials (CONTRACT.md).
+// Demo account credentials, as README.md and the help of `serve --demo` give them.
 const (
 	demoAddress  = "demo@localhost"
 	demoPassword = "demo"

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/letterbox-mail/letterbox/pkg/config"
+	"github.com/letterbox-mail/letterbox/internal/datasize"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -72,7 +72,7 @@ func newUserAddCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var quotaBytes int64
 			if quota != "" {
-				q, err := config.ParseSize(quota)
+				q, err := datasize.Parse(quota)
 				if err != nil {
 					return withCode(exitUsage, fmt.Errorf("--quota: %w", err))
 				}
@@ -183,13 +183,13 @@ func newUserListCmd() *cobra.Command {
 			for _, a := range accts { // the store lists them by address
 				quota := "-"
 				if a.QuotaBytes > 0 {
-					quota = config.FormatSize(a.QuotaBytes)
+					quota = datasize.Format(a.QuotaBytes)
 				}
 				address := a.Address
 				if a.Disabled {
 					address += " (disabled)"
 				}
-				fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", address, a.Messages, config.FormatSize(a.UsedBytes), quota)
+				fmt.Fprintf(w, "%s\t%d\t%s\t%s\n", address, a.Messages, datasize.Format(a.UsedBytes), quota)
 			}
 			return w.Flush()
 		}),

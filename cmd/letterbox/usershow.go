@@ -10,7 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/letterbox-mail/letterbox/pkg/config"
+	"github.com/letterbox-mail/letterbox/internal/datasize"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -79,9 +79,9 @@ func newUserShowCmd() *cobra.Command {
 			if len(mine) > 0 {
 				aliasList = strings.Join(mine, ", ")
 			}
-			quota, used := "none", config.FormatSize(a.UsedBytes)
+			quota, used := "none", datasize.Format(a.UsedBytes)
 			if a.QuotaBytes > 0 {
-				quota = config.FormatSize(a.QuotaBytes)
+				quota = datasize.Format(a.QuotaBytes)
 				used += fmt.Sprintf(" (%d%% of quota)", a.UsedBytes*100/a.QuotaBytes)
 			}
 			quotaMsgs, msgs := "none", fmt.Sprint(a.Messages)
@@ -112,7 +112,7 @@ func newUserShowCmd() *cobra.Command {
 				if err != nil {
 					return storeError(err)
 				}
-				fmt.Fprintf(w, "  %s\t%d\t%d\t%s\n", m.Name, s.Messages, s.Unseen, config.FormatSize(s.Size))
+				fmt.Fprintf(w, "  %s\t%d\t%d\t%s\n", m.Name, s.Messages, s.Unseen, datasize.Format(s.Size))
 			}
 			return w.Flush()
 		}),
@@ -198,7 +198,7 @@ func parseQuota(s string) (int64, error) {
 	case "0", "none", "unlimited":
 		return 0, nil
 	}
-	q, err := config.ParseSize(s)
+	q, err := datasize.Parse(s)
 	if err != nil {
 		return 0, withCode(exitUsage, fmt.Errorf("--quota: %w", err))
 	}

@@ -223,3 +223,21 @@ func phrase(toks []addrToken) string {
 	}
 	return b.String()
 }
+
+// FormatAddresses writes an address list for people: "Alice <alice@example.org>, bob@x".
+// A group (RFC 5322 §3.4) shows as its start marker, the group's name, its members and an
+// empty entry for its end marker.
+func FormatAddresses(list []Address) string {
+	parts := make([]string, 0, len(list))
+	for _, a := range list {
+		addr := a.Mailbox
+		if a.Host != "" {
+			addr += "@" + a.Host
+		}
+		if a.Name != "" {
+			addr = a.Name + " <" + addr + ">"
+		}
+		parts = append(parts, addr)
+	}
+	return strings.Join(parts, ", ")
+}

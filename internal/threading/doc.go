@@ -27,8 +27,9 @@
 //     after "Z"). The empty string, an absent header, sorts first (RFC 5256 §3). Each key
 //     is folded to upper case once, before sorting, into one buffer for all the keys
 //     (foldKeys); the sort then compares plain strings. Non-ASCII letters are not folded:
-//     i;ascii-casemap is what issue 14 specifies; the i;unicode-casemap of RFC 5051,
-//     which I18NLEVEL=1 (RFC 5255) would require, differs only there.
+//     i;ascii-casemap (RFC 4790 §9.2) is RFC 5256's default collation; the
+//     i;unicode-casemap of RFC 5051, which I18NLEVEL=1 (RFC 5255) would require,
+//     differs only there.
 //   - FROM, TO and CC compare the addr-mailbox of the first address (RFC 5256 §3), not
 //     the host. DISPLAYFROM and DISPLAYTO (RFC 5957 §4) compare the sort value of
 //     RFC 5957 §3: the display name, else mailbox@host, else the mailbox (which is how a

@@ -1,6 +1,9 @@
 package threading
 
-import "time"
+import (
+	"cmp"
+	"time"
+)
 
 // Message is what SORT and THREAD need to know of one message of the mailbox.
 type Message struct {
@@ -79,15 +82,8 @@ func (m *Message) sent() sentDate {
 }
 
 func (a sentDate) compare(b sentDate) int {
-	switch {
-	case a.sec < b.sec:
-		return -1
-	case a.sec > b.sec:
-		return 1
-	case a.nsec < b.nsec:
-		return -1
-	case a.nsec > b.nsec:
-		return 1
+	if c := cmp.Compare(a.sec, b.sec); c != 0 {
+		return c
 	}
-	return 0
+	return cmp.Compare(a.nsec, b.nsec)
 }

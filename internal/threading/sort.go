@@ -1,6 +1,7 @@
 package threading
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -132,7 +133,7 @@ func Sort(msgs []Message, keys []SortKey) ([]int, error) {
 			case col.dates != nil:
 				c = col.dates[a].compare(col.dates[b])
 			case col.sizes != nil:
-				c = cmpInt64(col.sizes[a], col.sizes[b])
+				c = cmp.Compare(col.sizes[a], col.sizes[b])
 			default:
 				// i;ascii-casemap on keys folded to upper case: i;octet.
 				c = strings.Compare(col.strs[a], col.strs[b])
@@ -208,9 +209,9 @@ func Insert(prev []int, n int, msg func(i int) Message, keys []SortKey) ([]int, 
 				}
 			}
 			if o.Seq != m.Seq {
-				return cmpInt64(int64(o.Seq), int64(m.Seq))
+				return cmp.Compare(o.Seq, m.Seq)
 			}
-			return cmpInt64(int64(j), int64(i))
+			return cmp.Compare(j, i)
 		})
 		order = slices.Insert(order, at, i)
 	}
@@ -243,7 +244,7 @@ func (a sortValue) compare(b sortValue) int {
 	if c := a.date.compare(b.date); c != 0 {
 		return c
 	}
-	if c := cmpInt64(a.size, b.size); c != 0 {
+	if c := cmp.Compare(a.size, b.size); c != 0 {
 		return c
 	}
 	return strings.Compare(a.str, b.str)
@@ -251,23 +252,10 @@ func (a sortValue) compare(b sortValue) int {
 
 // compareSeq orders msgs[a] and msgs[b] by ascending sequence number, then by index.
 func compareSeq(msgs []Message, a, b int) int {
-	if sa, sb := msgs[a].Seq, msgs[b].Seq; sa != sb {
-		if sa < sb {
-			return -1
-		}
-		return 1
+	if c := cmp.Compare(msgs[a].Seq, msgs[b].Seq); c != 0 {
+		return c
 	}
-	return cmpInt64(int64(a), int64(b))
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	return cmp.Compare(a, b)
 }
 
 // numKey is one message's key under a single date or size criterion, with what breaks
@@ -298,13 +286,13 @@ func sortOneNumber(msgs []Message, col *sortColumn) []int {
 	cmp := func(a, b numKey) int {
 		switch {
 		case a.hi != b.hi:
-			return cmpInt64(a.hi, b.hi)
+			return cmp.Compare(a.hi, b.hi)
 		case a.lo != b.lo:
-			return cmpInt64(int64(a.lo), int64(b.lo))
+			return cmp.Compare(a.lo, b.lo)
 		case a.seq != b.seq:
-			return cmpInt64(int64(a.seq), int64(b.seq))
+			return cmp.Compare(a.seq, b.seq)
 		}
-		return cmpInt64(int64(a.idx), int64(b.idx))
+		return cmp.Compare(a.idx, b.idx)
 	}
 	// A mailbox whose messages arrived in the key's order (SORT (DATE), SORT (ARRIVAL)
 	// on mail delivered as it was sent) is answered by this one pass.

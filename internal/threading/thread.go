@@ -1,6 +1,7 @@
 package threading
 
 import (
+	"cmp"
 	"slices"
 	"strconv"
 	"strings"
@@ -58,13 +59,10 @@ func (a threadKey) compare(b threadKey) int {
 	if c := a.sent.compare(b.sent); c != 0 {
 		return c
 	}
-	if a.seq != b.seq {
-		if a.seq < b.seq {
-			return -1
-		}
-		return 1
+	if c := cmp.Compare(a.seq, b.seq); c != 0 {
+		return c
 	}
-	return cmpInt64(int64(a.index), int64(b.index))
+	return cmp.Compare(a.index, b.index)
 }
 
 // sortSiblings orders list by sent date (RFC 5256 §2.2), each dummy by its first child.

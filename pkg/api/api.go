@@ -8,9 +8,9 @@
 // Implementation notes:
 //
 //   - The API is a view of the store, like the protocols: it reads and writes only through
-//     the store (the Store interface below), and knows POP3 only through two pure functions
-//     of protocol/pop3 (FormatUIDL and InMaildrop), so its UIDLs are exactly the ones a POP3
-//     session shows.
+//     the store (the Store interface below), and knows POP3 only through internal/maildrop's
+//     rules (FormatUIDL and InMaildrop), the ones protocol/pop3 serves by, so its UIDLs are
+//     exactly the ones a POP3 session shows.
 //   - Every request carries "Authorization: Bearer <api.token>", compared in constant time.
 //     With no token configured the API refuses everything, unless Options.OpenOnLoopback
 //     (serve --testing) lets loopback clients in without one.
@@ -34,16 +34,16 @@ import (
 	"log/slog"
 	"maps"
 	"mime"
-	"net"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/pkg/config"
-	"github.com/letterbox-mail/letterbox/protocol/pop3"
+	"github.com/letterbox-mail/letterbox/internal/datasize"
+	"github.com/letterbox-mail/letterbox/internal/localhttp"
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -132,7 +132,7 @@ func Register(mux *http.ServeMux, opts Options) error {
 	if opts.Store == nil {
 		return errors.New("api: Options.Store is required")
 	}
-	if _, err := pop3.FormatUIDL(opts.UIDLFormat, 1, 1); err != nil {
+	if _, err := maildrop.FormatUIDL(opts.UIDLFormat, 1, 1); err != nil {
 		return fmt.Errorf("api: %w", err)
 	}
 	h := &handler{opts: opts, log: opts.Logger}
@@ -217,7 +217,7 @@ func (h *handler) authorize(r *http.Request) error {
 		if !h.opts.OpenOnLoopback {
 			return errors.New("the API needs api.token to be set (or serve --testing, from loopback)")
 		}
-		return LocalRequest(r)
+		return localhttp.Check(r)
 	}
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") {
@@ -227,51 +227,6 @@ func (h *handler) authorize(r *http.Request) error {
 		return errors.New("wrong bearer token")
 	}
 	return nil
-}
-
-// LocalRequest reports, as nil, whether a request without a token comes from this machine in
-// a way no web page elsewhere can fake: from loopback, not relayed by a proxy on this host
-// (Forwarded, X-Forwarded-For, X-Real-IP), and addressed to an IP address or to localhost.
-// The last check stops DNS rebinding: a page from a hostile site whose name the attacker
-// re-points at 127.0.0.1 reaches the server from loopback, but under that site's name.
-func LocalRequest(r *http.Request) error {
-	for _, proxy := range []string{"Forwarded", "X-Forwarded-For", "X-Real-Ip"} {
-		if r.Header.Get(proxy) != "" {
-			return errors.New("not served through a proxy unless api.token is set")
-		}
-	}
-	if !IsLoopback(r.RemoteAddr) {
-		return errors.New("loopback clients only, unless api.token is set")
-	}
-	if !localHost(r.Host) {
-		return errors.New("address the server as localhost or by IP address (http://127.0.0.1:PORT/)")
-	}
-	return nil
-}
-
-// localHost reports whether a Host header names the server in a way no other site can
-// claim: an IP address, or localhost (RFC 6761 §6.3: never resolved by DNS).
-func localHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if _, err := netip.ParseAddr(host); err == nil {
-		return true
-	}
-	host = strings.ToLower(host)
-	return host == "localhost" || strings.HasSuffix(host, ".localhost")
-}
-
-// IsLoopback reports whether a request's RemoteAddr is on loopback.
-func IsLoopback(remoteAddr string) bool {
-	host, _, err := net.SplitHostPort(remoteAddr)
-	if err != nil {
-		host = remoteAddr
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap().IsLoopback()
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -358,7 +313,7 @@ func parseQuota(raw json.RawMessage) (int64, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return 0, errBadRequest("quota: want a number of bytes or a size such as \"500MB\"")
 	}
-	n, err := config.ParseSize(s)
+	n, err := datasize.Parse(s)
 	if err != nil || n < 0 {
 		return 0, errBadRequest("quota %q: want a number of bytes or a size such as \"500MB\"", s)
 	}
@@ -441,7 +396,7 @@ func (h *handler) deliver(w http.ResponseWriter, r *http.Request) error {
 
 // uidl is the POP3 UIDL of an INBOX message (the format was checked by Register).
 func (h *handler) uidl(uid, uidValidity uint32) string {
-	s, _ := pop3.FormatUIDL(h.opts.UIDLFormat, uid, uidValidity)
+	s, _ := maildrop.FormatUIDL(h.opts.UIDLFormat, uid, uidValidity)
 	return s
 }
 
@@ -470,7 +425,7 @@ func (h *handler) listMailboxes(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	InboxFirst(mbs)
+	store.InboxFirst(mbs)
 	out := MailboxList{Mailboxes: make([]Mailbox, 0, len(mbs))}
 	for _, mb := range mbs {
 		st, err := h.opts.Store.Status(r.Context(), mb.ID)
@@ -485,24 +440,6 @@ func (h *handler) listMailboxes(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-// InboxFirst orders mailboxes as IMAP LIST shows them: INBOX first, then the others in the
-// store's (name) order.
-func InboxFirst(mbs []store.Mailbox) {
-	slices.SortStableFunc(mbs, func(x, y store.Mailbox) int {
-		return compareBool(x.Name != "INBOX", y.Name != "INBOX")
-	})
-}
-
-func compareBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case !a:
-		return -1
-	}
-	return 1
 }
 
 // Message is one message as GET .../messages shows it. UIDL is set for the INBOX messages
@@ -541,34 +478,18 @@ func (h *handler) listMessages(w http.ResponseWriter, r *http.Request) error {
 	out := MessageList{Mailbox: mb.Name, UIDValidity: mb.UIDValidity, Messages: make([]Message, 0, len(mds))}
 	for _, md := range mds {
 		m := Message{UID: md.UID, Flags: md.Flags, Size: md.Size, InternalDate: md.InternalDate.UTC(),
-			Subject: md.Envelope.Subject, From: FormatAddresses(md.Envelope.From),
+			Subject: md.Envelope.Subject, From: mailmsg.FormatAddresses(md.Envelope.From),
 			MessageID: md.Envelope.MessageID}
 		if m.Flags == nil {
 			m.Flags = []string{}
 		}
-		if mb.Name == "INBOX" && pop3.InMaildrop(md.Message, h.opts.DeleteMode) {
+		if mb.Name == "INBOX" && maildrop.InMaildrop(md.Message, h.opts.DeleteMode) {
 			m.UIDL = h.uidl(md.UID, mb.UIDValidity)
 		}
 		out.Messages = append(out.Messages, m)
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
-}
-
-// FormatAddresses writes an address list for people: "Alice <alice@example.org>, bob@x".
-func FormatAddresses(list []store.Address) string {
-	parts := make([]string, 0, len(list))
-	for _, a := range list {
-		addr := a.Mailbox
-		if a.Host != "" {
-			addr += "@" + a.Host
-		}
-		if a.Name != "" {
-			addr = a.Name + " <" + addr + ">"
-		}
-		parts = append(parts, addr)
-	}
-	return strings.Join(parts, ", ")
 }
 
 func (h *handler) rawMessage(w http.ResponseWriter, r *http.Request) error {

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/pkg/config"
-	"github.com/letterbox-mail/letterbox/protocol/pop3"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -286,7 +286,7 @@ func TestDeliverAndList(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantUIDL, _ := pop3.FormatUIDL("", 1, inbox.UIDValidity)
+	wantUIDL, _ := maildrop.FormatUIDL("", 1, inbox.UIDValidity)
 	if d.Mailbox != "INBOX" || d.UID != 1 || d.UIDValidity != inbox.UIDValidity || d.UIDL != wantUIDL || d.Size != int64(len(msg)) {
 		t.Errorf("delivered %+v, want uid 1, uidvalidity %d, uidl %s, size %d", d, inbox.UIDValidity, wantUIDL, len(msg))
 	}
@@ -380,7 +380,7 @@ func mustAccount(t *testing.T, st *store.Store, address string) int64 {
 // TestUIDLFollowsPOP3 checks that the API shows a UIDL for exactly the messages a POP3
 // session lists, in the configured format.
 func TestUIDLFollowsPOP3(t *testing.T) {
-	e := newEnv(t, Options{Token: "t", UIDLFormat: "%v.%u", DeleteMode: pop3.DeleteKeepFlagged})
+	e := newEnv(t, Options{Token: "t", UIDLFormat: "%v.%u", DeleteMode: maildrop.DeleteKeepFlagged})
 	e.createUser("bob")
 	e.deliver("bob", "", msg)
 	d := e.deliver("bob", "", msg)
@@ -390,7 +390,7 @@ func TestUIDLFollowsPOP3(t *testing.T) {
 	}
 	inbox, _ := e.st.MailboxByName(ctx, mustAccount(t, e.st, "bob"), "INBOX")
 	e.st.SetFlags(ctx, inbox.ID, []uint32{1}, store.FlagsAdd, []string{store.FlagDeleted})
-	e.st.SetFlags(ctx, inbox.ID, []uint32{2}, store.FlagsAdd, []string{pop3.HiddenKeyword})
+	e.st.SetFlags(ctx, inbox.ID, []uint32{2}, store.FlagsAdd, []string{maildrop.HiddenKeyword})
 	var ml MessageList
 	e.do("GET", "/api/v1/users/bob/mailboxes/INBOX/messages", "", "", &ml)
 	var uidls []string

@@ -1,18 +1,26 @@
 // Package config holds every Letterbox setting in one struct and loads it from, in rising
-// priority: the defaults in this file, a YAML file (--config FILE, else ./letterbox.yaml if
+// priority: the defaults in settings.go, a YAML file (--config FILE, else ./letterbox.yaml if
 // present), the environment (LETTERBOX_<KEY>, dots become underscores: imap.addr ->
 // LETTERBOX_IMAP_ADDR) and command-line flags.
 //
 // Implementation notes:
 //
-//   - Every key is listed once, in the keys table below, with its default. Each is bound to its
-//     environment variable explicitly, so nested keys and keys the file never mentions still
-//     come from the environment (viper's AutomaticEnv alone misses those when unmarshalling).
+//   - Every setting is declared once, in the settings table (settings.go): its key, default,
+//     flag and how it is read into the Config. Its environment variable is derived from the
+//     key (EnvVar); the flags, Keys, the defaults and fill all come from the table, and
+//     TestDocumentedSettings checks docs/configuration.md against it. Adding a setting is
+//     its field in Config, its entry in the table, and its line in the docs.
+//   - Each key is bound to its environment variable explicitly, so nested keys and keys the
+//     file never mentions still come from the environment (viper's AutomaticEnv alone
+//     misses those when unmarshalling).
 //   - A flag only counts when it was given on the command line; its default is documentation.
 //   - An environment variable set to the empty string counts ("LETTERBOX_IMAP_ADDR=" disables
 //     the IMAP listener), as an empty flag value does.
-//   - Unknown keys in the YAML file are reported in Config.Warnings, never an error, so that
-//     a file written for a newer version still starts an older one.
+//   - A key in the YAML file that is no setting stops Load with an error naming it and the
+//     closest setting: a mistyped key would otherwise silently leave its default in force.
+//     A LETTERBOX_* variable that is no setting (nor one of the test suites' own, see
+//     notSettings) is only warned about in Config.Warnings: the environment is shared with
+//     other programs and may be set for another version.
 //   - Load validates everything it can (sizes, durations, enums, networks) and reports every
 //     problem at once.
 package config
@@ -23,7 +31,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -32,6 +39,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/spf13/cast"
 	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
@@ -76,7 +84,8 @@ type Config struct {
 
 	// File is the configuration file that was read, "" if none.
 	File string
-	// Warnings are problems that do not stop Letterbox (unknown keys in the file).
+	// Warnings are problems that do not stop Letterbox (LETTERBOX_* variables that are no
+	// setting).
 	Warnings []string
 }
 
@@ -177,11 +186,11 @@ type POP3 struct {
 	IdleTimeout time.Duration
 }
 
-// Values of pop3.delete.
+// Values of pop3.delete (internal/maildrop's delete modes).
 const (
-	DeleteExpunge     = "expunge"
-	DeleteKeepFlagged = "keep-flagged"
-	DeleteHide        = "hide"
+	DeleteExpunge     = maildrop.DeleteExpunge
+	DeleteKeepFlagged = maildrop.DeleteKeepFlagged
+	DeleteHide        = maildrop.DeleteHide
 )
 
 // API configures the JSON test API on the HTTP listener (pkg/api).
@@ -340,153 +349,34 @@ func (l Log) NewLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// key is one setting: its dotted name and its default.
-type key struct {
-	name string
-	def  any
-}
-
-// keys is every setting Letterbox knows, with its default (CONTRACT.md).
-var keys = []key{
-	{"data", "./letterbox-data"},
-	{"store.url", ""},
-	{"hostname", ""}, // "" means os.Hostname(), else "localhost"
-	{"imap.addr", "127.0.0.1:1143"},
-	{"imap.idle_timeout", "30m"},
-	{"imap.qresync_retention", "30d"},
-	{"imap.message_limit", DefaultMessageLimit},
-	{"imaps.addr", ""},
-	{"pop3.addr", "127.0.0.1:1110"},
-	{"pop3.uidl_format", "%08Xu%08Xv"},
-	{"pop3.mark_seen", true},
-	{"pop3.delete", DeleteExpunge},
-	{"pop3.expire", "NEVER"},
-	{"pop3.login_delay", "0s"},
-	{"pop3.idle_timeout", "10m"},
-	{"pop3s.addr", ""},
-	{"lmtp.addr", "127.0.0.1:2424"},
-	{"lmtp.detail_delimiter", "+"},
-	{"lmtp.detail_to_folder", true},
-	{"http.addr", "127.0.0.1:8080"},
-	{"http.pprof", false},
-	{"api.enabled", false},
-	{"api.token", ""},
-	{"inspector.enabled", false},
-	{"trace.dir", ""},
-	{"trace.body_limit", "4K"},
-	{"tls.cert", ""},
-	{"tls.key", ""},
-	{"tls.self_signed", false},
-	{"auth.allow_plaintext", ""}, // "": loopback and trusted networks only
-	{"auth.trusted_networks", []string{}},
-	{"auth.failure_delay", "2s"},
-	{"auth.max_failures", 10},
-	{"auth.failure_window", "10m"},
-	{"auth.block_duration", "15m"},
-	{"proxy.trusted_networks", []string{}},
-	{"proxy.required", false},
-	{"limits.message_size", "50M"},
-	{"limits.max_connections", 1000},
-	{"limits.max_connections_per_ip", 50},
-	{"limits.max_userip_connections", 10},
-	{"limits.recipients", 1000},  // Postfix's smtpd_recipient_limit
-	{"limits.header_size", "1M"}, // the header the store keeps for parsing (internal/mailmsg/parse.go)
-	{"limits.mime_depth", 64},    // the nesting the store describes whole
-	{"folders.sent", "Sent"},
-	{"folders.drafts", "Drafts"},
-	{"folders.trash", "Trash"},
-	{"folders.junk", "Junk"},
-	{"folders.archive", "Archives"}, // Thunderbird's name for its archive folder
-	{"quota.grace", "10%"},
-	{"log.level", "info"},
-	{"log.format", "text"},
-	// public.*: "" and 0 mean derived from hostname and the listeners (resolvePublic).
-	{"public.imap.host", ""},
-	{"public.imap.port", 0},
-	{"public.imap.tls", ""},
-	{"public.pop3.host", ""},
-	{"public.pop3.port", 0},
-	{"public.pop3.tls", ""},
-	{"public.smtp.host", ""}, // Letterbox has no submission server: unset offers none
-	{"public.smtp.port", 0},
-	{"public.smtp.tls", ""},
-}
-
-// Keys lists every setting's dotted name, in table order.
-func Keys() []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = k.name
-	}
-	return out
-}
-
-// EnvVar is the environment variable of a key: imap.addr -> LETTERBOX_IMAP_ADDR.
-func EnvVar(key string) string {
-	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
-}
-
-// Flag names bound to keys. Flags are defined by AddGlobalFlags and AddServeFlags.
-const (
-	FlagConfig        = "config"
-	FlagData          = "data"
-	FlagStore         = "store"
-	FlagIMAPAddr      = "imap-addr"
-	FlagIMAPSAddr     = "imaps-addr"
-	FlagPOP3Addr      = "pop3-addr"
-	FlagPOP3SAddr     = "pop3s-addr"
-	FlagLMTPAddr      = "lmtp-addr"
-	FlagHTTPAddr      = "http-addr"
-	FlagPprof         = "pprof"
-	FlagTrace         = "trace"
-	FlagTLSSelfSigned = "tls-self-signed"
-	FlagLogLevel      = "log-level"
-)
-
-// flagKeys maps a flag to the key it sets.
-var flagKeys = map[string]string{
-	FlagData:          "data",
-	FlagStore:         "store.url",
-	FlagIMAPAddr:      "imap.addr",
-	FlagIMAPSAddr:     "imaps.addr",
-	FlagPOP3Addr:      "pop3.addr",
-	FlagPOP3SAddr:     "pop3s.addr",
-	FlagLMTPAddr:      "lmtp.addr",
-	FlagHTTPAddr:      "http.addr",
-	FlagPprof:         "http.pprof",
-	FlagTrace:         "trace.dir",
-	FlagTLSSelfSigned: "tls.self_signed",
-	FlagLogLevel:      "log.level",
-}
-
-func defaultOf(name string) any {
-	for _, k := range keys {
-		if k.name == name {
-			return k.def
-		}
-	}
-	panic("config: unknown key " + name)
-}
-
-// AddGlobalFlags defines the flags every subcommand takes: --config, --data, --log-level.
+// AddGlobalFlags defines the flags every subcommand takes: --config and the global flags of
+// the settings table (--data, --store, --log-level).
 func AddGlobalFlags(fs *pflag.FlagSet) {
 	fs.String(FlagConfig, "", "YAML configuration file (default ./"+DefaultFile+" if present)")
-	fs.String(FlagData, defaultOf("data").(string), "data directory (store and generated certificate); created if missing")
-	fs.String(FlagStore, defaultOf("store.url").(string), "the store: empty for SQLite under --data, or postgres://USER:PASS@HOST:PORT/DB?sslmode=... (PostgreSQL)")
-	fs.String(FlagLogLevel, defaultOf("log.level").(string), "log level: debug, info, warn or error")
+	addFlags(fs, true)
 }
 
-// AddServeFlags defines the listener flags of `serve`.
+// AddServeFlags defines the flags of `serve`: those of the settings table that are not global.
 func AddServeFlags(fs *pflag.FlagSet) {
-	fs.String(FlagIMAPAddr, defaultOf("imap.addr").(string), "IMAP address (STARTTLS when TLS is configured); empty disables")
-	fs.String(FlagIMAPSAddr, "", "IMAP over implicit TLS address; empty disables")
-	fs.String(FlagPOP3Addr, defaultOf("pop3.addr").(string), "POP3 address (STLS when TLS is configured); empty disables")
-	fs.String(FlagPOP3SAddr, "", "POP3 over implicit TLS address; empty disables")
-	fs.String(FlagLMTPAddr, defaultOf("lmtp.addr").(string), "LMTP address, host:port or unix:/path; empty disables")
-	fs.String(FlagHTTPAddr, defaultOf("http.addr").(string), "HTTP address (health, metrics); empty disables")
-	fs.Bool(FlagPprof, false, "mount Go's profiler (net/http/pprof) under /debug/pprof/ on the HTTP listener")
-	fs.String(FlagTrace, "", "write a wire trace of every IMAP, POP3 and LMTP session into this directory (credentials masked)")
-	fs.Bool(FlagTLSSelfSigned, false, "generate and reuse a self-signed certificate under the data directory")
+	addFlags(fs, false)
+}
+
+// addFlags defines the flags of the settings whose global is global, with the settings'
+// defaults (only documentation: a flag counts only when given, see Load).
+func addFlags(fs *pflag.FlagSet, global bool) {
+	for _, s := range settings {
+		if s.flag == "" || s.global != global {
+			continue
+		}
+		switch def := s.def.(type) {
+		case bool:
+			fs.Bool(s.flag, def, s.usage)
+		case string:
+			fs.String(s.flag, def, s.usage)
+		default:
+			panic(fmt.Sprintf("config: setting %s: a flag of type %T", s.key, def))
+		}
+	}
 }
 
 // LoadOptions says where Load looks besides the defaults and the environment.
@@ -502,16 +392,16 @@ type LoadOptions struct {
 // Load resolves the configuration.
 func Load(opts LoadOptions) (*Config, error) {
 	v := viper.New()
-	for _, k := range keys {
-		v.SetDefault(k.name, k.def)
+	for _, s := range settings {
+		v.SetDefault(s.key, s.def)
 	}
 	v.SetEnvPrefix(EnvPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	v.AllowEmptyEnv(true)
 	v.AutomaticEnv()
-	for _, k := range keys {
-		if err := v.BindEnv(k.name, EnvVar(k.name)); err != nil {
-			return nil, fmt.Errorf("config: bind %s: %w", k.name, err)
+	for _, s := range settings {
+		if err := v.BindEnv(s.key, EnvVar(s.key)); err != nil {
+			return nil, fmt.Errorf("config: bind %s: %w", s.key, err)
 		}
 	}
 
@@ -522,7 +412,7 @@ func Load(opts LoadOptions) (*Config, error) {
 		}
 	}
 	if !explicit {
-		if env, ok := os.LookupEnv(EnvPrefix + "_CONFIG"); ok && env != "" {
+		if env, ok := os.LookupEnv(configEnv); ok && env != "" {
 			file, explicit = env, true
 		}
 	}
@@ -532,10 +422,21 @@ func Load(opts LoadOptions) (*Config, error) {
 		}
 	}
 
-	cfg := &Config{}
+	cfg := &Config{Warnings: unknownEnv(os.Environ())}
 	if file != "" {
 		raw, err := os.ReadFile(file)
 		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		// The file's own keys, read apart from the defaults, say what it mistyped.
+		fv := viper.New()
+		fv.SetConfigType("yaml")
+		if err := fv.ReadConfig(bytes.NewReader(raw)); err != nil {
+			return nil, fmt.Errorf("config: %s: %w", file, err)
+		}
+		fileKeys := fv.AllKeys()
+		sort.Strings(fileKeys)
+		if err := unknownKeys(file, fileKeys); err != nil {
 			return nil, fmt.Errorf("config: %w", err)
 		}
 		v.SetConfigType("yaml")
@@ -543,14 +444,16 @@ func Load(opts LoadOptions) (*Config, error) {
 			return nil, fmt.Errorf("config: %s: %w", file, err)
 		}
 		cfg.File = file
-		cfg.Warnings = unknownKeys(file, raw)
 	}
 
 	if opts.Flags != nil {
-		for flag, k := range flagKeys {
-			if f := opts.Flags.Lookup(flag); f != nil {
-				if err := v.BindPFlag(k, f); err != nil {
-					return nil, fmt.Errorf("config: bind --%s: %w", flag, err)
+		for _, s := range settings {
+			if s.flag == "" {
+				continue
+			}
+			if f := opts.Flags.Lookup(s.flag); f != nil {
+				if err := v.BindPFlag(s.key, f); err != nil {
+					return nil, fmt.Errorf("config: bind --%s: %w", s.flag, err)
 				}
 			}
 		}
@@ -566,8 +469,8 @@ func Load(opts LoadOptions) (*Config, error) {
 // no flags (the in-process test server, pkg/letterboxtest, starts from it).
 func Defaults() (*Config, error) {
 	v := viper.New()
-	for _, k := range keys {
-		v.SetDefault(k.name, k.def)
+	for _, s := range settings {
+		v.SetDefault(s.key, s.def)
 	}
 	cfg := &Config{}
 	if err := cfg.fill(v); err != nil {
@@ -576,121 +479,9 @@ func Defaults() (*Config, error) {
 	return cfg, nil
 }
 
-// unknownKeys lists the keys of a YAML file that Letterbox does not know.
-func unknownKeys(file string, raw []byte) []string {
-	fv := viper.New()
-	fv.SetConfigType("yaml")
-	if err := fv.ReadConfig(bytes.NewReader(raw)); err != nil {
-		return nil
-	}
-	known := map[string]bool{}
-	for _, k := range keys {
-		known[k.name] = true
-	}
-	var warnings []string
-	all := fv.AllKeys()
-	sort.Strings(all)
-	for _, k := range all {
-		if !known[k] {
-			warnings = append(warnings, fmt.Sprintf("%s: unknown setting %q ignored", file, k))
-		}
-	}
-	return warnings
-}
-
-// fill reads every key from v into cfg and validates it, reporting all problems at once.
-func (cfg *Config) fill(v *viper.Viper) error {
+// validate checks what involves several settings, once fill has read them all.
+func (cfg *Config) validate() []error {
 	var errs []error
-	str := func(k string) string {
-		s, err := cast.ToStringE(v.Get(k))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", k, err))
-		}
-		return strings.TrimSpace(s)
-	}
-	boolean := func(k string) bool {
-		b, err := cast.ToBoolE(v.Get(k))
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: want true or false: %w", k, err))
-		}
-		return b
-	}
-	duration := func(k string) time.Duration {
-		d, err := cast.ToDurationE(v.Get(k))
-		if err != nil || d < 0 {
-			errs = append(errs, fmt.Errorf("%s: want a duration such as 2s, 10m or 1h: %q", k, str(k)))
-		}
-		return d
-	}
-
-	cfg.Data = str("data")
-	if cfg.Data == "" {
-		errs = append(errs, errors.New("data: the data directory must not be empty"))
-	}
-	cfg.Store = Store{URL: str("store.url")}
-	if err := cfg.Store.validate(); err != nil {
-		errs = append(errs, err)
-	}
-	cfg.Hostname = str("hostname")
-	if cfg.Hostname == "" {
-		if h, err := os.Hostname(); err == nil && h != "" {
-			cfg.Hostname = h
-		} else {
-			cfg.Hostname = "localhost"
-		}
-	}
-
-	cfg.IMAP = IMAP{Addr: str("imap.addr"), IdleTimeout: duration("imap.idle_timeout")}
-	if d, err := parseDays("imap.qresync_retention", str("imap.qresync_retention")); err != nil {
-		errs = append(errs, err)
-	} else {
-		cfg.IMAP.QResyncRetention = d
-	}
-	if n, err := cast.ToIntE(v.Get("imap.message_limit")); err != nil || n < 0 {
-		errs = append(errs, fmt.Errorf("imap.message_limit: want a number of messages, 0 for no limit, got %q", str("imap.message_limit")))
-	} else {
-		cfg.IMAP.MessageLimit = n
-	}
-	cfg.IMAPS = Listener{Addr: str("imaps.addr")}
-	cfg.POP3 = POP3{
-		Addr:        str("pop3.addr"),
-		UIDLFormat:  str("pop3.uidl_format"),
-		MarkSeen:    boolean("pop3.mark_seen"),
-		Delete:      strings.ToLower(str("pop3.delete")),
-		Expire:      str("pop3.expire"),
-		LoginDelay:  duration("pop3.login_delay"),
-		IdleTimeout: duration("pop3.idle_timeout"),
-	}
-	switch cfg.POP3.Delete {
-	case DeleteExpunge, DeleteKeepFlagged, DeleteHide:
-	default:
-		errs = append(errs, fmt.Errorf("pop3.delete: %q is not one of expunge, keep-flagged, hide", cfg.POP3.Delete))
-	}
-	if cfg.POP3.UIDLFormat == "" {
-		errs = append(errs, errors.New("pop3.uidl_format: must not be empty"))
-	}
-	if d, err := parseExpire(cfg.POP3.Expire); err != nil {
-		errs = append(errs, err)
-	} else {
-		cfg.POP3.ExpireAfter = d
-	}
-	cfg.POP3S = Listener{Addr: str("pop3s.addr")}
-	cfg.LMTP = LMTP{Addr: str("lmtp.addr"), DetailToFolder: boolean("lmtp.detail_to_folder")}
-	cfg.LMTP.DetailDelimiter = str("lmtp.detail_delimiter")
-	if strings.ContainsAny(cfg.LMTP.DetailDelimiter, "@\"\r\n\t") {
-		errs = append(errs, fmt.Errorf("lmtp.detail_delimiter: %q may not contain @, quotes or white space", cfg.LMTP.DetailDelimiter))
-	}
-	cfg.HTTP = HTTP{Addr: str("http.addr"), Pprof: boolean("http.pprof")}
-	cfg.API = API{Enabled: boolean("api.enabled"), Token: str("api.token")}
-	cfg.Inspector = Inspector{Enabled: boolean("inspector.enabled")}
-	cfg.Trace.Dir = str("trace.dir")
-	if size, err := ParseSize(str("trace.body_limit")); err != nil {
-		errs = append(errs, fmt.Errorf("trace.body_limit: %w", err))
-	} else {
-		cfg.Trace.BodyLimit = size
-	}
-
-	cfg.TLS = TLS{Cert: str("tls.cert"), Key: str("tls.key"), SelfSigned: boolean("tls.self_signed")}
 	if (cfg.TLS.Cert == "") != (cfg.TLS.Key == "") {
 		errs = append(errs, errors.New("tls.cert and tls.key: give both or neither"))
 	}
@@ -702,67 +493,11 @@ func (cfg *Config) fill(v *viper.Viper) error {
 			errs = append(errs, errors.New("pop3s.addr: implicit TLS needs tls.cert and tls.key, or tls.self_signed"))
 		}
 	}
-
-	switch ap := strings.ToLower(str("auth.allow_plaintext")); ap {
-	case "", "loopback":
-		cfg.Auth.AllowPlaintext = nil
-	default:
-		b, err := strconv.ParseBool(ap)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("auth.allow_plaintext: want true, false or unset (loopback only), got %q", ap))
-		}
-		cfg.Auth.AllowPlaintext = &b
-	}
-	nets, err := parseNetworks("auth.trusted_networks", v.Get("auth.trusted_networks"))
-	if err != nil {
-		errs = append(errs, err)
-	}
-	cfg.Auth.TrustedNetworks = nets
-	proxies, err := parseNetworks("proxy.trusted_networks", v.Get("proxy.trusted_networks"))
-	if err != nil {
-		errs = append(errs, err)
-	}
-	cfg.Proxy = Proxy{TrustedNetworks: proxies, Required: boolean("proxy.required")}
-	if cfg.Proxy.Required && len(proxies) == 0 {
+	if cfg.Proxy.Required && len(cfg.Proxy.TrustedNetworks) == 0 {
 		errs = append(errs, errors.New("proxy.required: needs proxy.trusted_networks (the proxies that send the header)"))
 	}
-	cfg.Auth.FailureDelay = duration("auth.failure_delay")
-	// count reads a non-negative number (0 meaning no limit).
-	count := func(k string) int {
-		n, err := cast.ToIntE(v.Get(k))
-		if err != nil || n < 0 {
-			errs = append(errs, fmt.Errorf("%s: want a number, 0 or more, got %q", k, str(k)))
-		}
-		return n
-	}
-	cfg.Auth.MaxFailures = count("auth.max_failures")
-	cfg.Auth.FailureWindow = duration("auth.failure_window")
-	cfg.Auth.BlockDuration = duration("auth.block_duration")
 	if cfg.Auth.MaxFailures > 0 && (cfg.Auth.FailureWindow <= 0 || cfg.Auth.BlockDuration <= 0) {
 		errs = append(errs, errors.New("auth.failure_window and auth.block_duration: must be more than 0 when auth.max_failures is set"))
-	}
-	cfg.Limits.MaxConnections = count("limits.max_connections")
-	cfg.Limits.MaxConnectionsPerIP = count("limits.max_connections_per_ip")
-	cfg.Limits.MaxUserIPConnections = count("limits.max_userip_connections")
-	cfg.Limits.Recipients = count("limits.recipients")
-	cfg.Limits.MIMEDepth = count("limits.mime_depth")
-	if size, err := ParseSize(str("limits.header_size")); err != nil {
-		errs = append(errs, fmt.Errorf("limits.header_size: %w", err))
-	} else {
-		cfg.Limits.HeaderSize = size // 0: no limit
-	}
-
-	if size, err := ParseSize(str("limits.message_size")); err != nil {
-		errs = append(errs, fmt.Errorf("limits.message_size: %w", err))
-	} else if size <= 0 {
-		errs = append(errs, errors.New("limits.message_size: must be more than 0"))
-	} else {
-		cfg.Limits.MessageSize = size
-	}
-
-	cfg.Folders = Folders{
-		Sent: str("folders.sent"), Drafts: str("folders.drafts"), Trash: str("folders.trash"),
-		Junk: str("folders.junk"), Archive: str("folders.archive"),
 	}
 	seen := map[string]bool{}
 	for _, name := range []string{cfg.Folders.Sent, cfg.Folders.Drafts, cfg.Folders.Trash, cfg.Folders.Junk, cfg.Folders.Archive} {
@@ -774,46 +509,7 @@ func (cfg *Config) fill(v *viper.Viper) error {
 		}
 		seen[strings.ToLower(name)] = true
 	}
-
-	cfg.Quota.Grace = str("quota.grace")
-	if pct, ok := strings.CutSuffix(cfg.Quota.Grace, "%"); ok {
-		p, err := strconv.ParseFloat(strings.TrimSpace(pct), 64)
-		if err != nil || p < 0 || math.IsInf(p, 0) || math.IsNaN(p) {
-			errs = append(errs, fmt.Errorf("quota.grace: want a percentage of the quota such as 10%%, a size such as 10M, or 0, got %q", cfg.Quota.Grace))
-		}
-		cfg.Quota.GracePercent = p
-	} else if n, err := ParseSize(cfg.Quota.Grace); err != nil {
-		errs = append(errs, fmt.Errorf("quota.grace: want a percentage of the quota such as 10%%, a size such as 10M, or 0: %w", err))
-	} else {
-		cfg.Quota.GraceBytes = n
-	}
-
-	if err := cfg.Log.Level.UnmarshalText([]byte(str("log.level"))); err != nil {
-		errs = append(errs, fmt.Errorf("log.level: want debug, info, warn or error, got %q", str("log.level")))
-	}
-	cfg.Log.Format = strings.ToLower(str("log.format"))
-	if cfg.Log.Format != "text" && cfg.Log.Format != "json" {
-		errs = append(errs, fmt.Errorf("log.format: want text or json, got %q", cfg.Log.Format))
-	}
-
-	integer := func(k string) int {
-		n, err := cast.ToIntE(v.Get(k))
-		if err != nil || n < 0 || n > 65535 {
-			errs = append(errs, fmt.Errorf("%s: want a port number 1-65535, got %q", k, str(k)))
-		}
-		return n
-	}
-	endpoint := func(proto string) Endpoint {
-		p := "public." + proto + "."
-		return Endpoint{Host: str(p + "host"), Port: integer(p + "port"), TLS: strings.ToLower(str(p + "tls"))}
-	}
-	cfg.Public = Public{IMAP: endpoint("imap"), POP3: endpoint("pop3"), SMTP: endpoint("smtp")}
-	errs = append(errs, cfg.resolvePublic()...)
-
-	if len(errs) > 0 {
-		return fmt.Errorf("config: %w", errors.Join(errs...))
-	}
-	return nil
+	return append(errs, cfg.resolvePublic()...)
 }
 
 // resolvePublic fills what public.* leaves unset. IMAP and POP3 default to hostname and the

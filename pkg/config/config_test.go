@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/datasize"
 	"github.com/spf13/pflag"
 )
 
@@ -74,13 +76,13 @@ func TestDefaults(t *testing.T) {
 		{"imap.idle_timeout", cfg.IMAP.IdleTimeout, 30 * time.Minute},
 		{"imap.qresync_retention", cfg.IMAP.QResyncRetention, 30 * 24 * time.Hour},
 		{"imap.message_limit", cfg.IMAP.MessageLimit, 100000},
-		{"limits.message_size", cfg.Limits.MessageSize, 50 * MiB},
+		{"limits.message_size", cfg.Limits.MessageSize, 50 * datasize.MiB},
 		{"folders.trash", cfg.Folders.Trash, "Trash"},
 		{"log.format", cfg.Log.Format, "text"},
 		{"api.enabled", cfg.API.Enabled, false},
 		{"api.token", cfg.API.Token, ""},
 		{"trace.dir", cfg.Trace.Dir, ""},
-		{"trace.body_limit", cfg.Trace.BodyLimit, 4 * KiB},
+		{"trace.body_limit", cfg.Trace.BodyLimit, 4 * datasize.KiB},
 		{"file", cfg.File, ""},
 	}
 	for _, c := range checks {
@@ -118,24 +120,24 @@ limits:
 		size     int64
 		markSeen bool
 	}{
-		{name: "defaults", data: "./letterbox-data", imap: "127.0.0.1:1143", size: 50 * MiB, markSeen: true},
-		{name: "file", file: true, data: "/from/file", imap: "127.0.0.1:1001", size: 10 * MiB, markSeen: false},
+		{name: "defaults", data: "./letterbox-data", imap: "127.0.0.1:1143", size: 50 * datasize.MiB, markSeen: true},
+		{name: "file", file: true, data: "/from/file", imap: "127.0.0.1:1001", size: 10 * datasize.MiB, markSeen: false},
 		{name: "env without file (keys never in a file)", env: map[string]string{
 			"LETTERBOX_DATA": "/from/env", "LETTERBOX_IMAP_ADDR": "127.0.0.1:2002",
 			"LETTERBOX_LIMITS_MESSAGE_SIZE": "1G", "LETTERBOX_POP3_MARK_SEEN": "false",
-		}, data: "/from/env", imap: "127.0.0.1:2002", size: GiB, markSeen: false},
+		}, data: "/from/env", imap: "127.0.0.1:2002", size: datasize.GiB, markSeen: false},
 		{name: "env over file", file: true, env: map[string]string{
 			"LETTERBOX_DATA": "/from/env", "LETTERBOX_IMAP_ADDR": "127.0.0.1:2002",
 			"LETTERBOX_LIMITS_MESSAGE_SIZE": "20MiB", "LETTERBOX_POP3_MARK_SEEN": "true",
-		}, data: "/from/env", imap: "127.0.0.1:2002", size: 20 * MiB, markSeen: true},
+		}, data: "/from/env", imap: "127.0.0.1:2002", size: 20 * datasize.MiB, markSeen: true},
 		{name: "flag over env over file", file: true,
 			env:  map[string]string{"LETTERBOX_DATA": "/from/env", "LETTERBOX_IMAP_ADDR": "127.0.0.1:2002"},
 			args: []string{"--data", "/from/flag", "--imap-addr", "127.0.0.1:3003"},
-			data: "/from/flag", imap: "127.0.0.1:3003", size: 10 * MiB, markSeen: false},
+			data: "/from/flag", imap: "127.0.0.1:3003", size: 10 * datasize.MiB, markSeen: false},
 		{name: "empty env disables a listener", env: map[string]string{"LETTERBOX_IMAP_ADDR": ""},
-			data: "./letterbox-data", imap: "", size: 50 * MiB, markSeen: true},
+			data: "./letterbox-data", imap: "", size: 50 * datasize.MiB, markSeen: true},
 		{name: "empty flag disables a listener", env: map[string]string{"LETTERBOX_IMAP_ADDR": "127.0.0.1:2002"},
-			args: []string{"--imap-addr="}, data: "./letterbox-data", imap: "", size: 50 * MiB, markSeen: true},
+			args: []string{"--imap-addr="}, data: "./letterbox-data", imap: "", size: 50 * datasize.MiB, markSeen: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -184,16 +186,70 @@ func TestMissingExplicitFileIsAnError(t *testing.T) {
 	}
 }
 
-func TestUnknownKeysWarn(t *testing.T) {
+func TestUnknownKeysStop(t *testing.T) {
 	clearEnv(t)
-	path := writeFile(t, "data: /x\nimap:\n  adr: typo\nfrobnicate: 1\n")
-	cfg, err := Load(LoadOptions{File: path})
-	if err != nil {
-		t.Fatalf("unknown keys must not fail: %v", err)
+	path := writeFile(t, "data: /x\nimap:\n  adr: typo\nstore:\n  urll: postgres://x\nfrobnicate: 1\n")
+	_, err := Load(LoadOptions{File: path})
+	if err == nil {
+		t.Fatal("a file with unknown keys was accepted")
 	}
-	joined := strings.Join(cfg.Warnings, "\n")
-	if len(cfg.Warnings) != 2 || !strings.Contains(joined, "imap.adr") || !strings.Contains(joined, "frobnicate") {
-		t.Errorf("warnings = %q, want imap.adr and frobnicate", cfg.Warnings)
+	for _, want := range []string{
+		path + `: unknown setting "imap.adr" (did you mean "imap.addr"?)`,
+		path + `: unknown setting "store.urll" (did you mean "store.url"?)`,
+		`unknown setting "frobnicate"`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error = %v, want it to say %s", err, want)
+		}
+	}
+	// A known key given as a section is no setting either.
+	if _, err := Load(LoadOptions{File: writeFile(t, "limits:\n  message_size:\n    max: 1M\n")}); err == nil ||
+		!strings.Contains(err.Error(), `"limits.message_size.max" (did you mean "limits.message_size"?)`) {
+		t.Errorf("a nested unknown key: %v", err)
+	}
+}
+
+func TestUnknownEnvironmentWarns(t *testing.T) {
+	clearEnv(t)
+	t.Setenv("LETTERBOX_STORE_URLL", "postgres://typo")
+	t.Setenv("LETTERBOX_IMAP_ADDR", "127.0.0.1:0")
+	t.Setenv("LETTERBOX_CONFIG", "")
+	t.Setenv("LETTERBOX_TEST_STORE", "postgres") // the tests' own: no setting, no warning
+	t.Setenv("LETTERBOX_BIN", "/bin/true")
+	cfg, err := Load(LoadOptions{})
+	if err != nil {
+		t.Fatalf("an unknown variable must not fail: %v", err)
+	}
+	want := "environment: LETTERBOX_STORE_URLL is not a setting and is ignored (did you mean LETTERBOX_STORE_URL?)"
+	if !slices.Equal(cfg.Warnings, []string{want}) {
+		t.Errorf("warnings = %q, want only %q", cfg.Warnings, want)
+	}
+	if cfg.Store.URL != "" {
+		t.Errorf("store.url = %q from a mistyped variable", cfg.Store.URL)
+	}
+}
+
+func TestFlagsComeFromTheTable(t *testing.T) {
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	AddGlobalFlags(fs)
+	AddServeFlags(fs)
+	n := 0
+	for _, s := range settings {
+		if s.flag == "" {
+			continue
+		}
+		n++
+		f := fs.Lookup(s.flag)
+		if f == nil {
+			t.Errorf("%s: no flag --%s", s.key, s.flag)
+			continue
+		}
+		if f.DefValue != fmt.Sprint(s.def) || f.Usage == "" {
+			t.Errorf("--%s: default %q, usage %q; want default %v and a usage", s.flag, f.DefValue, f.Usage, s.def)
+		}
+	}
+	if got := strings.Count(fs.FlagUsages(), "\n"); got != n+1 { // and --config
+		t.Errorf("%d flags defined, want %d settings' and --config:\n%s", got, n+1, fs.FlagUsages())
 	}
 }
 
@@ -385,7 +441,7 @@ func TestTraceSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Trace.Dir != "/from/flag" || cfg.Trace.BodyLimit != 64*KiB {
+	if cfg.Trace.Dir != "/from/flag" || cfg.Trace.BodyLimit != 64*datasize.KiB {
 		t.Errorf("trace settings: %+v", cfg.Trace)
 	}
 	t.Setenv("LETTERBOX_TRACE_BODY_LIMIT", "lots")

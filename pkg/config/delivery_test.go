@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/letterbox-mail/letterbox/internal/datasize"
 )
 
 func TestDeliveryDefaults(t *testing.T) {
@@ -24,14 +26,14 @@ func TestDeliverySettings(t *testing.T) {
 		file, env string
 		delim     string
 		toFolder  bool
-		grace     int64 // GraceFor(1 MiB)
+		grace     int64 // GraceFor(1 datasize.MiB)
 		mgrace    int64 // MessageGraceFor(1000): a size allows no messages
 	}{
-		{"lmtp:\n  detail_delimiter: \"+-\"\n  detail_to_folder: false\nquota:\n  grace: 10M\n", "", "+-", false, 10 * MiB, 0},
+		{"lmtp:\n  detail_delimiter: \"+-\"\n  detail_to_folder: false\nquota:\n  grace: 10M\n", "", "+-", false, 10 * datasize.MiB, 0},
 		{"quota:\n  grace: 0\n", "", "+", true, 0, 0},
-		{"quota:\n  grace: 2.5%\n", "", "+", true, MiB / 40, 25},
+		{"quota:\n  grace: 2.5%\n", "", "+", true, datasize.MiB / 40, 25},
 		{"quota:\n  grace: 4096\n", "", "+", true, 4096, 0},
-		{"", "", "", true, MiB / 10, 100}, // LETTERBOX_LMTP_DETAIL_DELIMITER= disables details
+		{"", "", "", true, datasize.MiB / 10, 100}, // LETTERBOX_LMTP_DETAIL_DELIMITER= disables details
 	} {
 		clearEnv(t)
 		if tc.file == "" {
@@ -49,7 +51,7 @@ func TestDeliverySettings(t *testing.T) {
 		if cfg.LMTP.DetailDelimiter != tc.delim || cfg.LMTP.DetailToFolder != tc.toFolder {
 			t.Errorf("%q: lmtp = %+v", tc.file, cfg.LMTP)
 		}
-		if got := cfg.Quota.GraceFor(MiB); got != tc.grace {
+		if got := cfg.Quota.GraceFor(datasize.MiB); got != tc.grace {
 			t.Errorf("%q: GraceFor(1M) = %d, want %d", tc.file, got, tc.grace)
 		}
 		if got := cfg.Quota.MessageGraceFor(1000); got != tc.mgrace {

@@ -8,9 +8,9 @@
 // Implementation notes:
 //
 //   - It is a read-only view of the store, like pkg/api: everything comes through the Store
-//     interface below, and POP3 only through protocol/pop3's two pure functions FormatUIDL
-//     and InMaildrop (as pkg/api uses them), so the UIDLs and POP3 message numbers shown
-//     are the ones a POP3 session logging in now would show.
+//     interface below, and POP3 only through internal/maildrop's rules (FormatUIDL and
+//     InMaildrop, which protocol/pop3 and pkg/api use too), so the UIDLs and POP3 message
+//     numbers shown are the ones a POP3 session logging in now would show.
 //   - Sessions and transcripts come from optional providers (SessionLister, TraceStore);
 //     without one, its page says it is not enabled.
 //   - Access (authorize): mail content must never be public by default. With a token
@@ -45,8 +45,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/pkg/api"
-	"github.com/letterbox-mail/letterbox/protocol/pop3"
+	"github.com/letterbox-mail/letterbox/internal/localhttp"
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -136,7 +136,7 @@ func New(opts Options) (*Inspector, error) {
 	if opts.Store == nil {
 		return nil, errors.New("inspector: Options.Store is required")
 	}
-	if _, err := pop3.FormatUIDL(opts.UIDLFormat, 1, 1); err != nil {
+	if _, err := maildrop.FormatUIDL(opts.UIDLFormat, 1, 1); err != nil {
 		return nil, fmt.Errorf("inspector: %w", err)
 	}
 	in := &Inspector{opts: opts, log: opts.Logger, pages: map[string]*template.Template{},
@@ -240,7 +240,7 @@ func (in *Inspector) authorize(r *http.Request) (status int, msg string) {
 		}
 		return http.StatusOK, ""
 	}
-	if err := api.LocalRequest(r); err != nil {
+	if err := localhttp.Check(r); err != nil {
 		return http.StatusForbidden, "the inspector: " + err.Error()
 	}
 	return http.StatusOK, ""

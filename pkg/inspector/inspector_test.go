@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/protocol/pop3"
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -136,7 +136,7 @@ func TestPagesRender(t *testing.T) {
 	}
 
 	inbox := e.page("/accounts/alice@example.org/folders/INBOX")
-	uidl, _ := pop3.FormatUIDL("", 1, in.UIDValidity)
+	uidl, _ := maildrop.FormatUIDL("", 1, in.UIDValidity)
 	mustContain(t, "INBOX page", inbox, "<code>"+uidl+"</code>", `<td class="num">2</td>`,
 		`<span class="flag">\Seen</span>`, `<span class="keyword">$Important</span>`,
 		"Grüße", "Jürgen &lt;j@example.de&gt;")
@@ -181,7 +181,7 @@ func TestPagesRender(t *testing.T) {
 }
 
 func TestFolderPagesAndPOP3Numbers(t *testing.T) {
-	e := newEnv(t, Options{DeleteMode: pop3.DeleteHide, UIDLFormat: "%u"})
+	e := newEnv(t, Options{DeleteMode: maildrop.DeleteHide, UIDLFormat: "%u"})
 	a := e.account("bob", 0)
 	for range 3 {
 		e.deliver(a, "", plainMessage)
@@ -191,7 +191,7 @@ func TestFolderPagesAndPOP3Numbers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.st.SetFlags(ctx, inbox.ID, []uint32{2}, store.FlagsAdd, []string{pop3.HiddenKeyword}); err != nil {
+	if _, err := e.st.SetFlags(ctx, inbox.ID, []uint32{2}, store.FlagsAdd, []string{maildrop.HiddenKeyword}); err != nil {
 		t.Fatal(err)
 	}
 	body := e.page("/accounts/bob/folders/INBOX")

@@ -14,7 +14,7 @@ import (
 	"github.com/emersion/go-message/charset"
 	"github.com/emersion/go-message/textproto"
 
-	"github.com/letterbox-mail/letterbox/pkg/api"
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -83,13 +83,13 @@ func (in *Inspector) message(w http.ResponseWriter, r *http.Request) error {
 	}
 	row := in.pop3View(mb, msgs)[md.UID]
 	row.Metadata = md
-	row.From = api.FormatAddresses(md.Envelope.From)
+	row.From = mailmsg.FormatAddresses(md.Envelope.From)
 	header, err := in.readHeader(r, mb.ID, md)
 	if err != nil {
 		return err
 	}
 	v := messageView{Account: a, Folder: mb, messageRow: row,
-		To: api.FormatAddresses(md.Envelope.To), Cc: api.FormatAddresses(md.Envelope.Cc),
+		To: mailmsg.FormatAddresses(md.Envelope.To), Cc: mailmsg.FormatAddresses(md.Envelope.Cc),
 		Header: header, Structure: partTree(md.Structure, ""),
 		RawURL: messageURL(a.Address, mb.Name, md.UID) + "/raw"}
 	title := fmt.Sprintf("UID %d", md.UID)

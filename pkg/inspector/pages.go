@@ -9,9 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/pkg/api"
-	"github.com/letterbox-mail/letterbox/pkg/config"
-	"github.com/letterbox-mail/letterbox/protocol/pop3"
+	"github.com/letterbox-mail/letterbox/internal/datasize"
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -26,7 +26,7 @@ var templateFuncs = template.FuncMap{
 	"folderURL":  folderURL,
 	"messageURL": messageURL,
 	"traceURL":   traceURL,
-	"bytes":      config.FormatSize, // as `letterbox user show` writes sizes
+	"bytes":      datasize.Format, // as `letterbox user show` writes sizes
 	"time":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05Z") },
 	"isSystemFlag": func(flag string) bool {
 		return strings.HasPrefix(flag, `\`)
@@ -93,7 +93,7 @@ func (in *Inspector) account(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	api.InboxFirst(mbs)
+	store.InboxFirst(mbs)
 	v := accountView{Account: a}
 	for _, mb := range mbs {
 		st, err := in.opts.Store.Status(r.Context(), mb.ID)
@@ -188,7 +188,7 @@ func (in *Inspector) folder(w http.ResponseWriter, r *http.Request) error {
 		for _, md := range mds {
 			row := pop3[md.UID]
 			row.Metadata = md
-			row.From = api.FormatAddresses(md.Envelope.From)
+			row.From = mailmsg.FormatAddresses(md.Envelope.From)
 			v.Messages = append(v.Messages, row)
 		}
 	}
@@ -209,11 +209,11 @@ func (in *Inspector) pop3View(mb store.Mailbox, msgs []store.Message) map[uint32
 		switch {
 		case mb.Name != "INBOX":
 			out[m.UID] = messageRow{NotInPOP3: notInboxReason}
-		case !pop3.InMaildrop(m, in.opts.DeleteMode):
+		case !maildrop.InMaildrop(m, in.opts.DeleteMode):
 			out[m.UID] = messageRow{NotInPOP3: notInDropReason}
 		default:
 			n++
-			uidl, _ := pop3.FormatUIDL(in.opts.UIDLFormat, m.UID, mb.UIDValidity) // checked by New
+			uidl, _ := maildrop.FormatUIDL(in.opts.UIDLFormat, m.UID, mb.UIDValidity) // checked by New
 			out[m.UID] = messageRow{POP3: n, UIDL: uidl}
 		}
 	}

@@ -21,7 +21,8 @@
 //     at once), but stores the message exactly as given (CRLF-normalised): no Return-Path or
 //     Delivered-To is prepended, so a test knows the bytes POP3 RETR returns.
 //   - Mailbox is a snapshot taken from the store, not through a protocol; its UIDLs come
-//     from protocol/pop3's own functions, so they are the ones a POP3 session shows.
+//     from the rules protocol/pop3 serves by (internal/maildrop), so they are the ones a
+//     POP3 session shows.
 //   - WaitForMessages waits on store.Watch: it wakes on each commit to the account and
 //     counts again; it never sleeps or polls.
 //   - WithDeterministic makes UIDVALIDITY and INTERNALDATE functions of the test's own
@@ -39,10 +40,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
+	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 	"github.com/letterbox-mail/letterbox/pkg/api"
 	"github.com/letterbox-mail/letterbox/pkg/config"
 	"github.com/letterbox-mail/letterbox/pkg/server"
-	"github.com/letterbox-mail/letterbox/protocol/pop3"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -278,7 +280,7 @@ func (s *Server) account(user string) store.Account {
 }
 
 func (s *Server) uidl(uid, uidValidity uint32) string {
-	u, err := pop3.FormatUIDL(s.cfg.POP3.UIDLFormat, uid, uidValidity)
+	u, err := maildrop.FormatUIDL(s.cfg.POP3.UIDLFormat, uid, uidValidity)
 	if err != nil {
 		s.t.Fatalf("letterboxtest: %v", err)
 	}
@@ -351,9 +353,9 @@ func (s *Server) snapshot(a store.Account, name string) (Mailbox, error) {
 		UIDNext: mb.UIDNext, Messages: make([]Message, 0, len(mds))}
 	for _, md := range mds {
 		m := Message{UID: md.UID, Flags: md.Flags, Size: md.Size, InternalDate: md.InternalDate,
-			Subject: md.Envelope.Subject, From: api.FormatAddresses(md.Envelope.From),
+			Subject: md.Envelope.Subject, From: mailmsg.FormatAddresses(md.Envelope.From),
 			MessageID: md.Envelope.MessageID}
-		if mb.Name == "INBOX" && pop3.InMaildrop(md.Message, s.cfg.POP3.Delete) {
+		if mb.Name == "INBOX" && maildrop.InMaildrop(md.Message, s.cfg.POP3.Delete) {
 			m.UIDL = s.uidl(md.UID, mb.UIDValidity)
 		}
 		out.Messages = append(out.Messages, m)

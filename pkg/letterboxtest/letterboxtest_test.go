@@ -15,8 +15,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/pkg/config"
-	"github.com/letterbox-mail/letterbox/protocol/pop3"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -116,7 +116,7 @@ func TestDeliverAndMailbox(t *testing.T) {
 	srv.AddUser("bob@example.net", "secret")
 	d := srv.Deliver("bob@example.net", strings.ReplaceAll(hello, "\r\n", "\n"))
 	mb := srv.Mailbox("bob@example.net", "INBOX")
-	wantUIDL, _ := pop3.FormatUIDL("", 1, mb.UIDValidity)
+	wantUIDL, _ := maildrop.FormatUIDL("", 1, mb.UIDValidity)
 	if d != (Delivered{Mailbox: "INBOX", UID: 1, UIDValidity: mb.UIDValidity, UIDL: wantUIDL, Size: int64(len(hello))}) {
 		t.Errorf("Deliver = %+v", d)
 	}
@@ -187,7 +187,7 @@ func TestWithConfigHideMode(t *testing.T) {
 	p.cmd("QUIT")
 	// hide: IMAP still has the message, POP3 no longer lists it, so it has no UIDL.
 	mb := srv.Mailbox("bob", "INBOX")
-	if len(mb.Messages) != 1 || mb.Messages[0].UIDL != "" || !mb.Messages[0].HasFlag(pop3.HiddenKeyword) {
+	if len(mb.Messages) != 1 || mb.Messages[0].UIDL != "" || !mb.Messages[0].HasFlag(maildrop.HiddenKeyword) {
 		t.Errorf("after a hidden DELE: %+v", mb.Messages)
 	}
 }

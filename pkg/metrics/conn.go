@@ -1,15 +1,11 @@
 package metrics
 
 import (
-	"errors"
 	"net"
 	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
-
-	"github.com/letterbox-mail/letterbox/pkg/auth"
-	"github.com/letterbox-mail/letterbox/store"
 )
 
 // Listener wraps l so that every connection it accepts is counted as a connection of
@@ -88,45 +84,4 @@ func Transferred(c net.Conn) (in, out int64, ok bool) {
 func (c *conn) Close() error {
 	c.once.Do(func() { c.l.r.ConnClosed(c.l.protocol) })
 	return c.Conn.Close()
-}
-
-// DeliveryOutcome names the outcome of a store delivery (store.Deliver, DeliverSpooled):
-// one of the Outcome* values.
-func DeliveryOutcome(err error) string {
-	switch {
-	case err == nil:
-		return OutcomeDelivered
-	case errors.Is(err, store.ErrNoSuchAccount):
-		return OutcomeNoSuchUser
-	case errors.Is(err, store.ErrOverQuota):
-		return OutcomeOverQuota
-	case errors.Is(err, store.ErrTooBig):
-		return OutcomeTooBig
-	case errors.Is(err, store.ErrNotMessage):
-		return OutcomeNotMessage
-	case errors.Is(err, store.ErrHeaderTooBig):
-		return OutcomeHeaderTooBig
-	case errors.Is(err, store.ErrNestingTooDeep):
-		return OutcomeTooDeep
-	case errors.Is(err, store.ErrNoSuchMailbox):
-		return OutcomeNoSuchMbox
-	case errors.Is(err, store.ErrTemporary):
-		return OutcomeTemporary
-	}
-	return OutcomeFailed
-}
-
-// LoginFailureReason names why pkg/auth refused a login: one of the Reason* values.
-func LoginFailureReason(err error) string {
-	switch {
-	case errors.Is(err, auth.ErrFailed):
-		return ReasonCredentials
-	case errors.Is(err, auth.ErrProtocolNotAllowed):
-		return ReasonProtocol
-	case errors.Is(err, auth.ErrDisabled):
-		return ReasonDisabled
-	case errors.Is(err, auth.ErrBlocked):
-		return ReasonBlocked
-	}
-	return ReasonOther
 }

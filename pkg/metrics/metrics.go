@@ -15,9 +15,12 @@
 //     nothing, so a protocol server built without metrics (tests, tools) needs no checks at
 //     its call sites.
 //   - Label values are bounded sets chosen by the caller from constants (protocol names,
-//     known command names, outcomes); nothing a client sends becomes a label value
-//     unchecked, so a hostile client cannot make the series count grow. Command and
-//     outcome labels are folded to lower case and cut to a short length as a last guard.
+//     known command names, store's delivery outcomes, pkg/auth's failure reasons);
+//     nothing a client sends becomes a label value unchecked, so a hostile client cannot
+//     make the series count grow. Command and outcome labels are folded to lower case and
+//     cut to a short length as a last guard.
+//   - The packages that define the errors classify them (store.DeliveryOutcome,
+//     auth.FailureReason), so this one imports neither: it needs only Prometheus.
 //   - The listener's connections also count their own bytes in and out, which the
 //     protocols read back (Transferred) for their logout lines.
 //   - Series (all prefixed letterbox_):
@@ -54,31 +57,9 @@ const (
 	ViaCopy   = "copy"
 )
 
-// Delivery outcomes.
-const (
-	OutcomeDelivered  = "delivered"
-	OutcomeNoSuchUser = "no_such_user"
-	OutcomeOverQuota  = "over_quota"
-	OutcomeTooBig     = "too_big"
-	OutcomeNotMessage = "not_message"
-	// New mail refused for its shape: a header section over limits.header_size, MIME
-	// nesting deeper than limits.mime_depth.
-	OutcomeHeaderTooBig = "header_too_big"
-	OutcomeTooDeep      = "too_deep"
-	OutcomeTemporary    = "temporary"
-	OutcomeFailed       = "failed"
-	OutcomeNoSuchMbox   = "no_such_mailbox"
-	OutcomeUnavailable  = "unavailable"
-)
-
-// Login failure reasons.
-const (
-	ReasonCredentials = "credentials"
-	ReasonProtocol    = "protocol_not_allowed"
-	ReasonDisabled    = "disabled"
-	ReasonBlocked     = "blocked" // the address is blocked after repeated failures
-	ReasonOther       = "other"
-)
+// overQuota is the outcome (store.OutcomeOverQuota) that Delivery also counts as a quota
+// rejection; a test checks that the two agree.
+const overQuota = "over_quota"
 
 // maxLabel bounds a label value's length (a guard; callers pass constants).
 const maxLabel = 32
@@ -192,7 +173,8 @@ func (r *Recorder) Command(protocol, command string) {
 	r.commands.WithLabelValues(protocol, label(command)).Inc()
 }
 
-// LoginFailed counts a refused login with one of the Reason* values.
+// LoginFailed counts a refused login with one of pkg/auth's Reason* values
+// (auth.FailureReason).
 func (r *Recorder) LoginFailed(protocol, reason string) {
 	if r == nil {
 		return
@@ -200,14 +182,15 @@ func (r *Recorder) LoginFailed(protocol, reason string) {
 	r.loginFails.WithLabelValues(protocol, label(reason)).Inc()
 }
 
-// Delivery counts one message offered for storage through via (Via*) with an Outcome*
-// value; an over-quota outcome also counts as a quota rejection.
+// Delivery counts one message offered for storage through via (Via*) with one of store's
+// Outcome* values (store.DeliveryOutcome); an over-quota outcome also counts as a quota
+// rejection.
 func (r *Recorder) Delivery(via, outcome string) {
 	if r == nil {
 		return
 	}
 	r.deliveries.WithLabelValues(via, label(outcome)).Inc()
-	if outcome == OutcomeOverQuota {
+	if outcome == overQuota {
 		r.quotaRejects.WithLabelValues(via).Inc()
 	}
 }

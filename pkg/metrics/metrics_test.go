@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,8 +20,8 @@ func TestNilRecorder(t *testing.T) {
 	r.ConnOpened(POP3)
 	r.ConnClosed(POP3)
 	r.Command(POP3, "USER")
-	r.LoginFailed(IMAP, ReasonCredentials)
-	r.Delivery(ViaLMTP, OutcomeDelivered)
+	r.LoginFailed(IMAP, auth.ReasonCredentials)
+	r.Delivery(ViaLMTP, store.OutcomeDelivered)
 	r.QuotaRejected(ViaCopy)
 	r.BytesSent(POP3, 10)
 	r.StoreOp("deliver", time.Millisecond)
@@ -90,8 +89,8 @@ func TestCountersAndLabels(t *testing.T) {
 	r := New()
 	r.Command(POP3, "RETR")
 	r.Command(POP3, strings.Repeat("X", 100))
-	r.Delivery(ViaLMTP, OutcomeOverQuota)
-	r.Delivery(ViaAppend, OutcomeDelivered)
+	r.Delivery(ViaLMTP, store.OutcomeOverQuota)
+	r.Delivery(ViaAppend, store.OutcomeDelivered)
 	r.StoreOp("deliver", 3*time.Millisecond)
 	out := scrape(t, r)
 	for _, want := range []string{
@@ -112,34 +111,11 @@ func TestCountersAndLabels(t *testing.T) {
 	}
 }
 
-func TestOutcomesAndReasons(t *testing.T) {
-	wrap := func(err error) error { return fmt.Errorf("store: deliver: %w", err) }
-	for err, want := range map[error]string{
-		nil:                          OutcomeDelivered,
-		wrap(store.ErrNoSuchAccount): OutcomeNoSuchUser,
-		wrap(store.ErrOverQuota):     OutcomeOverQuota,
-		wrap(store.ErrTooBig):        OutcomeTooBig,
-		wrap(store.ErrNotMessage):    OutcomeNotMessage,
-		wrap(&store.ContentLimitError{Err: store.ErrHeaderTooBig, Limit: 1}):   OutcomeHeaderTooBig,
-		wrap(&store.ContentLimitError{Err: store.ErrNestingTooDeep, Limit: 1}): OutcomeTooDeep,
-		wrap(store.ErrNoSuchMailbox):                                           OutcomeNoSuchMbox,
-		wrap(store.ErrTemporary):                                               OutcomeTemporary,
-		errors.New("surprise"):                                                 OutcomeFailed,
-	} {
-		if got := DeliveryOutcome(err); got != want {
-			t.Errorf("DeliveryOutcome(%v) = %q, want %q", err, got, want)
-		}
-	}
-	for err, want := range map[error]string{
-		auth.ErrFailed:             ReasonCredentials,
-		auth.ErrProtocolNotAllowed: ReasonProtocol,
-		auth.ErrDisabled:           ReasonDisabled,
-		auth.ErrBlocked:            ReasonBlocked,
-		auth.ErrTemporary:          ReasonOther,
-	} {
-		if got := LoginFailureReason(err); got != want {
-			t.Errorf("LoginFailureReason(%v) = %q, want %q", err, got, want)
-		}
+// TestOverQuotaIsStoresOutcome checks that Delivery counts as quota rejections the outcome
+// store.DeliveryOutcome gives an over-quota error.
+func TestOverQuotaIsStoresOutcome(t *testing.T) {
+	if got := store.DeliveryOutcome(fmt.Errorf("deliver: %w", store.ErrOverQuota)); got != overQuota {
+		t.Errorf("store.DeliveryOutcome(ErrOverQuota) = %q, Delivery counts %q as a quota rejection", got, overQuota)
 	}
 }
 

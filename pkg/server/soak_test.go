@@ -24,7 +24,7 @@ import (
 	"github.com/letterbox-mail/letterbox/pkg/letterboxtest"
 )
 
-// Soak test sizes: 200 clients at once, as issue #5 asks.
+// Soak test sizes: 200 clients at once (docs/security.md, "soak").
 const (
 	soakIdlers     = 40      // IMAP IDLE, woken by deliveries
 	soakFetchers   = 50      // IMAP FETCH of listings and whole messages

@@ -55,7 +55,7 @@ func (s *session) appendMessages(a *appendArgs) (uidValidity uint32, uids []uint
 		// stores "\r\n1\r\n" too). A literal8 (RFC 3516 §4.2) is kept octet for octet.
 		sp, err := s.st.Spool(m.body, store.SpoolOptions{AnyOctets: true, Binary: m.body.binary})
 		if err != nil {
-			s.srv.opts.Metrics.Delivery(metrics.ViaAppend, metrics.DeliveryOutcome(err))
+			s.srv.opts.Metrics.Delivery(metrics.ViaAppend, store.DeliveryOutcome(err))
 			return 0, nil, s.appendError(err, mbox.Name)
 		}
 		msgs = append(msgs, store.SpooledMessage{Message: sp, Flags: flags, InternalDate: m.date})
@@ -74,7 +74,7 @@ func (s *session) appendMessages(a *appendArgs) (uidValidity uint32, uids []uint
 		delivered, err = s.st.DeliverAll(s.ctx, acct.ID, mbox.Name, msgs)
 	}
 	for range msgs {
-		s.srv.opts.Metrics.Delivery(metrics.ViaAppend, metrics.DeliveryOutcome(err))
+		s.srv.opts.Metrics.Delivery(metrics.ViaAppend, store.DeliveryOutcome(err))
 	}
 	if err != nil {
 		return 0, nil, s.appendError(err, mbox.Name)

@@ -9,11 +9,10 @@ import (
 	"net"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/letterbox-mail/letterbox/internal/benchcorpus"
+	"github.com/letterbox-mail/letterbox/internal/benchmetric"
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -38,7 +37,7 @@ func benchmarkFetch(b *testing.B, command string) {
 	addr := benchServer(b, benchMessages)
 	c := selectedBenchClient(b, addr)
 	var bytes int64
-	cpu0 := cpuTime()
+	cpu0 := benchmetric.CPUTime()
 	for b.Loop() {
 		if n := c.run(b, command); n != benchMessages {
 			b.Fatalf("%d FETCH responses, want %d", n, benchMessages)
@@ -47,18 +46,7 @@ func benchmarkFetch(b *testing.B, command string) {
 		c.read = 0
 	}
 	b.SetBytes(bytes)
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchMessages), "ns/msg")
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N*benchMessages), "cpu-ns/msg")
-}
-
-// cpuTime is the process's CPU time (client and server): per message, it moves less than
-// the wall clock when other work shares the machine.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	benchmetric.ReportPerMessage(b, b.N*benchMessages, cpu0)
 }
 
 // benchServer starts a server on a store whose INBOX holds n messages of about 4 KB, every

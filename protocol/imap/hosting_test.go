@@ -7,6 +7,7 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -66,7 +67,7 @@ func TestAccountMayNotUseIMAP(t *testing.T) {
 	if _, status := c.cmd("AUTHENTICATE PLAIN AGFsaWNlQGV4YW1wbGUuY29tAGNvcnJlY3QgaG9yc2U="); !strings.HasPrefix(status, "NO [AUTHORIZATIONFAILED]") {
 		t.Errorf("POP3-only account, AUTHENTICATE PLAIN: %s, want NO [AUTHORIZATIONFAILED]", status)
 	}
-	if got := counter(t, rec, "letterbox_login_failures_total", "protocol", "imap", "reason", metrics.ReasonProtocol); got != 2 {
+	if got := counter(t, rec, "letterbox_login_failures_total", "protocol", "imap", "reason", auth.ReasonProtocol); got != 2 {
 		t.Errorf("login failures (protocol not allowed) = %v, want 2", got)
 	}
 
@@ -84,7 +85,7 @@ func TestAccountMayNotUseIMAP(t *testing.T) {
 	if _, status := e.raw().cmd("LOGIN %q %q", testUser, "wrong"); !strings.HasPrefix(status, "NO [AUTHENTICATIONFAILED]") {
 		t.Errorf("wrong password: %s, want NO [AUTHENTICATIONFAILED]", status)
 	}
-	if got := counter(t, rec, "letterbox_login_failures_total", "reason", metrics.ReasonCredentials); got != 1 {
+	if got := counter(t, rec, "letterbox_login_failures_total", "reason", auth.ReasonCredentials); got != 1 {
 		t.Errorf("login failures (credentials) = %v, want 1", got)
 	}
 }

@@ -9,7 +9,8 @@ import (
 	"testing"
 )
 
-// BenchmarkQresyncSelect is issue 14's resynchronisation over 10,000 messages: SELECT
+// BenchmarkQresyncSelect is the resynchronisation docs/performance.md ("SORT, THREAD and
+// QRESYNC at 10,000 messages") measures against Dovecot, over 10,000 messages: SELECT
 // INBOX (QRESYNC (uidvalidity modseq)) after 10 flag changes since modseq, against
 // BenchmarkFetchAllFlags, the FETCH 1:* (FLAGS) that a client without QRESYNC needs.
 //

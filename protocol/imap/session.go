@@ -196,7 +196,7 @@ func (s *session) Login(username, password string) error {
 	acct, err := s.srv.opts.Auth.LoginFrom(s.ctx, store.ProtocolIMAP, remote, username, password)
 	if err != nil {
 		s.log.Info("login failed", "user", username, "err", err)
-		s.srv.opts.Metrics.LoginFailed(metrics.IMAP, metrics.LoginFailureReason(err))
+		s.srv.opts.Metrics.LoginFailed(metrics.IMAP, auth.FailureReason(err))
 		switch {
 		case errors.Is(err, auth.ErrFailed):
 			return errAuthFailed

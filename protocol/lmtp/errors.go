@@ -18,9 +18,9 @@ var (
 	errLineTooLong = &smtp.SMTPError{Code: 554, EnhancedCode: smtp.EnhancedCode{5, 6, 0}, Message: "Message line too long"}
 	// errStorageFull answers a store that cannot take the message now (disk full or
 	// read-only): 452 is RFC 5321's "insufficient system storage"; 4.2.2 ("mailbox full",
-	// RFC 3463 §3.3) is what the hosting issue (#4) asks for and what Dovecot's LMTP answers
-	// for a full mailbox, so MTAs treat it alike: defer and retry. (4.3.1 "mail system
-	// full" would name the cause more exactly; no MTA retries one differently.)
+	// RFC 3463 §3.3) is what Dovecot's LMTP answers for a full mailbox, so MTAs treat it
+	// alike: defer and retry. (4.3.1 "mail system full" would name the cause more
+	// exactly; no MTA retries one differently.)
 	errStorageFull = &smtp.SMTPError{Code: 452, EnhancedCode: smtp.EnhancedCode{4, 2, 2}, Message: "Mail storage full, try again later"}
 	errTemporary   = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0}, Message: "Temporary failure, try again later"}
 	errDataLost    = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 4, 2}, Message: "Connection lost during DATA"}

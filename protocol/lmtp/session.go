@@ -161,7 +161,7 @@ func (ss *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 			"rcpts", len(rcpts), "reply", replyText(reply), "err", err)
 		for _, rc := range rcpts {
 			status.SetStatus(rc.addr, reply)
-			ss.s.opts.Metrics.Delivery(metrics.ViaLMTP, metrics.DeliveryOutcome(err))
+			ss.s.opts.Metrics.Delivery(metrics.ViaLMTP, store.DeliveryOutcome(err))
 		}
 		return nil
 	}
@@ -197,7 +197,7 @@ func (ss *session) deliver(ctx context.Context, from string, rc recipient, sp *s
 		d, err = ss.s.st.DeliverSpooled(ctx, rc.account.ID, sp, opts)
 	}
 	reply := deliveryStatus(err)
-	ss.s.opts.Metrics.Delivery(metrics.ViaLMTP, metrics.DeliveryOutcome(err))
+	ss.s.opts.Metrics.Delivery(metrics.ViaLMTP, store.DeliveryOutcome(err))
 	attrs := []any{
 		"remote", ss.remote, "from", from, "rcpt", rc.addr, "account", rc.account.Address,
 		"size", sp.Size(), "reply", replyText(reply), "duration", time.Since(start).Round(time.Millisecond),

@@ -246,7 +246,7 @@ func (s *session) cmdUTF8(arg string) error {
 func (s *session) login(user, password string) *loginError {
 	acct, err := s.srv.opts.Auth.LoginFrom(s.ctx, store.ProtocolPOP3, s.conn.RemoteAddr(), user, password)
 	if err != nil {
-		s.srv.opts.Metrics.LoginFailed(metrics.POP3, metrics.LoginFailureReason(err))
+		s.srv.opts.Metrics.LoginFailed(metrics.POP3, auth.FailureReason(err))
 	}
 	switch {
 	case err == nil:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -72,7 +73,7 @@ func (s *session) commit() (int, error) {
 			deleted = append(deleted, m.uid)
 		}
 		// An expunged message needs no flag; a kept one shows IMAP it was read.
-		if m.retrieved && s.srv.opts.MarkSeen && !(m.deleted && mode == DeleteExpunge) {
+		if m.retrieved && s.srv.opts.MarkSeen && !(m.deleted && mode == maildrop.DeleteExpunge) {
 			seen = append(seen, m.uid)
 		}
 	}
@@ -81,10 +82,10 @@ func (s *session) commit() (int, error) {
 	}
 	c := store.MaildropCommit{Seen: seen, Deleted: deleted}
 	switch mode {
-	case DeleteKeepFlagged:
+	case maildrop.DeleteKeepFlagged:
 		c.DeletedFlag = store.FlagDeleted
-	case DeleteHide:
-		c.DeletedFlag = HiddenKeyword
+	case maildrop.DeleteHide:
+		c.DeletedFlag = maildrop.HiddenKeyword
 	}
 	err := s.srv.st.CommitMaildrop(s.ctx, s.mbox.ID, c)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -44,7 +45,7 @@ func TestDeleRset(t *testing.T) {
 }
 
 func TestDeleQuitModes(t *testing.T) {
-	for _, mode := range []string{DeleteExpunge, DeleteKeepFlagged, DeleteHide} {
+	for _, mode := range []string{maildrop.DeleteExpunge, maildrop.DeleteKeepFlagged, maildrop.DeleteHide} {
 		t.Run(mode, func(t *testing.T) {
 			e := newEnv(t, withOptions(func(o *Options) { o.DeleteMode = mode }))
 			for _, s := range []string{"one", "two", "three"} {
@@ -66,12 +67,12 @@ func TestDeleQuitModes(t *testing.T) {
 
 			inbox := e.inbox()
 			switch mode {
-			case DeleteExpunge:
+			case maildrop.DeleteExpunge:
 				if len(inbox) != 2 || inbox[0].UID != uids[0] || inbox[1].UID != uids[2] {
 					t.Errorf("INBOX after DELE 2 + QUIT: %+v, want UIDs %d and %d", inbox, uids[0], uids[2])
 				}
-			case DeleteKeepFlagged, DeleteHide:
-				flag := map[string]string{DeleteKeepFlagged: store.FlagDeleted, DeleteHide: HiddenKeyword}[mode]
+			case maildrop.DeleteKeepFlagged, maildrop.DeleteHide:
+				flag := map[string]string{maildrop.DeleteKeepFlagged: store.FlagDeleted, maildrop.DeleteHide: maildrop.HiddenKeyword}[mode]
 				if len(inbox) != 3 {
 					t.Fatalf("INBOX holds %d messages, want all 3 kept", len(inbox))
 				}

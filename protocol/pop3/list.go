@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 )
 
 // message is one message of the maildrop snapshot; its number is its index + 1.
@@ -30,20 +30,13 @@ func (s *session) loadMaildrop() error {
 	}
 	drop := make([]message, 0, len(msgs))
 	for _, m := range msgs {
-		if !InMaildrop(m, s.srv.opts.DeleteMode) {
+		if !maildrop.InMaildrop(m, s.srv.opts.DeleteMode) {
 			continue
 		}
 		drop = append(drop, message{uid: m.UID, size: m.Size})
 	}
 	s.mbox, s.drop = mbox, drop
 	return nil
-}
-
-// InMaildrop reports whether a POP3 session lists the INBOX message m, with the delete mode
-// deleteMode: not if a committed DELE hid it ($POP3Deleted, any mode) or, in the
-// "keep-flagged" mode, left it \Deleted.
-func InMaildrop(m store.Message, deleteMode string) bool {
-	return !m.HasFlag(HiddenKeyword) && !(deleteMode == DeleteKeepFlagged && m.HasFlag(store.FlagDeleted))
 }
 
 // dropStat counts the messages not marked deleted and their octets (RFC 1939 §5 STAT).

@@ -134,24 +134,3 @@ func TestInboxOnly(t *testing.T) {
 		t.Errorf("STAT = %q, want only the INBOX message", got)
 	}
 }
-
-func TestInMaildrop(t *testing.T) {
-	plain := store.Message{UID: 1}
-	deleted := store.Message{UID: 2, Flags: []string{store.FlagDeleted}}
-	hidden := store.Message{UID: 3, Flags: []string{HiddenKeyword}}
-	for _, tc := range []struct {
-		m    store.Message
-		mode string
-		want bool
-	}{
-		{plain, DeleteExpunge, true},
-		{deleted, DeleteExpunge, true},
-		{deleted, DeleteKeepFlagged, false},
-		{hidden, DeleteExpunge, false},
-		{hidden, DeleteHide, false},
-	} {
-		if got := InMaildrop(tc.m, tc.mode); got != tc.want {
-			t.Errorf("InMaildrop(%v, %s) = %v", tc.m.Flags, tc.mode, got)
-		}
-	}
-}

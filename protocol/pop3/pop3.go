@@ -61,29 +61,12 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/pkg/accept"
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/pkg/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
-
-// Delete modes: what a DELE committed by QUIT does to the message in the store.
-const (
-	// DeleteExpunge removes the message from INBOX (IMAP sessions see an EXPUNGE).
-	DeleteExpunge = "expunge"
-	// DeleteKeepFlagged only adds \Deleted: IMAP still sees the message, POP3 no longer.
-	DeleteKeepFlagged = "keep-flagged"
-	// DeleteHide adds the keyword $POP3Deleted: IMAP still sees the message, POP3 never again.
-	DeleteHide = "hide"
-)
-
-// HiddenKeyword marks a message that POP3 deleted in the "hide" delete mode. Snapshots
-// skip messages carrying it, whatever the current delete mode.
-const HiddenKeyword = "$POP3Deleted"
-
-// DefaultUIDLFormat is Dovecot's default pop3_uidl_format: the UID and the UIDVALIDITY as
-// eight lower-case hex digits each.
-const DefaultUIDLFormat = "%08Xu%08Xv"
 
 // DefaultIdleTimeout is the autologout timer; RFC 1939 §3 requires at least 10 minutes.
 const DefaultIdleTimeout = 10 * time.Minute
@@ -105,15 +88,14 @@ type Options struct {
 	TLSConfig *tls.Config
 	// Hostname is named in the greeting; "" means the machine's host name.
 	Hostname string
-	// UIDLFormat is pop3.uidl_format, expanded as Dovecot does: %u is the UID, %v the
-	// INBOX UIDVALIDITY, with an optional width (zero-padded as in %08u, truncating
-	// without the 0) and the modifiers X (lower-case hex), U and L; %% is a percent sign.
-	// "" means DefaultUIDLFormat.
+	// UIDLFormat is pop3.uidl_format, expanded as Dovecot does (maildrop.ParseUIDLFormat
+	// says how). "" means maildrop.DefaultUIDLFormat.
 	UIDLFormat string
 	// MarkSeen sets \Seen, when QUIT commits, on the messages RETR sent (pop3.mark_seen).
 	// TOP never marks a message seen.
 	MarkSeen bool
-	// DeleteMode is DeleteExpunge, DeleteKeepFlagged or DeleteHide; "" means DeleteExpunge.
+	// DeleteMode is maildrop.DeleteExpunge, DeleteKeepFlagged or DeleteHide; "" means
+	// DeleteExpunge.
 	DeleteMode string
 	// Expire is the EXPIRE capability's policy (RFC 2449 §6.7): "NEVER" or a number of
 	// days. "" means "NEVER". It is announced only; the server itself expires nothing.
@@ -128,12 +110,12 @@ type Options struct {
 }
 
 // DefaultOptions returns the options Letterbox uses unless configured otherwise
-// (MarkSeen true, DeleteExpunge, DefaultUIDLFormat, EXPIRE NEVER, DefaultIdleTimeout).
+// (MarkSeen true, DeleteExpunge, the default UIDL format, EXPIRE NEVER, DefaultIdleTimeout).
 func DefaultOptions() Options {
 	return Options{
-		UIDLFormat:  DefaultUIDLFormat,
+		UIDLFormat:  maildrop.DefaultUIDLFormat,
 		MarkSeen:    true,
-		DeleteMode:  DeleteExpunge,
+		DeleteMode:  maildrop.DeleteExpunge,
 		Expire:      "NEVER",
 		IdleTimeout: DefaultIdleTimeout,
 	}
@@ -145,14 +127,13 @@ func (o Options) Validate() error {
 	if o.Auth == nil {
 		return errors.New("pop3: Options.Auth is required")
 	}
-	if _, err := parseUIDLFormat(orDefault(o.UIDLFormat, DefaultUIDLFormat)); err != nil {
-		return fmt.Errorf("pop3: pop3.uidl_format: %w", err)
+	if _, err := maildrop.ParseUIDLFormat(o.UIDLFormat); err != nil {
+		return fmt.Errorf("pop3: %w", err)
 	}
-	switch o.DeleteMode {
-	case "", DeleteExpunge, DeleteKeepFlagged, DeleteHide:
-	default:
-		return fmt.Errorf("pop3: pop3.delete %q: want %s, %s or %s",
-			o.DeleteMode, DeleteExpunge, DeleteKeepFlagged, DeleteHide)
+	if o.DeleteMode != "" {
+		if err := maildrop.CheckDeleteMode(o.DeleteMode); err != nil {
+			return fmt.Errorf("pop3: pop3.delete %w", err)
+		}
 	}
 	if e := o.Expire; e != "" && e != "NEVER" {
 		if n, err := strconv.Atoi(e); err != nil || n < 0 {
@@ -188,7 +169,7 @@ type Server struct {
 	opts     Options
 	log      *slog.Logger
 	hostname string
-	uidl     uidlFormat
+	uidl     maildrop.UIDLFormat
 	optErr   error // from Options.Validate; Serve returns it
 
 	lockWait time.Duration
@@ -211,8 +192,8 @@ func newServer(st mailStore, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	opts.UIDLFormat = orDefault(opts.UIDLFormat, DefaultUIDLFormat)
-	opts.DeleteMode = orDefault(opts.DeleteMode, DeleteExpunge)
+	opts.UIDLFormat = orDefault(opts.UIDLFormat, maildrop.DefaultUIDLFormat)
+	opts.DeleteMode = orDefault(opts.DeleteMode, maildrop.DeleteExpunge)
 	opts.Expire = orDefault(opts.Expire, "NEVER")
 	if opts.IdleTimeout == 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
@@ -225,7 +206,7 @@ func newServer(st mailStore, opts Options) *Server {
 		optErr:   opts.Validate(),
 		lockWait: defaultLockWait,
 	}
-	s.uidl, _ = parseUIDLFormat(opts.UIDLFormat) // an error is kept in optErr
+	s.uidl, _ = maildrop.ParseUIDLFormat(opts.UIDLFormat) // an error is kept in optErr
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }

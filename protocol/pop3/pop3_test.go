@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/store"
 	"github.com/letterbox-mail/letterbox/store/storetest"
@@ -355,7 +356,7 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 	o := good
-	o.Expire, o.DeleteMode, o.UIDLFormat = "30", DeleteHide, "%u-%v"
+	o.Expire, o.DeleteMode, o.UIDLFormat = "30", maildrop.DeleteHide, "%u-%v"
 	if err := o.Validate(); err != nil {
 		t.Errorf("valid options refused: %v", err)
 	}

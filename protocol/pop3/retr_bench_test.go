@@ -8,10 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/benchmetric"
 	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/store"
 )
@@ -51,7 +50,7 @@ func BenchmarkDownload(b *testing.B) {
 	go srv.Serve(ln)
 	defer srv.Shutdown(ctx)
 
-	cpu0 := cpuTime()
+	cpu0 := benchmetric.CPUTime()
 	for b.Loop() {
 		conn, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
@@ -90,14 +89,5 @@ func BenchmarkDownload(b *testing.B) {
 		reply("QUIT", false)
 		conn.Close()
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/msg")
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N*n), "cpu-ns/msg")
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	benchmetric.ReportPerMessage(b, b.N*n, cpu0)
 }

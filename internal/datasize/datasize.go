@@ -1,4 +1,8 @@
-package config
+// Package datasize reads and writes sizes as settings and people spell them: "50M",
+// "1GiB", "10K", in powers of 1024 as Dovecot's quota settings are. pkg/config parses
+// limits and quotas with it; the commands, the test API and the inspector print sizes with
+// it. It imports only the standard library.
+package datasize
 
 import (
 	"errors"
@@ -18,10 +22,10 @@ const (
 
 var errSizeSyntax = errors.New("want a number with an optional unit K, M, G or T (with or without B or iB)")
 
-// ParseSize parses a size such as "500MB", "50M", "1GiB", "10K" or "1024": a non-negative
+// Parse parses a size such as "500MB", "50M", "1GiB", "10K" or "1024": a non-negative
 // whole number with an optional unit K, M, G or T, with or without a trailing B or iB, in
 // either case. Units are powers of 1024 ("1K" is 1024 bytes, "1KB" too).
-func ParseSize(s string) (int64, error) {
+func Parse(s string) (int64, error) {
 	in := strings.TrimSpace(s)
 	i := 0
 	for i < len(in) && in[i] >= '0' && in[i] <= '9' {
@@ -56,9 +60,9 @@ func ParseSize(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// FormatSize renders a size for people: whole units when exact ("50M", "1G", "512"), one
-// decimal otherwise ("1.5M"). ParseSize reads the exact forms back.
-func FormatSize(n int64) string {
+// Format renders a size for people: whole units when exact ("50M", "1G", "512"), one
+// decimal otherwise ("1.5M"). Parse reads the exact forms back.
+func Format(n int64) string {
 	units := []struct {
 		size   int64
 		suffix string

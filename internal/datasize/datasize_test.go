@@ -1,4 +1,4 @@
-package config
+package datasize
 
 import "testing"
 
@@ -23,27 +23,27 @@ func TestParseSize(t *testing.T) {
 		{"3TB", 3 * TiB},
 	}
 	for _, tc := range good {
-		got, err := ParseSize(tc.in)
+		got, err := Parse(tc.in)
 		if err != nil || got != tc.want {
-			t.Errorf("ParseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+			t.Errorf("Parse(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
 		}
 	}
 	for _, in := range []string{"", "M", "-1", "1.5G", "10X", "10KBB", "1 000", "99999999999999999999", "9000000000G"} {
-		if got, err := ParseSize(in); err == nil {
-			t.Errorf("ParseSize(%q) = %d, want an error", in, got)
+		if got, err := Parse(in); err == nil {
+			t.Errorf("Parse(%q) = %d, want an error", in, got)
 		}
 	}
 }
 
 func TestFormatSizeRoundTrips(t *testing.T) {
 	for _, n := range []int64{0, 1, 1023, KiB, 10 * KiB, 50 * MiB, GiB, 3 * TiB} {
-		s := FormatSize(n)
-		back, err := ParseSize(s)
+		s := Format(n)
+		back, err := Parse(s)
 		if err != nil || back != n {
-			t.Errorf("FormatSize(%d) = %q, which parses as %d, %v", n, s, back, err)
+			t.Errorf("Format(%d) = %q, which parses as %d, %v", n, s, back, err)
 		}
 	}
-	if got := FormatSize(1536 * KiB); got != "1.5M" {
-		t.Errorf("FormatSize(1.5 MiB) = %q, want 1.5M", got)
+	if got := Format(1536 * KiB); got != "1.5M" {
+		t.Errorf("Format(1.5 MiB) = %q, want 1.5M", got)
 	}
 }
