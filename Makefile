@@ -25,7 +25,7 @@ ACCEPTANCE_SKIP :=
 # imaptest-pg (imaptest.sh's IMAPTEST_STRESS). Without PostgreSQL's binaries (Debian's
 # postgresql) a developer's checkout says so loudly and goes on; CI (CI set) fails.
 PG_CLUSTER         := scripts/pg-test-cluster
-PG_PKGS            ?= ./store/... ./protocol/... ./pkg/auth ./pkg/server
+PG_PKGS            ?= ./store/... ./protocol/... ./internal/auth ./internal/server
 IMAPTEST_PG_STRESS ?= plain own_flags own_msgs qresync
 PG_AVAILABLE = if ! $(PG_CLUSTER) --available; then \
 		if [ -n "$$CI" ]; then echo "FAIL $@: PostgreSQL (initdb, pg_ctl) not found, and CI must run it"; exit 1; fi; \
@@ -109,8 +109,8 @@ bench-compare: build
 # Seed corpora live in each package's testdata/fuzz/ and run with every `make test`.
 FUZZTIME     ?= 30s
 FUZZ_TARGETS := ./protocol/pop3:FuzzCommandLine ./protocol/pop3:FuzzSession ./protocol/imap:FuzzParseCommand ./protocol/imap:FuzzModifiedUTF7 ./protocol/imap:FuzzSession ./store:FuzzParse ./internal/mailmsg:FuzzDecodeEnvelope \
-                ./pkg/mailimport:FuzzMbox ./pkg/mailimport:FuzzMaildirName ./pkg/mailimport:FuzzDovecot \
-                ./pkg/mailimport:FuzzMboxExport ./pkg/proxyproto:FuzzReadHeader \
+                ./internal/mailimport:FuzzMbox ./internal/mailimport:FuzzMaildirName ./internal/mailimport:FuzzDovecot \
+                ./internal/mailimport:FuzzMboxExport ./internal/proxyproto:FuzzReadHeader \
                 ./internal/threading:FuzzBaseSubject ./internal/threading:FuzzReferences ./internal/inflate:FuzzInflate
 
 # A run that fails with "context deadline exceeded" and no failing input written is Go's

@@ -8,17 +8,17 @@ import (
 )
 
 // Login penalties shared by the nodes of a cluster (docs/architecture.md: login penalties and blocks
-// apply on every node). pkg/auth counts failed logins and blocks addresses in memory, per
+// apply on every node). internal/auth counts failed logins and blocks addresses in memory, per
 // process; that is the whole story on SQLite, where one process serves the store. On
 // PostgreSQL every node of a cluster also counts each failure here, in the table
 // login_penalties (store/postgres's schema), and asks it whether an address is blocked
 // before checking a password: so the failures an attacker spreads over the nodes add up,
 // and a block one node sets refuses the address on every node.
 //
-// A key is pkg/auth's: "ip:" and an address (an IPv6 /64's first address), or "account:"
+// A key is internal/auth's: "ip:" and an address (an IPv6 /64's first address), or "account:"
 // and an account name as typed, lower-cased (which may hold any octets: the column is
 // BYTEA). Times are the nodes' clocks, in Unix milliseconds. The counting follows
-// pkg/auth's in-memory table: a window of `window` from a key's first failure, after
+// internal/auth's in-memory table: a window of `window` from a key's first failure, after
 // which the count starts again; a block when the count reaches maxFailures, which starts
 // a new count from the block's end. These statements run on a small pool of their own,
 // outside the write transactions and the cluster's write lock: each is one row's atomic
@@ -37,7 +37,7 @@ const maxPenaltyConns = 4
 const penaltyPruneEvery = 256
 
 // SharesLoginPenalties reports whether the store keeps login penalties for a cluster
-// (PostgreSQL): then pkg/auth counts failures and looks blocks up through it.
+// (PostgreSQL): then internal/auth counts failures and looks blocks up through it.
 func (s *Store) SharesLoginPenalties() bool { return s.pg }
 
 // LoginBlockedUntil returns until when key is blocked from logging in, or the zero time if

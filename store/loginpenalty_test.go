@@ -139,7 +139,7 @@ func TestPostgresLoginPenaltiesPruned(t *testing.T) {
 	}
 }
 
-// On SQLite the store keeps no penalties: pkg/auth's memory is the whole story.
+// On SQLite the store keeps no penalties: internal/auth's memory is the whole story.
 func TestLoginPenaltiesNotSharedOnSQLite(t *testing.T) {
 	s, err := Open(t.TempDir(), Options{Logger: quietLogger()})
 	if err != nil {

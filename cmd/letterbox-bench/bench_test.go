@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/letterbox-mail/letterbox/internal/benchcorpus"
-	"github.com/letterbox-mail/letterbox/pkg/config"
+	"github.com/letterbox-mail/letterbox/internal/config"
 	"github.com/letterbox-mail/letterbox/pkg/letterboxtest"
 )
 

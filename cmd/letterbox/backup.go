@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/letterbox-mail/letterbox/pkg/config"
+	"github.com/letterbox-mail/letterbox/internal/config"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

@@ -10,8 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/letterbox-mail/letterbox/internal/config"
 	"github.com/letterbox-mail/letterbox/internal/datasize"
-	"github.com/letterbox-mail/letterbox/pkg/config"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/letterbox-mail/letterbox/pkg/mailimport"
+	"github.com/letterbox-mail/letterbox/internal/mailimport"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

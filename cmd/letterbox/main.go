@@ -4,7 +4,7 @@
 //
 // Implementation notes:
 //
-//   - Every subcommand resolves its settings through pkg/config (defaults < YAML file <
+//   - Every subcommand resolves its settings through internal/config (defaults < YAML file <
 //     LETTERBOX_* environment < flags); --config, --data and --log-level work everywhere.
 //   - Errors travel up as values; an exitError carries a sysexits(3) code for scripts and
 //     MTAs (deliver's 67/75/65). main prints "letterbox: <error>" to stderr and exits with
@@ -23,7 +23,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/letterbox-mail/letterbox/pkg/config"
+	"github.com/letterbox-mail/letterbox/internal/config"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

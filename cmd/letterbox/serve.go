@@ -16,8 +16,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/letterbox-mail/letterbox/pkg/config"
-	"github.com/letterbox-mail/letterbox/pkg/server"
+	"github.com/letterbox-mail/letterbox/internal/config"
+	"github.com/letterbox-mail/letterbox/internal/server"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

@@ -1,5 +1,5 @@
 // Package datasize reads and writes sizes as settings and people spell them: "50M",
-// "1GiB", "10K", in powers of 1024 as Dovecot's quota settings are. pkg/config parses
+// "1GiB", "10K", in powers of 1024 as Dovecot's quota settings are. internal/config parses
 // limits and quotas with it; the commands, the test API and the inspector print sizes with
 // it. It imports only the standard library.
 package datasize

@@ -1,6 +1,6 @@
 // Package localhttp decides whether an HTTP request that carries no token may still be
-// served because it comes from this machine: the rule the test API (pkg/api) and the web
-// inspector (pkg/inspector) share when api.token is not set. docs/security.md says what it
+// served because it comes from this machine: the rule the test API (internal/api) and the web
+// inspector (internal/inspector) share when api.token is not set. docs/security.md says what it
 // protects against.
 package localhttp
 

@@ -6,7 +6,7 @@
 //
 // Implementation notes:
 //
-//   - It is pure and imports only the standard library, so pkg/config can check
+//   - It is pure and imports only the standard library, so internal/config can check
 //     pop3.uidl_format and pop3.delete with it and nothing pulls in a protocol server to
 //     learn a UIDL.
 //   - A message is anything that reports its flags (store.Message does), so the package

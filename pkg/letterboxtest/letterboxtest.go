@@ -1,5 +1,5 @@
 // Package letterboxtest runs a complete Letterbox server inside a Go test: IMAP, POP3, LMTP
-// and HTTP (with the JSON API of pkg/api) on free loopback ports, over a store in a
+// and HTTP (with the JSON API of internal/api) on free loopback ports, over a store in a
 // temporary directory, stopped when the test ends.
 //
 //	srv := letterboxtest.Start(t)
@@ -10,7 +10,7 @@
 //
 // Implementation notes:
 //
-//   - It is pkg/server's New, Start and Shutdown over store.Open, the same code `letterbox
+//   - It is internal/server's New, Start and Shutdown over store.Open, the same code `letterbox
 //     serve` runs; only the configuration differs: the built-in defaults (config.Defaults: no
 //     file, no environment), every listener on 127.0.0.1:0, no implicit TLS, no delay after a
 //     failed login, hostname "letterbox.test", and the JSON API on for loopback clients.
@@ -40,11 +40,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/api"
+	"github.com/letterbox-mail/letterbox/internal/config"
 	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/internal/mailmsg"
-	"github.com/letterbox-mail/letterbox/pkg/api"
-	"github.com/letterbox-mail/letterbox/pkg/config"
-	"github.com/letterbox-mail/letterbox/pkg/server"
+	"github.com/letterbox-mail/letterbox/internal/server"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

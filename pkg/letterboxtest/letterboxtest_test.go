@@ -15,8 +15,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/letterbox-mail/letterbox/internal/config"
 	"github.com/letterbox-mail/letterbox/internal/maildrop"
-	"github.com/letterbox-mail/letterbox/pkg/config"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

@@ -16,8 +16,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/letterbox-mail/letterbox/pkg/metrics"
-	"github.com/letterbox-mail/letterbox/pkg/trace"
+	"github.com/letterbox-mail/letterbox/internal/metrics"
+	"github.com/letterbox-mail/letterbox/internal/trace"
 )
 
 // readBufferSize is the buffer commands are read through. A session holds one from the

@@ -12,8 +12,8 @@ import (
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"github.com/letterbox-mail/letterbox/internal/auth"
 	"github.com/letterbox-mail/letterbox/internal/testcert"
-	"github.com/letterbox-mail/letterbox/pkg/auth"
 )
 
 func TestUnknownCommandsBeforeLogin(t *testing.T) {

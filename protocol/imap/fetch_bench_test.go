@@ -11,9 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/letterbox-mail/letterbox/internal/auth"
 	"github.com/letterbox-mail/letterbox/internal/benchcorpus"
 	"github.com/letterbox-mail/letterbox/internal/benchmetric"
-	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/internal/auth"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

@@ -7,8 +7,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/letterbox-mail/letterbox/pkg/auth"
-	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/internal/auth"
+	"github.com/letterbox-mail/letterbox/internal/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

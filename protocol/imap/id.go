@@ -225,8 +225,8 @@ func (s *session) trustedPeer() bool {
 }
 
 // originatingAddr is a client address named by ID x-originating-ip. Its port is 0 (the
-// webmail does not say it). Like pkg/proxyproto.Addr it has Proxy, the address of the
-// peer that named it, so that pkg/auth and pkg/connlimit count it even if it is loopback.
+// webmail does not say it). Like internal/proxyproto.Addr it has Proxy, the address of the
+// peer that named it, so that internal/auth and internal/connlimit count it even if it is loopback.
 type originatingAddr struct {
 	net.TCPAddr
 	peer net.Addr

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/pkg/auth"
-	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/internal/auth"
+	"github.com/letterbox-mail/letterbox/internal/metrics"
 )
 
 // RFC 2971: ID in any state, answered with the server's ID; the client's name, version

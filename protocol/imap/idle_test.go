@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/internal/auth"
 	"github.com/letterbox-mail/letterbox/protocol/pop3"
 	"github.com/letterbox-mail/letterbox/store"
 	"github.com/letterbox-mail/letterbox/store/storetest"

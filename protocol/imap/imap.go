@@ -134,9 +134,9 @@ import (
 	"net"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/pkg/accept"
-	"github.com/letterbox-mail/letterbox/pkg/auth"
-	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/internal/accept"
+	"github.com/letterbox-mail/letterbox/internal/auth"
+	"github.com/letterbox-mail/letterbox/internal/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 
@@ -281,7 +281,7 @@ func newServer(st mailStore, opts Options) *Server {
 // Serve accepts connections on l until Shutdown, and returns nil then. A connection that
 // is a *tls.Conn (a tls.Listener) is implicit TLS: its handshake is done before the
 // greeting, and it is not offered STARTTLS. The accept loop and the bookkeeping of
-// listeners and sessions are shared with POP3 (pkg/accept).
+// listeners and sessions are shared with POP3 (internal/accept).
 func (s *Server) Serve(l net.Listener) error {
 	return s.sessions.Serve(l, "imap", s.log, s.start)
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/internal/auth"
 )
 
 // oneSession is a SessionLimiter allowing one session per account and protocol.
@@ -100,7 +100,7 @@ func TestBlockedAddressGetsUnavailable(t *testing.T) {
 	far := &testEnv{t: t, addr: ln.Addr().String()}
 
 	c := far.raw()
-	for i := range 2 { // distinct guesses: a repeated one is not counted again (pkg/auth)
+	for i := range 2 { // distinct guesses: a repeated one is not counted again (internal/auth)
 		if _, status := c.cmd(`LOGIN %q "wrong%d"`, testUser, i); !strings.HasPrefix(status, "NO [AUTHENTICATIONFAILED]") {
 			t.Fatalf("wrong password: %s", status)
 		}

@@ -4,7 +4,7 @@ import (
 	"net"
 	"syscall"
 
-	"github.com/letterbox-mail/letterbox/pkg/accept"
+	"github.com/letterbox-mail/letterbox/internal/accept"
 )
 
 // quickAcker acknowledges at once what has arrived on a TCP connection (TCP_QUICKACK, see

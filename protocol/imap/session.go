@@ -17,9 +17,9 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-sasl"
 
-	"github.com/letterbox-mail/letterbox/pkg/auth"
-	"github.com/letterbox-mail/letterbox/pkg/metrics"
-	"github.com/letterbox-mail/letterbox/pkg/sessions"
+	"github.com/letterbox-mail/letterbox/internal/auth"
+	"github.com/letterbox-mail/letterbox/internal/metrics"
+	"github.com/letterbox-mail/letterbox/internal/sessions"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

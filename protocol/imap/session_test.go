@@ -8,7 +8,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-sasl"
 
-	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/internal/auth"
 )
 
 func TestCapabilities(t *testing.T) {

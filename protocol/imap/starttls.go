@@ -7,7 +7,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
-	"github.com/letterbox-mail/letterbox/pkg/trace"
+	"github.com/letterbox-mail/letterbox/internal/trace"
 )
 
 // tlsHandshakeTimeout bounds a TLS handshake, implicit or after STARTTLS.

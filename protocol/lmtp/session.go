@@ -11,7 +11,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/internal/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

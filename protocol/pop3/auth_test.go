@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/internal/auth"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

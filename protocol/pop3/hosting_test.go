@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/internal/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/internal/auth"
 )
 
 // remoteConn is a scriptConn that seems to come from addr.

@@ -61,10 +61,10 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/accept"
+	"github.com/letterbox-mail/letterbox/internal/auth"
 	"github.com/letterbox-mail/letterbox/internal/maildrop"
-	"github.com/letterbox-mail/letterbox/pkg/accept"
-	"github.com/letterbox-mail/letterbox/pkg/auth"
-	"github.com/letterbox-mail/letterbox/pkg/metrics"
+	"github.com/letterbox-mail/letterbox/internal/metrics"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

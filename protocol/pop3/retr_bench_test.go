@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/letterbox-mail/letterbox/internal/auth"
 	"github.com/letterbox-mail/letterbox/internal/benchmetric"
-	"github.com/letterbox-mail/letterbox/pkg/auth"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

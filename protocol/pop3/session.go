@@ -15,8 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/pkg/metrics"
-	"github.com/letterbox-mail/letterbox/pkg/trace"
+	"github.com/letterbox-mail/letterbox/internal/metrics"
+	"github.com/letterbox-mail/letterbox/internal/trace"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

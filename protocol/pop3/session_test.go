@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/pkg/auth"
+	"github.com/letterbox-mail/letterbox/internal/auth"
 	"github.com/letterbox-mail/letterbox/store"
 )
 

@@ -4,7 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 
-	"github.com/letterbox-mail/letterbox/pkg/trace"
+	"github.com/letterbox-mail/letterbox/internal/trace"
 )
 
 // stlsAvailable reports whether STLS can be offered: TLS is configured and this

@@ -43,7 +43,7 @@ var Migrations = []string{
 var Covers = []int{8, 9, 9}
 
 // schemaLoginPenalties has no SQLite counterpart: on SQLite one process serves the store
-// and keeps its login penalties in memory (pkg/auth), while the nodes of a PostgreSQL
+// and keeps its login penalties in memory (internal/auth), while the nodes of a PostgreSQL
 // cluster share them here (store/loginpenalty.go): the failed logins counted per key
 // ('ip:ADDR' or 'account:NAME', as octets: a name typed at login may hold any) in the
 // window that began at first_ms, and the key's block. Times are Unix milliseconds.
