@@ -174,7 +174,7 @@ func CheckEmpty(ctx context.Context, dir, url string) error {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
-		if db, err = sql.Open("sqlite3", dsn(path, append([]string{"mode=ro"}, commonParams()...))); err != nil {
+		if db, err = sql.Open("sqlite3", dsn(path, append([]string{"_query_only=on"}, commonParams()...))); err != nil {
 			return fmt.Errorf("store: open %s: %w", path, err)
 		}
 		tables = `SELECT name FROM sqlite_master WHERE type = 'table'`
