@@ -3,8 +3,8 @@
 #   make run    the server on its embedded defaults, with a demo account (demo@localhost / demo)
 #   make test   vet, the Go tests with the race detector, the black-box acceptance suite, then
 #               Dovecot's imaptest (compliance scripts and stress); then the same again on a
-#               PostgreSQL store (test-pg: the store's and the protocols' Go tests, the two-node tests, the
-#               acceptance suite, imaptest's scripts and a stress run)
+#               PostgreSQL store (test-pg: the store's and the protocols' Go tests, the two-node tests
+#               and store copy's, the acceptance suite, imaptest's scripts and a stress run)
 
 GO        ?= go
 BIN       := bin/letterbox
@@ -60,7 +60,7 @@ unit:
 unit-pg:
 	@$(PG_AVAILABLE); \
 	set -x; LETTERBOX_TEST_STORE=postgres $(PG_CLUSTER) $(GO) test $(GOFLAGS_B) -race -count=1 $(PG_PKGS) && \
-	$(PG_CLUSTER) $(GO) test $(GOFLAGS_B) -race -count=1 -run Cluster ./cmd/letterbox
+	$(PG_CLUSTER) $(GO) test $(GOFLAGS_B) -race -count=1 -run 'Cluster|StoreCopy' ./cmd/letterbox
 
 # Without ../shared the suite cannot run: a developer's checkout says so and goes on, CI fails.
 acceptance: build
