@@ -147,7 +147,7 @@ func runStoreCopy(cmd *cobra.Command, cfg *config.Config, log *slog.Logger, from
 	// Refuse a target that holds anything before opening it: Open would create its
 	// schema, or migrate an older one.
 	if err := store.CheckEmpty(ctx, target.dir, target.url); err != nil {
-		return copyError(err, target, false)
+		return copyError(ctx, err, target, false)
 	}
 
 	var src *store.Store
@@ -184,7 +184,7 @@ func runStoreCopy(cmd *cobra.Command, cfg *config.Config, log *slog.Logger, from
 	}
 	rep.finish()
 	if err != nil {
-		return copyError(err, target, done != (store.CopyProgress{}))
+		return copyError(ctx, err, target, done != (store.CopyProgress{}))
 	}
 	if err := dst.Close(); err != nil {
 		return withCode(exitCantCrt, fmt.Errorf("store copy: closing the target %s: %w", target.name, err))
@@ -195,14 +195,15 @@ func runStoreCopy(cmd *cobra.Command, cfg *config.Config, log *slog.Logger, from
 }
 
 // copyError is the command's error for a copy that failed; partial says the target may
-// hold part of the copy.
-func copyError(err error, target copyTarget, partial bool) error {
+// hold part of the copy. A copy interrupted (ctx, SIGINT) or failing for a reason that may
+// pass exits EX_TEMPFAIL.
+func copyError(ctx context.Context, err error, target copyTarget, partial bool) error {
 	if errors.Is(err, store.ErrNotEmpty) {
 		detail := strings.TrimPrefix(err.Error(), store.ErrNotEmpty.Error()+": ")
 		return withCode(exitCantCrt, fmt.Errorf("store copy: the target %s is not empty (%s); nothing was written. Copy into a new data directory or an empty database", target.name, detail))
 	}
 	code := 1
-	if errors.Is(err, store.ErrTemporary) || errors.Is(err, context.Canceled) {
+	if errors.Is(err, store.ErrTemporary) || ctx.Err() != nil {
 		code = exitTempFail
 	}
 	if partial {
