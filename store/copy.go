@@ -105,9 +105,10 @@ var sequenced = []string{"accounts", "mailboxes", "bodies", "messages", "changes
 // Bounds of one transaction on the target, and of one multi-row INSERT. Variables so that
 // tests can make a small store take many transactions.
 var (
-	copyTxBytes  = 4 << 20
-	copyTxRows   = 5000
-	copyStmtRows = 100
+	copyTxBytes   = 4 << 20
+	copyTxRows    = 5000
+	copyStmtRows  = 100
+	copyStmtBytes = 512 << 10 // a statement's values (one row may be more: a 64 KiB chunk, a 1 MiB text)
 )
 
 // Copy copies the whole store src into dst, which must be empty (ErrNotEmpty), keeping
@@ -117,7 +118,7 @@ var (
 func Copy(ctx context.Context, src, dst *Store, progress func(CopyProgress)) (CopyProgress, error) {
 	tx, err := src.readers.BeginTx(ctx, nil)
 	if err != nil {
-		return CopyProgress{}, wrapErr("store copy: read the source", err)
+		return CopyProgress{}, wrapErr("copy: read the source", err)
 	}
 	defer tx.Rollback()
 	return copyFrom(ctx, tx, src.pg, dst, progress)
@@ -128,29 +129,29 @@ func Copy(ctx context.Context, src, dst *Store, progress func(CopyProgress)) (Co
 // is restored (Restore) into a scratch data directory first, which migrates it.
 func CopyBackup(ctx context.Context, path string, dst *Store, progress func(CopyProgress)) (CopyProgress, error) {
 	if _, err := os.Stat(path); err != nil {
-		return CopyProgress{}, fmt.Errorf("store copy: %w", err)
+		return CopyProgress{}, fmt.Errorf("store: copy: %w", err)
 	}
 	db, err := sql.Open("sqlite3", dsn(path, append([]string{"mode=ro", "_query_only=on", "_txlock=deferred"}, commonParams()...)))
 	if err != nil {
-		return CopyProgress{}, fmt.Errorf("store copy: open %s: %w", path, err)
+		return CopyProgress{}, fmt.Errorf("store: copy: open %s: %w", path, err)
 	}
 	defer db.Close()
 	db.SetMaxOpenConns(1)
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return CopyProgress{}, wrapErr("store copy: open "+path, err)
+		return CopyProgress{}, wrapErr("copy: open "+path, err)
 	}
 	defer tx.Rollback()
 	var version int
 	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
-		return CopyProgress{}, fmt.Errorf("store copy: %s is not a database: %w", path, err)
+		return CopyProgress{}, fmt.Errorf("store: copy: %s is not a database: %w", path, err)
 	}
 	var n int
 	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'accounts'`).Scan(&n); err != nil || n == 0 {
-		return CopyProgress{}, fmt.Errorf("store copy: %s is not a Letterbox store (%v)", path, err)
+		return CopyProgress{}, fmt.Errorf("store: copy: %s is not a Letterbox store (%v)", path, err)
 	}
 	if version != len(migrations) {
-		return CopyProgress{}, fmt.Errorf("store copy: %s has schema version %d, this program's is %d: restore it into a scratch data directory first (letterbox --data DIR restore FILE, which migrates it) and copy from there", path, version, len(migrations))
+		return CopyProgress{}, fmt.Errorf("store: copy: %s has schema version %d, this program's is %d: restore it into a scratch data directory first (letterbox --data DIR restore FILE, which migrates it) and copy from there", path, version, len(migrations))
 	}
 	return copyFrom(ctx, tx, false, dst, progress)
 }
@@ -263,7 +264,7 @@ func copyFrom(ctx context.Context, src *sql.Tx, srcPG bool, dst *Store, progress
 	// The snapshot is taken at the transaction's first read: this one.
 	if err := src.QueryRowContext(ctx, `SELECT count(*), (SELECT CAST(coalesce(sum(size), 0) AS BIGINT) FROM bodies) FROM messages`).
 		Scan(&c.done.MessagesTotal, &c.done.BytesTotal); err != nil {
-		return CopyProgress{}, wrapErr("store copy: read the source", err)
+		return CopyProgress{}, wrapErr("copy: read the source", err)
 	}
 	counters, err := c.sourceCounters()
 	if err != nil {
@@ -343,7 +344,7 @@ func (c *copier) copyRows(t *copyTable, where string, args []any, seen func(row 
 func (c *copier) readPage(t *copyTable, q string, args []any) ([][]any, int, error) {
 	rows, err := c.src.QueryContext(c.ctx, q, args...)
 	if err != nil {
-		return nil, 0, wrapErr("store copy: read "+t.name, err)
+		return nil, 0, wrapErr("copy: read "+t.name, err)
 	}
 	defer rows.Close()
 	var page [][]any
@@ -355,30 +356,27 @@ func (c *copier) readPage(t *copyTable, q string, args []any) ([][]any, int, err
 			ptrs[i] = &row[i]
 		}
 		if err := rows.Scan(ptrs...); err != nil {
-			return nil, 0, wrapErr("store copy: read "+t.name, err)
+			return nil, 0, wrapErr("copy: read "+t.name, err)
 		}
+		size += rowSize(row)
 		for i, v := range row {
 			switch x := v.(type) {
 			case []byte:
-				size += len(x)
 				// Octets SQLite keeps as TEXT (PostgreSQL's BYTEA, or pgx's text) go to
 				// SQLite as a string; PostgreSQL takes either.
 				if !c.dst.pg && !t.blobs[t.cols[i]] {
 					row[i] = string(x)
 				}
 			case string:
-				size += len(x)
 				if !c.dst.pg && t.blobs[t.cols[i]] {
 					row[i] = []byte(x)
 				}
-			default:
-				size += 8
 			}
 		}
 		page = append(page, row)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, wrapErr("store copy: read "+t.name, err)
+		return nil, 0, wrapErr("copy: read "+t.name, err)
 	}
 	return page, size, nil
 }
@@ -398,7 +396,7 @@ func (c *copier) copyBodies(t *copyTable) error {
 		first, ok1 := page[0][0].(int64)
 		end, ok2 := page[len(page)-1][0].(int64)
 		if !ok1 || !ok2 {
-			return fmt.Errorf("store copy: read bodies: an id of type %T", page[0][0])
+			return fmt.Errorf("store: copy: read bodies: an id of type %T", page[0][0])
 		}
 		last = end
 		if err := c.queue(t, page, size); err != nil {
@@ -454,10 +452,14 @@ func (c *copier) flush() error {
 		return nil
 	}
 	batches := c.batches
-	err := c.dst.write(c.ctx, "store copy", func(wt *writeTx) error {
+	err := c.dst.write(c.ctx, "copy rows", func(wt *writeTx) error {
 		for _, b := range batches {
 			for rows := b.rows; len(rows) > 0; {
-				n := min(len(rows), copyStmtRows)
+				n, size := 0, 0
+				for n < len(rows) && n < copyStmtRows && (n == 0 || size < copyStmtBytes) {
+					size += rowSize(rows[n])
+					n++
+				}
 				if err := insertRows(wt, b.table, rows[:n]); err != nil {
 					return err
 				}
@@ -467,7 +469,7 @@ func (c *copier) flush() error {
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("store copy: write the target: %w", err)
+		return err // "store: copy rows: ..."
 	}
 	c.batches, c.rows, c.bytes = nil, 0, 0
 	c.done = c.pending
@@ -475,6 +477,22 @@ func (c *copier) flush() error {
 		c.progress(c.done)
 	}
 	return nil
+}
+
+// rowSize is about how many octets a row read by readPage holds.
+func rowSize(row []any) int {
+	size := 0
+	for _, v := range row {
+		switch x := v.(type) {
+		case []byte:
+			size += len(x)
+		case string:
+			size += len(x)
+		default:
+			size += 8
+		}
+	}
+	return size
 }
 
 // insertRows inserts rows into t with one multi-row INSERT.
@@ -512,7 +530,7 @@ func (c *copier) sourceCounters() (map[string]int64, error) {
 		}
 		var n int64
 		if err := c.src.QueryRowContext(c.ctx, q).Scan(&n); err != nil {
-			return nil, wrapErr("store copy: read the source's "+t+" sequence", err)
+			return nil, wrapErr("copy: read the source's "+t+" sequence", err)
 		}
 		out[t] = n
 	}
@@ -522,7 +540,7 @@ func (c *copier) sourceCounters() (map[string]int64, error) {
 // setCounters takes the target's generators past the source's counters and past every
 // key copied.
 func (c *copier) setCounters(counters map[string]int64) error {
-	err := c.dst.write(c.ctx, "store copy: sequences", func(wt *writeTx) error {
+	err := c.dst.write(c.ctx, "copy sequences", func(wt *writeTx) error {
 		for _, t := range sequenced {
 			key := "id"
 			if t == "changes" {
@@ -557,8 +575,5 @@ func (c *copier) setCounters(counters map[string]int64) error {
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("store copy: %w", err)
-	}
-	return nil
+	return err
 }

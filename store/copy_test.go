@@ -439,9 +439,10 @@ func checkNewWrites(t *testing.T, what string, src, dst *Store) {
 // takes new writes with keys past the source's.
 func TestStoreCopyRoundTripPostgres(t *testing.T) {
 	pgURL := storetest.Database(t)
-	// Small transactions: the copy takes many, and a body's chunks span several.
-	defer func(b, r int) { copyTxBytes, copyTxRows = b, r }(copyTxBytes, copyTxRows)
-	copyTxBytes, copyTxRows = 100<<10, 7
+	// Small transactions and statements: the copy takes many, and a body's chunks span
+	// several.
+	defer func(b, r, sb int) { copyTxBytes, copyTxRows, copyStmtBytes = b, r, sb }(copyTxBytes, copyTxRows, copyStmtBytes)
+	copyTxBytes, copyTxRows, copyStmtBytes = 100<<10, 7, 100<<10
 
 	src := openEngine(t, "")
 	fx := fillCopySource(t, src)
@@ -471,8 +472,8 @@ func TestStoreCopyRoundTripPostgres(t *testing.T) {
 
 // SQLite -> SQLite, and from a backup file: the same checks without PostgreSQL.
 func TestStoreCopySQLite(t *testing.T) {
-	defer func(b, r int) { copyTxBytes, copyTxRows = b, r }(copyTxBytes, copyTxRows)
-	copyTxBytes, copyTxRows = 100<<10, 7
+	defer func(b, r, sb int) { copyTxBytes, copyTxRows, copyStmtBytes = b, r, sb }(copyTxBytes, copyTxRows, copyStmtBytes)
+	copyTxBytes, copyTxRows, copyStmtBytes = 100<<10, 7, 100<<10
 	src := openEngine(t, "")
 	fx := fillCopySource(t, src)
 

@@ -213,7 +213,7 @@ func copyError(ctx context.Context, err error, target copyTarget, partial bool) 
 		}
 		err = fmt.Errorf("%w; the target %s holds part of the copy: %s before trying again", err, target.name, how)
 	}
-	return withCode(code, fmt.Errorf("store copy: %w", err))
+	return withCode(code, err) // the store's errors say "store: copy: ..."
 }
 
 // copyReporter shows a copy's progress: on a terminal, one line on w updated in place;
@@ -231,6 +231,9 @@ const copyRefresh = 200 * time.Millisecond
 
 func (r *copyReporter) report(p store.CopyProgress) {
 	if !r.terminal {
+		return
+	}
+	if r.wrote && p == r.last {
 		return
 	}
 	r.last = p
