@@ -16,7 +16,7 @@ import (
 	"github.com/letterbox-mail/letterbox/store/storetest"
 )
 
-// The tests of Copy (copy.go), the issue's acceptance of `letterbox store copy`: a round
+// The tests of Copy (copy.go), what `letterbox store copy` promises (docs/operations.md): a round
 // trip SQLite -> PostgreSQL -> SQLite keeps every row (ids, UIDs, UIDVALIDITY, UIDNEXT,
 // modseqs, flags, dates, bodies, password hashes, quotas, aliases, protocols,
 // subscriptions, tombstones) and every POP3 UIDL; later writes on the copy get keys past
@@ -434,7 +434,7 @@ func checkNewWrites(t *testing.T, what string, src, dst *Store) {
 	}
 }
 
-// The round trip of issue 15: SQLite -> PostgreSQL -> SQLite, every row, UIDL and octet
+// The round trip SQLite -> PostgreSQL -> SQLite, every row, UIDL and octet
 // kept; SQLite's text stays text after its time as PostgreSQL's BYTEA; and each copy
 // takes new writes with keys past the source's.
 func TestStoreCopyRoundTripPostgres(t *testing.T) {

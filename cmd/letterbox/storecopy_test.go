@@ -188,7 +188,7 @@ func checkDeliveryAfterCopy(t *testing.T, data, url string) {
 	}
 }
 
-// The round trip through the command line: SQLite -> PostgreSQL (--to URL) ->
+// The round trip through the command line: SQLite -> PostgreSQL (--to URL) ->
 // SQLite (--store URL as the source), with everything a client sees unchanged.
 func TestStoreCopyCLIPostgres(t *testing.T) {
 	url := storetest.Database(t)
