@@ -157,6 +157,16 @@ func TestWorkloadsAgainstLetterbox(t *testing.T) {
 		t.Errorf("idle-fanout: %+v %+v", idle, idle.Latency)
 	}
 
+	// idle-latency: 3 idlers × 2 deliveries, each delivery heard by every idler.
+	b.IdleRounds = 2
+	lat := runOne(t, b, "idle-latency")
+	if lat.Count != 6 || lat.Latency == nil || lat.Latency.Max < lat.Latency.P99 || lat.Latency.P99 < lat.Latency.P50 {
+		t.Errorf("idle-latency: %+v %+v", lat, lat.Latency)
+	}
+	if got := srv.Mailbox("sink@example.test", "INBOX"); len(got.Messages) != 20+1+2 {
+		t.Errorf("sink has %d messages after idle-fanout and idle-latency, want 23", len(got.Messages))
+	}
+
 	mixed := runOne(t, b, "mixed")
 	if mixed.Count == 0 || mixed.OpsPerSec <= 0 {
 		t.Errorf("mixed: %+v", mixed)

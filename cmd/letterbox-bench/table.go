@@ -65,7 +65,7 @@ func tableCmd(files []string, w io.Writer) error {
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 	}
-	fmt.Fprintf(w, "\nMedians of the repetitions; idle-fanout is the p99 notification latency (p50 / max in brackets; KB/session is the growth of the server's PSS per idle session), qresync is the resync SELECT (in brackets: its share of FETCH 1:* (FLAGS) in the same session), mixed is ops/s (higher is better).\nMachine: %d CPUs, %s, Linux %s.\n", mach.CPUs, mach.Model, mach.Kernel)
+	fmt.Fprintf(w, "\nMedians of the repetitions; idle-fanout is the p99 notification latency (p50 / max in brackets; KB/session is the growth of the server's PSS per idle session), idle-latency the p99 from the LMTP 250 to the EXISTS (p50 / max), qresync is the resync SELECT (in brackets: its share of FETCH 1:* (FLAGS) in the same session), mixed is ops/s (higher is better).\nMachine: %d CPUs, %s, Linux %s.\n", mach.CPUs, mach.Model, mach.Kernel)
 	return nil
 }
 
