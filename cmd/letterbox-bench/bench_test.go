@@ -290,3 +290,38 @@ func TestLMTPSpreadsOverNodes(t *testing.T) {
 		t.Fatalf("the nodes hold %d and %d messages, want 40 between them, some on each", na, nb)
 	}
 }
+
+// Runs of one server alternated with another's, one file per run: the table's cell is the
+// median of all their repetitions, not the last file's.
+func TestTableMergesRepetitionsAcrossFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, label string, values ...float64) string {
+		res := Result{Workload: "lmtp", Label: label, Unit: "s"}
+		for _, v := range values {
+			res.Reps = append(res.Reps, Rep{Value: v, Count: 1})
+		}
+		res.summarise()
+		data, err := json.Marshal(Report{Label: label, Results: []Result{res}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	files := []string{
+		write("a1.json", "one-node", 1), write("b1.json", "two-nodes", 4),
+		write("a2.json", "one-node", 3), write("b2.json", "two-nodes", 2),
+		write("a3.json", "one-node", 2),
+	}
+	var out bytes.Buffer
+	if err := tableCmd(files, &out); err != nil {
+		t.Fatal(err)
+	}
+	// one-node: median of 1, 3, 2 is 2 s; two-nodes: of 4 and 2 is 3 s; ratio 0.67.
+	if !strings.Contains(out.String(), "| lmtp | 2.00 s | 3.00 s | 0.67 |") {
+		t.Errorf("table:\n%s", out.String())
+	}
+}

@@ -12,7 +12,8 @@ import (
 
 // tableCmd reads JSON reports (of one or several runs per server, e.g. one file per
 // server and workload) and prints one Markdown table: per workload, each server's median,
-// then the ratio of the first server to each other one. For seconds a ratio below 1 means
+// then the ratio of the first server to each other one. The repetitions of one server and
+// workload in several files (runs alternated with other servers') make one cell. For seconds a ratio below 1 means
 // the first server was faster; for ops/s, above 1.
 func tableCmd(files []string, w io.Writer) error {
 	if len(files) == 0 {
@@ -38,7 +39,16 @@ func tableCmd(files []string, w io.Writer) error {
 			if !slices.Contains(names, r.Workload) {
 				names = append(names, r.Workload)
 			}
-			cells[[2]string{r.Label, r.Workload}] = r
+			key := [2]string{r.Label, r.Workload}
+			if have, ok := cells[key]; ok { // another run of the same: one cell of all their repetitions
+				have.Reps = append(have.Reps, r.Reps...)
+				if have.Error == "" {
+					have.Error = r.Error
+				}
+				have.summarise()
+				r = have
+			}
+			cells[key] = r
 		}
 	}
 	order := func(a, b string) int { return workloadIndex(a) - workloadIndex(b) }
