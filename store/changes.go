@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/letterbox-mail/letterbox/store/sqlite"
 )
 
 // Changes returns an account's change-log rows with modseq greater than since, ascending:
@@ -326,7 +327,7 @@ func startWatcher(s *Store, path string) (*dbWatcher, error) {
 	ctx := context.Background()
 	w := &dbWatcher{s: s, quit: make(chan struct{}), done: make(chan struct{})}
 	var err error
-	if w.db, err = sql.Open("sqlite3", dsn(path, readerParams())); err != nil {
+	if w.db, err = sqlite.Open(path, sqlite.Reader, busyTimeout); err != nil {
 		return nil, fmt.Errorf("store: open change watcher: %w", err)
 	}
 	w.db.SetMaxOpenConns(1)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/letterbox-mail/letterbox/store/postgres"
+	"github.com/letterbox-mail/letterbox/store/sqlite"
 )
 
 // Copying a whole store into an empty one, of either engine (`letterbox store copy`,
@@ -131,7 +132,7 @@ func CopyBackup(ctx context.Context, path string, dst *Store, progress func(Copy
 	if _, err := os.Stat(path); err != nil {
 		return CopyProgress{}, fmt.Errorf("store: copy: %w", err)
 	}
-	db, err := sql.Open("sqlite3", dsn(path, append([]string{"mode=ro", "_query_only=on", "_txlock=deferred"}, commonParams()...)))
+	db, err := sqlite.Open(path, sqlite.Snapshot, busyTimeout)
 	if err != nil {
 		return CopyProgress{}, fmt.Errorf("store: copy: open %s: %w", path, err)
 	}
@@ -175,7 +176,7 @@ func CheckEmpty(ctx context.Context, dir, url string) error {
 		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
-		if db, err = sql.Open("sqlite3", dsn(path, append([]string{"_query_only=on"}, commonParams()...))); err != nil {
+		if db, err = sqlite.Open(path, sqlite.QueryOnly, busyTimeout); err != nil {
 			return fmt.Errorf("store: open %s: %w", path, err)
 		}
 		tables = `SELECT name FROM sqlite_master WHERE type = 'table'`
