@@ -1,7 +1,8 @@
 // Package sqlite is what the store needs of SQLite that PostgreSQL does not share: the
 // schema (Migrations, in PRAGMA user_version's numbering), the full-text index's schema
-// (SearchSchema, FTS5), the connections and their parameters (Open, one Role per use), and
-// the classification of SQLite's errors (Temporary, StorageFull). It is the mirror of
+// (SearchSchema, FTS5), the connections and their parameters (Open, one Role per use),
+// the watching of the database files for other processes' commits (Watch), and the
+// classification of SQLite's errors (Temporary, StorageFull). It is the mirror of
 // store/postgres. The domain logic stays in package store, which uses this package when
 // store.url is empty (SQLite in the data directory); this package knows nothing of the
 // store's types.
@@ -10,7 +11,7 @@
 //
 //   - The driver is mattn/go-sqlite3 (cgo), registered as "sqlite3" by importing it here;
 //     nothing else of the module imports it but the store's tests, which build its error
-//     values. FTS5 is compiled in only with the build tag sqlite_fts5 (the Makefile's
+//     values (cmd/letterbox's tests open the "sqlite3" driver by name). FTS5 is compiled in only with the build tag sqlite_fts5 (the Makefile's
 //     default TAGS); without it SearchSchema cannot be created and the store searches by
 //     reading every message.
 //   - Connection parameters are DSN keys of go-sqlite3 (dsn). foreign_keys and
@@ -20,10 +21,12 @@
 //   - The migration runner stays in package store (migrate.go): after two of the
 //     migrations (MigrationSortKeys, MigrationThreadKeys) it fills sort_keys from the
 //     store's parsed envelopes in the same transaction, which is domain logic.
-//   - What watches the database files for other processes' commits (the store's
-//     changes.go, fsnotify and PRAGMA data_version) reads the store's change log, and
-//     stays in package store for now, as do the FTS5 queries of SEARCH (fts.go): they are
-//     the store's SQL.
+//   - Watch notices other processes' commits (fsnotify on the data directory, a slow poll
+//     where that fails, and PRAGMA data_version on a connection of its own) and then runs
+//     the store's function, which reads the change log (the store's changes.go) and wakes
+//     its sessions: what it reads is the store's SQL, as are the FTS5 queries of SEARCH
+//     (fts.go), Backup's VACUUM INTO and Restore's carrying of counters (backup.go), which
+//     stay in package store and open their connections here.
 package sqlite
 
 import (
