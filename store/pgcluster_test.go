@@ -202,7 +202,12 @@ func TestPostgresNodesNotifyEachOther(t *testing.T) {
 		t.Errorf("node A's Vanished after the expunge: %+v, %v", v, err)
 	}
 
-	// Another account's commits do not wake alice's watchers: waking is per account.
+	// Another account's commits do not wake alice's watchers: waking is per account. Node
+	// B's own expunge woke its watcher twice, directly and by its notification, which may
+	// still be on its way: wait for it before draining.
+	if err := b.pgListener.Sync(ctx, b.writer); err != nil {
+		t.Fatal(err)
+	}
 	drain(wakeB)
 	deliver(t, a, other.ID, simpleMessage("to bob"), DeliverOptions{})
 	if err := b.pgListener.Sync(ctx, b.writer); err != nil {
