@@ -23,6 +23,9 @@
 #   BENCH_OUT            directory for the JSON results and table.md (in the temp dir)
 #   BENCH_KEEP=1         keep the temp dir (data, configs, logs) afterwards
 #   LETTERBOX_BIN        the server binary (bin/letterbox)
+#   LETTERBOX_BASE_BIN   a second Letterbox binary, the server letterbox-base (for example
+#                        main's build), to compare a branch against in the same run:
+#                        BENCH_SERVERS="letterbox letterbox-base dovecot-mdbox"
 set -euo pipefail
 
 BENCH_MESSAGES=${BENCH_MESSAGES:-10000}
@@ -35,6 +38,7 @@ BENCH_REPS=${BENCH_REPS:-3}
 BENCH_WORKLOADS=${BENCH_WORKLOADS:-append append-nagle fetch-meta fetch-body search-text qresync sort-date sort-arrival sort-expunge thread-refs pop3-download lmtp idle-fanout mixed}
 BENCH_SERVERS=${BENCH_SERVERS:-letterbox dovecot-maildir dovecot-mdbox}
 LETTERBOX_BIN=${LETTERBOX_BIN:-bin/letterbox}
+LETTERBOX_BASE_BIN=${LETTERBOX_BASE_BIN:-}
 PASSWORD=bench-secret
 USERS="bench@example.test:$PASSWORD,sink@example.test:$PASSWORD"
 
@@ -98,32 +102,33 @@ wait_port() {
 }
 
 declare -A IMAP POP3 LMTP SPID
-read -r -a ports <<<"$("$BENCH" free-ports 9 | tr '\n' ' ')"
+read -r -a ports <<<"$("$BENCH" free-ports 12 | tr '\n' ' ')"
 i=0
-for s in letterbox dovecot-maildir dovecot-mdbox; do
+for s in letterbox letterbox-base dovecot-maildir dovecot-mdbox; do
 	IMAP[$s]=127.0.0.1:${ports[$i]}
 	POP3[$s]=127.0.0.1:${ports[$((i + 1))]}
 	LMTP[$s]=127.0.0.1:${ports[$((i + 2))]}
 	i=$((i + 3))
 done
 
+# start_letterbox NAME BINARY: a `letterbox serve` of BINARY with its data under $TMP/NAME.
 start_letterbox() {
-	local dir=$TMP/letterbox
+	local name=$1 bin=$2 dir=$TMP/$1
 	mkdir -p "$dir"
 	for u in bench@example.test sink@example.test; do
-		"$LETTERBOX_BIN" --data "$dir" user add "$u" --password "$PASSWORD" >/dev/null
+		"$bin" --data "$dir" user add "$u" --password "$PASSWORD" >/dev/null
 	done
 	# The per-user and per-IP connection limits are raised for idle-fanout (all idlers are
 	# one user on 127.0.0.1), as Dovecot's mail_max_userip_connections is below.
 	LETTERBOX_LIMITS_MAX_USERIP_CONNECTIONS=100000 LETTERBOX_LIMITS_MAX_CONNECTIONS_PER_IP=100000 \
 		LETTERBOX_LIMITS_MAX_CONNECTIONS=100000 \
-		"$LETTERBOX_BIN" --data "$dir" --log-level warn serve --http-addr "" \
-		--imap-addr "${IMAP[letterbox]}" --pop3-addr "${POP3[letterbox]}" --lmtp-addr "${LMTP[letterbox]}" \
+		"$bin" --data "$dir" --log-level warn serve --http-addr "" \
+		--imap-addr "${IMAP[$name]}" --pop3-addr "${POP3[$name]}" --lmtp-addr "${LMTP[$name]}" \
 		>"$dir/letterbox.log" 2>&1 &
 	PIDS+=($!)
-	SPID[letterbox]=$!
-	wait_port "${IMAP[letterbox]}" && wait_port "${POP3[letterbox]}" && wait_port "${LMTP[letterbox]}" ||
-		{ cat "$dir/letterbox.log" >&2; die "letterbox did not start"; }
+	SPID[$name]=$!
+	wait_port "${IMAP[$name]}" && wait_port "${POP3[$name]}" && wait_port "${LMTP[$name]}" ||
+		{ cat "$dir/letterbox.log" >&2; die "$name did not start"; }
 }
 
 # start_dovecot NAME FORMAT: a Dovecot with its own everything under $TMP/NAME; mail is
@@ -213,10 +218,14 @@ CONF
 
 for s in $BENCH_SERVERS; do
 	case $s in
-	letterbox) start_letterbox ;;
+	letterbox) start_letterbox letterbox "$LETTERBOX_BIN" ;;
+	letterbox-base)
+		[ -x "$LETTERBOX_BASE_BIN" ] || die "letterbox-base needs LETTERBOX_BASE_BIN, an executable"
+		start_letterbox letterbox-base "$LETTERBOX_BASE_BIN"
+		;;
 	dovecot-maildir) start_dovecot "$s" maildir ;;
 	dovecot-mdbox) start_dovecot "$s" mdbox ;;
-	*) die "unknown server $s (letterbox, dovecot-maildir, dovecot-mdbox)" ;;
+	*) die "unknown server $s (letterbox, letterbox-base, dovecot-maildir, dovecot-mdbox)" ;;
 	esac
 	log "$s: IMAP ${IMAP[$s]} POP3 ${POP3[$s]} LMTP ${LMTP[$s]}"
 done
