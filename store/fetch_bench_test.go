@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/letterbox-mail/letterbox/internal/benchcorpus"
+	"github.com/letterbox-mail/letterbox/internal/benchmetric"
 )
 
 // The store's side of IMAP FETCH over a whole mailbox, at the size `make bench-compare`
@@ -44,7 +45,7 @@ func BenchmarkFetchStoreBodies(b *testing.B) {
 	s, mbox := fetchBenchStore(b)
 	buf := make([]byte, 16<<10)
 	var octets int64
-	cpu0 := cpuTime()
+	cpu0 := benchmetric.CPUTime()
 	for b.Loop() {
 		octets = 0
 		for lo := uint32(1); lo <= fetchBenchMessages; lo += 64 {
@@ -63,13 +64,13 @@ func BenchmarkFetchStoreBodies(b *testing.B) {
 		}
 	}
 	b.SetBytes(octets)
-	perMessage(b, b.N*fetchBenchMessages, cpu0)
+	benchmetric.ReportPerMessage(b, b.N*fetchBenchMessages, cpu0)
 }
 
 // BenchmarkFetchStoreEnvelopes reads the rows and envelopes, 256 messages a query.
 func BenchmarkFetchStoreEnvelopes(b *testing.B) {
 	s, mbox := fetchBenchStore(b)
-	cpu0 := cpuTime()
+	cpu0 := benchmetric.CPUTime()
 	for b.Loop() {
 		for lo := uint32(1); lo <= fetchBenchMessages; lo += 256 {
 			list, err := s.MetadataOf(ctx, mbox.ID, MetadataParts{Envelope: true}, UIDRange{Start: lo, Stop: lo + 255})
@@ -78,5 +79,5 @@ func BenchmarkFetchStoreEnvelopes(b *testing.B) {
 			}
 		}
 	}
-	perMessage(b, b.N*fetchBenchMessages, cpu0)
+	benchmetric.ReportPerMessage(b, b.N*fetchBenchMessages, cpu0)
 }
