@@ -3,8 +3,8 @@
 #   make run    the server on its embedded defaults, with a demo account (demo@localhost / demo)
 #   make test   vet, the Go tests with the race detector, the black-box acceptance suite, then
 #               Dovecot's imaptest (compliance scripts and stress); then the same again on a
-#               PostgreSQL store (test-pg: the store's and the protocols' Go tests, the two-node tests, the
-#               acceptance suite, imaptest's scripts and a stress run)
+#               PostgreSQL store (test-pg: the store's and the protocols' Go tests, the two-node tests
+#               and store copy's, the acceptance suite, imaptest's scripts and a stress run)
 
 GO        ?= go
 BIN       := bin/letterbox
@@ -37,7 +37,7 @@ PG_AVAILABLE = if ! $(PG_CLUSTER) --available; then \
 PG_RUN = $(PG_CLUSTER) env PG_LETTERBOX_BIN=$(CURDIR)/$(BIN) LETTERBOX_BIN=$(CURDIR)/scripts/pg-letterbox \
 	sh -c 'PG_LETTERBOX_URL=$$LETTERBOX_TEST_PG_URL exec "$$@"' pg-run
 
-.PHONY: all build run test test-pg vet unit unit-pg acceptance acceptance-pg imaptest imaptest-pg bench bench-compare fuzz fmt lint clean
+.PHONY: all build run test test-pg vet unit unit-pg acceptance acceptance-pg imaptest imaptest-pg bench bench-compare bench-cluster fuzz fmt lint clean
 
 all: build
 
@@ -60,7 +60,7 @@ unit:
 unit-pg:
 	@$(PG_AVAILABLE); \
 	set -x; LETTERBOX_TEST_STORE=postgres $(PG_CLUSTER) $(GO) test $(GOFLAGS_B) -race -count=1 $(PG_PKGS) && \
-	$(PG_CLUSTER) $(GO) test $(GOFLAGS_B) -race -count=1 -run Cluster ./cmd/letterbox
+	$(PG_CLUSTER) $(GO) test $(GOFLAGS_B) -race -count=1 -run 'Cluster|StoreCopy' ./cmd/letterbox
 
 # Without ../shared the suite cannot run: a developer's checkout says so and goes on, CI fails.
 acceptance: build
@@ -104,6 +104,12 @@ bench:
 # BENCH_MESSAGES=1000 for a quick run (default 10000).
 bench-compare: build
 	LETTERBOX_BIN=$(BIN) cmd/letterbox-bench/compare.sh
+
+# Two Letterbox nodes on one PostgreSQL against one (LMTP throughput, where the CPU goes,
+# IDLE latency across nodes), with an SQLite node for reference; see docs/performance.md.
+# CLUSTER_MESSAGES, CLUSTER_IDLERS, CLUSTER_REPS... as in scripts/bench-cluster.
+bench-cluster: build
+	LETTERBOX_BIN=$(BIN) scripts/bench-cluster
 
 # Fuzz targets, package:FuzzName; `make fuzz` runs each for FUZZTIME, one after the other.
 # Seed corpora live in each package's testdata/fuzz/ and run with every `make test`.

@@ -6,7 +6,8 @@
 //
 // Implementation notes:
 //
-//   - SQLite in WAL mode through mattn/go-sqlite3, in <dir>/letterbox.db. One writer
+//   - SQLite in WAL mode through mattn/go-sqlite3 (store/sqlite: its schema, connection
+//     parameters and error codes), in <dir>/letterbox.db. One writer
 //     connection runs every write in a short BEGIN IMMEDIATE transaction; a pool of
 //     read-only (query_only) connections serves reads and never blocks the writer.
 //   - Group commit (store.go, write): every write is a request to one writer goroutine,
@@ -20,8 +21,8 @@
 //     a second process (`letterbox deliver` beside `serve`) wait for the lock rather than
 //     fail; SQLite's busy, locked, full and I/O errors come back wrapped in ErrTemporary,
 //     and a full disk or a read-only store (SQLite's or the spool's) as ErrStorageFull.
-//   - The schema is versioned (PRAGMA user_version); migrations (migrate.go) run at Open,
-//     each in its own transaction.
+//   - The schema is versioned (PRAGMA user_version); the migrations (store/sqlite's
+//     Migrations, run by migrate.go) run at Open, each in its own transaction.
 //   - A raw message is stored once, CRLF-normalised, in 64 KiB chunks (so it is streamed,
 //     never held whole in memory), and shared by every message row that refers to it (LMTP
 //     to several recipients through Spool, IMAP COPY). A trigger removes it when the last

@@ -2,13 +2,14 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/store/sqlite"
 )
 
 // Backup writes a consistent copy of the database to path while the store is in use. It
@@ -38,7 +39,7 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 	}
 	defer os.Remove(tmpName)
 
-	db, err := sql.Open("sqlite3", dsn(filepath.Join(s.dir, DBFile), commonParams()))
+	db, err := sqlite.Open(filepath.Join(s.dir, DBFile), sqlite.Admin, busyTimeout)
 	if err != nil {
 		return fmt.Errorf("store: backup: %w", err)
 	}
@@ -145,7 +146,7 @@ func Restore(ctx context.Context, dir, backup string) (kept string, err error) {
 // carryCounters raises, in the restored database restored, the counters that only grow
 // to where the replaced database live had taken them (see Restore).
 func carryCounters(ctx context.Context, restored, live string) error {
-	db, err := sql.Open("sqlite3", dsn(restored, commonParams()))
+	db, err := sqlite.Open(restored, sqlite.Admin, busyTimeout)
 	if err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}
@@ -184,7 +185,7 @@ func checkBackup(ctx context.Context, path string) error {
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}
-	db, err := sql.Open("sqlite3", dsn(path, append([]string{"mode=ro"}, commonParams()...)))
+	db, err := sqlite.Open(path, sqlite.ReadOnlyFile, busyTimeout)
 	if err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}
@@ -214,7 +215,7 @@ func checkBackup(ctx context.Context, path string) error {
 // access (SQLite refuses while another connection is open), and checkpoints the WAL into
 // the file on the way.
 func takeOver(ctx context.Context, path string) error {
-	db, err := sql.Open("sqlite3", dsn(path, []string{"_busy_timeout=1000"}))
+	db, err := sqlite.Open(path, sqlite.TakeOver, 0)
 	if err != nil {
 		return fmt.Errorf("store: restore: %w", err)
 	}

@@ -3,14 +3,12 @@ package store
 import (
 	"context"
 	"database/sql"
-	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/letterbox-mail/letterbox/store/sqlite"
 )
 
 // Changes returns an account's change-log rows with modseq greater than since, ascending:
@@ -297,110 +295,31 @@ func (h *memHub) notify(accountIDs ...int64) {
 	}
 }
 
-// Timings of dbWatcher. The fallback poll is slower when the file system tells us about
-// writes, and fast enough without that to keep the one-second promise.
-const (
-	watchDebounce     = 10 * time.Millisecond // gathers the several writes of one commit
-	watchPollNotify   = time.Second           // while fsnotify works
-	watchPollFallback = 250 * time.Millisecond
-)
-
 // dbWatcher notices commits made by other processes (`letterbox deliver` beside `serve`)
-// and wakes this process's waiters. fsnotify reports writes to the database and its WAL; a
-// slow timer covers file systems that do not. Either way the check is cheap: PRAGMA
-// data_version on a dedicated connection changes only when another connection committed,
-// and only then are the change-log rows above the last modseq seen read.
+// and wakes this process's waiters: store/sqlite's Watcher watches the database files and
+// PRAGMA data_version, and runs check when another connection committed; only then are the
+// change-log rows above the last modseq seen read.
 type dbWatcher struct {
 	s       *Store
-	db      *sql.DB
-	conn    *sql.Conn
-	fs      *fsnotify.Watcher // nil if unavailable
-	version int64
+	w       *sqlite.Watcher
 	lastMod atomic.Int64 // highest modseq whose waiters were woken
-
-	quit chan struct{}
-	done chan struct{}
 }
 
 func startWatcher(s *Store, path string) (*dbWatcher, error) {
-	ctx := context.Background()
-	w := &dbWatcher{s: s, quit: make(chan struct{}), done: make(chan struct{})}
+	w := &dbWatcher{s: s}
+	first := func(ctx context.Context, conn *sql.Conn) error {
+		var lastMod int64
+		if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(modseq), 0) FROM changes`).Scan(&lastMod); err != nil {
+			return err
+		}
+		w.lastMod.Store(lastMod)
+		return nil
+	}
 	var err error
-	if w.db, err = sql.Open("sqlite3", dsn(path, readerParams())); err != nil {
-		return nil, fmt.Errorf("store: open change watcher: %w", err)
-	}
-	w.db.SetMaxOpenConns(1)
-	if w.conn, err = w.db.Conn(ctx); err != nil {
-		w.db.Close()
+	if w.w, err = sqlite.Watch(path, busyTimeout, s.log, first, w.check); err != nil {
 		return nil, wrapErr("open change watcher", err)
 	}
-	if err := w.conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&w.version); err != nil {
-		w.close()
-		return nil, wrapErr("open change watcher", err)
-	}
-	var lastMod int64
-	if err := w.conn.QueryRowContext(ctx, `SELECT coalesce(max(modseq), 0) FROM changes`).Scan(&lastMod); err != nil {
-		w.close()
-		return nil, wrapErr("open change watcher", err)
-	}
-	w.lastMod.Store(lastMod)
-	poll := watchPollNotify
-	if w.fs, err = fsnotify.NewWatcher(); err == nil {
-		err = w.fs.Add(filepath.Dir(path))
-	}
-	if err != nil {
-		s.log.Warn("store: cannot watch the data directory; polling for other processes' changes", "err", err)
-		if w.fs != nil {
-			w.fs.Close()
-			w.fs = nil
-		}
-		poll = watchPollFallback
-	}
-	go w.run(filepath.Base(path), poll)
 	return w, nil
-}
-
-func (w *dbWatcher) run(dbName string, poll time.Duration) {
-	defer close(w.done)
-	ticker := time.NewTicker(poll)
-	defer ticker.Stop()
-	debounce := time.NewTimer(time.Hour)
-	debounce.Stop()
-	defer debounce.Stop()
-	armed := false
-
-	var events <-chan fsnotify.Event
-	var errs <-chan error
-	if w.fs != nil {
-		events, errs = w.fs.Events, w.fs.Errors
-	}
-	for {
-		select {
-		case <-w.quit:
-			return
-		case ev, ok := <-events:
-			if !ok {
-				events = nil
-				continue
-			}
-			name := filepath.Base(ev.Name)
-			if (name == dbName || name == dbName+"-wal") && ev.Has(fsnotify.Write|fsnotify.Create) && !armed {
-				debounce.Reset(watchDebounce)
-				armed = true
-			}
-		case err, ok := <-errs:
-			if !ok {
-				errs = nil
-				continue
-			}
-			w.s.log.Warn("store: watching the data directory", "err", err)
-		case <-debounce.C:
-			armed = false
-			w.check()
-		case <-ticker.C:
-			w.check()
-		}
-	}
 }
 
 // changedAccountsQuery lists the accounts with changes above a modseq. NOT INDEXED: those
@@ -410,24 +329,14 @@ func (w *dbWatcher) run(dbName string, poll time.Duration) {
 const changedAccountsQuery = `SELECT account_id, max(modseq) FROM changes NOT INDEXED
 	WHERE modseq > ? GROUP BY account_id`
 
-// check wakes the waiters of every account changed since the last check, if any other
-// connection (of this process or another) committed meanwhile. Waiters of this process's
-// own commits are woken twice (by the commit and here); wake-ups are hints, so that is harmless.
-func (w *dbWatcher) check() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	var version int64
-	if err := w.conn.QueryRowContext(ctx, `PRAGMA data_version`).Scan(&version); err != nil {
-		w.s.log.Warn("store: change watcher", "err", err)
-		return
-	}
-	if version == w.version {
-		return
-	}
-	rows, err := w.conn.QueryContext(ctx, changedAccountsQuery, w.lastMod.Load())
+// check wakes the waiters of every account changed since the last check; the Watcher runs
+// it when another connection (of this process or another) committed meanwhile. Waiters of
+// this process's own commits are woken twice (by the commit and here); wake-ups are hints,
+// so that is harmless.
+func (w *dbWatcher) check(ctx context.Context, conn *sql.Conn) error {
+	rows, err := conn.QueryContext(ctx, changedAccountsQuery, w.lastMod.Load())
 	if err != nil {
-		w.s.log.Warn("store: change watcher", "err", err)
-		return
+		return err
 	}
 	defer rows.Close()
 	var ids []int64
@@ -435,35 +344,19 @@ func (w *dbWatcher) check() {
 	for rows.Next() {
 		var id, modseq int64
 		if err := rows.Scan(&id, &modseq); err != nil {
-			w.s.log.Warn("store: change watcher", "err", err)
-			return
+			return err
 		}
 		ids = append(ids, id)
 		last = max(last, modseq)
 	}
 	if err := rows.Err(); err != nil {
-		w.s.log.Warn("store: change watcher", "err", err)
-		return
+		return err
 	}
-	w.version = version
 	w.lastMod.Store(last)
 	if len(ids) > 0 {
 		w.s.hub.notify(ids...)
 	}
+	return nil
 }
 
-func (w *dbWatcher) stop() {
-	close(w.quit)
-	<-w.done
-	w.close()
-}
-
-func (w *dbWatcher) close() {
-	if w.fs != nil {
-		w.fs.Close()
-	}
-	if w.conn != nil {
-		w.conn.Close()
-	}
-	w.db.Close()
-}
+func (w *dbWatcher) stop() { w.w.Stop() }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/store/sqlite"
 )
 
 func status(t *testing.T, s *Store, mailboxID int64) MailboxStatus {
@@ -458,14 +460,14 @@ func TestCondstoreMigrationKeepsTombstones(t *testing.T) {
 	}
 	// Undo the migration's additions that a store before it did not have, and those of
 	// the thread migration after it (threads.go), which a store at that schema had not
-	// either (the bodies columns it added are gone already: migrationThreadKeys).
+	// either (the bodies columns it added are gone already: sqlite.MigrationThreadKeys).
 	for _, q := range []string{
 		`ALTER TABLE messages DROP COLUMN thread_id`,
 		`DROP INDEX changes_expunged`, `DROP INDEX changes_expunged_at`, `DROP INDEX messages_modseq`,
 		`ALTER TABLE changes DROP COLUMN at`, `ALTER TABLE mailboxes DROP COLUMN expunge_floor`,
 		`ALTER TABLE messages DROP COLUMN save_date`, `ALTER TABLE bodies DROP COLUMN preview`,
 		`DROP TABLE sort_keys`, // and what the migrations after it added
-		`PRAGMA user_version = ` + strconv.Itoa(slices.Index(migrations, migrationCondstore)),
+		`PRAGMA user_version = ` + strconv.Itoa(slices.Index(migrations, sqlite.MigrationCondstore)),
 	} {
 		if _, err := s.writer.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 	"github.com/letterbox-mail/letterbox/store/postgres"
+	"github.com/letterbox-mail/letterbox/store/sqlite"
 )
 
 // The full-text index for SEARCH: an SQLite FTS5 table with the trigram tokenizer over the
@@ -23,7 +24,8 @@ import (
 //   - FTS5 is compiled into mattn/go-sqlite3 only with the build tag sqlite_fts5 (the
 //     Makefile's default TAGS). Without it, Open logs once and SEARCH reads every message's
 //     text, as it always can: the index only ever makes SEARCH faster, never different.
-//   - The index lives outside the numbered migrations, created at Open when FTS5 is there:
+//   - The index lives outside the numbered migrations, created at Open when FTS5 is there
+//     (store/sqlite's SearchSchema):
 //     bodies_fts (contentless, trigram, case-sensitive over text already lower-cased by Go's
 //     strings.ToLower, exactly as SEARCH lower-cases it), bodies_fts_state (how far it has
 //     got), and a trigger that deletes a body's row with the body, in the same transaction,
@@ -69,18 +71,6 @@ type searchIndex struct {
 	done    chan struct{}
 }
 
-const ftsSchema = `
-CREATE VIRTUAL TABLE IF NOT EXISTS bodies_fts USING fts5(header, body,
-	content='', contentless_delete=1, tokenize='trigram case_sensitive 1');
-CREATE TABLE IF NOT EXISTS bodies_fts_state (
-	id      INTEGER PRIMARY KEY CHECK (id = 1),
-	indexed INTEGER NOT NULL -- every body with an id up to this one is in bodies_fts
-);
-INSERT OR IGNORE INTO bodies_fts_state (id, indexed) VALUES (1, 0);
-CREATE TRIGGER IF NOT EXISTS bodies_fts_delete AFTER DELETE ON bodies BEGIN
-	DELETE FROM bodies_fts WHERE rowid = OLD.id;
-END;`
-
 // openSearchIndex creates the index (or finds it), or, without FTS5, drops the trigger
 // that names it. It runs at Open, after the migrations.
 func (s *Store) openSearchIndex(ctx context.Context) error {
@@ -97,7 +87,7 @@ func (s *Store) openSearchIndex(ctx context.Context) error {
 			_, err := wt.exec(`DROP TRIGGER IF EXISTS bodies_fts_delete`)
 			return err
 		}
-		return s.createSearchIndex(wt, ftsSchema)
+		return s.createSearchIndex(wt, sqlite.SearchSchema)
 	})
 	if err != nil {
 		return err

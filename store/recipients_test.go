@@ -1,11 +1,12 @@
 package store
 
 import (
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/letterbox-mail/letterbox/store/sqlite"
 )
 
 // TestMigrateFromVersion1 opens a database written by a program that knew only the first
@@ -13,7 +14,7 @@ import (
 func TestMigrateFromVersion1(t *testing.T) {
 	sqliteOnly(t, "SQLite migrations")
 	dir := t.TempDir()
-	db, err := sql.Open("sqlite3", dsn(filepath.Join(dir, DBFile), writerParams()))
+	db, err := sqlite.Open(filepath.Join(dir, DBFile), sqlite.Writer, busyTimeout)
 	if err != nil {
 		t.Fatal(err)
 	}

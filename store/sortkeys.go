@@ -10,22 +10,8 @@ import (
 // delivery from the parsed message and kept in a narrow table of their own, so that a
 // SORT or THREAD over a mailbox reads one short row per message instead of decoding each
 // body's envelope and scanning its stored header (the bodies rows are wide: their header
-// and text columns spill into overflow pages).
-
-// migrationSortKeys creates the table; migrateOne fills it for the bodies already stored
-// (fillSortKeys), in the same transaction. Kept a migration of its own so that it can be
-// renumbered among others.
-const migrationSortKeys = `
--- One row per body (a body is shared by its copies, and so are its keys).
-CREATE TABLE sort_keys (
-	body_id     INTEGER PRIMARY KEY REFERENCES bodies(id) ON DELETE CASCADE,
-	sent_date   INTEGER,                 -- Date field, unix seconds; NULL: missing or unparseable
-	subject     TEXT    NOT NULL,        -- Subject, RFC 2047-decoded (the ENVELOPE's)
-	message_id  TEXT    NOT NULL,        -- Message-ID, with angle brackets; '' when absent
-	in_reply_to TEXT    NOT NULL,        -- the first msg-id of In-Reply-To; '' when absent
-	refs        TEXT    NOT NULL         -- the References field's body, unfolded; '' when absent
-);
-`
+// and text columns spill into overflow pages). The table is store/sqlite's MigrationSortKeys; migrateOne fills
+// it for the bodies already stored (fillSortKeys), in the same transaction.
 
 // sortKeys is one sort_keys row.
 type sortKeys struct {

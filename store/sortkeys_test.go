@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/store/sqlite"
 )
 
 const sortKeysMessage = "Date: Tue, 03 Feb 2026 10:00:00 +0100\r\nSubject: =?utf-8?q?caf=C3=A9?=\r\n" +
@@ -72,7 +74,7 @@ func TestSortKeysMigration(t *testing.T) {
 	checkSortKeys(t, s, in.ID) // uid 2 from its body
 
 	// Back to the schema before it: no sort_keys, and the bodies columns that
-	// migrationThreadKeys, after it, dropped.
+	// sqlite.MigrationThreadKeys, after it, dropped.
 	for _, q := range []string{`DROP TABLE sort_keys`, `ALTER TABLE bodies ADD COLUMN message_id TEXT`,
 		`ALTER TABLE bodies ADD COLUMN parent_ids TEXT`,
 		`CREATE INDEX bodies_message_id ON bodies (message_id) WHERE message_id IS NOT NULL`,
@@ -92,7 +94,7 @@ func TestSortKeysMigration(t *testing.T) {
 
 func sortKeysVersion() int {
 	for i, m := range migrations {
-		if m == migrationSortKeys {
+		if m == sqlite.MigrationSortKeys {
 			return i + 1
 		}
 	}

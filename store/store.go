@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,7 +19,7 @@ import (
 
 	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 	"github.com/letterbox-mail/letterbox/store/postgres"
-	"github.com/mattn/go-sqlite3"
+	"github.com/letterbox-mail/letterbox/store/sqlite"
 )
 
 // Options configures Open.
@@ -214,7 +213,7 @@ func Open(dir string, opts Options) (*Store, error) {
 	var err error
 	// The writer is opened (and migrated) first: it sets WAL mode, which is persistent in
 	// the file, before any read-only connection exists.
-	s.writer, err = sql.Open("sqlite3", dsn(path, writerParams()))
+	s.writer, err = sqlite.Open(path, sqlite.Writer, busyTimeout)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -239,7 +238,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 
-	s.readers, err = sql.Open("sqlite3", dsn(path, readerParams()))
+	s.readers, err = sqlite.Open(path, sqlite.Reader, busyTimeout)
 	if err != nil {
 		stopWriter()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
@@ -288,43 +287,11 @@ func (s *Store) Dir() string { return s.dir }
 
 func (s *Store) tmpDir() string { return filepath.Join(s.dir, "tmp") }
 
-// Connection parameters (mattn/go-sqlite3 DSN keys). foreign_keys and busy_timeout are per
-// connection, so every connection sets them. The statement cache keeps the prepared
-// statements of the hot paths (chunk reads, message listings, change-log inserts) per
-// connection, keyed by their SQL text.
-func commonParams() []string {
-	return []string{
-		"_foreign_keys=on",
-		fmt.Sprintf("_busy_timeout=%d", busyTimeout.Milliseconds()),
-		"_stmt_cache_size=64",
-	}
-}
-
-func writerParams() []string {
-	return append([]string{
-		"_journal_mode=WAL",
-		"_synchronous=FULL",
-		"_txlock=immediate", // take the write lock at BEGIN: no deadlock-prone lock upgrades
-	}, commonParams()...)
-}
-
-func readerParams() []string {
-	return append([]string{
-		"_query_only=on",
-		"_txlock=deferred",
-	}, commonParams()...)
-}
-
-func dsn(path string, params []string) string {
-	u := url.URL{Scheme: "file", Path: path}
-	return "file:" + u.EscapedPath() + "?" + strings.Join(params, "&")
-}
-
 // --- errors ---
 
-// wrapErr adds context to err and marks SQLite's transient conditions (a lock held too long
-// by another connection or process, a full disk, an I/O error) as ErrTemporary, so that
-// callers answer "try again later" (LMTP 4xx, exit 75, [SYS/TEMP]); a full disk or a
+// wrapErr adds context to err and marks the engines' transient conditions (a lock held
+// too long by another connection or process, a full disk, an I/O error: sqlite.Temporary,
+// postgres.Temporary) as ErrTemporary, so that callers answer "try again later" (LMTP 4xx, exit 75, [SYS/TEMP]); a full disk or a
 // read-only store is ErrStorageFull, a kind of ErrTemporary.
 func wrapErr(op string, err error) error {
 	switch {
@@ -336,33 +303,18 @@ func wrapErr(op string, err error) error {
 		return fmt.Errorf("store: %s: %w: %w", op, ErrStorageFull, err)
 	case postgres.Temporary(err):
 		return fmt.Errorf("store: %s: %w: %w", op, ErrTemporary, err)
-	}
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.Code {
-		case sqlite3.ErrBusy, sqlite3.ErrLocked, sqlite3.ErrIoErr, sqlite3.ErrNomem:
-			return fmt.Errorf("store: %s: %w: %w", op, ErrTemporary, err)
-		}
+	case sqlite.Temporary(err):
+		return fmt.Errorf("store: %s: %w: %w", op, ErrTemporary, err)
 	}
 	return fmt.Errorf("store: %s: %w", op, err)
 }
 
 // storageFull reports whether err says the store cannot take more data: SQLite's
 // SQLITE_FULL or SQLITE_READONLY, or a full disk, an exhausted filesystem quota or a
-// read-only filesystem under SQLite (an I/O error carrying that errno) or under the spool.
+// read-only filesystem under SQLite (an I/O error carrying that errno) or under the spool
+// (sqlite.StorageFull), or PostgreSQL's disk_full or read-only mode (postgres.StorageFull).
 func storageFull(err error) bool {
-	if postgres.StorageFull(err) {
-		return true
-	}
-	var se sqlite3.Error
-	if errors.As(err, &se) {
-		switch se.Code {
-		case sqlite3.ErrFull, sqlite3.ErrReadonly:
-			return true
-		}
-		err = se.SystemErrno
-	}
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS)
+	return postgres.StorageFull(err) || sqlite.StorageFull(err)
 }
 
 // --- write transactions ---

@@ -23,36 +23,12 @@ import (
 // THREADID must not change (RFC 8474 §5.2). Messages stored before schema 7 have no thread
 // (THREADID NIL), so replies to them begin new threads. The keys are sort_keys' (the
 // Message-ID, the References field, the first In-Reply-To msg-id): since
-// migrationThreadKeys, the only copy.
+// sqlite.MigrationThreadKeys, the only copy. The migrations (sqlite.MigrationThreadID,
+// sqlite.MigrationThreadKeys) are in store/sqlite.
 
 // maxParentIDs bounds the message ids of References and In-Reply-To a body keeps for
 // threading: the last ones, nearest the message.
 const maxParentIDs = 20
-
-const migrationThreadID = `
--- RFC 8474 THREADID (threads.go): the Message-ID of a body, and the message ids its
--- In-Reply-To and References name (space-separated), kept at delivery for threading.
-ALTER TABLE bodies ADD COLUMN message_id TEXT;
-ALTER TABLE bodies ADD COLUMN parent_ids TEXT;
-CREATE INDEX bodies_message_id ON bodies (message_id) WHERE message_id IS NOT NULL;
-
--- The thread of a message row: the body id of the first message of its thread in the
--- account. NULL for rows stored before this migration (THREADID NIL).
-ALTER TABLE messages ADD COLUMN thread_id INTEGER;
-`
-
-// migrationThreadKeys keeps the threading keys in one place: THREADID's lookups read
-// sort_keys (sortkeys.go), which holds the same Message-ID, In-Reply-To and References
-// of every body, and the copies migrationThreadID added to bodies go (SQLite's DROP
-// COLUMN, which rewrites the bodies rows once). migrateOne also fills, in the same
-// transaction, the sort keys of any body without them (fillSortKeys), so that no body is
-// left without its keys. Its own step, so that it can be renumbered.
-const migrationThreadKeys = `
-CREATE INDEX sort_keys_message_id ON sort_keys (message_id) WHERE message_id != '';
-DROP INDEX bodies_message_id;
-ALTER TABLE bodies DROP COLUMN message_id;
-ALTER TABLE bodies DROP COLUMN parent_ids;
-`
 
 // parentIDs are the message ids a body's thread is looked for by: those of its
 // References field, then the first of In-Reply-To (the one sort_keys keeps, as RFC 5256

@@ -157,6 +157,16 @@ func TestWorkloadsAgainstLetterbox(t *testing.T) {
 		t.Errorf("idle-fanout: %+v %+v", idle, idle.Latency)
 	}
 
+	// idle-latency: 3 idlers × 2 deliveries, each delivery heard by every idler.
+	b.IdleRounds = 2
+	lat := runOne(t, b, "idle-latency")
+	if lat.Count != 6 || lat.Latency == nil || lat.Latency.Max < lat.Latency.P99 || lat.Latency.P99 < lat.Latency.P50 {
+		t.Errorf("idle-latency: %+v %+v", lat, lat.Latency)
+	}
+	if got := srv.Mailbox("sink@example.test", "INBOX"); len(got.Messages) != 20+1+2 {
+		t.Errorf("sink has %d messages after idle-fanout and idle-latency, want 23", len(got.Messages))
+	}
+
 	mixed := runOne(t, b, "mixed")
 	if mixed.Count == 0 || mixed.OpsPerSec <= 0 {
 		t.Errorf("mixed: %+v", mixed)
@@ -278,5 +288,40 @@ func TestLMTPSpreadsOverNodes(t *testing.T) {
 	nb := len(other.Mailbox("sink@example.test", "INBOX").Messages)
 	if na+nb != 40 || na == 0 || nb == 0 {
 		t.Fatalf("the nodes hold %d and %d messages, want 40 between them, some on each", na, nb)
+	}
+}
+
+// Runs of one server alternated with another's, one file per run: the table's cell is the
+// median of all their repetitions, not the last file's.
+func TestTableMergesRepetitionsAcrossFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, label string, values ...float64) string {
+		res := Result{Workload: "lmtp", Label: label, Unit: "s"}
+		for _, v := range values {
+			res.Reps = append(res.Reps, Rep{Value: v, Count: 1})
+		}
+		res.summarise()
+		data, err := json.Marshal(Report{Label: label, Results: []Result{res}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	files := []string{
+		write("a1.json", "one-node", 1), write("b1.json", "two-nodes", 4),
+		write("a2.json", "one-node", 3), write("b2.json", "two-nodes", 2),
+		write("a3.json", "one-node", 2),
+	}
+	var out bytes.Buffer
+	if err := tableCmd(files, &out); err != nil {
+		t.Fatal(err)
+	}
+	// one-node: median of 1, 3, 2 is 2 s; two-nodes: of 4 and 2 is 3 s; ratio 0.67.
+	if !strings.Contains(out.String(), "| lmtp | 2.00 s | 3.00 s | 0.67 |") {
+		t.Errorf("table:\n%s", out.String())
 	}
 }

@@ -10,6 +10,12 @@
 # service is started, stopped or reconfigured; the processes started here are stopped by
 # their PIDs on exit.
 #
+# The server letterbox-pg is Letterbox on PostgreSQL: the same binary run through
+# scripts/pg-letterbox (a database of its own for its data directory), in a private cluster
+# that scripts/pg-test-cluster starts for the run and removes after it (fsync on, as
+# SQLite's synchronous=FULL and Dovecot's mail_fsync pay for durability too). Given
+# LETTERBOX_TEST_PG_URL, that cluster is used instead.
+#
 # Settings (environment):
 #   BENCH_MESSAGES       corpus size loaded into each INBOX, and messages per append rep (10000)
 #   BENCH_LMTP_MESSAGES  messages per lmtp repetition (BENCH_MESSAGES)
@@ -19,7 +25,8 @@
 #   BENCH_REPS           repetitions of each workload (3)
 #   BENCH_WORKLOADS      workloads after the load (all: append append-nagle fetch-meta fetch-body
 #                        search-text qresync sort-date sort-arrival sort-expunge thread-refs pop3-download lmtp idle-fanout mixed)
-#   BENCH_SERVERS        servers, in the order they alternate (letterbox dovecot-maildir dovecot-mdbox)
+#   BENCH_SERVERS        servers, in the order they alternate (letterbox dovecot-maildir dovecot-mdbox;
+#                        also letterbox-pg)
 #   BENCH_OUT            directory for the JSON results and table.md (in the temp dir)
 #   BENCH_KEEP=1         keep the temp dir (data, configs, logs) afterwards
 #   LETTERBOX_BIN        the server binary (bin/letterbox)
@@ -38,7 +45,6 @@ BENCH_REPS=${BENCH_REPS:-3}
 BENCH_WORKLOADS=${BENCH_WORKLOADS:-append append-nagle fetch-meta fetch-body search-text qresync sort-date sort-arrival sort-expunge thread-refs pop3-download lmtp idle-fanout mixed}
 BENCH_SERVERS=${BENCH_SERVERS:-letterbox dovecot-maildir dovecot-mdbox}
 LETTERBOX_BIN=${LETTERBOX_BIN:-bin/letterbox}
-LETTERBOX_BASE_BIN=${LETTERBOX_BASE_BIN:-}
 PASSWORD=bench-secret
 USERS="bench@example.test:$PASSWORD,sink@example.test:$PASSWORD"
 
@@ -47,6 +53,17 @@ die() { log "$*"; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "run as root: Dovecot is installed with apt-get and started as root"
 [ -f go.mod ] && [ -d cmd/letterbox-bench ] || die "run from the repository root"
+
+# letterbox-pg needs a PostgreSQL cluster: a private one for this run, unless given.
+case " $BENCH_SERVERS " in
+*" letterbox-pg "*)
+	if [ -z "${LETTERBOX_TEST_PG_URL:-}" ]; then
+		log "starting a private PostgreSQL cluster for letterbox-pg"
+		PG_TEST_CLUSTER_OPTIONS="-c fsync=on -c max_connections=400 ${PG_TEST_CLUSTER_OPTIONS:-}" \
+			exec scripts/pg-test-cluster "$0" "$@"
+	fi
+	;;
+esac
 
 # Debian's Dovecot, without letting the package start its system service (a temporary
 # policy-rc.d, only if none exists).
@@ -102,27 +119,37 @@ wait_port() {
 }
 
 declare -A IMAP POP3 LMTP SPID
-read -r -a ports <<<"$("$BENCH" free-ports 12 | tr '\n' ' ')"
+read -r -a ports <<<"$("$BENCH" free-ports 15 | tr '\n' ' ')"
 i=0
-for s in letterbox letterbox-base dovecot-maildir dovecot-mdbox; do
+for s in letterbox letterbox-base letterbox-pg dovecot-maildir dovecot-mdbox; do
 	IMAP[$s]=127.0.0.1:${ports[$i]}
 	POP3[$s]=127.0.0.1:${ports[$((i + 1))]}
 	LMTP[$s]=127.0.0.1:${ports[$((i + 2))]}
 	i=$((i + 3))
 done
 
-# start_letterbox NAME BINARY: a `letterbox serve` of BINARY with its data under $TMP/NAME.
+# start_letterbox NAME [WRAPPER]: a letterbox serve under $TMP/NAME; WRAPPER (such as
+# scripts/pg-letterbox) runs the binary for every command, given it as PG_LETTERBOX_BIN.
+# letterbox-base runs LETTERBOX_BASE_BIN instead of LETTERBOX_BIN.
 start_letterbox() {
-	local name=$1 bin=$2 dir=$TMP/$1
+	local name=$1 dir=$TMP/$1 lb=$LETTERBOX_BIN
+	if [ "$name" = letterbox-base ]; then
+		[ -x "${LETTERBOX_BASE_BIN:-}" ] || die "letterbox-base needs LETTERBOX_BASE_BIN, an executable"
+		lb=$LETTERBOX_BASE_BIN
+	fi
+	if [ -n "${2:-}" ]; then
+		lb=$2
+		export PG_LETTERBOX_BIN=$LETTERBOX_BIN
+	fi
 	mkdir -p "$dir"
 	for u in bench@example.test sink@example.test; do
-		"$bin" --data "$dir" user add "$u" --password "$PASSWORD" >/dev/null
+		"$lb" --data "$dir" user add "$u" --password "$PASSWORD" >/dev/null
 	done
 	# The per-user and per-IP connection limits are raised for idle-fanout (all idlers are
 	# one user on 127.0.0.1), as Dovecot's mail_max_userip_connections is below.
 	LETTERBOX_LIMITS_MAX_USERIP_CONNECTIONS=100000 LETTERBOX_LIMITS_MAX_CONNECTIONS_PER_IP=100000 \
 		LETTERBOX_LIMITS_MAX_CONNECTIONS=100000 \
-		"$bin" --data "$dir" --log-level warn serve --http-addr "" \
+		"$lb" --data "$dir" --log-level warn serve --http-addr "" \
 		--imap-addr "${IMAP[$name]}" --pop3-addr "${POP3[$name]}" --lmtp-addr "${LMTP[$name]}" \
 		>"$dir/letterbox.log" 2>&1 &
 	PIDS+=($!)
@@ -218,14 +245,12 @@ CONF
 
 for s in $BENCH_SERVERS; do
 	case $s in
-	letterbox) start_letterbox letterbox "$LETTERBOX_BIN" ;;
-	letterbox-base)
-		[ -x "$LETTERBOX_BASE_BIN" ] || die "letterbox-base needs LETTERBOX_BASE_BIN, an executable"
-		start_letterbox letterbox-base "$LETTERBOX_BASE_BIN"
-		;;
+	letterbox) start_letterbox letterbox ;;
+	letterbox-base) start_letterbox letterbox-base ;;
+	letterbox-pg) start_letterbox letterbox-pg scripts/pg-letterbox ;;
 	dovecot-maildir) start_dovecot "$s" maildir ;;
 	dovecot-mdbox) start_dovecot "$s" mdbox ;;
-	*) die "unknown server $s (letterbox, letterbox-base, dovecot-maildir, dovecot-mdbox)" ;;
+	*) die "unknown server $s (letterbox, letterbox-base, letterbox-pg, dovecot-maildir, dovecot-mdbox)" ;;
 	esac
 	log "$s: IMAP ${IMAP[$s]} POP3 ${POP3[$s]} LMTP ${LMTP[$s]}"
 done
@@ -253,12 +278,18 @@ for w in $BENCH_WORKLOADS; do
 	done
 done
 
+pg_version=
+if [ -n "${LETTERBOX_TEST_PG_URL:-}" ] && [[ " $BENCH_SERVERS " == *" letterbox-pg "* ]]; then
+	for d in /usr/local/bin $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -rV); do
+		if [ -x "$d/postgres" ]; then pg_version="; $("$d/postgres" --version)"; break; fi
+	done
+fi
 files=()
 for s in $BENCH_SERVERS; do
 	for f in "$OUT/$s"-*.json; do [ -e "$f" ] && files+=("$f"); done
 done
 {
-	echo "BENCH_MESSAGES=$BENCH_MESSAGES BENCH_LMTP_MESSAGES=$BENCH_LMTP_MESSAGES BENCH_CONCURRENCY=$BENCH_CONCURRENCY BENCH_IDLERS=$BENCH_IDLERS BENCH_CLIENTS=$BENCH_CLIENTS BENCH_DURATION=$BENCH_DURATION BENCH_REPS=$BENCH_REPS; $("$DOVECOT" --version | sed 's/^/Dovecot /'); Letterbox $("$LETTERBOX_BIN" version 2>/dev/null | head -1)"
+	echo "BENCH_MESSAGES=$BENCH_MESSAGES BENCH_LMTP_MESSAGES=$BENCH_LMTP_MESSAGES BENCH_CONCURRENCY=$BENCH_CONCURRENCY BENCH_IDLERS=$BENCH_IDLERS BENCH_CLIENTS=$BENCH_CLIENTS BENCH_DURATION=$BENCH_DURATION BENCH_REPS=$BENCH_REPS; $("$DOVECOT" --version | sed 's/^/Dovecot /'); Letterbox $("$LETTERBOX_BIN" version 2>/dev/null | head -1)$pg_version"
 	echo
 	"$BENCH" table "${files[@]}"
 } | tee "$OUT/table.md"

@@ -1,6 +1,7 @@
 // Command letterbox-bench is a load generator for IMAP, POP3 and LMTP servers: it runs the
 // workloads of docs/performance.md (APPEND, FETCH of metadata and bodies, SEARCH TEXT, POP3 download,
-// LMTP delivery, IDLE fan-out, a mixed multi-user load) against any server reachable by
+// LMTP delivery, IDLE fan-out and notification latency (also across the nodes of a
+// cluster), a mixed multi-user load) against any server reachable by
 // host and port, Letterbox or Dovecot alike, prints a table and writes JSON.
 //
 //	letterbox-bench --imap 127.0.0.1:1143 --pop3 127.0.0.1:1110 --lmtp 127.0.0.1:2424 \
@@ -84,7 +85,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&b.Mailbox, "mailbox", "INBOX", "mailbox that load fills and the read workloads read")
 	fs.IntVar(&b.Messages, "messages", 1000, "N: messages per load, append and lmtp repetition")
 	fs.IntVar(&b.Concurrency, "concurrency", 4, "C: concurrent LMTP senders")
-	fs.IntVar(&b.Idlers, "idlers", 20, "K: sessions in IDLE for idle-fanout")
+	fs.IntVar(&b.Idlers, "idlers", 20, "K: sessions in IDLE for idle-fanout and idle-latency")
+	fs.StringVar(&b.IdleIMAP, "idle-imap", "", "IMAP host:port of idle-latency's idlers (another node of a cluster than the first --lmtp); default --imap")
+	fs.IntVar(&b.IdleRounds, "idle-rounds", 5, "deliveries per idle-latency repetition, one after the other")
 	fs.IntVar(&b.Clients, "clients", 8, "K: clients of the mixed load")
 	fs.DurationVar(&b.Duration, "duration", 10*time.Second, "T: duration of one mixed repetition")
 	fs.Int64Var(&b.Corpus.Seed, "seed", 1, "corpus seed")
@@ -112,8 +115,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--deliver-to %s: not one of the users (its password is needed for idle-fanout)", *deliverTo)
 		}
 	}
-	if *reps < 1 || b.Messages < 0 || b.Idlers < 1 || b.Concurrency < 1 || b.Clients < 1 {
-		return errors.New("--reps, --idlers, --concurrency and --clients must be at least 1, --messages at least 0")
+	if *reps < 1 || b.Messages < 0 || b.Idlers < 1 || b.Concurrency < 1 || b.Clients < 1 || b.IdleRounds < 1 {
+		return errors.New("--reps, --idlers, --idle-rounds, --concurrency and --clients must be at least 1, --messages at least 0")
 	}
 	var todo []workload
 	for name := range strings.SplitSeq(*list, ",") {
@@ -123,7 +126,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		todo = append(todo, w)
 	}
-	for _, addr := range append([]string{b.IMAP, b.POP3}, b.LMTPNodes...) {
+	for _, addr := range append([]string{b.IMAP, b.POP3, b.IdleIMAP}, b.LMTPNodes...) {
 		if err := checkLoopback(addr, *allowRemote); err != nil {
 			return err
 		}
@@ -253,7 +256,7 @@ func machine() Machine {
 func params(b *Bench, reps int) map[string]any {
 	return map[string]any{
 		"messages": b.Messages, "concurrency": b.Concurrency, "idlers": b.Idlers,
-		"clients": b.Clients, "duration": b.Duration.String(), "seed": b.Corpus.Seed,
+		"clients": b.Clients, "idle_rounds": b.IdleRounds, "idle_imap": b.IdleIMAP, "duration": b.Duration.String(), "seed": b.Corpus.Seed,
 		"reps": reps, "mailbox": b.Mailbox, "users": len(b.Users), "lmtp_nodes": len(b.LMTPNodes),
 	}
 }
@@ -267,7 +270,7 @@ type Result struct {
 	Min          float64  `json:"min"`
 	Median       float64  `json:"median"`
 	Max          float64  `json:"max"`
-	Latency      *Latency `json:"latency,omitempty"`        // idle-fanout: medians over the repetitions
+	Latency      *Latency `json:"latency,omitempty"`        // idle-fanout, idle-latency: medians over the repetitions
 	KBPerSession float64  `json:"kb_per_session,omitempty"` // idle-fanout with --server-pid: median
 	Ratio        float64  `json:"ratio,omitempty"`          // qresync: median of resync / FETCH 1:* (FLAGS)
 	Errors       int      `json:"errors"`

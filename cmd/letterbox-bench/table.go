@@ -12,7 +12,8 @@ import (
 
 // tableCmd reads JSON reports (of one or several runs per server, e.g. one file per
 // server and workload) and prints one Markdown table: per workload, each server's median,
-// then the ratio of the first server to each other one. For seconds a ratio below 1 means
+// then the ratio of the first server to each other one. The repetitions of one server and
+// workload in several files (runs alternated with other servers') make one cell. For seconds a ratio below 1 means
 // the first server was faster; for ops/s, above 1.
 func tableCmd(files []string, w io.Writer) error {
 	if len(files) == 0 {
@@ -38,7 +39,16 @@ func tableCmd(files []string, w io.Writer) error {
 			if !slices.Contains(names, r.Workload) {
 				names = append(names, r.Workload)
 			}
-			cells[[2]string{r.Label, r.Workload}] = r
+			key := [2]string{r.Label, r.Workload}
+			if have, ok := cells[key]; ok { // another run of the same: one cell of all their repetitions
+				have.Reps = append(have.Reps, r.Reps...)
+				if have.Error == "" {
+					have.Error = r.Error
+				}
+				have.summarise()
+				r = have
+			}
+			cells[key] = r
 		}
 	}
 	order := func(a, b string) int { return workloadIndex(a) - workloadIndex(b) }
@@ -65,7 +75,7 @@ func tableCmd(files []string, w io.Writer) error {
 		}
 		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 	}
-	fmt.Fprintf(w, "\nMedians of the repetitions; idle-fanout is the p99 notification latency (p50 / max in brackets; KB/session is the growth of the server's PSS per idle session), qresync is the resync SELECT (in brackets: its share of FETCH 1:* (FLAGS) in the same session), mixed is ops/s (higher is better).\nMachine: %d CPUs, %s, Linux %s.\n", mach.CPUs, mach.Model, mach.Kernel)
+	fmt.Fprintf(w, "\nMedians of the repetitions; idle-fanout is the p99 notification latency (p50 / max in brackets; KB/session is the growth of the server's PSS per idle session), idle-latency the p99 from the LMTP 250 to the EXISTS (p50 / max), qresync is the resync SELECT (in brackets: its share of FETCH 1:* (FLAGS) in the same session), mixed is ops/s (higher is better).\nMachine: %d CPUs, %s, Linux %s.\n", mach.CPUs, mach.Model, mach.Kernel)
 	return nil
 }
 

@@ -47,16 +47,20 @@ type Bench struct {
 	LMTPNodes   []string
 	Users       []Credential
 	Conn        connOptions
-	Mailbox     string        // the mailbox the read workloads read (INBOX)
-	Messages    int           // N: messages per append/load/lmtp repetition
-	Concurrency int           // C: concurrent LMTP senders
-	Idlers      int           // K: idle-fanout sessions
-	Clients     int           // K: mixed-load clients
-	Duration    time.Duration // T: mixed-load duration
-	Corpus      benchcorpus.Corpus
-	DeliverTo   int // index in Users of the lmtp and idle-fanout recipient
-	ServerPID   int // if set, idle-fanout reports the PSS growth of its process tree per idler
-	Progress    io.Writer
+	Mailbox     string // the mailbox the read workloads read (INBOX)
+	Messages    int    // N: messages per append/load/lmtp repetition
+	Concurrency int    // C: concurrent LMTP senders
+	Idlers      int    // K: idle-fanout and idle-latency sessions
+	// IdleIMAP is where idle-latency's idlers connect (another node of a cluster than the
+	// LMTP one); empty: IMAP. IdleRounds is its deliveries per repetition.
+	IdleIMAP   string
+	IdleRounds int
+	Clients    int           // K: mixed-load clients
+	Duration   time.Duration // T: mixed-load duration
+	Corpus     benchcorpus.Corpus
+	DeliverTo  int // index in Users of the lmtp and idle-fanout recipient
+	ServerPID  int // if set, idle-fanout reports the PSS growth of its process tree per idler
+	Progress   io.Writer
 
 	seq atomic.Int64 // numbers messages built on the fly (lmtp, idle-fanout, mixed)
 }
@@ -111,6 +115,7 @@ var workloads = []workload{
 	{"pop3-download", "s", (*Bench).pop3Download},
 	{"lmtp", "s", (*Bench).lmtp},
 	{"idle-fanout", "s", (*Bench).idleFanout},
+	{"idle-latency", "s", (*Bench).idleLatency},
 	{"mixed", "ops/s", (*Bench).mixed},
 }
 
@@ -132,6 +137,11 @@ func (b *Bench) progress(format string, args ...any) {
 // dialIMAP connects and logs in as cred; the connection is closed when ctx ends, so that a
 // stuck server cannot hold the run past its deadline.
 func (b *Bench) dialIMAP(ctx context.Context, cred Credential, opts *imapclient.Options) (*imapclient.Client, error) {
+	return b.dialIMAPAt(ctx, b.IMAP, cred, opts)
+}
+
+// dialIMAPAt is dialIMAP to another address than IMAP (another node).
+func (b *Bench) dialIMAPAt(ctx context.Context, addr string, cred Credential, opts *imapclient.Options) (*imapclient.Client, error) {
 	if opts == nil {
 		opts = &imapclient.Options{}
 	}
@@ -141,14 +151,14 @@ func (b *Bench) dialIMAP(ctx context.Context, cred Credential, opts *imapclient.
 	var err error
 	switch {
 	case b.Conn.tls:
-		c, err = imapclient.DialTLS(b.IMAP, opts)
+		c, err = imapclient.DialTLS(addr, opts)
 	case b.Conn.startTLS:
-		c, err = imapclient.DialStartTLS(b.IMAP, opts)
+		c, err = imapclient.DialStartTLS(addr, opts)
 	default:
-		c, err = imapclient.DialInsecure(b.IMAP, opts)
+		c, err = imapclient.DialInsecure(addr, opts)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("imap: dial %s: %w", b.IMAP, err)
+		return nil, fmt.Errorf("imap: dial %s: %w", addr, err)
 	}
 	context.AfterFunc(ctx, func() { c.Close() })
 	if err := c.Login(cred.User, cred.Password).Wait(); err != nil {

@@ -46,9 +46,11 @@ func notOnPostgres(what string, cfg *config.Config) error {
 Back a PostgreSQL store up with PostgreSQL's own tools: pg_dump (for example
   pg_dump --format=custom --file=letterbox.dump 'URL'
 and pg_restore into an empty database to restore it), or your provider's replication and
-point-in-time recovery. For an SQLite file to inspect, restore the dump into a scratch
-database and run 'letterbox store copy --to TARGET' with --store naming that database:
-it copies a store into an empty SQLite store, keeping UIDs, UIDVALIDITY and modseqs`, what, cfg.Store.Redacted()))
+point-in-time recovery. For an SQLite store to inspect, pg_restore the dump into a scratch
+database and copy that into an empty SQLite data directory:
+  letterbox store copy --store 'postgres://USER:PASS@HOST:PORT/SCRATCH' --to sqlite:///var/tmp/letterbox-copy
+which keeps every UID, UIDVALIDITY and modseq (letterbox store copy --help). The live
+database can be copied the same way: the copy reads it in one snapshot`, what, cfg.Store.Redacted()))
 }
 
 func newRestoreCmd() *cobra.Command {

@@ -7,7 +7,7 @@ package main
 //
 // ), driven by real clients: go-imap v2's imapclient, go-smtp's LMTP client, POP3 over
 // net/textproto, and a raw IMAP connection for QRESYNC's VANISHED, which imapclient does
-// not parse. What issue 15 asks of a cluster: what one node does, the others' sessions see
+// not parse. What a cluster promises (docs/architecture.md): what one node does, the others' sessions see
 // (IDLE included); one POP3 session per maildrop across nodes; UIDs without gaps or
 // duplicates under writers on both nodes; a node killed with SIGKILL loses nothing it
 // acknowledged, and the other keeps serving. The waits below are failure guards with

@@ -107,6 +107,7 @@ underscores: imap.addr -> LETTERBOX_IMAP_ADDR), then flags.`,
 		newExportCmd(),
 		newBackupCmd(),
 		newRestoreCmd(),
+		newStoreCmd(),
 		newVersionCmd(),
 	)
 	return root
@@ -182,11 +183,11 @@ func setup(cmd *cobra.Command) (*config.Config, *store.Store, *slog.Logger, erro
 	return cfg, st, log, nil
 }
 
-// openStore opens (creating if missing) the store in the data directory, or the
-// PostgreSQL store store.url names.
-func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
-	st, err := store.Open(cfg.Data, store.Options{
-		URL:               cfg.Store.URL,
+// storeOptions are the store's options as configured, for the store at url (store.url's
+// spelling: empty for SQLite in the directory Open is given).
+func storeOptions(cfg *config.Config, log *slog.Logger, url string) store.Options {
+	return store.Options{
+		URL:               url,
 		Logger:            log,
 		MaxMessageSize:    cfg.Limits.MessageSize,
 		MaxHeaderSize:     cfg.Limits.StoreHeaderSize(),
@@ -195,7 +196,13 @@ func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
 		QuotaGrace:        cfg.Quota.GraceFor,
 		QuotaMessageGrace: cfg.Quota.MessageGraceFor,
 		ExpungeRetention:  cfg.IMAP.StoreExpungeRetention(),
-	})
+	}
+}
+
+// openStore opens (creating if missing) the store in the data directory, or the
+// PostgreSQL store store.url names.
+func openStore(cfg *config.Config, log *slog.Logger) (*store.Store, error) {
+	st, err := store.Open(cfg.Data, storeOptions(cfg, log, cfg.Store.URL))
 	if err != nil {
 		code := exitSoftware
 		if errors.Is(err, store.ErrTemporary) {

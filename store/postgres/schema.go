@@ -23,7 +23,7 @@ var generatedKeys = map[string]string{
 	"changes":   "modseq",
 }
 
-// Schema is PostgreSQL's counterpart of the SQLite migrations (store/migrate.go): the
+// Schema is PostgreSQL's counterpart of the SQLite migrations (store/sqlite's Migrations): the
 // same tables, columns and meaning, in PostgreSQL's types (BIGINT for every integer, so
 // that every count, id and Unix time fits as it does in SQLite; BYTEA for the body
 // chunks). Migrations[i] brings PostgreSQL's schema to the state SQLite's has after its
