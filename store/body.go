@@ -60,9 +60,10 @@ func (s *Store) OpenMessages(ctx context.Context, mailboxID int64, ranges ...UID
 	}
 	defer rows.Close()
 	var out []MessageBody
+	var first ownedBlob // the driver's own copy of each row's chunk (ownedBlob)
+	scan := newMessageScan(&first)
 	for rows.Next() {
-		var first ownedBlob
-		m, err := scanMessage(rows, &first)
+		m, err := scan.scan(rows)
 		if err != nil {
 			return nil, wrapErr("open messages", err)
 		}

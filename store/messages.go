@@ -25,21 +25,41 @@ type msgRow struct {
 const messageColumns = `id, mailbox_id, uid, sysflags, keywords, internal_date, internal_tz, size, modseq, body_id, save_date, thread_id`
 
 func scanMessage(row rowScanner, extra ...any) (Message, error) {
-	var m Message
-	var sys int
-	var keywords string
-	var date, tz int64
-	var saved, thread sql.NullInt64
-	dest := append([]any{&m.ID, &m.MailboxID, &m.UID, &sys, &keywords, &date, &tz, &m.Size, &m.ModSeq, &m.BodyID, &saved, &thread}, extra...)
-	if err := row.Scan(dest...); err != nil {
+	return newMessageScan(extra...).scan(row)
+}
+
+// messageScan scans messages rows (messageColumns, then extra) one after the other into the
+// same destinations: a listing of many rows then allocates per row only what it returns,
+// not the dozen destinations Scan needs (a FETCH 1:* of 10,000 messages scanned that many
+// rows). Scan writes each extra destination afresh for every row.
+type messageScan struct {
+	m             Message
+	sys           int
+	keywords      string
+	date, tz      int64
+	saved, thread sql.NullInt64
+	dest          []any
+}
+
+func newMessageScan(extra ...any) *messageScan {
+	ms := &messageScan{}
+	ms.dest = append([]any{&ms.m.ID, &ms.m.MailboxID, &ms.m.UID, &ms.sys, &ms.keywords, &ms.date, &ms.tz,
+		&ms.m.Size, &ms.m.ModSeq, &ms.m.BodyID, &ms.saved, &ms.thread}, extra...)
+	return ms
+}
+
+func (ms *messageScan) scan(row rowScanner) (Message, error) {
+	if err := row.Scan(ms.dest...); err != nil {
 		return Message{}, err
 	}
-	m.Flags = decodeFlags(sys, keywords).list()
-	m.InternalDate = internalDate(date, tz)
-	if saved.Valid {
-		m.SaveDate = time.Unix(saved.Int64, 0)
+	m := ms.m
+	m.Flags = decodeFlags(ms.sys, ms.keywords).list()
+	m.InternalDate = internalDate(ms.date, ms.tz)
+	m.SaveDate = time.Time{}
+	if ms.saved.Valid {
+		m.SaveDate = time.Unix(ms.saved.Int64, 0)
 	}
-	m.ThreadRoot = thread.Int64 // 0 (NULL): stored before schema 7
+	m.ThreadRoot = ms.thread.Int64 // 0 (NULL): stored before schema 7
 	return m, nil
 }
 
@@ -98,8 +118,9 @@ func (s *Store) Messages(ctx context.Context, mailboxID int64, ranges ...UIDRang
 	}
 	defer rows.Close()
 	var out []Message
+	scan := newMessageScan()
 	for rows.Next() {
-		m, err := scanMessage(rows)
+		m, err := scan.scan(rows)
 		if err != nil {
 			return nil, wrapErr("list messages", err)
 		}
@@ -151,13 +172,16 @@ func (s *Store) MetadataOf(ctx context.Context, mailboxID int64, parts MetadataP
 	var out []Metadata
 	var env, structure sql.RawBytes
 	var missing []int // indexes in out of messages whose preview is still to compute
+	var headerSize, lines int64
+	var preview sql.NullString
+	scan := newMessageScan(&headerSize, &lines, &env, &structure, &preview)
 	for rows.Next() {
 		var md Metadata
-		var preview sql.NullString
-		md.Message, err = scanMessage(rows, &md.HeaderSize, &md.Lines, &env, &structure, &preview)
+		md.Message, err = scan.scan(rows)
 		if err != nil {
 			return nil, wrapErr("read metadata", err)
 		}
+		md.HeaderSize, md.Lines = headerSize, lines
 		if keep != nil && !keep(md.UID) {
 			continue
 		}

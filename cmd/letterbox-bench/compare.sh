@@ -30,6 +30,9 @@
 #   BENCH_OUT            directory for the JSON results and table.md (in the temp dir)
 #   BENCH_KEEP=1         keep the temp dir (data, configs, logs) afterwards
 #   LETTERBOX_BIN        the server binary (bin/letterbox)
+#   LETTERBOX_BASE_BIN   a second Letterbox binary, the server letterbox-base (for example
+#                        main's build), to compare a branch against in the same run:
+#                        BENCH_SERVERS="letterbox letterbox-base dovecot-mdbox"
 set -euo pipefail
 
 BENCH_MESSAGES=${BENCH_MESSAGES:-10000}
@@ -116,9 +119,9 @@ wait_port() {
 }
 
 declare -A IMAP POP3 LMTP SPID
-read -r -a ports <<<"$("$BENCH" free-ports 12 | tr '\n' ' ')"
+read -r -a ports <<<"$("$BENCH" free-ports 15 | tr '\n' ' ')"
 i=0
-for s in letterbox letterbox-pg dovecot-maildir dovecot-mdbox; do
+for s in letterbox letterbox-base letterbox-pg dovecot-maildir dovecot-mdbox; do
 	IMAP[$s]=127.0.0.1:${ports[$i]}
 	POP3[$s]=127.0.0.1:${ports[$((i + 1))]}
 	LMTP[$s]=127.0.0.1:${ports[$((i + 2))]}
@@ -127,8 +130,13 @@ done
 
 # start_letterbox NAME [WRAPPER]: a letterbox serve under $TMP/NAME; WRAPPER (such as
 # scripts/pg-letterbox) runs the binary for every command, given it as PG_LETTERBOX_BIN.
+# letterbox-base runs LETTERBOX_BASE_BIN instead of LETTERBOX_BIN.
 start_letterbox() {
 	local name=$1 dir=$TMP/$1 lb=$LETTERBOX_BIN
+	if [ "$name" = letterbox-base ]; then
+		[ -x "${LETTERBOX_BASE_BIN:-}" ] || die "letterbox-base needs LETTERBOX_BASE_BIN, an executable"
+		lb=$LETTERBOX_BASE_BIN
+	fi
 	if [ -n "${2:-}" ]; then
 		lb=$2
 		export PG_LETTERBOX_BIN=$LETTERBOX_BIN
@@ -238,10 +246,11 @@ CONF
 for s in $BENCH_SERVERS; do
 	case $s in
 	letterbox) start_letterbox letterbox ;;
+	letterbox-base) start_letterbox letterbox-base ;;
 	letterbox-pg) start_letterbox letterbox-pg scripts/pg-letterbox ;;
 	dovecot-maildir) start_dovecot "$s" maildir ;;
 	dovecot-mdbox) start_dovecot "$s" mdbox ;;
-	*) die "unknown server $s (letterbox, letterbox-pg, dovecot-maildir, dovecot-mdbox)" ;;
+	*) die "unknown server $s (letterbox, letterbox-base, letterbox-pg, dovecot-maildir, dovecot-mdbox)" ;;
 	esac
 	log "$s: IMAP ${IMAP[$s]} POP3 ${POP3[$s]} LMTP ${LMTP[$s]}"
 done

@@ -83,6 +83,7 @@ func TestDefaults(t *testing.T) {
 		{"api.token", cfg.API.Token, ""},
 		{"trace.dir", cfg.Trace.Dir, ""},
 		{"trace.body_limit", cfg.Trace.BodyLimit, 4 * datasize.KiB},
+		{"gc.heap_floor", cfg.GC.HeapFloor, 32 * datasize.MiB},
 		{"file", cfg.File, ""},
 	}
 	for _, c := range checks {
@@ -274,6 +275,7 @@ func TestValidationErrors(t *testing.T) {
 		{"message limit", "imap:\n  message_limit: -1\n", "imap.message_limit"},
 		{"message limit word", "imap:\n  message_limit: many\n", "imap.message_limit"},
 		{"empty data", "data: \"\"\n", "data"},
+		{"heap floor", "gc:\n  heap_floor: big\n", "gc.heap_floor"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

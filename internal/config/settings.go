@@ -247,6 +247,12 @@ var settings = []setting{
 				c.Quota.GraceBytes = n
 			}
 		}},
+	{key: "gc.heap_floor", def: "32M",
+		read: func(c *Config, v value) {
+			if c.GC.HeapFloor = v.size(); c.GC.HeapFloor < 0 {
+				v.fail("must not be negative")
+			}
+		}},
 	{key: "log.level", def: "info", flag: FlagLogLevel, global: true,
 		usage: "log level: debug, info, warn or error",
 		read: func(c *Config, v value) {

@@ -195,10 +195,15 @@ func (s *session) openBodies(v *selected, ranges []store.UIDRange, parts store.M
 		return nil, s.storeError(err, "reading messages")
 	}
 	bodies := make(map[uint32]store.Body, len(list))
-	for _, mb := range list {
+	var rows []store.Metadata // one allocation for the batch's rows, not one a message
+	if !parts.Envelope && !parts.Structure && !parts.Preview {
+		rows = make([]store.Metadata, len(list))
+	}
+	for i, mb := range list {
 		bodies[mb.UID] = mb.Body
-		if !parts.Envelope && !parts.Structure && !parts.Preview {
-			metas[mb.UID] = &store.Metadata{Message: mb.Message}
+		if rows != nil {
+			rows[i].Message = mb.Message
+			metas[mb.UID] = &rows[i]
 		}
 	}
 	return bodies, nil
