@@ -122,6 +122,17 @@ func TestMetrics(t *testing.T) {
 	if _, err := p.br.ReadByte(); err != io.EOF {
 		t.Fatalf("after QUIT: %v, want EOF", err)
 	}
+	// The server shut its side after +OK and waits for the client's close before it lets go
+	// of the connection (accept.CloseAfterGoodbye): the gauge counts it until then.
+	p.c.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if scrape(t, srv)[`letterbox_connections{protocol="pop3"}`] == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the POP3 connection is still counted 10 s after the client closed it")
+		}
+	}
 
 	// One LMTP delivery that is stored and one refused for quota.
 	msg := "From: sender@example.org\r\nSubject: metrics\r\n\r\nHello.\r\n"
@@ -139,7 +150,7 @@ func TestMetrics(t *testing.T) {
 		`letterbox_commands_total{command="pass",protocol="pop3"}`:             1,
 		`letterbox_commands_total{command="noop",protocol="pop3"}`:             1,
 		`letterbox_connections_total{protocol="pop3"}`:                         1,
-		`letterbox_connections{protocol="pop3"}`:                               0, // closed before the client saw EOF
+		`letterbox_connections{protocol="pop3"}`:                               0,
 		`letterbox_connections_total{protocol="lmtp"}`:                         2,
 		`letterbox_deliveries_total{outcome="delivered",via="lmtp"}`:           1,
 		`letterbox_deliveries_total{outcome="over_quota",via="lmtp"}`:          1,

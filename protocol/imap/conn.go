@@ -16,6 +16,7 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 
+	"github.com/letterbox-mail/letterbox/internal/accept"
 	"github.com/letterbox-mail/letterbox/internal/metrics"
 	"github.com/letterbox-mail/letterbox/internal/trace"
 )
@@ -407,7 +408,16 @@ func (s *session) bye(reason any) {
 // it lasted, the bytes it moved on the wire (TLS included) and what it did.
 func (s *session) end() {
 	s.out.flush()
-	defer s.conn.Close() // after the logout line: a client that saw the end finds it
+	// After the logout line, so that a client that saw the end finds it. After LOGOUT the
+	// client may still send (a pipelined command, a compressor's flush marker), which a
+	// plain close would answer with a reset that loses the tagged OK (accept.CloseAfterGoodbye).
+	defer func() {
+		if s.loggedOut {
+			accept.CloseAfterGoodbye(s.conn)
+		} else {
+			s.conn.Close()
+		}
+	}()
 	s.releaseReader()
 	s.Close()
 	s.mu.Lock()

@@ -75,10 +75,11 @@ type session struct {
 	// the idler's goroutines are using (idle.go).
 	readingDone bool
 	// idle and idleCmd: the session is in IDLE and waits for DONE (idle.go), parked.
-	idle    *idler
-	idleCmd *command
-	ended   bool // BYE was said or the connection closed
-	unknown int  // BAD answers before login
+	idle      *idler
+	idleCmd   *command
+	ended     bool // BYE was said or the connection closed
+	loggedOut bool // the client said LOGOUT and was answered: the connection closes gracefully
+	unknown   int  // BAD answers before login
 
 	byeText string // what BYE says when the server shuts down; set by shutdown, under mu
 	byeOnce sync.Once
@@ -312,7 +313,7 @@ func handleLogout(s *session, cmd *command) error {
 		s.out.status(cmd.tag, imap.StatusResponseTypeOK, "", "LOGOUT completed")
 		s.out.flush()
 	})
-	s.cmdDone, s.ended = true, true
+	s.cmdDone, s.ended, s.loggedOut = true, true, true
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/accept"
 	"github.com/letterbox-mail/letterbox/internal/metrics"
 	"github.com/letterbox-mail/letterbox/internal/trace"
 	"github.com/letterbox-mail/letterbox/store"
@@ -369,6 +370,22 @@ func (s *session) interruptIdle() {
 	}
 }
 
+// closeConn closes the connection once the session is over. After QUIT's +OK the client may
+// still send (a command pipelined after QUIT), which a plain close would answer with a
+// reset that can lose the +OK of a QUIT that committed deletions
+// (accept.CloseAfterGoodbye); RFC 1939 §6 has the server close after it.
+func (s *session) closeConn(quit bool) {
+	s.mu.Lock()
+	c := s.conn
+	if !quit {
+		defer s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.mu.Unlock()
+	accept.CloseAfterGoodbye(c) // forceClose may close c meanwhile, which ends the wait
+}
+
 // forceClose closes the connection under the session's feet (Shutdown ran out of time).
 func (s *session) forceClose() {
 	s.mu.Lock()
@@ -412,9 +429,7 @@ func readLine(r *bufio.Reader, limit int) ([]byte, error) {
 func (s *session) finish(reason string) {
 	s.releaseMaildrop()
 	s.cancel()
-	s.mu.Lock()
-	s.conn.Close()
-	s.mu.Unlock()
+	defer s.closeConn(reason == "quit") // after the logout line: a client that saw the end finds it
 	in, out, _ := metrics.Transferred(s.rawConn)
 	attrs := []any{"reason", reason, "duration", time.Since(s.start).Round(time.Millisecond),
 		"in", in, "out", out}
