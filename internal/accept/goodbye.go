@@ -29,7 +29,7 @@ func CloseAfterGoodbye(c net.Conn) error {
 	if tc == nil {
 		return c.Close()
 	}
-	if tlsConn := tlsBeneath(c); tlsConn != nil {
+	if tlsConn := beneath[*tls.Conn](c); tlsConn != nil {
 		tlsConn.CloseWrite() // close_notify; fails only before the handshake ended
 	}
 	if err := tc.CloseWrite(); err == nil {
@@ -37,19 +37,4 @@ func CloseAfterGoodbye(c net.Conn) error {
 		io.CopyN(io.Discard, tc, lingerDiscard)
 	}
 	return c.Close()
-}
-
-// tlsBeneath is the TLS connection c is or wraps, or nil.
-func tlsBeneath(c net.Conn) *tls.Conn {
-	for range 16 {
-		switch v := c.(type) {
-		case *tls.Conn:
-			return v
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return nil
-		}
-	}
-	return nil
 }

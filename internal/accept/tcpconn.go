@@ -6,16 +6,21 @@ import "net"
 // they wrap with a NetConn method (*tls.Conn, the metrics' and connection limits'
 // wrappers, traces), or nil when there is none (a pipe, a listener of
 // another kind). Its socket options are the session's: TCP_QUICKACK, for one.
-func TCPConn(c net.Conn) *net.TCPConn {
+func TCPConn(c net.Conn) *net.TCPConn { return beneath[*net.TCPConn](c) }
+
+// beneath is the connection of type T that c is or wraps (through NetConn methods), or T's
+// zero value.
+func beneath[T net.Conn](c net.Conn) T {
+	var none T
 	for range 16 { // wrappers nest a few deep at most; never loop on a bad one
-		switch v := c.(type) {
-		case *net.TCPConn:
+		if v, ok := c.(T); ok {
 			return v
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return nil
 		}
+		w, ok := c.(interface{ NetConn() net.Conn })
+		if !ok {
+			return none
+		}
+		c = w.NetConn()
 	}
-	return nil
+	return none
 }
