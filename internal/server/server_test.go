@@ -81,7 +81,13 @@ func start(t *testing.T, cfg *config.Config, log io.Writer) *Server {
 // startLogging starts a server that logs to logger, and shuts it down at cleanup.
 func startLogging(t *testing.T, cfg *config.Config, logger *slog.Logger) *Server {
 	t.Helper()
-	srv, err := New(cfg, openStore(t, cfg.Data), logger)
+	return startOn(t, cfg, openStore(t, cfg.Data), logger)
+}
+
+// startOn starts a server on st that logs to logger, and shuts it down at cleanup.
+func startOn(t *testing.T, cfg *config.Config, st *store.Store, logger *slog.Logger) *Server {
+	t.Helper()
+	srv, err := New(cfg, st, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
