@@ -55,6 +55,50 @@ func TestOpenRoles(t *testing.T) {
 	if _, err := w.Exec(`INSERT INTO accounts (address, password_hash, created) VALUES ('a', 'x', 0)`); err != nil {
 		t.Errorf("the writer cannot write: %v", err)
 	}
+	// Every connection reads the file through a memory map (mmapPragma).
+	for name, db := range map[string]*sql.DB{"writer": w, "reader": r} {
+		var mmap int64
+		if err := db.QueryRow(`PRAGMA mmap_size`).Scan(&mmap); err != nil || mmap < 1<<30 {
+			t.Errorf("%s mmap_size %d, %v; want at least 1 GiB", name, mmap, err)
+		}
+	}
+}
+
+// Commit after commit is noticed through the file system alone (the slow poll is off): the
+// watch the first write event suspends is back for the next commit.
+func TestWatchSeesEveryCommitWithoutPolling(t *testing.T) {
+	defer func(d time.Duration) { watchPollNotify = d }(watchPollNotify)
+	watchPollNotify = time.Hour
+	path := filepath.Join(t.TempDir(), "w.db")
+	w, err := Open(path, Writer, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Exec(`CREATE TABLE t (x INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	calls := make(chan struct{}, 64)
+	watcher, err := Watch(path, time.Second, slog.New(slog.DiscardHandler),
+		func(ctx context.Context, conn *sql.Conn) error { return nil },
+		func(ctx context.Context, conn *sql.Conn) error { calls <- struct{}{}; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Stop()
+	if watcher.fs == nil {
+		t.Skip("no fsnotify here: the watcher polls")
+	}
+	for i := range 5 {
+		if _, err := w.Exec(`INSERT INTO t VALUES (?)`, i); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-calls:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("commit %d not noticed", i+1)
+		}
+	}
 }
 
 func TestErrorClasses(t *testing.T) {
