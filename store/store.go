@@ -35,6 +35,10 @@ type Options struct {
 	// is above last, else last+1, so UIDVALIDITY still never repeats. nil means the clock's
 	// seconds (Now). Tests set it for repeatable transcripts (pkg/letterboxtest).
 	UIDValidity func(last uint32) uint32
+	// MmapSize is how much of the SQLite database file the writer and the readers read
+	// through a memory map (sqlite.OpenMapped): 0 means sqlite.DefaultMmapSize, negative
+	// none. PostgreSQL ignores it.
+	MmapSize int64
 	// MaxMessageSize refuses larger messages with ErrTooBig; 0 means 50 MiB.
 	MaxMessageSize int64
 	// MaxHeaderSize refuses new mail with a header section (the message's, or any MIME
@@ -213,7 +217,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	var err error
 	// The writer is opened (and migrated) first: it sets WAL mode, which is persistent in
 	// the file, before any read-only connection exists.
-	s.writer, err = sqlite.Open(path, sqlite.Writer, busyTimeout)
+	mmapSize := opts.MmapSize
+	if mmapSize == 0 {
+		mmapSize = sqlite.DefaultMmapSize
+	}
+	s.writer, err = sqlite.OpenMapped(path, sqlite.Writer, busyTimeout, mmapSize)
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
@@ -238,7 +246,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		return nil, err
 	}
 
-	s.readers, err = sqlite.Open(path, sqlite.Reader, busyTimeout)
+	s.readers, err = sqlite.OpenMapped(path, sqlite.Reader, busyTimeout, mmapSize)
 	if err != nil {
 		stopWriter()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/mattn/go-sqlite3"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/letterbox-mail/letterbox/store/sqlite"
 )
 
 func TestMain(m *testing.M) {
@@ -578,5 +581,22 @@ func TestUIDValidityOption(t *testing.T) {
 	b := newAccount(t, s, "bob")
 	if m := inbox(t, s, b.ID); m.UIDValidity != 1000 {
 		t.Errorf("bob's INBOX UIDVALIDITY %d, want 1000", m.UIDValidity)
+	}
+}
+
+// The writer and the readers map the database file as Options.MmapSize says: the
+// default when it is 0, not at all when it is negative.
+func TestMmapSize(t *testing.T) {
+	sqliteOnly(t, "PRAGMA mmap_size")
+	for _, tc := range []struct {
+		opt, want int64
+	}{{0, sqlite.DefaultMmapSize}, {64 << 20, 64 << 20}, {-1, 0}} {
+		s := openStoreWith(t, Options{MmapSize: tc.opt})
+		for name, db := range map[string]*sql.DB{"writer": s.writer, "readers": s.readers} {
+			var got int64
+			if err := db.QueryRow(`PRAGMA mmap_size`).Scan(&got); err != nil || got != tc.want {
+				t.Errorf("MmapSize %d: %s mmap_size %d, %v; want %d", tc.opt, name, got, err, tc.want)
+			}
+		}
 	}
 }

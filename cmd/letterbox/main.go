@@ -189,6 +189,7 @@ func storeOptions(cfg *config.Config, log *slog.Logger, url string) store.Option
 	return store.Options{
 		URL:               url,
 		Logger:            log,
+		MmapSize:          cfg.Store.StoreMmapSize(),
 		MaxMessageSize:    cfg.Limits.MessageSize,
 		MaxHeaderSize:     cfg.Limits.StoreHeaderSize(),
 		MaxMIMEDepth:      cfg.Limits.StoreMIMEDepth(),

@@ -334,6 +334,38 @@ func TestQResyncRetention(t *testing.T) {
 	}
 }
 
+// store.mmap_size: 2G by default, 0 turns the map off (negative for the store, whose 0
+// means its default), and the URL set beside it does not reset it.
+func TestStoreMmapSize(t *testing.T) {
+	for _, tc := range []struct {
+		value       string
+		want, store int64
+	}{
+		{"", 2 << 30, 2 << 30},
+		{"256M", 256 << 20, 256 << 20},
+		{"0", 0, -1},
+	} {
+		clearEnv(t)
+		if tc.value != "" {
+			t.Setenv("LETTERBOX_STORE_MMAP_SIZE", tc.value)
+		}
+		t.Setenv("LETTERBOX_STORE_URL", "")
+		cfg, err := Load(LoadOptions{})
+		if err != nil {
+			t.Fatalf("%q: %v", tc.value, err)
+		}
+		if cfg.Store.MmapSize != tc.want || cfg.Store.StoreMmapSize() != tc.store {
+			t.Errorf("%q: mmap size %d, for the store %d; want %d, %d", tc.value,
+				cfg.Store.MmapSize, cfg.Store.StoreMmapSize(), tc.want, tc.store)
+		}
+	}
+	clearEnv(t)
+	t.Setenv("LETTERBOX_STORE_MMAP_SIZE", "-1")
+	if _, err := Load(LoadOptions{}); err == nil {
+		t.Error("store.mmap_size -1 accepted")
+	}
+}
+
 // TestProxySettings: proxy.trusted_networks and proxy.required from the file and the
 // environment; by default nobody is a proxy.
 func TestProxySettings(t *testing.T) {

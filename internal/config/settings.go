@@ -50,8 +50,14 @@ var settings = []setting{
 	{key: "store.url", def: "", flag: FlagStore, global: true,
 		usage: "the store: empty for SQLite under --data, or postgres://USER:PASS@HOST:PORT/DB?sslmode=... (PostgreSQL)",
 		read: func(c *Config, v value) {
-			c.Store = Store{URL: v.str()}
+			c.Store.URL = v.str()
 			v.check(c.Store.validate())
+		}},
+	{key: "store.mmap_size", def: "2G",
+		read: func(c *Config, v value) {
+			if c.Store.MmapSize = v.size(); c.Store.MmapSize < 0 {
+				v.fail("must not be negative")
+			}
 		}},
 	{key: "hostname", def: "", docDefault: "the machine's host name",
 		read: func(c *Config, v value) {

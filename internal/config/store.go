@@ -12,6 +12,17 @@ type Store struct {
 	// naming a PostgreSQL database. Data stays each node's own directory either way (the
 	// spool, the generated certificate).
 	URL string
+	// MmapSize is store.mmap_size: how much of the SQLite database file is read through a
+	// memory map (bytes; 0: none).
+	MmapSize int64
+}
+
+// StoreMmapSize is MmapSize as store.Options has it (0 there means the default).
+func (s Store) StoreMmapSize() int64 {
+	if s.MmapSize == 0 {
+		return -1
+	}
+	return s.MmapSize
 }
 
 // Postgres reports whether the store is PostgreSQL.

@@ -163,6 +163,7 @@ func Start(t TB, opts ...Option) *Server {
 		Logger:            logger,
 		Now:               now,
 		UIDValidity:       s.uidValidity,
+		MmapSize:          cfg.Store.StoreMmapSize(),
 		MaxMessageSize:    cfg.Limits.MessageSize,
 		MaxHeaderSize:     cfg.Limits.StoreHeaderSize(),
 		MaxMIMEDepth:      cfg.Limits.StoreMIMEDepth(),

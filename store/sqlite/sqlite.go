@@ -9,18 +9,16 @@
 //
 // Implementation notes:
 //
-//   - The driver is mattn/go-sqlite3 (cgo), registered here as driverName with a connect
-//     hook (go-sqlite3 registers itself as "sqlite3" too); nothing else of the module imports it but the store's tests, which build its error
+//   - The driver is mattn/go-sqlite3 (cgo), used through a connector of ours (Open) that
+//     sets what its DSN has no key for; it also registers itself as "sqlite3". Nothing else of the module imports it but the store's tests, which build its error
 //     values (cmd/letterbox's tests open the "sqlite3" driver by name). FTS5 is compiled in only with the build tag sqlite_fts5 (the Makefile's
 //     default TAGS); without it SearchSchema cannot be created and the store searches by
 //     reading every message.
 //   - Connection parameters are DSN keys of go-sqlite3 (dsn). foreign_keys and
 //     busy_timeout are per connection, so every connection of the store sets them
 //     (commonParams); the writer sets WAL mode (persistent in the file), synchronous=FULL
-//     and BEGIN IMMEDIATE; readers are query_only with deferred transactions. Every
-//     connection reads the file through a memory map (mmapPragma, set by the driver's
-//     connect hook, since go-sqlite3 has no DSN key for it): a FETCH of bodies reads
-//     most pages once, and pread was a tenth of its CPU.
+//     and BEGIN IMMEDIATE; readers are query_only with deferred transactions. The store's
+//     writer and readers read the file through a memory map (OpenMapped).
 //   - The migration runner stays in package store (migrate.go): after two of the
 //     migrations (MigrationSortKeys, MigrationThreadKeys) it fills sort_keys from the
 //     store's parsed envelopes in the same transaction, which is domain logic.
@@ -33,7 +31,9 @@
 package sqlite
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"net/url"
 	"strings"
@@ -42,27 +42,10 @@ import (
 	sqlite3 "github.com/mattn/go-sqlite3" // also registers the "sqlite3" database/sql driver
 )
 
-// driverName is go-sqlite3's driver with a connect hook that maps the database file
-// (mmapPragma).
-const driverName = "sqlite3-letterbox"
-
-// mmapPragma lets SQLite read the database file's pages through a memory map instead of
-// pread (https://sqlite.org/mmap.html): a page read is then a pointer into the kernel's
-// page cache, not a system call and a copy into SQLite's own cache. 2 GiB is SQLite's
-// default ceiling (SQLITE_MAX_MMAP_SIZE); pages past it, and pages still in the WAL, are
-// read as before. Writes never go through the map (SQLITE_MMAP_READWRITE is not set).
-const mmapPragma = "PRAGMA mmap_size = 2147418112"
-
-func init() {
-	sql.Register(driverName, &sqlite3.SQLiteDriver{
-		ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			if _, err := c.Exec(mmapPragma, nil); err != nil {
-				return fmt.Errorf("sqlite: %s: %w", mmapPragma, err)
-			}
-			return nil
-		},
-	})
-}
+// DefaultMmapSize is how much of the database file the store's own connections read
+// through a memory map when the configuration says nothing (store.mmap_size): SQLite's
+// ceiling, SQLITE_MAX_MMAP_SIZE.
+const DefaultMmapSize = 0x7fff0000
 
 // Role says what a pool of connections is for; each has its connection parameters.
 type Role int
@@ -92,8 +75,43 @@ const (
 // connection waits up to busyTimeout for a lock held by another connection (or process)
 // before failing with SQLITE_BUSY, which Temporary reports (TakeOver waits one second).
 func Open(path string, role Role, busyTimeout time.Duration) (*sql.DB, error) {
-	return sql.Open(driverName, dsn(path, role.params(busyTimeout)))
+	return OpenMapped(path, role, busyTimeout, 0)
 }
+
+// OpenMapped is Open with the first mmapSize bytes of the database file read through a
+// memory map (https://sqlite.org/mmap.html; 0 or less: none): a page read is then a
+// pointer into the kernel's page cache instead of a pread and a copy into SQLite's own
+// cache (a FETCH of 10,000 bodies reads most of its pages once; pread was a tenth of its
+// CPU). Pages past mmapSize, and those still in the WAL, are read as before; writes never
+// go through the map (SQLite is built without SQLITE_MMAP_READWRITE). The price: an I/O
+// error reading a mapped page is a signal that ends the process, not an error SQLite can
+// return, which is why it can be turned off (store.mmap_size: 0).
+func OpenMapped(path string, role Role, busyTimeout time.Duration, mmapSize int64) (*sql.DB, error) {
+	return sql.OpenDB(connector{dsn: dsn(path, role.params(busyTimeout)), mmapSize: mmapSize}), nil
+}
+
+// connector opens go-sqlite3 connections and sets what its DSN has no key for.
+type connector struct {
+	dsn      string
+	mmapSize int64
+}
+
+var sqliteDriver = &sqlite3.SQLiteDriver{}
+
+func (c connector) Connect(context.Context) (driver.Conn, error) {
+	conn, err := sqliteDriver.Open(c.dsn)
+	if err != nil || c.mmapSize <= 0 {
+		return conn, err
+	}
+	// PRAGMA takes no bound parameters; mmapSize is an integer.
+	if _, err := conn.(*sqlite3.SQLiteConn).Exec(fmt.Sprintf("PRAGMA mmap_size = %d", c.mmapSize), nil); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("sqlite: set mmap_size: %w", err)
+	}
+	return conn, nil
+}
+
+func (c connector) Driver() driver.Driver { return sqliteDriver }
 
 func (r Role) params(busyTimeout time.Duration) []string {
 	switch r {

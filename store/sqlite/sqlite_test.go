@@ -55,12 +55,25 @@ func TestOpenRoles(t *testing.T) {
 	if _, err := w.Exec(`INSERT INTO accounts (address, password_hash, created) VALUES ('a', 'x', 0)`); err != nil {
 		t.Errorf("the writer cannot write: %v", err)
 	}
-	// Every connection reads the file through a memory map (mmapPragma).
-	for name, db := range map[string]*sql.DB{"writer": w, "reader": r} {
+	// OpenMapped's connections read the file through a memory map of the size asked for;
+	// Open's do not.
+	m, err := OpenMapped(path, Reader, time.Second, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	for name, tc := range map[string]struct {
+		db   *sql.DB
+		want int64
+	}{"mapped": {m, 1 << 30}, "reader": {r, 0}, "writer": {w, 0}} {
 		var mmap int64
-		if err := db.QueryRow(`PRAGMA mmap_size`).Scan(&mmap); err != nil || mmap < 1<<30 {
-			t.Errorf("%s mmap_size %d, %v; want at least 1 GiB", name, mmap, err)
+		if err := tc.db.QueryRow(`PRAGMA mmap_size`).Scan(&mmap); err != nil || mmap != tc.want {
+			t.Errorf("%s mmap_size %d, %v; want %d", name, mmap, err, tc.want)
 		}
+	}
+	var n int
+	if err := m.QueryRow(`SELECT count(*) FROM accounts`).Scan(&n); err != nil || n != 1 {
+		t.Errorf("reading through the map: %d accounts, %v; want 1", n, err)
 	}
 }
 
