@@ -25,7 +25,7 @@ ACCEPTANCE_SKIP :=
 # imaptest-pg (imaptest.sh's IMAPTEST_STRESS). Without PostgreSQL's binaries (Debian's
 # postgresql) a developer's checkout says so loudly and goes on; CI (CI set) fails.
 PG_CLUSTER         := scripts/pg-test-cluster
-PG_PKGS            ?= ./store/... ./protocol/... ./internal/auth ./internal/server
+PG_PKGS            ?= ./internal/store/... ./internal/protocol/... ./internal/auth ./internal/server
 IMAPTEST_PG_STRESS ?= plain own_flags own_msgs qresync
 PG_AVAILABLE = if ! $(PG_CLUSTER) --available; then \
 		if [ -n "$$CI" ]; then echo "FAIL $@: PostgreSQL (initdb, pg_ctl) not found, and CI must run it"; exit 1; fi; \
@@ -114,7 +114,7 @@ bench-cluster: build
 # Fuzz targets, package:FuzzName; `make fuzz` runs each for FUZZTIME, one after the other.
 # Seed corpora live in each package's testdata/fuzz/ and run with every `make test`.
 FUZZTIME     ?= 30s
-FUZZ_TARGETS := ./protocol/pop3:FuzzCommandLine ./protocol/pop3:FuzzSession ./protocol/imap:FuzzParseCommand ./protocol/imap:FuzzModifiedUTF7 ./protocol/imap:FuzzSession ./store:FuzzParse ./internal/mailmsg:FuzzDecodeEnvelope \
+FUZZ_TARGETS := ./internal/protocol/pop3:FuzzCommandLine ./internal/protocol/pop3:FuzzSession ./internal/protocol/imap:FuzzParseCommand ./internal/protocol/imap:FuzzModifiedUTF7 ./internal/protocol/imap:FuzzSession ./internal/store:FuzzParse ./internal/mailmsg:FuzzDecodeEnvelope \
                 ./internal/mailimport:FuzzMbox ./internal/mailimport:FuzzMaildirName ./internal/mailimport:FuzzDovecot \
                 ./internal/mailimport:FuzzMboxExport ./internal/proxyproto:FuzzReadHeader \
                 ./internal/threading:FuzzBaseSubject ./internal/threading:FuzzReferences ./internal/inflate:FuzzInflate

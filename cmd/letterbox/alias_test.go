@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/letterbox-mail/letterbox/internal/store"
 	"github.com/letterbox-mail/letterbox/pkg/letterboxtest"
-	"github.com/letterbox-mail/letterbox/store"
 )
 
 func TestAliasCommands(t *testing.T) {

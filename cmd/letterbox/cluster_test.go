@@ -30,7 +30,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapclient"
 	"github.com/emersion/go-smtp"
 
-	"github.com/letterbox-mail/letterbox/store/storetest"
+	"github.com/letterbox-mail/letterbox/internal/store/storetest"
 )
 
 // clusterGuard bounds every wait for something another node did: far above the 1 s the

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // crashLedger is what the clients of one round were told, and what they tried.

@@ -12,7 +12,7 @@ import (
 
 	"github.com/letterbox-mail/letterbox/internal/config"
 	"github.com/letterbox-mail/letterbox/internal/datasize"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 func newDeliverCmd() *cobra.Command {

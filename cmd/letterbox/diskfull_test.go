@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // TestDiskFullServe runs `serve` with its data directory on a small tmpfs and fills the

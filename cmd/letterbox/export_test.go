@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/letterbox-mail/letterbox/internal/maildrop"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // exportedMessage is what a client sees of a message and must survive an export.

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // testBuildTags is the -tags this test binary was built with ("" for none).

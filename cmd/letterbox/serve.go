@@ -18,7 +18,7 @@ import (
 
 	"github.com/letterbox-mail/letterbox/internal/config"
 	"github.com/letterbox-mail/letterbox/internal/server"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // shutdownTimeout bounds a graceful stop: sessions get this long to finish their current

@@ -15,7 +15,7 @@ import (
 
 	"github.com/letterbox-mail/letterbox/internal/config"
 	"github.com/letterbox-mail/letterbox/internal/datasize"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // `letterbox store copy --to TARGET [--from FILE]`: the whole store (or a backup file) into

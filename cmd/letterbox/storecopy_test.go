@@ -1,7 +1,7 @@
 package main
 
 // `letterbox store copy` as a process (the real binary, through lb), and its progress
-// line. The store's own tests (store/copy_test.go) check every row of a copy; these check
+// line. The store's own tests (internal/store/copy_test.go) check every row of a copy; these check
 // the command: the round trip SQLite -> PostgreSQL -> SQLite through the command line
 // with every message byte-identical and every POP3 UIDL unchanged, a copy from a backup
 // file, the refusal of a target that is not empty, and the progress shown only on a
@@ -20,8 +20,8 @@ import (
 	"testing"
 
 	"github.com/letterbox-mail/letterbox/internal/maildrop"
-	"github.com/letterbox-mail/letterbox/store"
-	"github.com/letterbox-mail/letterbox/store/storetest"
+	"github.com/letterbox-mail/letterbox/internal/store"
+	"github.com/letterbox-mail/letterbox/internal/store/storetest"
 )
 
 // copySource makes an SQLite store in a new data directory through the command line

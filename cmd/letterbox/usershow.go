@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/letterbox-mail/letterbox/internal/datasize"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // parseProtocols reads --protocols: a comma-separated list of imap and pop3, or "all"

@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"testing"
 
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 func TestUserShowAndMod(t *testing.T) {

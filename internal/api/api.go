@@ -9,7 +9,7 @@
 //
 //   - The API is a view of the store, like the protocols: it reads and writes only through
 //     the store (the Store interface below), and knows POP3 only through internal/maildrop's
-//     rules (FormatUIDL and InMaildrop), the ones protocol/pop3 serves by, so its UIDLs are
+//     rules (FormatUIDL and InMaildrop), the ones internal/protocol/pop3 serves by, so its UIDLs are
 //     exactly the ones a POP3 session shows.
 //   - Every request carries "Authorization: Bearer <api.token>", compared in constant time.
 //     With no token configured the API refuses everything, unless Options.OpenOnLoopback
@@ -44,7 +44,7 @@ import (
 	"github.com/letterbox-mail/letterbox/internal/localhttp"
 	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/internal/mailmsg"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // Prefix is where the API is mounted.

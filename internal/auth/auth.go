@@ -29,7 +29,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // Errors Login returns; protocols map them to their own words ([AUTH], AUTHENTICATIONFAILED…).

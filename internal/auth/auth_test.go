@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 type fakeConn struct {

@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/store"
-	"github.com/letterbox-mail/letterbox/store/storetest"
+	"github.com/letterbox-mail/letterbox/internal/store"
+	"github.com/letterbox-mail/letterbox/internal/store/storetest"
 )
 
-// memShared is a shared penalty table in memory, counting as store/loginpenalty.go does,
+// memShared is a shared penalty table in memory, counting as internal/store/loginpenalty.go does,
 // for tests of two Authenticators (two nodes) that share it. down makes it fail.
 type memShared struct {
 	mu   sync.Mutex

@@ -331,7 +331,7 @@ func (a *Authenticator) blockDuration() time.Duration {
 }
 
 // SharedPenalties is where the nodes of a cluster count failed logins and keep the blocks
-// of addresses: store.Store on PostgreSQL (store/loginpenalty.go). Keys are "ip:ADDR" and
+// of addresses: store.Store on PostgreSQL (internal/store/loginpenalty.go). Keys are "ip:ADDR" and
 // "account:NAME" (lower-cased as typed); see the store for the counting.
 type SharedPenalties interface {
 	// LoginBlockedUntil returns until when key is blocked, or the zero time.

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/letterbox-mail/letterbox/internal/proxyproto"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // penaltyEnv is an Authenticator on a fake clock whose delays are recorded, not slept.

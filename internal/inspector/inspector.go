@@ -9,7 +9,7 @@
 //
 //   - It is a read-only view of the store, like internal/api: everything comes through the Store
 //     interface below, and POP3 only through internal/maildrop's rules (FormatUIDL and
-//     InMaildrop, which protocol/pop3 and internal/api use too), so the UIDLs and POP3 message
+//     InMaildrop, which internal/protocol/pop3 and internal/api use too), so the UIDLs and POP3 message
 //     numbers shown are the ones a POP3 session logging in now would show.
 //   - Sessions and transcripts come from optional providers (SessionLister, TraceStore);
 //     without one, its page says it is not enabled.
@@ -47,7 +47,7 @@ import (
 
 	"github.com/letterbox-mail/letterbox/internal/localhttp"
 	"github.com/letterbox-mail/letterbox/internal/maildrop"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // Store is what the inspector reads; *store.Store implements it.

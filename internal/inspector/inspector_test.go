@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/letterbox-mail/letterbox/internal/maildrop"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 var ctx = context.Background()

@@ -15,7 +15,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/letterbox-mail/letterbox/internal/mailmsg"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // headerField is one field of a message's header, in the order it was sent.

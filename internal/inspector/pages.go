@@ -12,7 +12,7 @@ import (
 	"github.com/letterbox-mail/letterbox/internal/datasize"
 	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/internal/mailmsg"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // pageSize is how many messages one page of a folder lists.

@@ -1,5 +1,5 @@
 // Package maildrop holds the rules that say which INBOX messages form a POP3 maildrop and
-// how a message's POP3 unique-id (UIDL) is spelt. protocol/pop3 serves by them, and the
+// how a message's POP3 unique-id (UIDL) is spelt. internal/protocol/pop3 serves by them, and the
 // other views of the store (the test API, the web inspector, letterboxtest) show the same
 // maildrop and the same UIDLs without a POP3 session. docs/pop3-vs-imap.md explains the
 // rules for users.

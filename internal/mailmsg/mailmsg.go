@@ -4,7 +4,7 @@
 // preview. It reads the octets once, streaming, and knows no database: the store calls
 // it while a message is spooled and keeps what it returns.
 //
-// It imports only the standard library and go-message; store, protocol/imap and the
+// It imports only the standard library and go-message; store, internal/protocol/imap and the
 // rest may import it.
 package mailmsg
 

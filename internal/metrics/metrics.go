@@ -29,7 +29,7 @@
 //     deliveries_total{via,outcome} (via: lmtp, append); bytes_sent_total{protocol};
 //     store_operation_seconds{op} histogram (write transactions, commit included);
 //     quota_rejections_total{via}; imap_clients{name} gauge (logged-in IMAP sessions by
-//     the client their ID names, from protocol/imap's fixed list).
+//     the client their ID names, from internal/protocol/imap's fixed list).
 package metrics
 
 import (
@@ -220,7 +220,7 @@ func (r *Recorder) StoreOp(op string, d time.Duration) {
 }
 
 // IMAPClientLoggedIn counts a logged-in IMAP session of the client program name, which
-// must come from protocol/imap's fixed list of known clients; pair it with
+// must come from internal/protocol/imap's fixed list of known clients; pair it with
 // IMAPClientLoggedOut.
 func (r *Recorder) IMAPClientLoggedIn(name string) {
 	if r == nil {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/letterbox-mail/letterbox/internal/auth"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // A nil Recorder records nothing and never panics: protocols call it unchecked.

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // hdialog speaks a line protocol (POP3, LMTP) for the tests.

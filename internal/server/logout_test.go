@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // logRecords is a slog destination (a JSON handler writes one line per record) whose

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/letterbox-mail/letterbox/store"
-	"github.com/letterbox-mail/letterbox/store/storetest"
+	"github.com/letterbox-mail/letterbox/internal/store"
+	"github.com/letterbox-mail/letterbox/internal/store/storetest"
 )
 
 // Two servers (nodes) over one PostgreSQL store: failed logins from one address spread

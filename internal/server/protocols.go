@@ -4,9 +4,9 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/protocol/imap"
-	"github.com/letterbox-mail/letterbox/protocol/lmtp"
-	"github.com/letterbox-mail/letterbox/protocol/pop3"
+	"github.com/letterbox-mail/letterbox/internal/protocol/imap"
+	"github.com/letterbox-mail/letterbox/internal/protocol/lmtp"
+	"github.com/letterbox-mail/letterbox/internal/protocol/pop3"
 )
 
 // LMTP limits that are not configuration keys (yet).
@@ -74,7 +74,7 @@ func lmtpRecipients(n int) int {
 }
 
 // Version is the release the servers name (IMAP ID, RFC 2971); cmd/letterbox sets it from
-// its build-time version. "" lets protocol/imap take the binary's module version.
+// its build-time version. "" lets internal/protocol/imap take the binary's module version.
 var Version string
 
 func (s *Server) newIMAP() Protocol {

@@ -44,7 +44,7 @@ import (
 	"github.com/letterbox-mail/letterbox/internal/metrics"
 	"github.com/letterbox-mail/letterbox/internal/proxyproto"
 	"github.com/letterbox-mail/letterbox/internal/sessions"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // Listener names, as Addr takes them and the "listening" log lines show them.

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/letterbox-mail/letterbox/internal/config"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // syncBuffer is a log destination safe for concurrent writers.

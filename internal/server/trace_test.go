@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // Implicit TLS: the POP3 and IMAP traces go on decrypted, and the registry knows both
@@ -104,7 +104,7 @@ func TestTracesOverImplicitTLS(t *testing.T) {
 			t.Errorf("the POP3S trace lacks %q:\n%s", want, traces["pop3"])
 		}
 	}
-	// IMAP does its own TLS handshake too (protocol/imap/starttls.go): traced decrypted.
+	// IMAP does its own TLS handshake too (internal/protocol/imap/starttls.go): traced decrypted.
 	for _, want := range []string{"-- TLS established (TLS 1.3); the decrypted stream follows\n",
 		" C: a LOGIN bob@example.net ****\n", " -- mailbox INBOX\n", " C: c LOGOUT\n"} {
 		if !strings.Contains(traces["imap"], want) {
@@ -168,7 +168,7 @@ func TestInspectorShowsSessionsAndTraces(t *testing.T) {
 	}
 }
 
-// IMAP STARTTLS: the session goes on over TLS (protocol/imap); it is one session in the registry, in the trace (decrypted after the handshake) and in
+// IMAP STARTTLS: the session goes on over TLS (internal/protocol/imap); it is one session in the registry, in the trace (decrypted after the handshake) and in
 // the log (one logout line, with the bytes of the whole connection).
 func TestIMAPStartTLSIsOneSession(t *testing.T) {
 	cfg := testConfig(t)

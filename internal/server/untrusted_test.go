@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/letterbox-mail/letterbox/internal/config"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // The remote clients the tests speak for: one untrusted address, and a clean one to

@@ -21,7 +21,7 @@
 //     at once), but stores the message exactly as given (CRLF-normalised): no Return-Path or
 //     Delivered-To is prepended, so a test knows the bytes POP3 RETR returns.
 //   - Mailbox is a snapshot taken from the store, not through a protocol; its UIDLs come
-//     from the rules protocol/pop3 serves by (internal/maildrop), so they are the ones a
+//     from the rules internal/protocol/pop3 serves by (internal/maildrop), so they are the ones a
 //     POP3 session shows.
 //   - WaitForMessages waits on store.Watch: it wakes on each commit to the account and
 //     counts again; it never sleeps or polls.
@@ -45,7 +45,7 @@ import (
 	"github.com/letterbox-mail/letterbox/internal/maildrop"
 	"github.com/letterbox-mail/letterbox/internal/mailmsg"
 	"github.com/letterbox-mail/letterbox/internal/server"
-	"github.com/letterbox-mail/letterbox/store"
+	"github.com/letterbox-mail/letterbox/internal/store"
 )
 
 // Hostname is the name the test server gives itself in greetings.
