@@ -242,7 +242,7 @@ func TestIdleSessionWaitsOnAFreshGoroutine(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		n := runtime.Stack(buf, true)
 		for _, g := range strings.Split(string(buf[:n]), "\n\n") {
-			if !strings.Contains(g, "letterbox/protocol/imap.") || strings.Contains(g, "imap.(*Server).Serve(") ||
+			if !strings.Contains(g, "letterbox/internal/protocol/imap.") || strings.Contains(g, "imap.(*Server).Serve(") ||
 				strings.Contains(g, "testing.tRunner(") {
 				continue
 			}
