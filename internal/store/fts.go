@@ -3,6 +3,7 @@ package store
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -32,10 +33,13 @@ import (
 //     however the body goes (expunge, mailbox or account deletion).
 //   - The two columns hold exactly the strings SEARCH compares with: header is
 //     SearchHeaderText of the raw header, body the lower-cased decoded text. A term that is
-//     a substring of one of them contains, if it has at least three characters, trigrams
-//     that are consecutive in the index: an FTS5 phrase of the term finds every such body.
-//     So the index is a prefilter that cannot miss; SEARCH still confirms each candidate
-//     exactly. Shorter terms cannot use the index.
+//     a substring of one of them holds, if it has at least three characters, every
+//     trigram of the term: the bodies whose column holds all of them (ftsTermQuery; the
+//     index keeps no positions, detail=column) include every such body. So the index is
+//     a prefilter that cannot miss; SEARCH still confirms each candidate exactly. Shorter
+//     terms cannot use the index. An index of an earlier schema (with positions) is
+//     dropped at Open and built again by the indexer, SEARCH reading the bodies not yet
+//     indexed meanwhile.
 //   - Bodies are indexed by a background indexer, in batches of up to indexBatch bodies in
 //     ascending id order, woken by every commit (after indexDelay, to gather a burst) (WatchAll: this process's and, through the
 //     change watcher, other processes'). bodies_fts_state.indexed is the highest body id
@@ -85,6 +89,17 @@ func (s *Store) openSearchIndex(ctx context.Context) error {
 	err := s.write(ctx, "open search index", func(wt *writeTx) error {
 		if !fts5 {
 			_, err := wt.exec(`DROP TRIGGER IF EXISTS bodies_fts_delete`)
+			return err
+		}
+		var createSQL string
+		err := wt.queryRow(`SELECT sql FROM sqlite_master WHERE name = 'bodies_fts'`).Scan(&createSQL)
+		switch {
+		case err == nil && sqlite.SearchIndexOutdated(createSQL):
+			s.log.Info("store: rebuilding the SEARCH index in the background (a smaller one, without positions)")
+			if _, err := wt.exec(sqlite.DropSearchIndex); err != nil {
+				return err
+			}
+		case err != nil && !errors.Is(err, sql.ErrNoRows):
 			return err
 		}
 		return s.createSearchIndex(wt, sqlite.SearchSchema)
@@ -333,19 +348,9 @@ func (s *Store) SearchCandidates(ctx context.Context, mailboxID int64, terms []S
 	}
 	var phrases []string
 	for _, t := range terms {
-		if utf8.RuneCountInString(t.Value) < minIndexedTerm {
-			continue
+		if q := ftsTermQuery(t); q != "" {
+			phrases = append(phrases, q)
 		}
-		// An FTS5 string: double quotes doubled. The trigram tokenizer makes it a phrase of
-		// consecutive trigrams, that is, a substring.
-		p := `"` + strings.ReplaceAll(t.Value, `"`, `""`) + `"`
-		switch t.Field {
-		case SearchHeaders:
-			p = "header : " + p
-		case SearchBody:
-			p = "body : " + p
-		}
-		phrases = append(phrases, p)
 	}
 	if len(phrases) == 0 {
 		return nil, false, nil
@@ -358,6 +363,39 @@ func (s *Store) SearchCandidates(ctx context.Context, mailboxID int64, terms []S
 	return s.candidateUIDs(ctx, `SELECT uid FROM messages WHERE mailbox_id = ?
 		AND (body_id > ? OR body_id IN (SELECT rowid FROM bodies_fts WHERE bodies_fts MATCH ?))
 		ORDER BY uid`, mailboxID, indexed, strings.Join(phrases, " AND "))
+}
+
+// maxTermTrigrams is how many of a term's trigrams its query asks for: any subset still
+// finds every body that holds the term, and a few already leave few candidates.
+const maxTermTrigrams = 16
+
+// ftsTermQuery is the FTS5 query of the bodies whose column (SearchTerm.Field) holds
+// every trigram of the term (a superset of those holding the term), or "" for a term
+// shorter than minIndexedTerm characters. Each trigram is an FTS5 string (double quotes
+// doubled) and, to the trigram tokenizer, one token: the index has no positions
+// (detail=column), so a phrase of several could not be asked for.
+func ftsTermQuery(t SearchTerm) string {
+	runes := []rune(t.Value)
+	if len(runes) < minIndexedTerm {
+		return ""
+	}
+	var grams []string
+	seen := map[string]bool{}
+	for i := 0; i+minIndexedTerm <= len(runes) && len(grams) < maxTermTrigrams; i++ {
+		g := string(runes[i : i+minIndexedTerm])
+		if !seen[g] {
+			seen[g] = true
+			grams = append(grams, `"`+strings.ReplaceAll(g, `"`, `""`)+`"`)
+		}
+	}
+	q := "(" + strings.Join(grams, " AND ") + ")"
+	switch t.Field {
+	case SearchHeaders:
+		q = "header : " + q
+	case SearchBody:
+		q = "body : " + q
+	}
+	return q
 }
 
 // pgSearchCandidates is SearchCandidates on PostgreSQL: each term of at least three

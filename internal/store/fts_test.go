@@ -3,9 +3,12 @@ package store
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/letterbox-mail/letterbox/internal/store/sqlite"
 )
 
 // needFTS5 skips a test of the index in a build without the sqlite_fts5 tag (plain
@@ -216,5 +219,58 @@ func TestSearchCandidatesTakeTermsLiterally(t *testing.T) {
 		if _, ok := candidates(t, s, in.ID, SearchTerm{SearchBody, "c\xff\x00d"}); ok {
 			t.Error("a term with NUL and a byte that is not UTF-8 used PostgreSQL's index")
 		}
+	}
+}
+
+// An index of the earlier schema (with positions) is dropped at Open and built again:
+// what it held, or claimed to hold, is not trusted.
+func TestSearchIndexRebuiltWithoutPositions(t *testing.T) {
+	sqliteOnly(t, "the FTS5 index")
+	dir := t.TempDir()
+	s, err := Open(dir, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	needFTS5(t, s)
+	a := newAccount(t, s, "a@example.com")
+	for i := 1; i <= 3; i++ {
+		deliver(t, s, a.ID, simpleMessage(fmt.Sprintf("word%03dx", i)), DeliverOptions{})
+	}
+	waitIndexed(t, s)
+	s.Close()
+
+	// The index as the earlier schema made it, emptied, with the mark saying all is in it.
+	db, err := sqlite.Open(filepath.Join(dir, DBFile), sqlite.Writer, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`DROP TRIGGER bodies_fts_delete; DROP TABLE bodies_fts;
+		CREATE VIRTUAL TABLE bodies_fts USING fts5(header, body, content='', contentless_delete=1, tokenize='trigram case_sensitive 1')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	s, err = Open(dir, Options{Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var createSQL string
+	if err := s.readers.QueryRow(`SELECT sql FROM sqlite_master WHERE name = 'bodies_fts'`).Scan(&createSQL); err != nil || sqlite.SearchIndexOutdated(createSQL) {
+		t.Fatalf("bodies_fts after Open: %q, %v", createSQL, err)
+	}
+	waitIndexed(t, s)
+	if n := indexRows(t, s); n != 3 {
+		t.Errorf("index rows after the rebuild = %d, want 3", n)
+	}
+	if got, ok := candidates(t, s, inbox(t, s, a.ID).ID, SearchTerm{SearchText, "word002x"}); !ok || !slices.Equal(got, []uint32{2}) {
+		t.Errorf("candidates %v (ok %v), want [2]", got, ok)
+	}
+	// And the delete trigger is back.
+	if _, err := s.Expunge(ctx, inbox(t, s, a.ID).ID, []uint32{1}); err != nil {
+		t.Fatal(err)
+	}
+	if n := indexRows(t, s); n != 2 {
+		t.Errorf("index rows after an expunge = %d, want 2", n)
 	}
 }
