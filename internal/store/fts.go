@@ -346,13 +346,13 @@ func (s *Store) SearchCandidates(ctx context.Context, mailboxID int64, terms []S
 	if s.pg {
 		return s.pgSearchCandidates(ctx, mailboxID, terms)
 	}
-	var phrases []string
+	var queries []string
 	for _, t := range terms {
 		if q := ftsTermQuery(t); q != "" {
-			phrases = append(phrases, q)
+			queries = append(queries, q)
 		}
 	}
-	if len(phrases) == 0 {
+	if len(queries) == 0 {
 		return nil, false, nil
 	}
 	// The mark first: it only grows, so an older value errs on the side of candidates.
@@ -362,7 +362,7 @@ func (s *Store) SearchCandidates(ctx context.Context, mailboxID int64, terms []S
 	}
 	return s.candidateUIDs(ctx, `SELECT uid FROM messages WHERE mailbox_id = ?
 		AND (body_id > ? OR body_id IN (SELECT rowid FROM bodies_fts WHERE bodies_fts MATCH ?))
-		ORDER BY uid`, mailboxID, indexed, strings.Join(phrases, " AND "))
+		ORDER BY uid`, mailboxID, indexed, strings.Join(queries, " AND "))
 }
 
 // maxTermTrigrams is how many of a term's trigrams its query asks for: any subset still
