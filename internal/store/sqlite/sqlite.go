@@ -10,10 +10,11 @@
 // Implementation notes:
 //
 //   - The driver is mattn/go-sqlite3 (cgo), used through a connector of ours (Open) that
-//     sets what its DSN has no key for; it also registers itself as "sqlite3". Nothing else of the module imports it but the store's tests, which build its error
-//     values (cmd/letterbox's tests open the "sqlite3" driver by name). FTS5 is compiled in only with the build tag sqlite_fts5 (the Makefile's
-//     default TAGS); without it SearchSchema cannot be created and the store searches by
-//     reading every message.
+//     sets what its DSN has no key for; it also registers itself as "sqlite3". Nothing else
+//     of the module imports it but the store's tests, which build its error values
+//     (cmd/letterbox's tests open the "sqlite3" driver by name). FTS5 is compiled in only
+//     with the build tag sqlite_fts5 (the Makefile's default TAGS); without it
+//     SearchSchema cannot be created and the store searches by reading every message.
 //   - Connection parameters are DSN keys of go-sqlite3 (dsn). foreign_keys and
 //     busy_timeout are per connection, so every connection of the store sets them
 //     (commonParams); the writer sets WAL mode (persistent in the file), synchronous=FULL
