@@ -41,8 +41,12 @@ import (
 //     dropped at Open and built again by the indexer, SEARCH reading the bodies not yet
 //     indexed meanwhile.
 //   - Bodies are indexed by a background indexer, in batches of up to indexBatch bodies in
-//     ascending id order, woken by every commit (after indexDelay, to gather a burst) (WatchAll: this process's and, through the
-//     change watcher, other processes'). bodies_fts_state.indexed is the highest body id
+//     ascending id order, woken by every commit (WatchAll: this process's and, through the
+//     change watcher, other processes'). It starts once the commits pause for indexQuiet,
+//     or indexMaxLag after the first one it has not indexed if they never pause: indexing
+//     between the deliveries of a burst cost about as much CPU as the deliveries (each
+//     FTS5 transaction writes a segment and merges), and on a small machine that CPU was
+//     the deliveries'. bodies_fts_state.indexed is the highest body id
 //     indexed: every body at or below it is in the index (body ids grow in commit order),
 //     and SearchCandidates counts every body above it as a candidate. So the index can lag
 //     but never be wrong, a delivery pays nothing for it (indexing one message at a time,
@@ -62,10 +66,16 @@ var fts5Unavailable = false
 // at most.
 var indexBatch = 50
 
-// indexDelay is how long the indexer lets new bodies gather after a commit wakes it. Each
-// FTS5 transaction writes a new segment of the index (and merges some), so indexing a
-// stream of deliveries one by one costs several times what indexing them in batches does.
-var indexDelay = 250 * time.Millisecond
+// indexQuiet is how long the commits must pause before the indexer starts on what they
+// stored, and indexMaxLag how long it waits at most when they do not pause. Each FTS5
+// transaction writes a new segment of the index (and merges some), so indexing a stream
+// of deliveries one by one costs several times what indexing them in batches does, and
+// indexing while they arrive takes the writer and the CPU they need. The bodies not
+// indexed yet are SEARCH candidates meanwhile: SEARCH stays exact, only slower.
+var (
+	indexQuiet  = 500 * time.Millisecond
+	indexMaxLag = 30 * time.Second
+)
 
 // searchIndex is the store's view of the index.
 type searchIndex struct {
@@ -183,16 +193,36 @@ func (s *Store) startIndexer() {
 			case <-s.search.quit:
 				return
 			case <-wake:
+				if !waitQuiet(wake, s.search.quit) {
+					return
+				}
 			case <-retry.C:
-			}
-			// A burst of deliveries is indexed together: fewer, larger transactions.
-			select {
-			case <-s.search.quit:
-				return
-			case <-time.After(indexDelay):
 			}
 		}
 	}()
+}
+
+// waitQuiet waits, after a commit has woken the indexer, until no commit has come for
+// indexQuiet, or for indexMaxLag in all, so that a burst of deliveries is indexed after
+// it, together: fewer, larger transactions, none of them competing with the burst. It
+// reports false if quit closed first.
+func waitQuiet(wake <-chan struct{}, quit <-chan struct{}) bool {
+	lag := time.NewTimer(indexMaxLag)
+	defer lag.Stop()
+	quiet := time.NewTimer(indexQuiet)
+	defer quiet.Stop()
+	for {
+		select {
+		case <-quit:
+			return false
+		case <-lag.C:
+			return true
+		case <-quiet.C:
+			return true
+		case <-wake:
+			quiet.Reset(indexQuiet) // Go 1.23 timers: Reset drops a pending expiry
+		}
+	}
 }
 
 func (s *Store) stopIndexer() {

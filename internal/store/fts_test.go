@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,5 +273,80 @@ func TestSearchIndexRebuiltWithoutPositions(t *testing.T) {
 	}
 	if n := indexRows(t, s); n != 2 {
 		t.Errorf("index rows after an expunge = %d, want 2", n)
+	}
+}
+
+// setIndexTiming sets the indexer's quiet time and maximum lag for one test.
+func setIndexTiming(t *testing.T, quiet, maxLag time.Duration) {
+	t.Helper()
+	q, l := indexQuiet, indexMaxLag
+	indexQuiet, indexMaxLag = quiet, maxLag
+	t.Cleanup(func() { indexQuiet, indexMaxLag = q, l })
+}
+
+// The indexer leaves a burst of deliveries alone while it lasts, and indexes it once the
+// deliveries pause; SEARCH finds every message meanwhile.
+func TestIndexerWaitsForTheDeliveriesToPause(t *testing.T) {
+	setIndexTiming(t, 800*time.Millisecond, time.Hour)
+	s := newStore(t)
+	needFTS5(t, s)
+	a := newAccount(t, s, "a@example.com")
+	box := inbox(t, s, a.ID).ID
+	deliver(t, s, a.ID, simpleMessage("firstword"), DeliverOptions{})
+	waitIndexed(t, s)
+	// The indexer may still take the burst's first body, if it comes before the indexer
+	// has gone back to waiting; none after it.
+	first := s.search.indexed.Load() + 1
+	for i := 0; i < 60; i++ { // a burst longer than indexQuiet, with pauses far shorter
+		deliver(t, s, a.ID, simpleMessage(fmt.Sprintf("burst%03dx", i)), DeliverOptions{})
+		time.Sleep(25 * time.Millisecond)
+		if got := s.search.indexed.Load(); got > first {
+			t.Fatalf("delivery %d: the indexer indexed up to body %d during the burst", i, got)
+		}
+	}
+	if got, _ := candidates(t, s, box, SearchTerm{SearchText, "burst007x"}); !slices.Contains(got, 9) {
+		t.Errorf("before indexing: candidates %v miss UID 9", got)
+	}
+	waitIndexed(t, s)
+	if got, ok := candidates(t, s, box, SearchTerm{SearchText, "burst007x"}); !ok || !slices.Equal(got, []uint32{9}) {
+		t.Errorf("after indexing: candidates %v (ok %v), want [9]", got, ok)
+	}
+}
+
+// Deliveries that never pause for indexQuiet are still indexed, indexMaxLag after the
+// first one the indexer has not seen.
+func TestIndexerIndexesUnderALoadThatNeverPauses(t *testing.T) {
+	setIndexTiming(t, time.Hour, 300*time.Millisecond)
+	s := newStore(t)
+	needFTS5(t, s)
+	a := newAccount(t, s, "a@example.com")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // commits every 20 ms, far more often than indexQuiet
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if _, err := s.Deliver(ctx, a.ID, strings.NewReader(simpleMessage(fmt.Sprintf("load%04dx", i))), DeliverOptions{}); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	deliver(t, s, a.ID, simpleMessage("steadyword"), DeliverOptions{})
+	var hi int64
+	if err := s.readers.QueryRowContext(ctx, `SELECT max(id) FROM bodies`).Scan(&hi); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for s.search.indexed.Load() < hi {
+		if time.Now().After(deadline) {
+			t.Fatalf("under a steady load, body %d was not indexed (indexed %d)", hi, s.search.indexed.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
