@@ -27,12 +27,9 @@ func (s *session) appendMessages(a *appendArgs) (uidValidity uint32, uids []uint
 		return 0, nil, err
 	}
 	defer s.mu.Unlock()
-	mbox, err := s.st.MailboxByName(s.ctx, acct.ID, a.mailbox)
+	target, err := s.appendTarget(acct, a.mailbox)
 	if err != nil {
-		if isNoSuchMailbox(err) {
-			return 0, nil, errTryCreate // RFC 3501 §6.3.11, before the first literal is asked for
-		}
-		return 0, nil, s.storeError(err, "finding the mailbox")
+		return 0, nil, err
 	}
 	var msgs []store.SpooledMessage
 	defer func() {
@@ -56,7 +53,7 @@ func (s *session) appendMessages(a *appendArgs) (uidValidity uint32, uids []uint
 		sp, err := s.st.Spool(m.body, store.SpoolOptions{AnyOctets: true, Binary: m.body.binary})
 		if err != nil {
 			s.srv.opts.Metrics.Delivery(metrics.ViaAppend, store.DeliveryOutcome(err))
-			return 0, nil, s.appendError(err, mbox.Name)
+			return 0, nil, s.appendError(err, target)
 		}
 		msgs = append(msgs, store.SpooledMessage{Message: sp, Flags: flags, InternalDate: m.date})
 		if m, err = a.next(); err != nil {
@@ -67,28 +64,65 @@ func (s *session) appendMessages(a *appendArgs) (uidValidity uint32, uids []uint
 	if len(msgs) == 1 {
 		var d store.Delivered
 		d, err = s.st.DeliverSpooled(s.ctx, acct.ID, msgs[0].Message, store.DeliverOptions{
-			Mailbox: mbox.Name, Flags: msgs[0].Flags, InternalDate: msgs[0].InternalDate,
+			Mailbox: target, Flags: msgs[0].Flags, InternalDate: msgs[0].InternalDate,
 		})
 		delivered = []store.Delivered{d}
 	} else {
-		delivered, err = s.st.DeliverAll(s.ctx, acct.ID, mbox.Name, msgs)
+		delivered, err = s.st.DeliverAll(s.ctx, acct.ID, target, msgs)
 	}
 	for range msgs {
 		s.srv.opts.Metrics.Delivery(metrics.ViaAppend, store.DeliveryOutcome(err))
 	}
 	if err != nil {
-		return 0, nil, s.appendError(err, mbox.Name)
+		s.appendedTo = appendTarget{}
+		return 0, nil, s.appendError(err, target)
 	}
+	s.appendedTo = appendTarget{account: acct.ID, asked: a.mailbox, name: target}
 	for _, d := range delivered {
 		s.stats.appended++
-		s.log.Debug("appended", "mailbox", mbox.Name, "uid", d.UID, "size", d.Size)
+		s.log.Debug("appended", "mailbox", target, "uid", d.UID, "size", d.Size)
 		uids = append(uids, d.UID)
 	}
 	return delivered[0].UIDValidity, uids, nil
 }
 
+// appendTarget is the mailbox an APPEND stored into: the name the client gave and the
+// store's name for it (INBOX for "inbox").
+type appendTarget struct {
+	account     int64
+	asked, name string
+}
+
+// appendTarget finds the mailbox an APPEND names, before the first literal is asked for,
+// so that a client appending to a mailbox that does not exist sends no message for
+// nothing (RFC 3501 §6.3.11: NO [TRYCREATE]). A client importing mail appends to the
+// same mailbox again and again: if it is the one the last APPEND stored into, the lookup
+// is skipped. The store finds the mailbox again anyway, in the write that stores the
+// message, and if another session has deleted or renamed it meanwhile the answer is the
+// same NO [TRYCREATE], after the message (appendError). Skipping the lookup saves more
+// than a query: in SQLite it is a reader's first look at a database the last APPEND
+// changed, which costs it its memory map of the file, unmapped and mapped again.
+func (s *session) appendTarget(acct *store.Account, name string) (string, error) {
+	if t := s.appendedTo; t.account == acct.ID && t.asked == name {
+		return t.name, nil
+	}
+	mbox, err := s.st.MailboxByName(s.ctx, acct.ID, name)
+	if err != nil {
+		if isNoSuchMailbox(err) {
+			return "", errTryCreate
+		}
+		return "", s.storeError(err, "finding the mailbox")
+	}
+	return mbox.Name, nil
+}
+
 // appendError words a refusal of APPEND by the store.
 func (s *session) appendError(err error, mailbox string) error {
+	if isNoSuchMailbox(err) {
+		// Deleted or renamed since appendTarget found it: RFC 3501 §6.3.11 still says
+		// TRYCREATE, if after the message.
+		return errTryCreate
+	}
 	if errors.Is(err, store.ErrStorageFull) {
 		// RFC 5530 has no code for a full server disk: [OVERQUOTA] would tell the user to
 		// delete mail, [LIMIT] names a fixed limit, [SERVERBUG] a bug. [UNAVAILABLE]

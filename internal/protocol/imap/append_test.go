@@ -105,3 +105,56 @@ func TestAppendKeepsExactOctets(t *testing.T) {
 		t.Errorf("FETCH of the appended message:\n%q\nwant\n%q", got, want)
 	}
 }
+
+// A session appending again to the mailbox it last appended to skips the lookup before the
+// literal (appendTarget); when that mailbox is gone meanwhile, the answer is still
+// NO [TRYCREATE], and nothing is stored.
+func TestAppendToAMailboxDeletedMeanwhile(t *testing.T) {
+	e := newEnv(t)
+	c, other := e.rawLogin(), e.rawLogin()
+	msg := plainMessage("Imported", "x\r\n")
+	appendSync := func(tag, mailbox string) (continued bool, status string) {
+		t.Helper()
+		c.send("%s APPEND %s {%d}", tag, mailbox, len(msg))
+		l := c.line()
+		if !strings.HasPrefix(l, "+") {
+			return false, l
+		}
+		c.send("%s", msg)
+		return true, c.line()
+	}
+	c.ok("CREATE Import")
+	if _, status := appendSync("A1", "Import"); !strings.HasPrefix(status, "A1 OK [APPENDUID") {
+		t.Fatalf("APPEND: %s", status)
+	}
+	other.ok("DELETE Import")
+	if _, status := appendSync("A2", "Import"); !strings.HasPrefix(status, "A2 NO [TRYCREATE]") {
+		t.Errorf("APPEND after another session deleted the mailbox: %s", status)
+	}
+	// Its own DELETE and RENAME make the session look the mailbox up again: the refusal
+	// comes before the message is asked for.
+	for _, drop := range []string{"DELETE Import", "RENAME Import Old"} {
+		c.ok("CREATE Import")
+		if _, status := appendSync("A3", "Import"); !strings.HasPrefix(status, "A3 OK") {
+			t.Fatalf("APPEND: %s", status)
+		}
+		c.ok("%s", drop)
+		if continued, status := appendSync("A4", "Import"); continued || !strings.HasPrefix(status, "A4 NO [TRYCREATE]") {
+			t.Errorf("APPEND after %s: continued %v, %s", drop, continued, status)
+		}
+	}
+	c.ok("SELECT Old")
+	if got := grep(c.ok("FETCH 1:* (FLAGS)"), "FETCH"); len(got) != 1 {
+		t.Errorf("Old holds %d messages, want the one appended before the RENAME", len(got))
+	}
+	// "inbox" is INBOX, the second time too.
+	for i := 0; i < 2; i++ {
+		if _, status := appendSync("A5", "inbox"); !strings.HasPrefix(status, "A5 OK") {
+			t.Fatalf("APPEND to inbox: %s", status)
+		}
+	}
+	c.ok("SELECT INBOX")
+	if got := grep(c.ok("FETCH 1:* (FLAGS)"), "FETCH"); len(got) != 2 {
+		t.Errorf("INBOX holds %d messages, want 2", len(got))
+	}
+}

@@ -98,6 +98,7 @@ func (s *session) Delete(name string) error {
 	if isInbox(name) {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "INBOX cannot be deleted"}
 	}
+	s.appendedTo = appendTarget{} // the next APPEND looks its mailbox up again
 	if err := s.st.DeleteMailbox(s.ctx, acct.ID, name); err != nil {
 		return s.storeError(err, "deleting the mailbox")
 	}
@@ -125,6 +126,7 @@ func (s *session) Rename(mailbox, newName string, options *imap.RenameOptions) e
 	if err := s.createParents(acct, newName); err != nil {
 		return err
 	}
+	s.appendedTo = appendTarget{} // the next APPEND looks its mailbox up again
 	if err := s.st.RenameMailbox(s.ctx, acct.ID, mailbox, newName); err != nil {
 		return s.storeError(err, "renaming the mailbox")
 	}

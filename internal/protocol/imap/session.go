@@ -86,6 +86,8 @@ type session struct {
 
 	stats  sessionStats // for the logout line (logout.go)
 	client clientID     // what the client's ID said (id.go)
+
+	appendedTo appendTarget // the mailbox the last APPEND stored into (append.go)
 }
 
 // errAuthFailed answers wrong credentials (RFC 5530).
