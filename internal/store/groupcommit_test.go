@@ -160,6 +160,44 @@ func TestBatchOneFailing(t *testing.T) {
 	checkMailbox(t, s, alice.ID, "INBOX", 3)
 }
 
+// TestLoneRequestFailing: a request alone in its transaction runs without a savepoint
+// (runRequest); when it fails after doing work, or panics, its work is undone all the
+// same, its answer is its own error (not ErrTemporary: nothing else failed), and the next
+// request is stored.
+func TestLoneRequestFailing(t *testing.T) {
+	s := newStore(t)
+	a := newAccount(t, s, "alice")
+	undone := deliverRequest(t, s, a.ID, "INBOX", simpleMessage("undone"))
+	for _, req := range []*writeRequest{
+		request(ctx, "half done", func(wt *writeTx) error {
+			if err := undone.fn(wt); err != nil {
+				return err
+			}
+			return fmt.Errorf("after the work: %w", ErrOverQuota)
+		}),
+		request(ctx, "panics", func(wt *writeTx) error {
+			if err := undone.fn(wt); err != nil {
+				return err
+			}
+			panic("a bug")
+		}),
+	} {
+		if left := s.commitBatch([]*writeRequest{req}); len(left) != 0 {
+			t.Fatalf("%s: %d requests left over", req.op, len(left))
+		}
+		err := outcome(req)
+		if err == nil || errors.Is(err, ErrTemporary) {
+			t.Errorf("%s: %v, want its own error", req.op, err)
+		}
+		checkMailbox(t, s, a.ID, "INBOX", 0)
+	}
+	ok := deliverRequest(t, s, a.ID, "INBOX", simpleMessage("stored"))
+	if left := s.commitBatch([]*writeRequest{ok}); len(left) != 0 || outcome(ok) != nil {
+		t.Fatal("the delivery after them failed")
+	}
+	checkMailbox(t, s, a.ID, "INBOX", 1)
+}
+
 // TestBatchTransactionLost: when a request leaves the shared transaction unusable (SQLite
 // rolls a transaction back by itself on some errors, such as a full disk; here the request
 // ends it), the requests run before it fail as temporary, nothing of theirs is stored, and

@@ -421,11 +421,11 @@ func (s *Store) runWriter() {
 	}
 }
 
-// commitBatch runs the requests in one transaction, each in a savepoint, commits, wakes
-// the watchers and answers every request it ran. If the transaction itself fails (BEGIN,
-// COMMIT, or SQLite abandoning it after a request's error, as it may on a full disk), the
-// requests run so far fail with that error and those not yet run are returned, to run in
-// the next transaction.
+// commitBatch runs the requests in one transaction, each in a savepoint (runRequest: a
+// lone request needs none), commits, wakes the watchers and answers every request it
+// ran. If the transaction itself fails (BEGIN, COMMIT, or SQLite abandoning it after a
+// request's error, as it may on a full disk), the requests run so far fail with that
+// error and those not yet run are returned, to run in the next transaction.
 func (s *Store) commitBatch(batch []*writeRequest) (notRun []*writeRequest) {
 	tx, err := s.writer.BeginTx(context.Background(), nil)
 	if err != nil {
@@ -447,7 +447,7 @@ func (s *Store) commitBatch(batch []*writeRequest) (notRun []*writeRequest) {
 			req.done <- wrapErr(req.op, err)
 			continue
 		}
-		wt, err, txErr := s.runRequest(tx, req)
+		wt, err, txErr := s.runRequest(tx, req, len(batch) == 1)
 		if txErr != nil {
 			req.done <- wrapErr(req.op, err)
 			fail(txErr)
@@ -482,19 +482,33 @@ func (s *Store) commitBatch(batch []*writeRequest) (notRun []*writeRequest) {
 // runRequest runs one request's fn inside a savepoint of tx. err is the request's own
 // failure, its work undone; txErr says the transaction can no longer be used (its
 // savepoint could not be taken, rolled back to or released).
-func (s *Store) runRequest(tx *sql.Tx, req *writeRequest) (wt *writeTx, err, txErr error) {
+//
+// A request alone in its transaction (the batch of one that a lone writer gets) takes no
+// savepoint: the transaction is its savepoint, and its failure is the transaction's
+// (txErr), which commitBatch rolls back. The savepoint is not free in SQLite: a statement
+// journal of the pages the request changes, which spills to a temporary file beyond 64
+// KiB, as every APPEND of a few KB did (an open, some 30 writes and a close per message).
+// Keeping that journal in memory (temp_store=MEMORY) made big requests several times
+// slower instead, such as deleting a mailbox of 10,000 messages.
+func (s *Store) runRequest(tx *sql.Tx, req *writeRequest, alone bool) (wt *writeTx, err, txErr error) {
 	// Statements run without the request's cancellation: interrupting one would make
 	// SQLite roll back the whole shared transaction. The deadline was checked before.
 	ctx := context.WithoutCancel(req.ctx)
+	wt = &writeTx{ctx: ctx, tx: tx, s: s, mboxMod: map[int64]int64{}, touched: map[int64]struct{}{}}
+	run := func() error {
+		if err := runFn(req.fn, wt); err != nil {
+			return err
+		}
+		return wt.flushModSeqs()
+	}
+	if alone {
+		err = run()
+		return wt, err, err
+	}
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT request`); err != nil {
 		return nil, err, err
 	}
-	wt = &writeTx{ctx: ctx, tx: tx, s: s, mboxMod: map[int64]int64{}, touched: map[int64]struct{}{}}
-	err = runFn(req.fn, wt)
-	if err == nil {
-		err = wt.flushModSeqs()
-	}
-	if err != nil {
+	if err = run(); err != nil {
 		if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO request`); rerr != nil {
 			return nil, err, fmt.Errorf("%w (undoing it: %w)", err, rerr)
 		}
