@@ -22,7 +22,7 @@
 #   BENCH_CONCURRENCY    concurrent LMTP senders (4)
 #   BENCH_IDLERS         sessions in IDLE for idle-fanout (120)
 #   BENCH_CLIENTS        clients of the mixed load (8), BENCH_DURATION its length (10s)
-#   BENCH_REPS           repetitions of each workload (3)
+#   BENCH_REPS           repetitions of each workload (3), each on every server in turn
 #   BENCH_WORKLOADS      workloads after the load (all: append append-nagle fetch-meta fetch-body
 #                        search-text qresync sort-date sort-arrival sort-expunge thread-refs pop3-download lmtp idle-fanout mixed)
 #   BENCH_SERVERS        servers, in the order they alternate (letterbox dovecot-maildir dovecot-mdbox;
@@ -255,26 +255,34 @@ for s in $BENCH_SERVERS; do
 	log "$s: IMAP ${IMAP[$s]} POP3 ${POP3[$s]} LMTP ${LMTP[$s]}"
 done
 
-# bench SERVER WORKLOAD MESSAGES: one letterbox-bench run, its JSON in $OUT.
+# bench SERVER WORKLOAD MESSAGES REPS RUN: one letterbox-bench run, its JSON in $OUT
+# (SERVER.WORKLOAD.RUN.json; the table merges the runs of a server and workload).
 bench() {
-	local s=$1 w=$2 n=$3
+	local s=$1 w=$2 n=$3 reps=$4 run=$5
 	"$BENCH" --label "$s" --imap "${IMAP[$s]}" --pop3 "${POP3[$s]}" --lmtp "${LMTP[$s]}" \
 		--users "$USERS" --deliver-to sink@example.test --workload "$w" --messages "$n" \
-		--reps "$BENCH_REPS" --concurrency "$BENCH_CONCURRENCY" --idlers "$BENCH_IDLERS" \
-		--server-pid "${SPID[$s]}" --clients "$BENCH_CLIENTS" --duration "$BENCH_DURATION" --json "$OUT/$s-$w.json" >&2 && return
+		--reps "$reps" --concurrency "$BENCH_CONCURRENCY" --idlers "$BENCH_IDLERS" \
+		--server-pid "${SPID[$s]}" --clients "$BENCH_CLIENTS" --duration "$BENCH_DURATION" \
+		--json "$OUT/$s.$w.$run.json" >&2 && return
 	log "$s $w failed (see the table)"
 	return 1
 }
 
 status=0
 for s in $BENCH_SERVERS; do
-	bench "$s" load "$BENCH_MESSAGES" || status=1
+	bench "$s" load "$BENCH_MESSAGES" 1 1 || status=1
 done
+# Repetition by repetition, each server in turn: a change in the machine's load during
+# the run (other processes, the page cache, a neighbour on the host) then falls on every
+# server alike instead of on the one whose block of repetitions it happened in, which
+# moved ratios by 20 % and more between runs.
 for w in $BENCH_WORKLOADS; do
-	for s in $BENCH_SERVERS; do # in alternation: each workload on every server in turn
-		n=$BENCH_MESSAGES
-		if [ "$w" = lmtp ]; then n=$BENCH_LMTP_MESSAGES; fi
-		bench "$s" "$w" "$n" || status=1
+	n=$BENCH_MESSAGES
+	if [ "$w" = lmtp ]; then n=$BENCH_LMTP_MESSAGES; fi
+	for r in $(seq "$BENCH_REPS"); do
+		for s in $BENCH_SERVERS; do
+			bench "$s" "$w" "$n" 1 "$r" || status=1
+		done
 	done
 done
 
@@ -286,7 +294,7 @@ if [ -n "${LETTERBOX_TEST_PG_URL:-}" ] && [[ " $BENCH_SERVERS " == *" letterbox-
 fi
 files=()
 for s in $BENCH_SERVERS; do
-	for f in "$OUT/$s"-*.json; do [ -e "$f" ] && files+=("$f"); done
+	for f in "$OUT/$s".*.json; do [ -e "$f" ] && files+=("$f"); done
 done
 {
 	echo "BENCH_MESSAGES=$BENCH_MESSAGES BENCH_LMTP_MESSAGES=$BENCH_LMTP_MESSAGES BENCH_CONCURRENCY=$BENCH_CONCURRENCY BENCH_IDLERS=$BENCH_IDLERS BENCH_CLIENTS=$BENCH_CLIENTS BENCH_DURATION=$BENCH_DURATION BENCH_REPS=$BENCH_REPS; $("$DOVECOT" --version | sed 's/^/Dovecot /'); Letterbox $("$LETTERBOX_BIN" version 2>/dev/null | head -1)$pg_version"

@@ -487,7 +487,7 @@ func (s *Store) commitBatch(batch []*writeRequest) (notRun []*writeRequest) {
 // savepoint: the transaction is its savepoint, and its failure is the transaction's
 // (txErr), which commitBatch rolls back. The savepoint is not free in SQLite: a statement
 // journal of the pages the request changes, which spills to a temporary file beyond 64
-// KiB, as every APPEND of a few KB did (an open, some 30 writes and a close per message).
+// KiB (under the benchmark: an open, some 30 writes and a close per APPEND).
 // Keeping that journal in memory (temp_store=MEMORY) made big requests several times
 // slower instead, such as deleting a mailbox of 10,000 messages.
 func (s *Store) runRequest(tx *sql.Tx, req *writeRequest, alone bool) (wt *writeTx, err, txErr error) {
